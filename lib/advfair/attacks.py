@@ -1,0 +1,226 @@
+"""White-box L-inf attacks on models taking inputs in [0, 1].
+
+Invariants (tested): inputs are never mutated, results stay inside the eps-ball and [0, 1], and the
+model's train/eval mode and parameter ``requires_grad`` flags are restored.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .validation import check_choice, check_eps, check_positive, fail
+
+LOSSES = ("ce", "cw")
+T_RULES = ("global", "per_image_std", "per_image_conf")
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Below this temperature softmax(z / T) saturates in float32 for confident points (spec pitfall).
+FLOAT64_BELOW_T = 0.2
+
+
+class LinfThreat:
+    """B_eps(x) = {x' : ||x' - x||_inf <= eps} intersected with [0, 1]^d."""
+
+    def __init__(self, eps: float):
+        self.eps = check_eps("eps", eps)
+
+    def random_init(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
+        return self.project(x + (2 * noise - 1) * self.eps, x)
+
+    def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.min(torch.max(x_adv, x - self.eps), x + self.eps).clamp_(0, 1)
+
+    def step(self, x_adv: torch.Tensor, grad: torch.Tensor, alpha: float) -> torch.Tensor:
+        return x_adv + alpha * grad.sign()
+
+
+@contextlib.contextmanager
+def attacking(model: nn.Module) -> Iterator[None]:
+    """Eval mode and frozen parameters (input gradients only) for the duration; both restored after."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def check_temperature(temperature: float | torch.Tensor) -> None:
+    if isinstance(temperature, torch.Tensor):
+        if not bool(torch.isfinite(temperature).all() and (temperature > 0).all()):
+            fail("temperature", "tensor with non-positive or non-finite entries", "finite values > 0")
+    else:
+        check_positive("temperature", temperature)
+
+
+def tempered_ce(logits: torch.Tensor, y: torch.Tensor, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Per-sample l_T(z, y) = -log softmax(z / T)_y; float64 at small T against saturation."""
+    small = (temperature < FLOAT64_BELOW_T) if not isinstance(temperature, torch.Tensor) \
+        else bool((temperature < FLOAT64_BELOW_T).any())
+    z = logits.double() if small else logits
+    t = temperature.to(z.dtype) if isinstance(temperature, torch.Tensor) else temperature
+    return F.cross_entropy(z / t, y, reduction="none")
+
+
+def cw_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """max_{j != y} z_j - z_y: positive exactly when the point is misclassified."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], float("-inf"))
+    return others.max(1).values - true
+
+
+def image_temperature(logits: torch.Tensor, rule: str, t0: float, target: float = 0.5) -> torch.Tensor:
+    """Per-image temperatures (B, 1) for T-PGD's per-image rules (a book proposal, not the paper's)."""
+    z = logits.detach().double()
+    if rule == "per_image_std":
+        return (t0 * z.std(dim=1, unbiased=False, keepdim=True)).clamp_min(1e-6).to(logits.dtype)
+    # per_image_conf: bisection on log T so that the largest tempered probability equals `target`.
+    lo = torch.full((len(z), 1), -12.0, dtype=z.dtype, device=z.device)
+    hi = torch.full_like(lo, 12.0)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        top = torch.softmax(z / mid.exp(), dim=1).max(1, keepdim=True).values
+        too_confident = top > target  # a larger T lowers the top probability
+        lo = torch.where(too_confident, mid, lo)
+        hi = torch.where(too_confident, hi, mid)
+    return ((lo + hi) / 2).exp().to(logits.dtype)
+
+
+def _attack_loss(loss: str | LossFn, logits: torch.Tensor, y: torch.Tensor,
+                 temperature: float | torch.Tensor, t_rule: str) -> torch.Tensor:
+    if callable(loss):
+        return loss(logits, y)
+    if loss == "cw":
+        return cw_margin(logits, y)
+    if t_rule != "global":
+        temperature = image_temperature(logits, t_rule, float(temperature))
+    return tempered_ce(logits, y, temperature)
+
+
+def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor, threat: LinfThreat,
+             alpha: float, steps: int, loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str,
+             early_stop: bool) -> torch.Tensor:
+    """One PGD run from `start`. With `early_stop`, a point is frozen at the first iterate that fools the model."""
+    x_adv = start.clone()
+    active = torch.arange(len(x), device=x.device)
+    for _ in range(steps):
+        if len(active) == 0:
+            break
+        xa = x_adv[active].requires_grad_(True)
+        logits = model(xa)
+        t = temperature[active] if isinstance(temperature, torch.Tensor) else temperature
+        objective = _attack_loss(loss, logits, y[active], t, t_rule).sum()
+        grad, = torch.autograd.grad(objective, xa)
+        stepped = threat.project(threat.step(xa.detach(), grad, alpha), x[active])
+        if early_stop:
+            still_correct = logits.detach().argmax(1) == y[active]
+            x_adv[active[still_correct]] = stepped[still_correct]
+            active = active[still_correct]
+        else:
+            x_adv[active] = stepped
+    return x_adv
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
+        loss: str | LossFn = "ce", temperature: float | torch.Tensor = 1.0, t_rule: str = "global",
+        random_start: bool = True, restarts: int = 1, early_stop: bool = False,
+        generator: torch.Generator | None = None, x_init: torch.Tensor | None = None) -> torch.Tensor:
+    """L-inf PGD maximising `loss` ("ce", "cw" margin, or a callable giving per-sample losses).
+
+    Temperature-PGD is ``pgd(..., temperature=T)``: the CE of z / T drives the steps (T = 1 is PGD).
+    `temperature` may be a scalar or a (B, 1) tensor; `t_rule` selects a per-image rule with
+    `temperature` as T0. With `restarts` > 1 only points still classified correctly are attacked
+    again. `early_stop` keeps the first fooling iterate of each point (worst-case evaluation) and
+    skips it from then on. `x_init` replaces the random start of the first restart.
+    """
+    threat = LinfThreat(eps)
+    check_positive("alpha", alpha)
+    check_positive("steps", steps, integer=True)
+    check_positive("restarts", restarts, integer=True)
+    check_temperature(temperature)
+    check_choice("t_rule", t_rule, T_RULES)
+    if not callable(loss):
+        check_choice("loss", loss, LOSSES)
+    x = x.detach()
+    with attacking(model):
+        x_best = x.clone()
+        remaining = torch.arange(len(x), device=x.device)
+        for r in range(restarts):
+            xr, yr = x[remaining], y[remaining]
+            if r == 0 and x_init is not None:
+                start = threat.project(x_init.detach()[remaining], xr)
+            else:
+                start = threat.random_init(xr, generator) if random_start else xr.clone()
+            tr = temperature[remaining] if isinstance(temperature, torch.Tensor) else temperature
+            x_best[remaining] = _run_pgd(model, xr, yr, start, threat, alpha, steps, loss, tr, t_rule, early_stop)
+            if r + 1 < restarts:
+                with torch.no_grad():
+                    correct = model(x_best[remaining]).argmax(1) == yr
+                remaining = remaining[correct]
+                if len(remaining) == 0:
+                    break
+    return x_best
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
+    """One signed-gradient step of size eps on the CE loss, no random start."""
+    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "standard",
+               batch_size: int = 500, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """AutoAttack (Croce & Hein 2020) through `pyautoattack`: "standard" (APGD-CE, APGD-T, FAB-T, Square)
+    or "subset" (APGD-CE + APGD-T with the standard settings: 1 restart, 9 target classes).
+
+    Returns the adversarial points and AutoAttack's own sanity-check warnings (e.g. zero gradients),
+    which callers should report rather than drop.
+    """
+    from pyautoattack import AutoAttack
+
+    check_eps("eps", eps)
+    check_choice("version", version, ("standard", "subset"))
+    logger = logging.getLogger("auto-attack")
+    collect = _Collect()
+    logger.addHandler(collect)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        with attacking(model):
+            if version == "standard":
+                adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", device=x.device, seed=seed)
+            else:
+                adversary = AutoAttack(model, norm="Linf", eps=eps, version="custom", device=x.device, seed=seed,
+                                       attacks=["apgd-ce", "apgd-t"])
+                adversary.apgd.n_restarts = 1
+                adversary.apgd_targeted.n_target_classes = min(9, _num_classes(model, x) - 1)
+                adversary.apgd_targeted.n_restarts = 1
+            adversary.verbose = False
+            x_adv, _ = adversary.run_standard_evaluation(x.detach().clone(), y.clone(), batch_size=batch_size)
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = propagate
+    return x_adv.to(x.device), collect.messages
+
+
+def _num_classes(model: nn.Module, x: torch.Tensor) -> int:
+    with torch.no_grad():
+        return model(x[:1]).shape[1]

@@ -1,0 +1,165 @@
+"""The class-wise report: per class x attack accuracy, spread, rank agreement, confusion, paired tests.
+
+Conventions: robust accuracy counts a point as robust only if it is classified correctly on the
+clean input and on the adversarial input (AutoAttack's convention), so A_rob = A_nat - R_bdy exactly.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
+    """Predicted labels in eval mode (the model's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def adversarial_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, *,
+                            batch_size: int = 500) -> torch.Tensor:
+    """Labels predicted on attack(model, x, y), batch by batch."""
+    preds = []
+    for i in range(0, len(x), batch_size):
+        x_adv = attack(model, x[i:i + batch_size], y[i:i + batch_size])
+        preds.append(predict(model, x_adv, batch_size=batch_size))
+    return torch.cat(preds)
+
+
+def per_class_accuracy(correct: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.array([correct[y == c].mean() for c in range(num_classes)])
+
+
+def spread(acc: np.ndarray) -> dict[str, float]:
+    """Mean, worst and best class, max-min gap, population SD and NSD = SD / mean of a per-class vector."""
+    mean = float(acc.mean())
+    sd = float(acc.std())
+    return {"mean": mean, "worst": float(acc.min()), "worst_class": int(acc.argmin()), "best": float(acc.max()),
+            "best_class": int(acc.argmax()), "gap": float(acc.max() - acc.min()), "sd": sd,
+            "nsd": sd / mean if mean > 0 else math.nan}
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation with average ranks for ties (nan if either vector is constant)."""
+    ra, rb = stats.rankdata(a), stats.rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """M[c, k] = #{true class c, predicted k}."""
+    return np.bincount(y * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def boundary_error(correct_clean: np.ndarray, correct_adv: np.ndarray) -> float:
+    """R_bdy = P(correct on x and wrong on x')."""
+    return float((correct_clean & ~correct_adv).mean())
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
+    """Exact McNemar test on paired outcomes: b = only A correct, c = only B correct."""
+    b = int((correct_a & ~correct_b).sum())
+    c = int((~correct_a & correct_b).sum())
+    p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
+    return {"only_a_correct": b, "only_b_correct": c, "p_value": p}
+
+
+def stratified_bootstrap(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, N) index resamples drawn within each class, so class sizes stay fixed."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, len(y)), dtype=np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        out[:, members] = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
+    return out
+
+
+def _interval(samples: np.ndarray, level: float = 0.95) -> list[float]:
+    lo, hi = np.nanquantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return [float(lo), float(hi)] if np.ndim(lo) == 0 else [lo.tolist(), hi.tolist()]
+
+
+def classwise_report(y: torch.Tensor | np.ndarray, preds: dict[str, torch.Tensor | np.ndarray],
+                     class_names: list[str] | tuple[str, ...], *, clean: str = "clean", n_boot: int = 1000,
+                     seed: int = 0) -> dict:
+    """The class-wise report of several attacks evaluated on the same points.
+
+    `preds[name]` are the predicted labels under attack `name` (`preds[clean]` on clean inputs).
+    Robust correctness requires clean correctness too. Returns a JSON-serialisable dict.
+    """
+    y = np.asarray(y)
+    num_classes = len(class_names)
+    correct_clean = np.asarray(preds[clean]) == y
+    correct = {name: (np.asarray(p) == y) & (correct_clean if name != clean else True) for name, p in preds.items()}
+    boot = stratified_bootstrap(y, n_boot, seed)
+    # Resampling within classes keeps y[boot] == y, so per-class means are one matrix product.
+    class_means = np.eye(num_classes)[y] / np.bincount(y, minlength=num_classes)  # (N, C)
+    names = list(correct)
+    boot_acc = {n: correct[n][boot].astype(float) @ class_means for n in names}
+    report: dict = {"classes": list(class_names), "n_per_class": np.bincount(y, minlength=num_classes).tolist(),
+                    "attacks": {}, "rank_agreement": {}}
+    for n in names:
+        acc = per_class_accuracy(correct[n], y, num_classes)
+        summary = spread(acc)
+        boot_spreads = [spread(a) for a in boot_acc[n]]
+        report["attacks"][n] = {
+            "per_class": acc.tolist(),
+            "per_class_ci": _interval(boot_acc[n]),
+            "overall": float(correct[n].mean()),
+            **summary,
+            "ci": {k: _interval(np.array([s[k] for s in boot_spreads])) for k in ("mean", "worst", "gap", "sd", "nsd")},
+            "boundary_error": boundary_error(correct_clean, correct[n]),
+            "confusion": confusion_matrix(y, np.asarray(preds[n]), num_classes).tolist(),
+        }
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            rho = spearman(report["attacks"][a]["per_class"], report["attacks"][b]["per_class"])
+            boot_rho = np.array([spearman(x, z) for x, z in zip(boot_acc[a], boot_acc[b])])
+            report["rank_agreement"][f"{a}|{b}"] = {"rho": rho, "ci": _interval(boot_rho)}
+    return report
+
+
+def paired_spread_difference(y: np.ndarray, correct_a: np.ndarray, correct_b: np.ndarray, num_classes: int, *,
+                             stat: str = "sd", n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Difference stat(B) - stat(A) of a per-class spread statistic, with a paired stratified bootstrap CI."""
+    boot = stratified_bootstrap(y, n_boot, seed)
+    base = spread(per_class_accuracy(correct_b, y, num_classes))[stat] - \
+        spread(per_class_accuracy(correct_a, y, num_classes))[stat]
+    diffs = np.array([spread(per_class_accuracy(correct_b[i], y[i], num_classes))[stat]
+                      - spread(per_class_accuracy(correct_a[i], y[i], num_classes))[stat] for i in boot])
+    lo, hi = _interval(diffs)
+    return {"difference": float(base), "ci": [lo, hi], "p_not_positive": float((diffs <= 0).mean())}
+
+
+def spearman_with_ci(values: np.ndarray, correct: np.ndarray, y: np.ndarray, *, n_boot: int = 1000,
+                     seed: int = 0) -> dict:
+    """Spearman rho between a fixed per-class vector (e.g. weight norms) and per-class accuracy, with a
+    stratified bootstrap CI over test points."""
+    num_classes = len(values)
+    rho = spearman(values, per_class_accuracy(correct, y, num_classes))
+    boot = np.array([spearman(values, per_class_accuracy(correct[i], y, num_classes))
+                     for i in stratified_bootstrap(y, n_boot, seed)])
+    return {"rho": rho, "ci": _interval(boot)}
+
+
+def attack_gains(report: dict, weak: str, strong: str) -> dict:
+    """Per-class drop from a weaker to a stronger attack: absolute A(weak) - A(strong), relative
+    (drop / A(weak)), and the Spearman correlation of each with the weak-attack accuracy."""
+    a_weak = np.array(report["attacks"][weak]["per_class"])
+    a_strong = np.array(report["attacks"][strong]["per_class"])
+    absolute = a_weak - a_strong
+    relative = np.divide(absolute, a_weak, out=np.full_like(absolute, np.nan), where=a_weak > 0)
+    return {"weak": weak, "strong": strong, "absolute": absolute.tolist(), "relative": relative.tolist(),
+            "rho_absolute_vs_weak": spearman(absolute, a_weak), "rho_relative_vs_weak": spearman(relative, a_weak)}

@@ -1,0 +1,71 @@
+"""A content-addressed cache of trained models, shared by every chapter and rerun.
+
+The key is the sha256 of the canonical JSON of everything that determines the trained weights
+(data selection, model, objective, training config, seed) plus `TRAINING_CODE_VERSION`, which is
+bumped whenever a change to the library alters what training produces.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..trainer import save_atomic
+
+TRAINING_CODE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ADVFAIR_CACHE_DIR", Path.home() / ".cache" / "advfair" / "models"))
+
+
+def spec_key(spec: dict) -> str:
+    canonical = json.dumps({"spec": spec, "code": TRAINING_CODE_VERSION}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def write_json_atomic(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class ModelCache:
+    """`get_or_train(spec, model, train_fn)`: load the weights for `spec` if cached, else train and store them.
+
+    Training writes its per-epoch checkpoint next to the final weights, so an interrupted run resumes.
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path(self, spec: dict) -> Path:
+        return self.root / f"{spec_key(spec)}.pt"
+
+    def get_or_train(self, spec: dict, model: nn.Module,
+                     train_fn: Callable[[nn.Module, Path], list[dict]]) -> tuple[nn.Module, dict]:
+        path = self.path(spec)
+        meta_path = path.with_suffix(".json")
+        if path.exists() and meta_path.exists():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval(), {**json.loads(meta_path.read_text()), "from_cache": True}
+        started = time.perf_counter()
+        checkpoint = path.with_suffix(".ckpt")
+        history = train_fn(model, checkpoint)
+        meta = {"spec": spec, "key": spec_key(spec), "history": history,
+                "train_seconds": time.perf_counter() - started}
+        save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+        write_json_atomic(meta, meta_path)
+        checkpoint.unlink(missing_ok=True)
+        return model.eval(), {**meta, "from_cache": False}

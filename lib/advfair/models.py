@@ -1,0 +1,188 @@
+"""Classifiers on inputs in [0, 1]: normalisation inside the model, a feature extractor and a swappable head."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .validation import check_choice, check_positive
+
+MODELS = ("small_cnn", "preact_resnet18", "wrn34_10")
+HEADS = ("linear", "cosine")
+
+# Per-channel statistics of the training sets, used by the normalisation layer inside each model.
+DATASET_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+    "mnist": ((0.1307,), (0.3081,)),
+}
+
+
+class Normalize(nn.Module):
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class LinearHead(nn.Linear):
+    """z = W f + b."""
+
+
+class CosineHead(nn.Module):
+    """z_i = scale * <W_i / (||W_i|| + gamma), f / ||f||>: invariant to the scale of the features."""
+
+    def __init__(self, in_features: int, num_classes: int, *, scale: float = 1.0, gamma: float = 0.0):
+        super().__init__()
+        bound = in_features ** -0.5
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features).uniform_(-bound, bound))
+        self.scale = scale
+        self.gamma = gamma
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        f = F.normalize(features, dim=1)
+        w = self.weight / (self.weight.norm(dim=1, keepdim=True) + self.gamma)
+        return self.scale * f @ w.t()
+
+
+class Classifier(nn.Module):
+    """normalise -> features -> head. `features(x)` exposes the penultimate layer."""
+
+    def __init__(self, normalize: Normalize, body: nn.Module, head: nn.Module):
+        super().__init__()
+        self.normalize = normalize
+        self.body = body
+        self.head = head
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.normalize(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class LogitBias(nn.Module):
+    """Adds a fixed vector to a model's logits: an inference-time tweak that attacks must see."""
+
+    def __init__(self, model: nn.Module, bias: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.register_buffer("bias", bias.detach().clone().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) + self.bias
+
+
+def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+def small_cnn_body(in_channels: int, width: int) -> tuple[nn.Module, int]:
+    """Three blocks of two 3x3 conv-BN-ReLU layers (widths w, 2w, 4w), 2x2 max-pooling between, global pooling."""
+    layers: list[nn.Module] = []
+    c = in_channels
+    for i, c_out in enumerate((width, 2 * width, 4 * width)):
+        layers += _conv_bn(c, c_out) + _conv_bn(c_out, c_out)
+        if i < 2:
+            layers.append(nn.MaxPool2d(2))
+        c = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), c
+
+
+class PreActBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.shortcut = (nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+                         if stride != 1 or c_in != c_out else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class PreActResNet18Body(nn.Module):
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        blocks, c = [], 64
+        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            blocks += [PreActBlock(c, c_out, stride), PreActBlock(c_out, c_out, 1)]
+            c = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(512)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn(self.blocks(self.stem(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
+class WideBlock(nn.Module):
+    """Pre-activation wide residual block as in Zagoruyko & Komodakis (used by TRADES and RoBal)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.equal = c_in == c_out
+        self.shortcut = None if self.equal else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        shortcut = x if self.equal else self.shortcut(out)
+        out = self.conv2(F.relu(self.bn2(self.conv1(out))))
+        return out + shortcut
+
+
+class WideResNetBody(nn.Module):
+    def __init__(self, in_channels: int, depth: int = 34, widen: int = 10):
+        super().__init__()
+        n = (depth - 4) // 6
+        widths = (16, 16 * widen, 32 * widen, 64 * widen)
+        self.stem = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        blocks, c = [], widths[0]
+        for c_out, stride in zip(widths[1:], (1, 2, 2)):
+            for i in range(n):
+                blocks.append(WideBlock(c, c_out, stride if i == 0 else 1))
+                c = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(c)
+        self.out_features = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn(self.blocks(self.stem(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
+def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, width: int = 32,
+                head: str = "linear", head_scale: float = 1.0, head_gamma: float = 0.0) -> Classifier:
+    """Build a classifier for inputs in [0, 1] of `dataset` (its statistics set the normalisation)."""
+    check_choice("model", name, MODELS)
+    check_choice("head", head, HEADS)
+    check_positive("width", width, integer=True)
+    mean, std = DATASET_STATS[dataset]
+    if name == "small_cnn":
+        body, features = small_cnn_body(in_channels, width)
+    elif name == "preact_resnet18":
+        body, features = PreActResNet18Body(in_channels), 512
+    else:
+        body = WideResNetBody(in_channels)
+        features = body.out_features
+    if head == "linear":
+        head_module: nn.Module = LinearHead(features, num_classes)
+    else:
+        head_module = CosineHead(features, num_classes, scale=head_scale, gamma=head_gamma)
+    return Classifier(Normalize(mean, std), body, head_module)

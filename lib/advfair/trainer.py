@@ -1,0 +1,161 @@
+"""One training loop for every objective: seeds, device, progress, checkpoint + resume, bf16 on CUDA.
+
+Determinism: each epoch re-seeds the global RNG and the data generator from (seed, epoch), so a run
+resumed from the checkpoint of epoch k continues exactly as an uninterrupted run would (on CPU).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import augment_crop_flip, batches, to_float
+from .objectives import Objective
+from .validation import check_bool, check_choice, check_non_negative, check_number, check_positive, fail
+
+SCHEDULES = ("cosine", "step", "code_compound", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = field(default_factory=tuple)
+    gamma: float = 0.1
+    augment: bool = True
+    drop_last: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive("epochs", self.epochs, integer=True)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("lr", self.lr)
+        check_number("momentum", self.momentum, low=0, high=1, high_open=True)
+        check_non_negative("weight_decay", self.weight_decay)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_number("gamma", self.gamma, low=0, high=1, low_open=True)
+        check_bool("augment", self.augment)
+        check_non_negative("seed", self.seed, integer=True)
+        for m in self.milestones:
+            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+
+def learning_rate(cfg: TrainConfig, epoch: float) -> float:
+    """Learning rate at fractional epoch `epoch` (0-based).
+
+    cosine: lr * (1 + cos(pi * epoch / epochs)) / 2, per iteration.
+    step: multiplied by `gamma` at each milestone epoch.
+    code_compound: the compounding decay of RoBal's released code, where every epoch >= m multiplies
+    the current lr again (1-based epoch e): lr * gamma^(e - m1 + 1) * gamma^(e - m2 + 1) ...
+    """
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+    e = int(epoch) + 1
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** sum(e >= m for m in cfg.milestones)
+    return cfg.lr * math.prod(cfg.gamma ** max(0, e - m + 1) for m in cfg.milestones)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA on a machine without it is an error."""
+    check_choice("device", device.split(":")[0], ("auto", "cpu", "cuda"))
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        fail("device", device, "'cpu' or 'auto': CUDA is not available on this machine")
+    return torch.device(device)
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file, then rename: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+def train(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *,
+          device: torch.device | str = "cpu", checkpoint: str | Path | None = None, progress: bool = False,
+          on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:
+    """Train `model` in place on uint8 images `x` and labels `y`; returns per-epoch history.
+
+    With `checkpoint`, the state after every epoch is written atomically and a later call with the
+    same path resumes after the last completed epoch.
+    """
+    device = torch.device(device)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["config"] != cfg.to_dict():
+            fail("checkpoint", str(checkpoint), "a checkpoint written with the same training config")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, start_epoch = state["history"], state["epoch"] + 1
+    x_dev, y_dev = x.to(device), y.to(device)
+    steps_per_epoch = len(x) // cfg.batch_size if cfg.drop_last else math.ceil(len(x) / cfg.batch_size)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for epoch in range(start_epoch, cfg.epochs):
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+        generator = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
+        model.train()
+        started, total_loss, seen = time.perf_counter(), 0.0, 0
+        bar = tqdm(batches(x_dev, y_dev, cfg.batch_size, shuffle=True, generator=generator, drop_last=cfg.drop_last),
+                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for i, (xb, yb) in enumerate(bar):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch + i / steps_per_epoch)
+            xb = to_float(xb)
+            if cfg.augment:
+                xb = augment_crop_flip(xb, generator=generator)
+            with autocast:
+                loss = objective(model, xb, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(xb)
+            seen += len(xb)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}")
+        seconds = time.perf_counter() - started
+        record = {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_second": seen / seconds}
+        history.append(record)
+        if checkpoint is not None:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                         "history": history, "config": cfg.to_dict()}, checkpoint)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, record)
+    model.eval()
+    return history
