@@ -1,0 +1,33 @@
+"""The README's two set-up commands are the ones automation runs: the Pages workflow builds the book
+with the README's book command, and .ci/run runs the README's test command."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _setup_commands():
+    """The ```bash blocks under '## Set up' in README.md: (book command, test command)."""
+    readme = (REPO / "README.md").read_text()
+    section = re.search(r"^## Set up\n(.*?)(?=^## |\Z)", readme, re.M | re.S)
+    assert section, "README.md has no '## Set up' section"
+    blocks = [b.strip() for b in re.findall(r"^```bash\n(.*?)^```", section.group(1), re.M | re.S)]
+    assert len(blocks) == 2, f"'## Set up' must hold exactly two bash blocks (book, test), found {blocks}"
+    return blocks
+
+
+def test_pages_workflow_builds_with_the_readme_book_command():
+    book_command, _ = _setup_commands()
+    workflow = yaml.safe_load((REPO / ".github/workflows/book.yml").read_text())
+    steps = [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+    (build,) = [step for step in steps if step.get("name") == "Build the book"]
+    assert build["run"].strip() == book_command
+
+
+def test_ci_runs_the_readme_test_command():
+    _, test_command = _setup_commands()
+    lines = [line.strip() for line in (REPO / ".ci/run").read_text().splitlines()]
+    assert test_command in lines
