@@ -163,3 +163,15 @@ def attack_gains(report: dict, weak: str, strong: str) -> dict:
     relative = np.divide(absolute, a_weak, out=np.full_like(absolute, np.nan), where=a_weak > 0)
     return {"weak": weak, "strong": strong, "absolute": absolute.tolist(), "relative": relative.tolist(),
             "rho_absolute_vs_weak": spearman(absolute, a_weak), "rho_relative_vs_weak": spearman(relative, a_weak)}
+
+
+def rank_agreement(correct_a: np.ndarray, correct_b: np.ndarray, y: np.ndarray, *, n_boot: int = 1000,
+                   seed: int = 0) -> dict:
+    """Spearman rho between the per-class accuracies of two evaluations on the same points (e.g. two
+    defences under one attack), with a paired stratified bootstrap CI."""
+    num_classes = int(y.max()) + 1
+    rho = spearman(per_class_accuracy(correct_a, y, num_classes), per_class_accuracy(correct_b, y, num_classes))
+    boot = np.array([spearman(per_class_accuracy(correct_a[i], y, num_classes),
+                              per_class_accuracy(correct_b[i], y, num_classes))
+                     for i in stratified_bootstrap(y, n_boot, seed)])
+    return {"rho": rho, "ci": _interval(boot)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .data import augment_crop_flip, batches, to_float
 from .objectives import Objective
@@ -77,6 +77,8 @@ def learning_rate(cfg: TrainConfig, epoch: float) -> float:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" picks CUDA when present; asking for CUDA on a machine without it is an error."""
+    if not isinstance(device, str):
+        fail("device", device, "'auto', 'cpu' or 'cuda[:N]'")
     check_choice("device", device.split(":")[0], ("auto", "cpu", "cuda"))
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
