@@ -1,6 +1,6 @@
 """Command line: run a chapter's pipeline without Jupyter and write its results JSON.
 
-    python -m advfair run classwise --profile paper --set epochs=100 --out book/results/classwise_paper.json
+    python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
 """
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     make_config, run = CHAPTERS[args.chapter]
     try:
         overrides = parse_sets(args.sets)
+        if "profile" in overrides:
+            raise ConfigError(f"--set profile={overrides['profile']!r} is not allowed: use --profile")
         if args.device is not None:
             overrides["device"] = args.device
         if args.progress:

@@ -1,0 +1,141 @@
+"""advfair.experiments.cache: content keys, train-once-then-load, atomic JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from advfair.experiments import cache as cache_mod
+from advfair.experiments.cache import ModelCache, spec_key, write_json_atomic
+
+SPEC = {"data": {"dataset": "cifar10", "seed": 0, "train_per_class": 500}, "model": {"name": "small_cnn", "width": 4},
+        "objective": "pgd_at", "objective_params": {"eps": 8 / 255, "steps": 3}, "train": {"epochs": 5, "lr": 0.05}}
+
+
+def _reordered(d):
+    if isinstance(d, dict):
+        return {k: _reordered(d[k]) for k in reversed(list(d))}
+    return d
+
+
+def test_spec_key_stable_under_key_order():
+    assert list(_reordered(SPEC)) != list(SPEC)
+    assert spec_key(_reordered(SPEC)) == spec_key(SPEC)
+    assert len(spec_key(SPEC)) == 24 and all(c in "0123456789abcdef" for c in spec_key(SPEC))
+
+
+@pytest.mark.parametrize("path, value", [(("model", "width"), 8), (("train", "lr"), 0.1),
+                                         (("data", "seed"), 1), (("objective",), "trades")])
+def test_spec_key_changes_with_spec(path, value):
+    changed = json.loads(json.dumps(SPEC))
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert spec_key(changed) != spec_key(SPEC)
+
+
+def test_spec_key_changes_with_code_version(monkeypatch):
+    before = spec_key(SPEC)
+    monkeypatch.setattr(cache_mod, "TRAINING_CODE_VERSION", cache_mod.TRAINING_CODE_VERSION + 1)
+    assert spec_key(SPEC) != before
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+
+
+def test_get_or_train_trains_once_then_loads(tmp_path):
+    cache = ModelCache(tmp_path)
+    calls = []
+
+    def train_fn(model, checkpoint):
+        calls.append(checkpoint)
+        assert checkpoint.parent == tmp_path and checkpoint.suffix == ".ckpt"
+        checkpoint.write_bytes(b"partial state")  # the trainer's per-epoch checkpoint
+        with torch.no_grad():
+            model[0].weight.fill_(0.5)
+            model[1].running_mean.fill_(2.0)
+        return [{"epoch": 1, "loss": 1.0}]
+
+    model, meta = cache.get_or_train(SPEC, _model(0).train(), train_fn)
+    assert len(calls) == 1 and meta["from_cache"] is False
+    assert meta["key"] == spec_key(SPEC) and meta["history"] == [{"epoch": 1, "loss": 1.0}]
+    assert not model.training
+    assert cache.path(SPEC).exists() and cache.path(SPEC).with_suffix(".json").exists()
+    assert not cache.path(SPEC).with_suffix(".ckpt").exists()  # checkpoint removed once the weights are stored
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+    loaded, meta2 = ModelCache(tmp_path).get_or_train(SPEC, _model(1), train_fn)
+    assert len(calls) == 1, "trained again instead of loading"
+    assert meta2["from_cache"] is True and meta2["key"] == meta["key"] and meta2["history"] == meta["history"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert torch.all(loaded[0].weight == 0.5)
+
+    # another spec trains again
+    other = {**SPEC, "objective": "trades"}
+    ModelCache(tmp_path).get_or_train(other, _model(2), train_fn)
+    assert len(calls) == 2
+
+
+def test_get_or_train_retrains_when_metadata_missing(tmp_path):
+    cache = ModelCache(tmp_path)
+    calls = []
+
+    def train_fn(model, checkpoint):
+        calls.append(1)
+        return []
+
+    cache.get_or_train(SPEC, _model(), train_fn)
+    cache.path(SPEC).with_suffix(".json").unlink()  # an incomplete entry is not trusted
+    _, meta = cache.get_or_train(SPEC, _model(), train_fn)
+    assert len(calls) == 2 and meta["from_cache"] is False
+
+
+def test_failed_training_stores_nothing(tmp_path):
+    def broken(model, checkpoint):
+        raise RuntimeError("interrupted")
+
+    cache = ModelCache(tmp_path)
+    with pytest.raises(RuntimeError):
+        cache.get_or_train(SPEC, _model(), broken)
+    assert not cache.path(SPEC).exists()
+
+
+def test_write_json_atomic(tmp_path):
+    path = tmp_path / "sub" / "results.json"
+    write_json_atomic({"b": [1, 2.5], "a": None}, path)
+    assert json.loads(path.read_text()) == {"a": None, "b": [1, 2.5]}
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+    with pytest.raises(TypeError):
+        write_json_atomic({"x": object()}, path)  # not JSON-able: the old file stays
+    assert json.loads(path.read_text()) == {"a": None, "b": [1, 2.5]}
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+
+
+def test_train_cached_trains_once(data_dir, tmp_path):
+    from advfair.experiments.common import balanced_split, train_cached
+    from advfair.trainer import TrainConfig
+
+    if not (data_dir / "mnist.npz").exists():
+        pytest.skip("no mnist.npz")
+    split = balanced_split("mnist", train_per_class=3, val_per_class=1, test_per_class=1, seed=0,
+                           data_dir=str(data_dir))
+    kwargs = dict(data_spec={"dataset": "mnist", "train_per_class": 3}, model_spec={"name": "small_cnn", "width": 4},
+                  objective="class_weighted_pgd_at",
+                  objective_params={"eps": 0.3, "alpha": 0.1, "steps": 1, "class_weights": torch.ones(10)},
+                  train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"))
+    cache = ModelCache(tmp_path)
+    model, meta = train_cached(cache, split, **kwargs)
+    assert meta["from_cache"] is False and len(meta["history"]) == 1
+    assert meta["spec"]["objective_params"]["class_weights"] == [1.0] * 10  # tensors stored as lists
+    assert json.loads(json.dumps(meta["spec"])) == meta["spec"]
+    again, meta2 = train_cached(cache, split, **kwargs)
+    assert meta2["from_cache"] is True and meta2["key"] == meta["key"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]

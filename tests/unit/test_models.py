@@ -1,0 +1,141 @@
+"""advfair.models: shapes of every architecture, normalisation inside, cosine head, logit bias."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from advfair.models import (DATASET_STATS, MODELS, Classifier, CosineHead, LinearHead, LogitBias, Normalize,
+                            build_model)
+from advfair.validation import ConfigError
+
+
+@pytest.mark.parametrize("name, head", [("small_cnn", "linear"), ("small_cnn", "cosine"),
+                                        ("preact_resnet18", "linear"), ("preact_resnet18", "cosine"),
+                                        ("wrn34_10", "linear")])
+def test_every_model_maps_images_to_logits(name, head):
+    hw = 8
+    torch.manual_seed(0)
+    model = build_model(name, dataset="cifar10", num_classes=7, in_channels=3, width=4, head=head).eval()
+    x = torch.rand(2, 3, hw, hw)
+    with torch.no_grad():
+        z = model(x)
+        f = model.features(x)
+    assert z.shape == (2, 7) and z.dtype == torch.float32
+    assert torch.isfinite(z).all()
+    assert f.ndim == 2 and f.shape[0] == 2
+    expected_features = {"small_cnn": 16, "preact_resnet18": 512, "wrn34_10": 640}[name]
+    assert f.shape[1] == expected_features
+    assert isinstance(model.head, LinearHead if head == "linear" else CosineHead)
+
+
+def test_mnist_single_channel():
+    model = build_model("small_cnn", dataset="mnist", num_classes=10, in_channels=1, width=4).eval()
+    with torch.no_grad():
+        assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    assert model.normalize.mean.shape == (1, 1, 1, 1)
+
+
+def test_normalisation_is_inside_the_model():
+    torch.manual_seed(0)
+    model = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4).eval()
+    x = torch.rand(2, 3, 8, 8)
+    mean = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+    std = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = model.head(model.body((x - mean) / std))
+        assert torch.allclose(model(x), expected, atol=1e-6)
+        # and not the same as feeding the raw input to the body
+        assert not torch.allclose(model(x), model.head(model.body(x)), atol=1e-3)
+    assert Normalize(*DATASET_STATS["cifar10"])(torch.full((1, 3, 1, 1), 0.4914))[0, 0].item() == pytest.approx(0.0,
+                                                                                                            abs=1e-6)
+    # the statistics are buffers: saved with the weights, moved with the model
+    assert {"normalize.mean", "normalize.std"} <= set(model.state_dict())
+
+
+def test_build_model_rejects_bad_names():
+    with pytest.raises(ConfigError, match="model='vgg'"):
+        build_model("vgg", dataset="cifar10", num_classes=10, in_channels=3)
+    with pytest.raises(ConfigError, match="head='mlp'"):
+        build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, head="mlp")
+    with pytest.raises(ConfigError, match="width=0"):
+        build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=0)
+    assert set(MODELS) == {"small_cnn", "preact_resnet18", "wrn34_10"}
+
+
+@pytest.mark.parametrize("c", [1e-3, 0.5, 3.0, 1e3])
+def test_cosine_head_is_invariant_to_feature_scale(c):
+    torch.manual_seed(0)
+    head = CosineHead(6, 4, scale=10.0, gamma=0.0)
+    f = torch.randn(5, 6)
+    assert torch.allclose(head(c * f), head(f), atol=1e-5)
+
+
+def test_cosine_head_hand_values():
+    head = CosineHead(2, 2, scale=10.0)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[3.0, 4.0], [0.0, -2.0]]))
+    f = torch.tensor([[1.0, 1.0]])
+    s = 1 / math.sqrt(2)
+    expected = 10 * torch.tensor([[(3 * s + 4 * s) / 5, -s]])
+    assert torch.allclose(head(f), expected, atol=1e-5)
+    head.gamma = 1.0  # ||W_i|| + gamma in the denominator
+    expected = 10 * torch.tensor([[(3 * s + 4 * s) / 6, -2 * s / 3]])
+    assert torch.allclose(head(f), expected, atol=1e-5)
+
+
+def test_cosine_model_ignores_feature_scale():
+    """Scaling the last body layer's output scales the features; the cosine model's logits do not change."""
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Flatten(), nn.Linear(12, 5))
+    model = Classifier(Normalize((0.5,), (0.25,)), body, CosineHead(5, 3, scale=4.0)).eval()
+    x = torch.rand(4, 1, 3, 4)
+    before = model(x).detach()
+    with torch.no_grad():
+        body[1].weight.mul_(7.0)
+        body[1].bias.mul_(7.0)
+    assert torch.allclose(model(x), before, atol=1e-5)
+
+
+def test_logit_bias_zero_is_identity():
+    torch.manual_seed(0)
+    base = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
+    biased = LogitBias(base, torch.zeros(4))
+    x = torch.randn(20, 12)
+    assert torch.equal(biased(x), base(x))
+
+
+def test_logit_bias_adds_vector_and_only_moves_predictions_to_or_from_biased_class():
+    torch.manual_seed(0)
+    base = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
+    x = torch.randn(400, 12)
+    k = 2
+    with torch.no_grad():
+        before = base(x).argmax(1)
+        for b in (0.3, 1.0, 3.0):
+            bias = torch.zeros(4)
+            bias[k] = b
+            biased = LogitBias(base, bias)
+            assert torch.allclose(biased(x), base(x) + bias)
+            after = biased(x).argmax(1)
+            changed = before != after
+            assert changed.any(), "the test needs some predictions to change"
+            assert (after[changed] == k).all()  # with b > 0 they can only move to class k
+            assert ((before == k) <= (after == k)).all()
+    # negative bias: predictions only move away from k
+    bias = torch.zeros(4)
+    bias[k] = -1.0
+    with torch.no_grad():
+        after = LogitBias(base, bias)(x).argmax(1)
+    changed = before != after
+    assert changed.any() and (before[changed] == k).all()
+
+
+def test_logit_bias_is_a_buffer_copy():
+    bias = torch.tensor([0.0, 1.0])
+    module = LogitBias(nn.Identity(), bias)
+    bias[1] = 5.0
+    assert module.bias.tolist() == [0.0, 1.0]
+    assert "bias" in module.state_dict() and not list(module.parameters())
