@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import check_choice, check_eps, check_positive, fail
+from .validation import check_choice, check_eps, check_non_negative, check_positive, fail
 
-LOSSES = ("ce", "cw")
+LOSSES = ("ce", "cw", "cw_hinge")
+START_KINDS = ("symmetric", "positive")
 T_RULES = ("global", "per_image_std", "per_image_conf")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -29,9 +30,15 @@ class LinfThreat:
     def __init__(self, eps: float):
         self.eps = check_eps("eps", eps)
 
-    def random_init(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def random_init(self, x: torch.Tensor, generator: torch.Generator | None = None, *,
+                    kind: str = "symmetric") -> torch.Tensor:
+        """x + eps * U[-1, 1) ("symmetric"), or x + eps * U[0, 1) ("positive", the start in RoBal's
+        released training code), projected onto the threat set."""
+        check_choice("kind", kind, START_KINDS)
         noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
-        return self.project(x + (2 * noise - 1) * self.eps, x)
+        if kind == "symmetric":
+            noise = 2 * noise - 1
+        return self.project(x + noise * self.eps, x)
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.min(torch.max(x_adv, x - self.eps), x + self.eps).clamp_(0, 1)
@@ -80,6 +87,15 @@ def cw_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return others.max(1).values - true
 
 
+def cw_hinge(logits: torch.Tensor, y: torch.Tensor, kappa: float = 50.0) -> torch.Tensor:
+    """max(z_y - max_{j != y} z_j + kappa, 0): the CW loss of RoBal's test code, which its attack drives down.
+
+    Where the hinge is active its ascent direction is cw_margin's; it only differs on points already
+    misclassified by more than kappa, whose gradient it zeroes.
+    """
+    return (kappa - cw_margin(logits, y)).clamp_min(0)
+
+
 def image_temperature(logits: torch.Tensor, rule: str, t0: float, target: float = 0.5) -> torch.Tensor:
     """Per-image temperatures (B, 1) for T-PGD's per-image rules (a book proposal, not the paper's)."""
     z = logits.detach().double()
@@ -103,17 +119,27 @@ def _attack_loss(loss: str | LossFn, logits: torch.Tensor, y: torch.Tensor,
         return loss(logits, y)
     if loss == "cw":
         return cw_margin(logits, y)
+    if loss == "cw_hinge":
+        return -cw_hinge(logits, y)
     if t_rule != "global":
         temperature = image_temperature(logits, t_rule, float(temperature))
     return tempered_ce(logits, y, temperature)
 
 
+def _normalised_by_mean_abs(grad: torch.Tensor) -> torch.Tensor:
+    """grad / mean(|grad|) per image (MI-FGSM); an all-zero gradient stays zero."""
+    scale = grad.abs().mean(dim=tuple(range(1, grad.dim())), keepdim=True)
+    return grad / scale.clamp_min(torch.finfo(grad.dtype).tiny)
+
+
 def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor, threat: LinfThreat,
              alpha: float, steps: int, loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str,
-             early_stop: bool) -> torch.Tensor:
-    """One PGD run from `start`. With `early_stop`, a point is frozen at the first iterate that fools the model."""
+             early_stop: bool, momentum: float | None = None) -> torch.Tensor:
+    """One PGD run from `start`. With `early_stop`, a point is frozen at the first iterate that fools the model.
+    With `momentum`, the step follows the sign of g_t = momentum * g_(t-1) + grad / mean|grad| (MI-FGSM)."""
     x_adv = start.clone()
     active = torch.arange(len(x), device=x.device)
+    velocity = torch.zeros_like(x) if momentum is not None else None
     for _ in range(steps):
         if len(active) == 0:
             break
@@ -122,6 +148,9 @@ def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Te
         t = temperature[active] if isinstance(temperature, torch.Tensor) else temperature
         objective = _attack_loss(loss, logits, y[active], t, t_rule).sum()
         grad, = torch.autograd.grad(objective, xa)
+        if velocity is not None:
+            velocity[active] = momentum * velocity[active] + _normalised_by_mean_abs(grad)
+            grad = velocity[active]
         stepped = threat.project(threat.step(xa.detach(), grad, alpha), x[active])
         if early_stop:
             still_correct = logits.detach().argmax(1) == y[active]
@@ -134,22 +163,57 @@ def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Te
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
         loss: str | LossFn = "ce", temperature: float | torch.Tensor = 1.0, t_rule: str = "global",
-        random_start: bool = True, restarts: int = 1, early_stop: bool = False,
+        random_start: bool | str = True, restarts: int = 1, early_stop: bool = False,
         generator: torch.Generator | None = None, x_init: torch.Tensor | None = None) -> torch.Tensor:
-    """L-inf PGD maximising `loss` ("ce", "cw" margin, or a callable giving per-sample losses).
+    """L-inf PGD maximising `loss` ("ce", "cw" margin, "cw_hinge", or a callable giving per-sample losses).
 
     Temperature-PGD is ``pgd(..., temperature=T)``: the CE of z / T drives the steps (T = 1 is PGD).
     `temperature` may be a scalar or a (B, 1) tensor; `t_rule` selects a per-image rule with
-    `temperature` as T0. With `restarts` > 1 only points still classified correctly are attacked
-    again. `early_stop` keeps the first fooling iterate of each point (worst-case evaluation) and
-    skips it from then on. `x_init` replaces the random start of the first restart.
+    `temperature` as T0. `random_start` is True (= "symmetric"), "positive" (x + eps * U[0, 1)) or
+    False. With `restarts` > 1 only points still classified correctly are attacked again.
+    `early_stop` keeps the first fooling iterate of each point (worst-case evaluation) and skips it
+    from then on. `x_init` replaces the random start of the first restart.
     """
+    return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=temperature,
+                             t_rule=t_rule, random_start=random_start, restarts=restarts, early_stop=early_stop,
+                             generator=generator, x_init=x_init, momentum=None)
+
+
+def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
+        momentum: float = 1.0, loss: str | LossFn = "ce", random_start: bool | str = True, restarts: int = 1,
+        early_stop: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Momentum iterative attack (MI-FGSM, Dong et al. 2018) as in RoBal's test code:
+
+        g_t = momentum * g_(t-1) + grad_t / mean(|grad_t|),   x_(t+1) = Proj(x_t + alpha * sign(g_t))
+
+    with a symmetric random start by default. The other arguments are as in `pgd`.
+    """
+    check_non_negative("momentum", momentum)
+    return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=1.0,
+                             t_rule="global", random_start=random_start, restarts=restarts, early_stop=early_stop,
+                             generator=generator, x_init=None, momentum=momentum)
+
+
+def _start_kind(random_start: bool | str) -> str | None:
+    """True -> "symmetric", False -> None (start at x), or a kind from START_KINDS."""
+    if isinstance(random_start, bool):
+        return "symmetric" if random_start else None
+    if random_start not in START_KINDS:
+        fail("random_start", random_start, "True, False, " + " or ".join(repr(k) for k in START_KINDS))
+    return random_start
+
+
+def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
+                      loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str, random_start: bool | str,
+                      restarts: int, early_stop: bool, generator: torch.Generator | None,
+                      x_init: torch.Tensor | None, momentum: float | None) -> torch.Tensor:
     threat = LinfThreat(eps)
     check_positive("alpha", alpha)
     check_positive("steps", steps, integer=True)
     check_positive("restarts", restarts, integer=True)
     check_temperature(temperature)
     check_choice("t_rule", t_rule, T_RULES)
+    start_kind = _start_kind(random_start)
     if not callable(loss):
         check_choice("loss", loss, LOSSES)
     x = x.detach()
@@ -160,10 +224,13 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
             xr, yr = x[remaining], y[remaining]
             if r == 0 and x_init is not None:
                 start = threat.project(x_init.detach()[remaining], xr)
+            elif start_kind is None:
+                start = xr.clone()
             else:
-                start = threat.random_init(xr, generator) if random_start else xr.clone()
+                start = threat.random_init(xr, generator, kind=start_kind)
             tr = temperature[remaining] if isinstance(temperature, torch.Tensor) else temperature
-            x_best[remaining] = _run_pgd(model, xr, yr, start, threat, alpha, steps, loss, tr, t_rule, early_stop)
+            x_best[remaining] = _run_pgd(model, xr, yr, start, threat, alpha, steps, loss, tr, t_rule, early_stop,
+                                         momentum)
             if r + 1 < restarts:
                 with torch.no_grad():
                     correct = model(x_best[remaining]).argmax(1) == yr

@@ -178,6 +178,23 @@ def long_tailed_indices(labels: torch.Tensor, counts: list[int], *, seed: int,
     return torch.cat(chosen).sort().values
 
 
+def ldam_long_tailed_indices(labels: torch.Tensor, counts: list[int], *, seed: int = 0) -> torch.Tensor:
+    """The long-tailed subset exactly as the LDAM/RoBal code builds it (`datasets.py`), sorted:
+    ``np.random.seed(seed)`` once, then for each class c in order shuffle the indices of class c and keep
+    the first counts[c]. With the same seed a smaller count keeps a prefix of the same shuffle."""
+    rng = np.random.RandomState(seed)  # the legacy global generator that np.random.seed seeds
+    y = labels.cpu().numpy()
+    chosen = []
+    for c, n in enumerate(counts):
+        check_non_negative(f"counts[{c}]", n, integer=True)
+        idx = np.flatnonzero(y == c)
+        if len(idx) < n:
+            raise ValueError(f"counts[{c}]={n} is not allowed: class {c} has only {len(idx)} images available")
+        rng.shuffle(idx)
+        chosen.append(idx[:n])
+    return torch.from_numpy(np.sort(np.concatenate(chosen)))
+
+
 def to_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 images in 0..255 to float images in [0, 1]."""
     return x.float().div_(255)

@@ -37,6 +37,12 @@ def adversarial_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     return torch.cat(preds)
 
 
+def robust_correctness(preds: dict[str, np.ndarray], y: np.ndarray, clean: str = "clean") -> dict[str, np.ndarray]:
+    """Per-point correctness under each attack, counting a point only if it is also correct on the clean input."""
+    correct_clean = np.asarray(preds[clean]) == y
+    return {name: (np.asarray(p) == y) & correct_clean for name, p in preds.items()}
+
+
 def per_class_accuracy(correct: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
     return np.array([correct[y == c].mean() for c in range(num_classes)])
 
@@ -175,3 +181,64 @@ def rank_agreement(correct_a: np.ndarray, correct_b: np.ndarray, y: np.ndarray, 
                               per_class_accuracy(correct_b[i], y, num_classes))
                      for i in stratified_bootstrap(y, n_boot, seed)])
     return {"rho": rho, "ci": _interval(boot)}
+
+
+def head_middle_tail(num_classes: int) -> dict[str, list[int]]:
+    """Class groups of a long-tailed set whose class 0 is the most frequent: the first 30% of the classes
+    are the head, the last 30% the tail, the rest the middle (CIFAR-10: 0-2, 3-6, 7-9)."""
+    if num_classes < 3:
+        raise ValueError(f"num_classes={num_classes} is not allowed: expected at least 3 classes")
+    k = round(0.3 * num_classes)
+    return {"head": list(range(k)), "middle": list(range(k, num_classes - k)),
+            "tail": list(range(num_classes - k, num_classes))}
+
+
+def group_accuracy(per_class: np.ndarray | list[float], groups: dict[str, list[int]]) -> dict[str, float]:
+    """Mean of the per-class accuracies of each group's classes (on a balanced test set, the group's accuracy)."""
+    acc = np.asarray(per_class, dtype=float)
+    return {name: float(acc[list(classes)].mean()) for name, classes in groups.items()}
+
+
+def _bootstrap_per_class(y: np.ndarray, correct: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, C) per-class accuracies over stratified resamples (class sizes fixed, so y[boot] == y)."""
+    num_classes = int(y.max()) + 1
+    class_means = np.eye(num_classes)[y] / np.bincount(y, minlength=num_classes)
+    return correct[stratified_bootstrap(y, n_boot, seed)].astype(float) @ class_means
+
+
+def group_report(y: np.ndarray, correct: dict[str, np.ndarray], groups: dict[str, list[int]], *, n_boot: int = 1000,
+                 seed: int = 0) -> dict:
+    """{attack: {group: {"accuracy", "ci"}}}: each group's accuracy with a stratified bootstrap 95% CI."""
+    y = np.asarray(y)
+    num_classes = int(y.max()) + 1
+    out = {}
+    for name, c in correct.items():
+        point = group_accuracy(per_class_accuracy(c, y, num_classes), groups)
+        boot = _bootstrap_per_class(y, c, n_boot, seed)
+        out[name] = {g: {"accuracy": point[g], "ci": _interval(boot[:, members].mean(1))}
+                     for g, members in groups.items()}
+    return out
+
+
+def paired_group_difference(y: np.ndarray, correct_a: np.ndarray, correct_b: np.ndarray, classes: list[int], *,
+                            n_boot: int = 1000, seed: int = 0) -> dict:
+    """Accuracy of B minus A over `classes` (mean of their per-class accuracies), two evaluations of the same
+    points, with a paired stratified bootstrap 95% CI."""
+    y = np.asarray(y)
+    num_classes = int(y.max()) + 1
+    diff = (per_class_accuracy(correct_b, y, num_classes) - per_class_accuracy(correct_a, y, num_classes))[classes]
+    boot = _bootstrap_per_class(y, correct_b, n_boot, seed) - _bootstrap_per_class(y, correct_a, n_boot, seed)
+    return {"difference": float(diff.mean()), "ci": _interval(boot[:, classes].mean(1))}
+
+
+def feature_norm_ratio(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, *, batch_size: int = 500) -> np.ndarray:
+    """||f(x')|| / ||f(x)|| per point, f = model.features (the penultimate layer), in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            ratios = [model.features(x_adv[i:i + batch_size]).norm(dim=1)
+                      / model.features(x[i:i + batch_size]).norm(dim=1) for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(ratios).cpu().numpy()

@@ -1,13 +1,16 @@
 """Classifiers on inputs in [0, 1]: normalisation inside the model, a feature extractor and a swappable head."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import check_choice, check_positive
+from .validation import check_bool, check_choice, check_counts, check_number, check_positive
 
 MODELS = ("small_cnn", "preact_resnet18", "wrn34_10")
+ClassCounts = Sequence[int] | torch.Tensor  # training images per class, class 0 first
 HEADS = ("linear", "cosine")
 
 # Per-channel statistics of the training sets, used by the normalisation layer inside each model.
@@ -75,6 +78,38 @@ class LogitBias(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x) + self.bias
+
+
+class LogitScale(nn.Module):
+    """Multiplies a model's logits by `factor`: RoBal's W_i / 10^kappa sweep is factor = 10^-kappa.
+
+    The argmax, CW-margin signs and APGD-DLR do not change; CE-based attacks do (the "fake gain")."""
+
+    def __init__(self, model: nn.Module, factor: float):
+        super().__init__()
+        self.model = model
+        self.factor = check_positive("factor", factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) * self.factor
+
+
+def log_prior(counts: ClassCounts) -> torch.Tensor:
+    """log pi_c = log(n_c / sum_j n_j) from the training-set class counts n_c."""
+    n = torch.tensor(check_counts("counts", counts), dtype=torch.float64)
+    return (n / n.sum()).log().float()
+
+
+def posthoc_adjusted(model: nn.Module, counts: ClassCounts, tau_p: float, scale: float = 1.0) -> nn.Module:
+    """Inference-time boundary adjustment (RoBal Eq. 11; "LA-post" in its Table 1):
+
+        z'_i = scale * z_i - tau_p * log pi_i
+
+    It SUBTRACTS the prior, favouring tail classes; training-time logit adjustment (objectives.
+    logit_adjusted) ADDS it. tau_p = 0 and scale = 1 is the identity. Attacks see the adjusted logits.
+    """
+    check_number("tau_p", tau_p)
+    return LogitBias(LogitScale(model, scale), -tau_p * log_prior(counts))
 
 
 def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
@@ -168,11 +203,17 @@ class WideResNetBody(nn.Module):
 
 
 def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, width: int = 32,
-                head: str = "linear", head_scale: float = 1.0, head_gamma: float = 0.0) -> Classifier:
-    """Build a classifier for inputs in [0, 1] of `dataset` (its statistics set the normalisation)."""
+                head: str = "linear", head_scale: float = 1.0, head_gamma: float = 0.0,
+                head_bias: bool = True) -> Classifier:
+    """Build a classifier for inputs in [0, 1] of `dataset` (its statistics set the normalisation).
+
+    `head_bias=False` gives a bias-free linear head (the "Dot" head of logit-adjusted training); the
+    cosine head never has a bias.
+    """
     check_choice("model", name, MODELS)
     check_choice("head", head, HEADS)
     check_positive("width", width, integer=True)
+    check_bool("head_bias", head_bias)
     mean, std = DATASET_STATS[dataset]
     if name == "small_cnn":
         body, features = small_cnn_body(in_channels, width)
@@ -182,7 +223,7 @@ def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, 
         body = WideResNetBody(in_channels)
         features = body.out_features
     if head == "linear":
-        head_module: nn.Module = LinearHead(features, num_classes)
+        head_module: nn.Module = LinearHead(features, num_classes, bias=head_bias)
     else:
         head_module = CosineHead(features, num_classes, scale=head_scale, gamma=head_gamma)
     return Classifier(Normalize(mean, std), body, head_module)

@@ -58,3 +58,14 @@ def check_bool(field: str, value: Any) -> bool:
     if not isinstance(value, bool):
         fail(field, value, "True or False")
     return value
+
+
+def check_counts(field: str, value: Any) -> list[int]:
+    """Training images per class (a list or tensor): every entry a whole number >= 1, returned as ints."""
+    allowed = "a non-empty list of class counts, whole numbers >= 1"
+    values = value.tolist() if hasattr(value, "tolist") else value
+    if not isinstance(values, (list, tuple)) or not values:
+        fail(field, value, allowed)
+    if not all(_is_number(v) and v >= 1 and v == int(v) for v in values):
+        fail(field, value, allowed)
+    return [int(v) for v in values]

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from .. import attacks
-from ..data import Dataset, class_balanced_indices, load_dataset, to_float
+from ..data import Dataset, class_balanced_indices, ldam_long_tailed_indices, load_dataset, long_tailed_counts, to_float
 from ..evaluation import Attack, adversarial_predictions, predict
 from ..models import build_model
 from ..objectives import make_objective
 from ..trainer import TrainConfig, train
-from ..validation import fail
+from ..validation import check_choice, fail
 from .cache import ModelCache
 
 
@@ -95,6 +95,19 @@ def balanced_split(dataset: str, *, train_per_class: int | None, val_per_class: 
     return Split(data, train_idx, val, test)
 
 
+def long_tailed_split(dataset: str, *, n_max: int, imbalance: float, val_per_class: int, test_per_class: int | None,
+                      data_seed: int, data_dir: str | None = None) -> Split:
+    """Long-tailed training set as the LDAM/RoBal code draws it (class 0 the head), a balanced validation
+    split from the training images it leaves unused, and a balanced test subset (`None`: the full test set)."""
+    data = load_dataset(dataset, data_dir)
+    counts = long_tailed_counts(n_max, imbalance, data.num_classes)
+    train_idx = ldam_long_tailed_indices(data.y_train, counts, seed=data_seed)
+    val = class_balanced_indices(data.y_train, val_per_class, seed=data_seed + 1, exclude=train_idx)
+    test = (torch.arange(len(data.y_test)) if test_per_class is None
+            else class_balanced_indices(data.y_test, test_per_class, seed=data_seed + 2))
+    return Split(data, train_idx, val, test)
+
+
 def train_cached(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: str,
                  objective_params: dict, train_cfg: TrainConfig, device: torch.device,
                  progress: bool = False) -> tuple[nn.Module, dict]:
@@ -117,14 +130,20 @@ def train_cached(cache: ModelCache, split: Split, *, data_spec: dict, model_spec
 
 def attack_suite(*, eps: float, alpha: float, steps: int, seed: int, temperatures: tuple[float, ...] = (),
                  t_rule: str = "global", fgsm: bool = True, cw: bool = True,
-                 extra_steps: tuple[int, ...] = ()) -> dict[str, Callable[[], Attack]]:
+                 extra_steps: tuple[int, ...] = (), mim: bool = False,
+                 cw_loss: str = "cw") -> dict[str, Callable[[], Attack]]:
     """Factories of the standard white-box attacks. Every PGD-type attack draws its random starts
-    from a generator seeded with `seed`, so all of them start from the same points (paired tests)."""
+    from a generator seeded with `seed`, so all of them start from the same points (paired tests).
 
-    def make(**kw: Any) -> Callable[[], Attack]:
+    `mim` adds MI-FGSM (momentum 1) with the same steps; `cw_loss` is "cw" (the margin) or "cw_hinge"
+    (RoBal's test code, kappa = 50); either is reported as cw<steps>.
+    """
+    check_choice("cw_loss", cw_loss, ("cw", "cw_hinge"))
+
+    def make(attack: Callable[..., torch.Tensor] = attacks.pgd, **kw: Any) -> Callable[[], Attack]:
         def factory() -> Attack:
             generator = torch.Generator().manual_seed(seed)
-            return lambda m, x, y: attacks.pgd(m, x, y, eps=eps, early_stop=True, generator=generator, **kw)
+            return lambda m, x, y: attack(m, x, y, eps=eps, early_stop=True, generator=generator, **kw)
         return factory
 
     suite: dict[str, Callable[[], Attack]] = {}
@@ -133,8 +152,10 @@ def attack_suite(*, eps: float, alpha: float, steps: int, seed: int, temperature
     suite[f"pgd{steps}"] = make(alpha=alpha, steps=steps)
     for k in extra_steps:
         suite[f"pgd{k}"] = make(alpha=alpha, steps=k)
+    if mim:
+        suite[f"mim{steps}"] = make(attacks.mim, alpha=alpha, steps=steps)
     if cw:
-        suite[f"cw{steps}"] = make(alpha=alpha, steps=steps, loss="cw")
+        suite[f"cw{steps}"] = make(alpha=alpha, steps=steps, loss=cw_loss)
     for t in temperatures:
         if t != 1:
             suite[tpgd_name(t, steps)] = make(alpha=alpha, steps=steps, temperature=t, t_rule=t_rule)

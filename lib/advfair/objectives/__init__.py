@@ -9,7 +9,9 @@ from torch import nn
 
 from ..validation import check_choice, check_eps, check_non_negative, check_positive
 from .class_weighted import class_weighted_pgd_at_loss
+from .logit_adjusted import check_logit_adjusted_params, logit_adjusted_loss
 from .pgd_at import pgd_at_loss
+from .robal import check_robal_params, robal_loss
 from .trades import trades_loss
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -18,6 +20,14 @@ OBJECTIVES: dict[str, Callable[..., torch.Tensor]] = {
     "pgd_at": pgd_at_loss,
     "trades": trades_loss,
     "class_weighted_pgd_at": class_weighted_pgd_at_loss,
+    "logit_adjusted": logit_adjusted_loss,
+    "robal": robal_loss,
+}
+
+# Methods whose hyperparameters are checked (and normalised, e.g. counts to a list) when bound.
+PARAM_CHECKS: dict[str, Callable[..., dict]] = {
+    "logit_adjusted": check_logit_adjusted_params,
+    "robal": check_robal_params,
 }
 
 
@@ -29,4 +39,6 @@ def make_objective(name: str, *, eps: float, alpha: float, steps: int, **params)
     check_positive("steps", steps, integer=True)
     if "beta" in params:
         check_non_negative("beta", params["beta"])
+    if name in PARAM_CHECKS:
+        params = PARAM_CHECKS[name](**params)
     return functools.partial(OBJECTIVES[name], eps=eps, alpha=alpha, steps=steps, **params)

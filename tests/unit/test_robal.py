@@ -1,0 +1,442 @@
+"""RoBal: the loss (spec section 8, facts 3-6), post-hoc adjustment (fact 8), logit-scale invariants (fact 9),
+logit-adjusted training, the long-tailed split, the chapter config and a tiny end-to-end run."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
+from torch import nn
+
+from advfair.attacks import cw_margin, pgd
+from advfair.data import long_tailed_counts
+from advfair.models import LogitScale, build_model, log_prior, posthoc_adjusted
+from advfair.objectives import make_objective
+from advfair.objectives.logit_adjusted import logit_adjusted, logit_adjusted_loss
+from advfair.objectives.pgd_at import pgd_at_loss
+from advfair.objectives.robal import class_margins, pair_margins, robal_logits, robal_loss
+from advfair.validation import ConfigError
+
+CIFAR10_LT = long_tailed_counts(5000, 0.02, 10)  # [5000, 3237, ..., 100]
+ATTACK = {"eps": 8 / 255, "alpha": 2 / 255, "steps": 2}
+ROBAL_R = {"s": 10.0, "m0": 0.1, "tau_m": 0.3, "tau_b": 1.5}
+
+
+class Identity(nn.Module):
+    """A "model" whose logits are its inputs: post-hoc wrappers applied to hand-written logits."""
+
+    def forward(self, x):
+        return x
+
+
+@pytest.fixture
+def cosine_model():
+    torch.manual_seed(0)
+    return build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4, head="cosine",
+                       head_gamma=1 / 32).train()
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(12, 3, 8, 8, generator=g), torch.arange(12) % 10
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Facts 3-6: margins and the RoBal loss
+
+def test_fact3_robal_r_margins():
+    m = class_margins(CIFAR10_LT, s=10, m0=0.1, tau_m=0.3)
+    expected = [0.2174, 0.2043, 0.1913, 0.1782, 0.1652, 0.1521, 0.1391, 0.1260, 0.1130, 0.1000]
+    assert torch.allclose(m, torch.tensor(expected), atol=5e-5)
+    assert m[0].item() == pytest.approx(0.03 * math.log(50) + 0.1, rel=1e-6)
+    assert m[-1].item() == pytest.approx(0.1, rel=1e-6)  # n_min: only m0
+
+
+@pytest.mark.parametrize("tau_b, tau_m, expected", [
+    (1.5, 0.3, {(9, 0): 6.8680, (0, 9): -3.6944, (0, 1): 1.5214}),  # RoBal-R
+    (1.2, 0.0, {(9, 0): 5.6944, (0, 9): -3.6944, (0, 1): 0.4783}),  # RoBal-N
+])
+def test_fact4_pair_margins_in_logit_units(tau_b, tau_m, expected):
+    margins = pair_margins(CIFAR10_LT, s=10, m0=0.1, tau_m=tau_m, tau_b=tau_b)
+    for (y, i), value in expected.items():
+        assert margins[y, i].item() == pytest.approx(value, abs=5e-4), (y, i)
+    # Eq. 10's second form: (tau_b - tau_m) log(n_i / n_y) + tau_m log(n_i / n_min) + s m0
+    n = torch.tensor(CIFAR10_LT, dtype=torch.float64)
+    second = ((tau_b - tau_m) * (n[None, :] / n[:, None]).log() + tau_m * (n / n.min()).log()[None, :] + 1.0)
+    assert torch.allclose(margins.double(), second, atol=1e-5)
+
+
+def _eq9_closed_form(cos: torch.Tensor, y: int, margins: torch.Tensor, s: float) -> float:
+    """L1 = log(1 + sum_{i != y} exp(s (cos_i - cos_y) + s m_yi))."""
+    others = [i for i in range(cos.shape[1]) if i != y]
+    terms = torch.stack([s * (cos[0, i] - cos[0, y]) + margins[y, i] for i in others])
+    return math.log1p(terms.double().exp().sum().item())
+
+
+def test_fact5_two_class_hand_example():
+    n, s = [100, 10], 10.0
+    cos = torch.tensor([[0.2, 0.5]])
+    m = class_margins(n, s=s, m0=0.1, tau_m=0.3)
+    assert torch.allclose(m, torch.tensor([0.16908, 0.1]), atol=1e-5)
+    logits = robal_logits(cos, torch.tensor([1]), n, s, m, tau_b=1.5)
+    assert torch.allclose(logits, torch.tensor([[1.85703, 0.40316]]), atol=1e-4)
+    pair = pair_margins(n, s=s, m0=0.1, tau_m=0.3, tau_b=1.5)
+    for y, expected in ((1, 1.66387), (0, 1.49176)):
+        target = torch.tensor([y])
+        loss = F.cross_entropy(robal_logits(cos, target, n, s, m, tau_b=1.5), target).item()
+        assert loss == pytest.approx(expected, abs=1e-4), y
+        assert _eq9_closed_form(cos, y, pair, s) == pytest.approx(loss, abs=1e-5), y
+
+
+def test_fact5_closed_form_on_cifar10_lt():
+    g = torch.Generator().manual_seed(0)
+    cos = 2 * torch.rand(6, 10, generator=g) - 1
+    y = torch.tensor([0, 3, 9, 9, 5, 1])
+    m = class_margins(CIFAR10_LT, s=10, m0=0.1, tau_m=0.3)
+    pair = pair_margins(CIFAR10_LT, **ROBAL_R)
+    losses = F.cross_entropy(robal_logits(cos, y, CIFAR10_LT, 10, m, tau_b=1.5), y, reduction="none")
+    for k in range(len(y)):
+        assert _eq9_closed_form(cos[k:k + 1], int(y[k]), pair, 10) == pytest.approx(losses[k].item(), abs=1e-4)
+
+
+@pytest.mark.parametrize("s", [1.0, 10.0, 16.0])
+def test_fact6_zero_margins_and_bias_is_scaled_ce(s):
+    g = torch.Generator().manual_seed(2)
+    cos = 2 * torch.rand(8, 10, generator=g) - 1
+    y = torch.arange(8)
+    m = class_margins(CIFAR10_LT, s=s, m0=0.0, tau_m=0.0)
+    assert torch.equal(m, torch.zeros(10))
+    logits = robal_logits(cos, y, CIFAR10_LT, s, m, tau_b=0.0)
+    assert torch.allclose(logits, s * cos)
+    assert torch.allclose(F.cross_entropy(logits, y), F.cross_entropy(s * cos, y))
+
+
+def test_margin_only_moves_the_true_logit():
+    cos = torch.zeros(3, 4)
+    y = torch.tensor([0, 2, 3])
+    m = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    logits = robal_logits(cos, y, [1, 1, 1, 1], 10.0, m, tau_b=0.0)
+    expected = torch.zeros(3, 4)
+    expected[0, 0], expected[1, 2], expected[2, 3] = -1.0, -3.0, -4.0  # -s * m_y on the true class only
+    assert torch.allclose(logits, expected, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The full RoBal objective (Eq. 12, code form)
+
+def _robal_by_hand(model, x, y, *, counts, s, m0, tau_m, tau_b, kl_weight, inner_scale, train_start, seed,
+                   detach_clean=False):
+    torch.manual_seed(seed)
+    x_adv = pgd(model, x, y, **ATTACK, random_start=train_start,
+                loss=lambda z, target: F.cross_entropy(inner_scale * z, target, reduction="none"))
+    cos_adv, cos_clean = model(x_adv), model(x)
+    if detach_clean:
+        cos_clean = cos_clean.detach()
+    outer = F.cross_entropy(robal_logits(cos_adv, y, counts, s, class_margins(counts, s, m0, tau_m), tau_b), y)
+    kl = F.kl_div(F.log_softmax(inner_scale * cos_adv, 1), F.softmax(inner_scale * cos_clean, 1),
+                  reduction="sum") / len(x)
+    return outer + kl_weight * kl
+
+
+@pytest.mark.parametrize("inner_scale, train_start", [(1.0, "positive"), (10.0, "symmetric")])
+def test_robal_loss_is_the_paper_formula(cosine_model, batch, inner_scale, train_start):
+    x, y = batch
+    params = {"counts": CIFAR10_LT, **ROBAL_R, "kl_weight": 6.0, "inner_scale": inner_scale,
+              "train_start": train_start}
+    a, b = copy.deepcopy(cosine_model), copy.deepcopy(cosine_model)  # BN statistics move during a call
+    torch.manual_seed(7)
+    loss = robal_loss(a, x, y, **ATTACK, **params)
+    assert a.training, "the outer losses run in train mode"
+    expected = _robal_by_hand(b, x, y, **params, seed=7)
+    assert torch.allclose(loss, expected, rtol=1e-5)
+
+
+def test_robal_clean_branch_is_not_detached(cosine_model, batch):
+    """The code backpropagates the KL through both branches; detaching the clean one changes the gradient."""
+    x, y = batch
+    params = {"counts": CIFAR10_LT, **ROBAL_R, "kl_weight": 6.0, "inner_scale": 1.0, "train_start": "symmetric"}
+    a, b = copy.deepcopy(cosine_model), copy.deepcopy(cosine_model)
+    torch.manual_seed(3)
+    grads = torch.autograd.grad(robal_loss(a, x, y, **ATTACK, **params), list(a.parameters()))
+    manual = _robal_by_hand(b, x, y, **params, seed=3)
+    assert all(torch.allclose(g1, g2, rtol=1e-4, atol=1e-7)
+               for g1, g2 in zip(grads, torch.autograd.grad(manual, list(b.parameters()))))
+    c = copy.deepcopy(cosine_model)
+    detached = _robal_by_hand(c, x, y, **params, seed=3, detach_clean=True)
+    grads_detached = torch.autograd.grad(detached, list(c.parameters()))
+    assert not all(torch.allclose(g1, g2, rtol=1e-4, atol=1e-7) for g1, g2 in zip(grads, grads_detached))
+
+
+def test_robal_kl_weight_zero_is_the_margin_ce(cosine_model, batch):
+    x, y = batch
+    a, b = copy.deepcopy(cosine_model), copy.deepcopy(cosine_model)
+    torch.manual_seed(5)
+    loss = robal_loss(a, x, y, **ATTACK, counts=CIFAR10_LT, **ROBAL_R, kl_weight=0.0)
+    torch.manual_seed(5)
+    x_adv = pgd(b, x, y, **ATTACK, random_start="symmetric")
+    m = class_margins(CIFAR10_LT, 10.0, 0.1, 0.3)
+    expected = F.cross_entropy(robal_logits(b(x_adv), y, CIFAR10_LT, 10.0, m, 1.5), y)
+    assert torch.allclose(loss, expected, rtol=1e-6)
+
+
+def test_robal_loss_needs_a_scale_one_cosine_head(batch):
+    x, y = batch
+    params = {**ATTACK, "counts": CIFAR10_LT, **ROBAL_R, "kl_weight": 6.0}
+    linear = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4)
+    with pytest.raises(ConfigError, match="model='Classifier'.*CosineHead of scale 1"):
+        robal_loss(linear, x, y, **params)
+    scaled = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4, head="cosine",
+                         head_scale=10.0)
+    with pytest.raises(ConfigError, match="CosineHead of scale 1"):
+        robal_loss(scaled, x, y, **params)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logit-adjusted training and fact 8: post-hoc adjustment (and the two signs)
+
+def test_log_prior_hand_values():
+    assert torch.allclose(log_prior([100, 10]), torch.tensor([math.log(100 / 110), math.log(10 / 110)]))
+    assert torch.allclose(log_prior(torch.tensor([3, 3, 3])), torch.full((3,), math.log(1 / 3)))
+    for bad in ([], [5, 0], [2.5, 1], "abc", 7, torch.tensor(4)):
+        with pytest.raises(ConfigError, match="counts="):
+            log_prior(bad)
+
+
+def test_fact8_posthoc_adjustment():
+    n, cos = [100, 10], torch.tensor([[0.2, 0.5]])
+    identity = posthoc_adjusted(Identity(), n, tau_p=0.0)
+    assert torch.equal(identity(cos), cos)
+    adjusted = posthoc_adjusted(Identity(), n, tau_p=1.0, scale=10.0)
+    assert torch.allclose(adjusted(cos), torch.tensor([[2.0953, 7.3979]]), atol=1e-4)
+
+
+def test_fact8_training_adds_and_inference_subtracts_the_prior():
+    n = [100, 10]
+    z = torch.zeros(1, 2)
+    prior = log_prior(n)  # log pi: the head's is the larger (less negative)
+    assert prior[0] > prior[1]
+    trained = logit_adjusted(z, n, tau=1.0)
+    inferred = posthoc_adjusted(Identity(), n, tau_p=1.0)(z)
+    assert torch.allclose(trained, z + prior) and torch.allclose(inferred, z - prior)
+    assert trained[0, 0] > trained[0, 1]  # training favours the head in the loss ...
+    assert inferred[0, 1] > inferred[0, 0]  # ... so that at inference the shift favours the tail
+
+
+def test_logit_adjusted_loss_formula_and_tau_zero_is_pgd_at(batch):
+    x, y = batch
+    model = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4, head_bias=False)
+    assert model.head.bias is None
+    a, b, c = copy.deepcopy(model), copy.deepcopy(model), copy.deepcopy(model)
+    torch.manual_seed(4)
+    loss = logit_adjusted_loss(a, x, y, **ATTACK, counts=CIFAR10_LT, tau=1.0, train_start="positive")
+    torch.manual_seed(4)
+    x_adv = pgd(b, x, y, **ATTACK, random_start="positive")  # the inner attack uses the plain CE
+    expected = F.cross_entropy(b(x_adv) + log_prior(CIFAR10_LT), y)
+    assert torch.allclose(loss, expected, rtol=1e-6)
+    torch.manual_seed(4)
+    zero = logit_adjusted_loss(c, x, y, **ATTACK, counts=CIFAR10_LT, tau=0.0)
+    torch.manual_seed(4)
+    assert torch.allclose(zero, pgd_at_loss(copy.deepcopy(model), x, y, **ATTACK), rtol=1e-6)
+
+
+def test_make_objective_binds_robal_and_logit_adjusted(cosine_model, batch):
+    x, y = batch
+    robal = make_objective("robal", **ATTACK, counts=torch.tensor(CIFAR10_LT), **ROBAL_R, kl_weight=6.0)
+    assert robal.keywords["counts"] == CIFAR10_LT  # tensors become plain lists
+    a, b = copy.deepcopy(cosine_model), copy.deepcopy(cosine_model)
+    torch.manual_seed(1)
+    bound = robal(a, x, y)
+    torch.manual_seed(1)
+    assert torch.allclose(bound, robal_loss(b, x, y, **ATTACK, counts=CIFAR10_LT, **ROBAL_R, kl_weight=6.0))
+    la = make_objective("logit_adjusted", **ATTACK, counts=[5, 3, 1, 1, 1, 1, 1, 1, 1, 1])
+    linear = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4)
+    assert la(linear, x, y).ndim == 0
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("robal", {"s": 0}, "s=0"),
+    ("robal", {"m0": -0.1}, "m0=-0.1"),
+    ("robal", {"tau_b": float("nan")}, "tau_b=nan"),
+    ("robal", {"kl_weight": -1}, "kl_weight=-1"),
+    ("robal", {"inner_scale": 0}, "inner_scale=0"),
+    ("robal", {"train_start": "negative"}, "train_start='negative'"),
+    ("robal", {"counts": [10, 0]}, r"counts=\[10, 0\]"),
+    ("logit_adjusted", {"tau": float("inf")}, "tau=inf"),
+    ("logit_adjusted", {"counts": [1.5, 2]}, r"counts=\[1.5, 2\]"),
+])
+def test_make_objective_rejects_bad_long_tail_values(name, kwargs, match):
+    base = ({"counts": [10, 5], **ROBAL_R, "kl_weight": 6.0} if name == "robal" else {"counts": [10, 5]})
+    with pytest.raises(ConfigError, match=match):
+        make_objective(name, **ATTACK, **{**base, **kwargs})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fact 9: multiplying the logits by c > 0 changes no prediction, no CW-margin sign and no APGD-DLR step
+
+@pytest.mark.parametrize("c", [1e-3, 0.25, 4.0, 10.0, 1e3])
+def test_fact9_logit_scale_invariants(c):
+    torch.manual_seed(0)
+    model = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4).eval()
+    scaled = LogitScale(model, c).eval()
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(16, 3, 8, 8, generator=g)
+    y = torch.randint(0, 10, (16,), generator=g)
+    with torch.no_grad():
+        z, zc = model(x), scaled(x)
+    assert torch.allclose(zc, c * z, rtol=1e-6)
+    assert torch.equal(z.argmax(1), zc.argmax(1))
+    assert torch.equal(torch.sign(cw_margin(z, y)), torch.sign(cw_margin(zc, y)))
+    dlr = APGDAttack(model, eps=8 / 255, loss="dlr", device="cpu")
+    assert torch.allclose(dlr.dlr_loss(z, y), dlr.dlr_loss(zc, y), rtol=1e-4, atol=1e-6)
+    targeted = APGDAttack_targeted(model, eps=8 / 255, device="cpu")
+    targeted.y_target = (y + 1) % 10
+    assert torch.allclose(targeted.dlr_loss_targeted(z, y), targeted.dlr_loss_targeted(zc, y), rtol=1e-4, atol=1e-6)
+    runs = [APGDAttack(m, n_iter=10, eps=8 / 255, seed=0, loss="dlr", device="cpu").perturb(x, y)
+            for m in (model, scaled)]
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_logit_scale_rejects_bad_factor():
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="factor="):
+            LogitScale(Identity(), bad)
+    with pytest.raises(ConfigError, match="tau_p=nan"):
+        posthoc_adjusted(Identity(), [2, 1], tau_p=float("nan"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The chapter config, the long-tailed split and a tiny end-to-end run
+
+def test_cpu_and_paper_profiles():
+    from advfair.experiments import CHAPTERS
+    from advfair.experiments.robal import PROFILES, RobalConfig, make_config
+
+    assert CHAPTERS["robal"][0] is make_config and set(PROFILES) == {"cpu", "paper"}
+    cfg = make_config("cpu")
+    assert isinstance(cfg, RobalConfig)
+    assert cfg.counts() == [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
+    assert cfg.lr_schedule == "code_compound" and cfg.train_start == "symmetric" and cfg.inner_scale == 1.0
+    d = cfg.to_dict()
+    assert json.loads(json.dumps(d)) == d and isinstance(d["kappa_grid"], list)
+    paper = make_config("paper")
+    assert paper.model == "wrn34_10" and paper.epochs == 80 and paper.milestones == (60, 75)
+    assert paper.train_start == "positive" and paper.train_steps == 5 and paper.standard_aa
+    assert paper.n_max + paper.val_per_class <= 5000
+    assert make_config("cpu", lr_schedule="paper_step", models=["at_fc"], kappa_grid=[0, 1]).models == ("at_fc",)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"dataset": "mnist"}, "dataset='mnist'"),
+    ({"model": "vgg"}, "model='vgg'"),
+    ({"n_max": 0}, "n_max=0"),
+    ({"n_max": 40}, "n_max=40.*rarest class"),  # 40 * 0.02 < 1: class 9 would have no image
+    ({"n_max": 4990}, "n_max=4990.*val_per_class"),
+    ({"imbalance": 0}, "imbalance=0"),
+    ({"imbalance": 1.5}, "imbalance=1.5"),
+    ({"sml_bal_per_class": 0}, "sml_bal_per_class=0"),
+    ({"test_per_class": -1}, "test_per_class=-1"),
+    ({"models": ["robal_n"]}, r"models=\['robal_n'\]"),
+    ({"models": ["at_fc", "at_fc"]}, r"models=\['at_fc', 'at_fc'\]"),
+    ({"models": ["at_fc", "ldam"]}, "models='ldam'"),
+    ({"models": "at_fc"}, "models='at_fc'"),
+    ({"train_start": "negative"}, "train_start='negative'"),
+    ({"lr_schedule": "step"}, "lr_schedule='step'"),
+    ({"milestones": [9]}, "milestones=9"),
+    ({"epochs": 0}, "epochs=0"),
+    ({"batch_size": 5000}, "batch_size=5000"),
+    ({"eps": 0}, "eps=0"),
+    ({"inner_scale": 0}, "inner_scale=0"),
+    ({"kl_weight": -1}, "kl_weight=-1"),
+    ({"robal_s": 0}, "robal_s=0"),
+    ({"robal_m0": -0.1}, "robal_m0=-0.1"),
+    ({"robal_n_tau_p": -0.1}, "robal_n_tau_p=-0.1"),
+    ({"robal_r_tau_m": float("nan")}, "robal_r_tau_m=nan"),
+    ({"cos_scale": 0}, "cos_scale=0"),
+    ({"la_post_grid": []}, r"la_post_grid=\[\]"),
+    ({"la_post_grid": [-1]}, "la_post_grid=-1"),
+    ({"tau_p_grid": [0, float("inf")]}, "tau_p_grid=inf"),
+    ({"ablation_tau_b": [float("nan")]}, "ablation_tau_b=nan"),
+    ({"kappa_grid": [1, 2]}, r"kappa_grid=\[1, 2\]"),
+    ({"kappa_grid": [0, 12]}, "kappa_grid=12"),
+    ({"logit_scale_attack": 1}, "logit_scale_attack=1"),
+    ({"logit_scale_attack": 0}, "logit_scale_attack=0"),
+    ({"aa_per_class": 0}, "aa_per_class=0"),
+    ({"kappa_per_class": 1.5}, "kappa_per_class=1.5"),
+    ({"mim": "yes"}, "mim='yes'"),
+    ({"standard_aa": 1}, "standard_aa=1"),
+    ({"seed": -1}, "seed=-1"),
+    ({"data_seed": 0.5}, "data_seed=0.5"),
+    ({"device": "tpu"}, "device='tpu'"),
+    ({"epochz": 3}, "epochz=3"),
+])
+def test_bad_config_values_name_the_field(overrides, match):
+    from advfair.experiments.robal import make_config
+
+    with pytest.raises(ConfigError, match=match) as info:
+        make_config("cpu", **overrides)
+    assert "not allowed" in str(info.value)
+
+
+def test_long_tailed_split_is_the_ldam_draw(data_dir):
+    from advfair.experiments.common import long_tailed_split
+
+    if not (data_dir / "cifar10.npz").exists():
+        pytest.skip("no cifar10.npz")
+    split = long_tailed_split("cifar10", n_max=200, imbalance=0.1, val_per_class=20, test_per_class=30, data_seed=0,
+                              data_dir=str(data_dir))
+    y_train = split.data.y_train
+    counts = long_tailed_counts(200, 0.1, 10)
+    assert torch.bincount(y_train[split.train], minlength=10).tolist() == counts
+    # the LDAM/RoBal rule: np.random.seed(0), then shuffle each class in order and keep the first n_c
+    np.random.seed(0)
+    expected = []
+    for c, n in enumerate(counts):
+        idx = np.where(y_train.numpy() == c)[0]
+        np.random.shuffle(idx)
+        expected.append(idx[:n])
+    assert split.train.tolist() == np.sort(np.concatenate(expected)).tolist()
+    assert not set(split.val.tolist()) & set(split.train.tolist())
+    assert torch.bincount(y_train[split.val], minlength=10).tolist() == [20] * 10
+    assert torch.bincount(split.data.y_test[split.test], minlength=10).tolist() == [30] * 10
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")  # 1-5 points per class: degenerate bootstraps
+def test_tiny_run_end_to_end(data_dir, tmp_path):
+    from advfair.experiments import robal
+
+    if not (data_dir / "cifar10.npz").exists():
+        pytest.skip("no cifar10.npz")
+    cfg = robal.make_config("cpu", n_max=50, epochs=1, width=8, milestones=[], test_per_class=5, val_per_class=5,
+                            eval_steps=5, aa_per_class=1, kappa_per_class=1, kappa_grid=[0, 2],
+                            ablation_tau_b=[0.0], la_post_grid=[0.5, 1.0], tau_p_grid=[0.0, 1.0], n_boot=20,
+                            device="cpu", data_dir=str(data_dir), cache_dir=str(tmp_path))
+    results = robal.run(cfg)
+    assert json.loads(json.dumps(results))["chapter"] == "robal"
+    assert results["counts"] == [50, 32, 20, 13, 8, 5, 3, 2, 1, 1]
+    assert results["split_sizes"] == {"long_tailed": 135, "sml_bal": 140, "val": 50, "test": 50, "aa_points": 10,
+                                      "kappa_points": 10}
+    assert list(results["evaluations"]) == ["sml_bal", "at_fc", "la_post", "at_cos", "la_train", "robal_n", "robal_r"]
+    assert results["evaluations"]["robal_n"]["inference"] == {"scale": 10.0, "tau_p": 0.1}
+    assert results["evaluations"]["la_post"]["inference"]["tau_p"] == results["validation"]["la_post"]["picked"]
+    assert set(results["models"]) == {"sml_bal", "at_fc", "at_cos", "la_train", "robal_n", "robal_r",
+                                      "ablation_tau_b0"}
+    assert [r["tau_b_minus_tau_m"] for r in results["ablation"]["rows"]] == [0.0, 1.2]
+    kappa = results["kappa"]["rows"]
+    assert [r["kappa"] for r in kappa] == [0, 2] and kappa[0]["clean"] == kappa[1]["clean"]
+    ev = results["evaluations"]["at_fc"]
+    n = results["attack_names"]
+    assert set(ev["report"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"]}
+    assert set(ev["groups"]["clean"]) == {"head", "middle", "tail"}
+    for table in (robal.setup_table, robal.main_table, robal.group_table, robal.kappa_table, robal.ablation_table,
+                  robal.paper_comparison, robal.verdicts):
+        assert isinstance(table(results), pd.DataFrame) and len(table(results)) > 0
+    assert set(robal.verdicts(results).index) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10–C12"}
+    assert (robal.paper_comparison(results)["verdict"] == "not comparable at this scale").all()
