@@ -167,8 +167,10 @@ def attack_gains(report: dict, weak: str, strong: str) -> dict:
     a_strong = np.array(report["attacks"][strong]["per_class"])
     absolute = a_weak - a_strong
     relative = np.divide(absolute, a_weak, out=np.full_like(absolute, np.nan), where=a_weak > 0)
+    defined = a_weak > 0  # a relative drop is undefined for a class the weak attack already breaks fully
     return {"weak": weak, "strong": strong, "absolute": absolute.tolist(), "relative": relative.tolist(),
-            "rho_absolute_vs_weak": spearman(absolute, a_weak), "rho_relative_vs_weak": spearman(relative, a_weak)}
+            "rho_absolute_vs_weak": spearman(absolute, a_weak),
+            "rho_relative_vs_weak": spearman(relative[defined], a_weak[defined])}
 
 
 def rank_agreement(correct_a: np.ndarray, correct_b: np.ndarray, y: np.ndarray, *, n_boot: int = 1000,

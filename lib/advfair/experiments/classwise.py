@@ -45,8 +45,9 @@ class ClasswiseConfig:
     eps: float = 8 / 255
     train_steps: int = 3
     train_alpha: float = 3 / 255
-    epochs: int = 5
-    batch_size: int = 128
+    epochs: int = 4
+    batch_size: int = 32
+    augment: bool = False
     lr: float = 0.05
     weight_decay: float = 5e-4
     schedule: str = "cosine"
@@ -61,6 +62,7 @@ class ClasswiseConfig:
     aa_per_class: int | None = 10
     w_worst: float = 2.0
     bias_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
+    bias_tolerance: float = 0.01
     mnist: bool = True
     mnist_model: str = "small_cnn"
     mnist_width: int = 16
@@ -122,6 +124,8 @@ class ClasswiseConfig:
         for b in self.bias_grid:
             check_number("bias_grid", b, low=0)
         check_non_negative("seed", self.seed, integer=True)
+        check_number("bias_tolerance", self.bias_tolerance, low=0, high=1)
+        check_bool("augment", self.augment)
         check_bool("mnist", self.mnist)
         check_bool("progress", self.progress)
         resolve_device(self.device)
@@ -134,7 +138,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "cpu": {},
     "paper": {
         "model": "preact_resnet18", "train_per_class": None, "test_per_class": None, "train_steps": 10,
-        "train_alpha": 2 / 255, "epochs": 110, "lr": 0.1, "schedule": "step", "milestones": (100, 105),
+        "train_alpha": 2 / 255, "epochs": 110, "batch_size": 128, "augment": True, "lr": 0.1, "schedule": "step", "milestones": (100, 105),
         "eval_steps": 20, "long_steps": (50,), "aa_version": "standard", "aa_per_class": None,
         "bias_grid": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0), "mnist_width": 32, "mnist_train_per_class": None,
         "mnist_test_per_class": None, "mnist_train_steps": 40, "mnist_train_alpha": 0.01, "mnist_eval_steps": 20,
@@ -148,10 +152,10 @@ def make_config(profile: str = "cpu", **overrides: Any) -> ClasswiseConfig:
     return apply_overrides(ClasswiseConfig, profile, overrides, PROFILES)
 
 
-def _train_config(cfg: ClasswiseConfig, epochs: int) -> TrainConfig:
+def _train_config(cfg: ClasswiseConfig, epochs: int, augment: bool) -> TrainConfig:
     return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                        schedule=cfg.schedule, milestones=cfg.milestones if epochs == cfg.epochs else (),
-                       seed=cfg.seed)
+                       augment=augment, seed=cfg.seed)
 
 
 def _robust(preds: dict[str, np.ndarray], y: np.ndarray) -> dict[str, np.ndarray]:
@@ -191,10 +195,11 @@ class _Chapter:
                        else subset_per_class(self.y_test_np, cfg.aa_per_class))
         self.seconds: dict[str, float] = {}
 
-    def train(self, objective: str, split: Split, model_spec: dict, params: dict, epochs: int, **data: Any):
+    def train(self, objective: str, split: Split, model_spec: dict, params: dict, epochs: int, augment: bool,
+              **data: Any):
         data_spec = {"dataset": split.data.name, "seed": self.cfg.seed, **data}
         return train_cached(self.cache, split, data_spec=data_spec, model_spec=model_spec, objective=objective,
-                            objective_params=params, train_cfg=_train_config(self.cfg, epochs), device=self.device,
+                            objective_params=params, train_cfg=_train_config(self.cfg, epochs, augment), device=self.device,
                             progress=self.cfg.progress)
 
     def suite(self, temperatures: tuple[float, ...], seed_offset: int, **kw: Any):
@@ -232,9 +237,9 @@ def run(cfg: ClasswiseConfig) -> dict:
     attack = {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
     data = {"train_per_class": cfg.train_per_class, "val_per_class": cfg.val_per_class}
     models, meta = {}, {}
-    models["pgd_at"], meta["pgd_at"] = ch.train("pgd_at", ch.split, model_spec, attack, cfg.epochs, **data)
+    models["pgd_at"], meta["pgd_at"] = ch.train("pgd_at", ch.split, model_spec, attack, cfg.epochs, cfg.augment, **data)
     models["trades"], meta["trades"] = ch.train("trades", ch.split, model_spec, {**attack, "beta": cfg.trades_beta},
-                                                cfg.epochs, **data)
+                                                cfg.epochs, cfg.augment, **data)
 
     # Validation: the weakest class and the T of the reported T-PGD, both from the baseline.
     val_preds, _ = run_attacks(models["pgd_at"], ch.x_val, ch.y_val,
@@ -249,7 +254,8 @@ def run(cfg: ClasswiseConfig) -> dict:
 
     weights = worst_class_weights(len(ch.classes), worst, cfg.w_worst)
     models["class_weighted"], meta["class_weighted"] = ch.train(
-        "class_weighted_pgd_at", ch.split, model_spec, {**attack, "class_weights": weights}, cfg.epochs, **data)
+        "class_weighted_pgd_at", ch.split, model_spec, {**attack, "class_weights": weights}, cfg.epochs, cfg.augment,
+        **data)
 
     evaluations = {"pgd_at": ch.evaluate("pgd_at", models["pgd_at"],
                                          ch.suite(cfg.temperatures, 20, extra_steps=cfg.long_steps))}
@@ -322,8 +328,9 @@ def _weight_norms(ch: _Chapter, model: torch.nn.Module, robust_pgd: np.ndarray) 
 
 def _bias_sweep(ch: _Chapter, model: torch.nn.Module, worst: int, val_robust_b0: np.ndarray,
                 test_robust_b0: np.ndarray, clean_pred_b0: np.ndarray) -> dict:
-    """Inference-time tweak z_worst += b: attacks run against the biased model. b is picked on validation
-    as the bias with the highest worst-class PGD accuracy (ties: the smaller b)."""
+    """Inference-time tweak z_worst += b: attacks run against the biased model. On validation, b is the
+    bias that most raises the target class's PGD accuracy while the mean PGD accuracy stays within
+    `bias_tolerance` of b = 0 (ties: the smaller b)."""
     cfg, num_classes = ch.cfg, len(ch.classes)
     pgd = tpgd_name(1.0, cfg.eval_steps)
     rows = []
@@ -344,10 +351,12 @@ def _bias_sweep(ch: _Chapter, model: torch.nn.Module, worst: int, val_robust_b0:
         val_pc = per_class_accuracy(val_r, ch.y_val_np, num_classes)
         test_pc = per_class_accuracy(test_r, ch.y_test_np, num_classes)
         rows.append({"bias": b, "val_worst": float(val_pc.min()), "val_mean": float(val_pc.mean()),
+                     "val_target_class": float(val_pc[worst]),
                      "test_per_class": test_pc.tolist(), "test_mean": float(test_pc.mean()),
                      "test_worst": float(test_pc.min()), "test_target_class": float(test_pc[worst]),
                      "test_clean": float(clean.mean())})
-    picked = max(rows, key=lambda r: (r["val_worst"], -r["bias"]))["bias"]
+    floor = rows[0]["val_mean"] - cfg.bias_tolerance  # rows[0] is b = 0
+    picked = max((r for r in rows if r["val_mean"] >= floor), key=lambda r: (r["val_target_class"], -r["bias"]))["bias"]
     # AutoAttack on the picked operating point: the tweak is judged by the strong attack too.
     onehot = torch.zeros(num_classes, device=ch.device)
     onehot[worst] = picked
@@ -364,7 +373,7 @@ def _mnist(ch: _Chapter) -> dict:
                            test_per_class=cfg.mnist_test_per_class, seed=cfg.seed, data_dir=cfg.data_dir)
     attack = {"eps": cfg.mnist_eps, "alpha": cfg.mnist_train_alpha, "steps": cfg.mnist_train_steps}
     model, meta = ch.train("pgd_at", split, {"name": cfg.mnist_model, "width": cfg.mnist_width}, attack,
-                           cfg.mnist_epochs, train_per_class=cfg.mnist_train_per_class,
+                           cfg.mnist_epochs, False, train_per_class=cfg.mnist_train_per_class,
                            val_per_class=cfg.val_per_class)
     x, y = split.float_images("test", ch.device)
     y_np = y.cpu().numpy()
@@ -649,17 +658,18 @@ def verdicts(results: dict) -> pd.DataFrame:
                  "same direction, not significant at this scale" if sd["difference"] > 0 else "not reproduced"))
 
     target = results["bias"]["worst_class"]
-    base_e = _tweak_rows(results)
+    base = ev["pgd_at"]
     outcomes = []
-    for label, e in list(base_e.items())[1:]:
-        up_pgd = e["report"]["attacks"][n["pgd"]]["worst"] > ev["pgd_at"]["report"]["attacks"][n["pgd"]]["worst"]
-        up_aa = e["aa_report"]["attacks"]["aa"]["per_class"][target] > ev["pgd_at"]["aa_report"]["attacks"]["aa"]["per_class"][target]
+    for label, e in list(_tweak_rows(results).items())[1:]:
+        up_pgd = e["report"]["attacks"][n["pgd"]]["per_class"][target] > base["report"]["attacks"][n["pgd"]]["per_class"][target]
+        up_aa = e["aa_report"]["attacks"]["aa"]["per_class"][target] > base["aa_report"]["attacks"]["aa"]["per_class"][target]
         outcomes.append((label, up_pgd, up_aa))
     ok = [lab for lab, a, b in outcomes if a and b]
     rows.append(("C7", "train- and inference-phase changes raise the most vulnerable class and shrink the gap",
-                 "; ".join(f"{lab}: worst class {'up' if a else 'not up'} (PGD), {classes[target]} "
-                           f"{'up' if b else 'not up'} (AA)" for lab, a, b in outcomes),
-                 ("reproduced for " + " and ".join(ok) + " (reconstructed tweaks)") if ok else "not reproduced"))
+                 "; ".join(f"{lab}: {classes[target]} {'up' if a else 'not up'} under PGD, "
+                           f"{'up' if b else 'not up'} under AA" for lab, a, b in outcomes),
+                 ("reproduced for the targeted class by " + " and ".join(ok) + " (reconstructed tweaks)") if ok
+                 else "not reproduced"))
 
     w = results["weight_norms"]
     rows.append(("C8b", "class robustness correlates positively with ‖w_c‖ (ICLR version)",
