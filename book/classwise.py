@@ -145,7 +145,7 @@ classwise.defence_agreement_table(results)
 classwise.gains_table(results)
 
 # %%
-plots.class_attack_heatmap(ev["pgd_at"]["aa_report"], aa_attacks, aa_labels,
+plots.class_attack_heatmap(ev["pgd_at"]["aa_report"], aa_attacks, labels=aa_labels,
                            title="PGD-AT: per-class accuracy (%) by attack, AA points")
 plt.show()
 
@@ -175,7 +175,7 @@ plt.show()
 
 # %%
 tpgd_attacks = [t_rows[t]["attack"] for t in t_rows]
-plots.class_attack_heatmap(ev["pgd_at"]["report"], tpgd_attacks, [f"T={t}" for t in t_rows],
+plots.class_attack_heatmap(ev["pgd_at"]["report"], tpgd_attacks, labels=[f"T={t}" for t in t_rows],
                            title="PGD-AT: per-class robust accuracy (%) by temperature")
 plt.show()
 
