@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advfair.attacks import pgd
@@ -29,7 +28,7 @@ from advfair.experiments.classwise import make_config
 from advfair.models import build_model
 from advfair.objectives import make_objective
 from advfair.trainer import TrainConfig, resolve_device, train
-from benchlib import Timing, configure_data_dir, environment_line, median, rotated, timed
+from benchlib import Timing, configure_data_dir, environment_line, median, rotated, textbook_pgd_steps, timed
 
 EPS = 8 / 255
 ALPHA = 2 / 255
@@ -135,15 +134,7 @@ def textbook_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: 
     model.eval()
     noise = torch.rand(x.shape, generator=generator).to(x.device, x.dtype)
     x_adv = (x + (2 * noise - 1) * EPS).clamp(0, 1)
-    for _ in range(STEPS):
-        x_adv = x_adv.detach().requires_grad_(True)
-        loss = F.cross_entropy(model(x_adv), y)
-        loss.backward()
-        with torch.no_grad():
-            x_adv = x_adv + ALPHA * x_adv.grad.sign()
-            x_adv = torch.min(torch.max(x_adv, x - EPS), x + EPS).clamp(0, 1)
-        model.zero_grad(set_to_none=True)
-    return x_adv.detach()
+    return textbook_pgd_steps(model, x, y, x_adv, eps=EPS, alpha=ALPHA, steps=STEPS, zero_grad=True)
 
 
 def reference_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor,

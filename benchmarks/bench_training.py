@@ -21,7 +21,7 @@ from advfair.data import class_balanced_indices, load_dataset
 from advfair.models import build_model
 from advfair.objectives import make_objective
 from advfair.trainer import TrainConfig, resolve_device, train
-from benchlib import Timing, configure_data_dir, environment_line, median, rotated, timed
+from benchlib import Timing, configure_data_dir, environment_line, median, rotated, textbook_pgd_steps, timed
 
 EPS = 8 / 255
 ALPHA = 3 / 255
@@ -63,14 +63,7 @@ def textbook_pgd_train_mode(model: nn.Module, x: torch.Tensor, y: torch.Tensor) 
     """PGD-3 left in train mode: BN uses batch statistics (and updates its running ones) during the
     attack, and loss.backward() computes parameter gradients too; both are common in naive code."""
     x_adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
-    for _ in range(STEPS):
-        x_adv = x_adv.detach().requires_grad_(True)
-        loss = F.cross_entropy(model(x_adv), y)
-        loss.backward()
-        with torch.no_grad():
-            x_adv = x_adv + ALPHA * x_adv.grad.sign()
-            x_adv = torch.min(torch.max(x_adv, x - EPS), x + EPS).clamp(0, 1)
-    return x_adv.detach()
+    return textbook_pgd_steps(model, x, y, x_adv, eps=EPS, alpha=ALPHA, steps=STEPS, zero_grad=False)
 
 
 def reference_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int,

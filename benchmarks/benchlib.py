@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -83,3 +85,19 @@ def environment_line(device: torch.device) -> str:
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     return (f"torch {torch.__version__}, python {platform.python_version()}, device {device}{gpu}, "
             f"torch threads {torch.get_num_threads()}, cpu cores {os.cpu_count()}, load average {load}")
+
+
+def textbook_pgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor, *, eps: float,
+                       alpha: float, steps: int, zero_grad: bool) -> torch.Tensor:
+    """The plain PGD loop of most tutorials: full loss.backward() (parameter gradients too) every step.
+    `zero_grad` clears those gradients after each step; naive training code often does not."""
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y)
+        loss.backward()
+        with torch.no_grad():
+            x_adv = x_adv + alpha * x_adv.grad.sign()
+            x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+        if zero_grad:
+            model.zero_grad(set_to_none=True)
+    return x_adv.detach()
