@@ -1,11 +1,11 @@
-"""Wall time of the class-wise chapter at its defaults (cpu profile).
+"""Wall time of a chapter's pipeline at its defaults (cpu profile).
 
 Default: a fresh, empty model cache (what a new user gets: every model is trained). With
 --warm: the shared cache in ADVFAIR_CACHE_DIR (or the library's default) is reused, so only
 the evaluation runs once the models are there. Target: chapter <= 300 s on 2 cores.
 This takes minutes; that is expected.
 
-    python benchmarks/bench_chapter.py [--warm] [--device auto|cpu|cuda]
+    python benchmarks/bench_chapter.py [--chapter classwise|robal] [--warm] [--device auto|cpu|cuda]
 """
 from __future__ import annotations
 
@@ -16,16 +16,17 @@ import tempfile
 
 import torch
 
+from advfair.experiments import CHAPTERS
 from advfair.experiments.cache import default_cache_dir
-from advfair.experiments.classwise import make_config, run
 from advfair.trainer import resolve_device
 from benchlib import Timing, configure_data_dir, environment_line, timed
 
 TARGET_SECONDS = 300.0
 
 
-def run_chapter(cache_dir: str | None, device: str) -> tuple[Timing, dict]:
-    """Timing of classwise.run at the cpu defaults, and its results."""
+def run_chapter(chapter: str, cache_dir: str | None, device: str) -> tuple[Timing, dict]:
+    """Timing of the chapter's run() at the cpu defaults, and its results."""
+    make_config, run = CHAPTERS[chapter]
     cfg = make_config("cpu", cache_dir=cache_dir, device=device)
     return timed(lambda: run(cfg), torch.device("cpu"))  # run() returns results on the host: no sync needed
 
@@ -54,9 +55,9 @@ def report(timing: Timing, results: dict) -> None:
         if step != "total":
             evaluated += value
             print(f"  {step:<24}{value:>8.1f}s")
-    # What no step records: data loading, the validation T sweep, T-PGD analysis, bias sweep, bootstraps.
+    # What no step records: data loading, validation sweeps, bootstraps.
     other = seconds["total"] - trained - evaluated
-    print(f"  {'other (unrecorded)':<24}{other:>8.1f}s   validation sweep, bias sweep, bootstraps, data loading")
+    print(f"  {'other (unrecorded)':<24}{other:>8.1f}s   validation sweeps, bootstraps, data loading")
     print(f"  {'total':<24}{seconds['total']:>8.1f}s   (wall time around run(): {timing.wall:.1f} s)")
     # CPU seconds over wall seconds: ~2 when the run had both cores to itself, less when it shared them.
     print(f"  process CPU time {timing.cpu:.1f} s = {timing.cpu / timing.wall:.2f} cores busy on average")
@@ -72,6 +73,7 @@ def report(timing: Timing, results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chapter", choices=sorted(CHAPTERS), default="classwise")
     parser.add_argument("--warm", action="store_true",
                         help="reuse the shared model cache (ADVFAIR_CACHE_DIR) instead of a fresh empty one")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -79,15 +81,15 @@ def main() -> None:
     # A terminated run (SIGTERM) should still delete its temporary cache: exit through Python.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     configure_data_dir()
-    print(f"class-wise chapter at the cpu defaults, {'warm' if args.warm else 'cold'} model cache")
+    print(f"{args.chapter} chapter at the cpu defaults, {'warm' if args.warm else 'cold'} model cache")
     print(f"environment: {environment_line(resolve_device(args.device))}")
     if args.warm:
         print(f"model cache: {default_cache_dir()} (reused)", flush=True)
-        timing, results = run_chapter(None, args.device)
+        timing, results = run_chapter(args.chapter, None, args.device)
     else:
         with tempfile.TemporaryDirectory(prefix="advfair-bench-cache-") as cache_dir:
             print(f"model cache: {cache_dir} (fresh, deleted afterwards)", flush=True)
-            timing, results = run_chapter(cache_dir, args.device)
+            timing, results = run_chapter(args.chapter, cache_dir, args.device)
     report(timing, results)
 
 

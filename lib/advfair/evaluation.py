@@ -56,12 +56,27 @@ def spread(acc: np.ndarray) -> dict[str, float]:
             "nsd": sd / mean if mean > 0 else math.nan}
 
 
+def spread_rows(acc: np.ndarray) -> dict[str, np.ndarray]:
+    """`spread`'s statistics for each row of an (n, C) matrix of per-class accuracies (bootstrap resamples)."""
+    mean, sd = acc.mean(-1), acc.std(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nsd = np.where(mean > 0, sd / mean, np.nan)
+    return {"mean": mean, "worst": acc.min(-1), "gap": acc.max(-1) - acc.min(-1), "sd": sd, "nsd": nsd}
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Spearman rank correlation of (..., C) arrays (broadcast), average ranks for ties; nan
+    where either row is constant. One ranking of the whole matrix instead of one call per row."""
+    ra, rb = stats.rankdata(a, axis=-1), stats.rankdata(b, axis=-1)
+    ra, rb = np.broadcast_arrays(ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True))
+    denominator = np.sqrt((ra ** 2).sum(-1) * (rb ** 2).sum(-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, (ra * rb).sum(-1) / denominator, np.nan)
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation with average ranks for ties (nan if either vector is constant)."""
-    ra, rb = stats.rankdata(a), stats.rankdata(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return math.nan
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(spearman_rows(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
 
 
 def confusion_matrix(y: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -109,30 +124,27 @@ def classwise_report(y: torch.Tensor | np.ndarray, preds: dict[str, torch.Tensor
     num_classes = len(class_names)
     correct_clean = np.asarray(preds[clean]) == y
     correct = {name: (np.asarray(p) == y) & (correct_clean if name != clean else True) for name, p in preds.items()}
-    boot = stratified_bootstrap(y, n_boot, seed)
-    # Resampling within classes keeps y[boot] == y, so per-class means are one matrix product.
-    class_means = np.eye(num_classes)[y] / np.bincount(y, minlength=num_classes)  # (N, C)
     names = list(correct)
-    boot_acc = {n: correct[n][boot].astype(float) @ class_means for n in names}
+    boot_acc = {n: _bootstrap_per_class(y, correct[n], n_boot, seed, num_classes) for n in names}
     report: dict = {"classes": list(class_names), "n_per_class": np.bincount(y, minlength=num_classes).tolist(),
                     "attacks": {}, "rank_agreement": {}}
     for n in names:
         acc = per_class_accuracy(correct[n], y, num_classes)
         summary = spread(acc)
-        boot_spreads = [spread(a) for a in boot_acc[n]]
+        boot_spreads = spread_rows(boot_acc[n])
         report["attacks"][n] = {
             "per_class": acc.tolist(),
             "per_class_ci": _interval(boot_acc[n]),
             "overall": float(correct[n].mean()),
             **summary,
-            "ci": {k: _interval(np.array([s[k] for s in boot_spreads])) for k in ("mean", "worst", "gap", "sd", "nsd")},
+            "ci": {k: _interval(boot_spreads[k]) for k in ("mean", "worst", "gap", "sd", "nsd")},
             "boundary_error": boundary_error(correct_clean, correct[n]),
             "confusion": confusion_matrix(y, np.asarray(preds[n]), num_classes).tolist(),
         }
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             rho = spearman(report["attacks"][a]["per_class"], report["attacks"][b]["per_class"])
-            boot_rho = np.array([spearman(x, z) for x, z in zip(boot_acc[a], boot_acc[b])])
+            boot_rho = spearman_rows(boot_acc[a], boot_acc[b])
             report["rank_agreement"][f"{a}|{b}"] = {"rho": rho, "ci": _interval(boot_rho)}
     return report
 
@@ -140,11 +152,10 @@ def classwise_report(y: torch.Tensor | np.ndarray, preds: dict[str, torch.Tensor
 def paired_spread_difference(y: np.ndarray, correct_a: np.ndarray, correct_b: np.ndarray, num_classes: int, *,
                              stat: str = "sd", n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """Difference stat(B) - stat(A) of a per-class spread statistic, with a paired stratified bootstrap CI."""
-    boot = stratified_bootstrap(y, n_boot, seed)
     base = spread(per_class_accuracy(correct_b, y, num_classes))[stat] - \
         spread(per_class_accuracy(correct_a, y, num_classes))[stat]
-    diffs = np.array([spread(per_class_accuracy(correct_b[i], y[i], num_classes))[stat]
-                      - spread(per_class_accuracy(correct_a[i], y[i], num_classes))[stat] for i in boot])
+    diffs = spread_rows(_bootstrap_per_class(y, correct_b, n_boot, seed, num_classes))[stat] - \
+        spread_rows(_bootstrap_per_class(y, correct_a, n_boot, seed, num_classes))[stat]
     lo, hi = _interval(diffs)
     return {"difference": float(base), "ci": [lo, hi], "p_not_positive": float((diffs <= 0).mean())}
 
@@ -155,8 +166,7 @@ def spearman_with_ci(values: np.ndarray, correct: np.ndarray, y: np.ndarray, *, 
     stratified bootstrap CI over test points."""
     num_classes = len(values)
     rho = spearman(values, per_class_accuracy(correct, y, num_classes))
-    boot = np.array([spearman(values, per_class_accuracy(correct[i], y, num_classes))
-                     for i in stratified_bootstrap(y, n_boot, seed)])
+    boot = spearman_rows(np.asarray(values, dtype=float), _bootstrap_per_class(y, correct, n_boot, seed, num_classes))
     return {"rho": rho, "ci": _interval(boot)}
 
 
@@ -179,9 +189,8 @@ def rank_agreement(correct_a: np.ndarray, correct_b: np.ndarray, y: np.ndarray, 
     defences under one attack), with a paired stratified bootstrap CI."""
     num_classes = int(y.max()) + 1
     rho = spearman(per_class_accuracy(correct_a, y, num_classes), per_class_accuracy(correct_b, y, num_classes))
-    boot = np.array([spearman(per_class_accuracy(correct_a[i], y, num_classes),
-                              per_class_accuracy(correct_b[i], y, num_classes))
-                     for i in stratified_bootstrap(y, n_boot, seed)])
+    boot = spearman_rows(_bootstrap_per_class(y, correct_a, n_boot, seed, num_classes),
+                         _bootstrap_per_class(y, correct_b, n_boot, seed, num_classes))
     return {"rho": rho, "ci": _interval(boot)}
 
 
@@ -201,9 +210,11 @@ def group_accuracy(per_class: np.ndarray | list[float], groups: dict[str, list[i
     return {name: float(acc[list(classes)].mean()) for name, classes in groups.items()}
 
 
-def _bootstrap_per_class(y: np.ndarray, correct: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, C) per-class accuracies over stratified resamples (class sizes fixed, so y[boot] == y)."""
-    num_classes = int(y.max()) + 1
+def _bootstrap_per_class(y: np.ndarray, correct: np.ndarray, n_boot: int, seed: int,
+                         num_classes: int | None = None) -> np.ndarray:
+    """(n_boot, C) per-class accuracies over stratified resamples: resampling within classes keeps
+    y[boot] == y, so the per-class means are one matrix product. Equal seeds give paired resamples."""
+    num_classes = num_classes or int(y.max()) + 1
     class_means = np.eye(num_classes)[y] / np.bincount(y, minlength=num_classes)
     return correct[stratified_bootstrap(y, n_boot, seed)].astype(float) @ class_means
 

@@ -15,6 +15,16 @@ def _percent(values: Sequence[float]) -> np.ndarray:
     return 100 * np.asarray(values, dtype=float)
 
 
+def _labelled(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> plt.Figure:
+    """Axis labels, title and a small legend: the finish of every line plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def per_class_bars(report: dict, attacks: Sequence[str], *, labels: Sequence[str] | None = None,
                    title: str = "", ax: plt.Axes | None = None) -> plt.Figure:
     """Per-class accuracy under each attack, with 95% bootstrap intervals."""
@@ -90,12 +100,7 @@ def sweep_curve(x: Sequence[float], curves: dict[str, Sequence[float]], *, xlabe
             ax.fill_between(x, _percent(lo), _percent(hi), alpha=0.15)
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _labelled(fig, ax, xlabel, ylabel, title)
 
 
 def tradeoff_plot(points: pd.DataFrame, *, x: str = "mean", y: str = "worst", hue: str = "method",
@@ -110,9 +115,4 @@ def tradeoff_plot(points: pd.DataFrame, *, x: str = "mean", y: str = "worst", hu
             for _, row in group[np.isfinite(group[annotate])].iterrows():
                 ax.annotate(f"{row[annotate]:g}", (100 * row[x], 100 * row[y]), textcoords="offset points",
                             xytext=(4, 4), fontsize="x-small", color=color)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _labelled(fig, ax, xlabel, ylabel, title)

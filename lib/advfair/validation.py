@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -69,3 +69,21 @@ def check_counts(field: str, value: Any) -> list[int]:
     if not all(_is_number(v) and v >= 1 and v == int(v) for v in values):
         fail(field, value, allowed)
     return [int(v) for v in values]
+
+
+def check_fields(config: Any, names: Iterable[str], check: Callable[..., Any], *, optional: bool = False,
+                 **kwargs: Any) -> None:
+    """Apply `check(name, value, **kwargs)` to each named attribute of `config`; `optional` lets None pass."""
+    for name in names:
+        value = getattr(config, name)
+        if not (optional and value is None):
+            check(name, value, **kwargs)
+
+
+def freeze_lists(config: Any, names: Iterable[str]) -> None:
+    """Store list fields of a frozen dataclass as tuples (papermill and JSON give lists); anything else fails."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, (list, tuple)):
+            fail(name, value, "a list")
+        object.__setattr__(config, name, tuple(value))

@@ -2,7 +2,6 @@
 show their figures and tables, the console has no errors and no internal link is broken."""
 
 import http.server
-import os
 import tempfile
 import threading
 import urllib.error

@@ -67,6 +67,7 @@ CUDA = torch.cuda.is_available()
     ({"schedule": "step", "milestones": [3, 9]}, "milestones=9"),
     ({"train_per_class": 0}, "train_per_class=0"),
     ({"aa_per_class": -2}, "aa_per_class=-2"),
+    ({"mnist_aa_per_class": 0}, "mnist_aa_per_class=0"),
     ({"lr": 0}, "lr=0"),
     ({"w_worst": 0}, "w_worst=0"),
     ({"trades_beta": -1}, "trades_beta=-1"),
@@ -201,3 +202,32 @@ def test_robust_and_zero_gradient_fraction(linear_model):
         y_t = linear_model(x).argmax(1)
     assert _zero_gradient_fraction(linear_model, x, y_t, 1.0, 4) == 0.0
     assert _zero_gradient_fraction(linear_model, x, y_t, 0.001, 4) == 1.0
+
+
+def _bias_row(bias: float, val_mean: float, val_target: float) -> dict:
+    return {"bias": bias, "val_mean": val_mean, "val_target_class": val_target}
+
+
+def test_pick_bias_best_target_class_within_mean_tolerance():
+    from advfair.experiments.classwise import pick_bias
+    rows = [_bias_row(0.0, 0.30, 0.05), _bias_row(1.0, 0.295, 0.12), _bias_row(2.0, 0.28, 0.20)]
+    assert pick_bias(rows, 0.01) == 1.0  # b=2 raises the class most but costs 2 points of mean accuracy
+    assert pick_bias(rows, 0.03) == 2.0
+    assert pick_bias(rows, 0.0) == 0.0  # no tolerance: only b=0 (and biases that do not lower the mean)
+
+
+def test_pick_bias_ties_go_to_the_smaller_bias_and_b0_need_not_come_first():
+    from advfair.experiments.classwise import pick_bias
+    rows = [_bias_row(2.0, 0.30, 0.10), _bias_row(0.0, 0.30, 0.05), _bias_row(1.0, 0.31, 0.10)]
+    assert pick_bias(rows, 0.01) == 1.0
+
+
+def test_chapter_results_shows_a_saved_json_but_still_validates_the_parameters(tmp_path):
+    from advfair.experiments import chapter_results
+    saved = tmp_path / "r.json"
+    saved.write_text(json.dumps({"chapter": "classwise", "marker": 7}))
+    assert chapter_results("classwise", "cpu", {"epochs": None}, {}, str(saved))["marker"] == 7
+    with pytest.raises(ConfigError, match="epochs=-1"):
+        chapter_results("classwise", "cpu", {"epochs": -1}, {}, str(saved))
+    with pytest.raises(ConfigError, match="chapter='nope'"):
+        chapter_results("nope", "cpu", {}, {})

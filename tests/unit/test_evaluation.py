@@ -12,7 +12,8 @@ from torch import nn
 
 from advfair.evaluation import (adversarial_predictions, attack_gains, boundary_error, classwise_report,
                                 confusion_matrix, mcnemar, paired_spread_difference, per_class_accuracy, predict,
-                                spearman, spearman_with_ci, spread, stratified_bootstrap)
+                                spearman, spearman_rows, spearman_with_ci, spread, spread_rows,
+                                stratified_bootstrap)
 
 # A hand example: 3 classes x 4 points. Point 3 (class 0) and points 6, 7 (class 1) are wrong on the clean
 # input but right under the attack: AA-style robust accuracy must not count them.
@@ -147,6 +148,28 @@ def test_confidence_intervals_contain_point_estimates():
             assert l < h
     l, h = r["rank_agreement"]["clean|adv"]["ci"]
     assert -1 <= l <= h <= 1
+
+
+def test_spearman_rows_matches_one_call_per_row():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 4, size=(50, 6)).astype(float)  # small integers: many ties
+    b = rng.integers(0, 4, size=(50, 6)).astype(float)
+    a[3] = 2.0  # a constant row gives nan
+    rows = spearman_rows(a, b)
+    for i in range(len(a)):
+        expected = stats.spearmanr(a[i], b[i]).statistic if i != 3 else math.nan
+        assert rows[i] == pytest.approx(expected, nan_ok=True)
+    fixed = np.array([3.0, 1.0, 2.0, 5.0, 4.0, 0.0])  # one fixed vector against every row
+    assert spearman_rows(fixed, b) == pytest.approx([stats.spearmanr(fixed, r).statistic for r in b])
+
+
+def test_spread_rows_matches_spread():
+    acc = np.array([[0.2, 0.4, 0.6], [0.0, 0.0, 0.0], [0.9, 0.1, 0.5]])
+    rows = spread_rows(acc)
+    for i, row in enumerate(acc):
+        s = spread(row)
+        for key in ("mean", "worst", "gap", "sd", "nsd"):
+            assert rows[key][i] == pytest.approx(s[key], nan_ok=True), key
 
 
 def test_spread_population_sd():

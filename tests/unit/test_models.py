@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from advfair.models import (DATASET_STATS, MODELS, Classifier, CosineHead, LinearHead, LogitBias, Normalize,
-                            build_model)
+                            build_model, for_attacks)
 from advfair.validation import ConfigError
 
 
@@ -139,3 +139,36 @@ def test_logit_bias_is_a_buffer_copy():
     bias[1] = 5.0
     assert module.bias.tolist() == [0.0, 1.0]
     assert "bias" in module.state_dict() and not list(module.parameters())
+
+
+def _trained_bn(model: nn.Module) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    g = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model
+
+
+def test_for_attacks_folds_batchnorm_into_an_equal_frozen_copy():
+    torch.manual_seed(0)
+    model = _trained_bn(build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4))
+    model.train()
+    folded = for_attacks(LogitBias(model, torch.arange(10.0)))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert not folded.training and not any(p.requires_grad for p in folded.parameters())
+    # the original keeps its BatchNorms, its mode and its trainable parameters
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 6
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    x = torch.rand(5, 3, 16, 16)
+    with torch.no_grad():
+        expected = LogitBias(model, torch.arange(10.0)).eval()(x)
+        assert torch.allclose(folded(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_for_attacks_returns_a_model_without_conv_bn_pairs_as_it_is():
+    model = build_model("preact_resnet18", dataset="cifar10", num_classes=10, in_channels=3)
+    assert for_attacks(model) is model

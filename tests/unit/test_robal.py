@@ -321,13 +321,15 @@ def test_cpu_and_paper_profiles():
     assert CHAPTERS["robal"][0] is make_config and set(PROFILES) == {"cpu", "paper"}
     cfg = make_config("cpu")
     assert isinstance(cfg, RobalConfig)
-    assert cfg.counts() == [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
+    assert cfg.counts() == [600, 388, 251, 162, 105, 68, 44, 28, 18, 12]  # int(600 * 0.02^(c/9))
+    assert make_config("cpu", n_max=1000).counts() == [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
     assert cfg.lr_schedule == "code_compound" and cfg.train_start == "symmetric" and cfg.inner_scale == 1.0
     d = cfg.to_dict()
     assert json.loads(json.dumps(d)) == d and isinstance(d["kappa_grid"], list)
     paper = make_config("paper")
     assert paper.model == "wrn34_10" and paper.epochs == 80 and paper.milestones == (60, 75)
     assert paper.train_start == "positive" and paper.train_steps == 5 and paper.standard_aa
+    assert paper.batch_size == 64 and paper.lr == 0.1 and paper.augment and not cfg.augment
     assert paper.n_max + paper.val_per_class <= 5000
     assert make_config("cpu", lr_schedule="paper_step", models=["at_fc"], kappa_grid=[0, 1]).models == ("at_fc",)
 
@@ -336,6 +338,7 @@ def test_cpu_and_paper_profiles():
     ({"dataset": "mnist"}, "dataset='mnist'"),
     ({"model": "vgg"}, "model='vgg'"),
     ({"n_max": 0}, "n_max=0"),
+    ({"augment": "yes"}, "augment='yes'"),
     ({"n_max": 40}, "n_max=40.*rarest class"),  # 40 * 0.02 < 1: class 9 would have no image
     ({"n_max": 4990}, "n_max=4990.*val_per_class"),
     ({"imbalance": 0}, "imbalance=0"),
