@@ -29,14 +29,15 @@ def run_one(script: str, args: list[str]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-chapter", action="store_true", help="skip the chapter wall-time benchmark (minutes)")
+    parser.add_argument("--skip-chapter", action="store_true", help="skip the chapter wall-time benchmarks (minutes each)")
     parser.add_argument("--warm-chapter", action="store_true", help="run the chapter benchmark with the shared cache")
     parser.add_argument("--device", default="auto", help="passed to every benchmark: auto, cpu or cuda")
     args = parser.parse_args()
     device = ["--device", args.device]
     plan = [("bench_pgd_eval.py", device), ("bench_training.py", device)]
     if not args.skip_chapter:
-        plan.append(("bench_chapter.py", device + (["--warm"] if args.warm_chapter else [])))
+        for chapter in ("classwise", "robal"):
+            plan.append(("bench_chapter.py", device + ["--chapter", chapter] + (["--warm"] if args.warm_chapter else [])))
     failed = [script for script, script_args in plan if run_one(script, script_args) != 0]
     if failed:
         print(f"\ncrashed: {', '.join(failed)}", file=sys.stderr)

@@ -62,14 +62,10 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import classwise
+from advfair.experiments import chapter_results, classwise
 
 fields = {"epochs": epochs, "train_per_class": train_per_class, "seed": seed, "device": device}
-config = classwise.make_config(profile, **{k: v for k, v in fields.items() if v is not None}, **overrides)
-if results_json is None:
-    results = classwise.run(config)
-else:
-    results = json.loads(Path(results_json).read_text())
+results = chapter_results("classwise", profile, fields, overrides, results_json)
 names = results["attack_names"]
 classes = results["classes"]
 ev = results["evaluations"]
@@ -274,7 +270,7 @@ else:
 # |---|---|---|---|
 # | T-PGD rule | not public | temperature on the logits inside the CE (`t_rule="global"`); per-image rules `per_image_std`, `per_image_conf` available | reconstruction from the abstract |
 # | training / inference tweaks | not public | class-weighted PGD-AT (`w_worst`) and a logit bias on the weakest class (`bias_grid`) | reconstruction, in the spirit of the paper's findings |
-# | model, data (`cpu`) | not public | small CNN (3 blocks, width 16), 500 training images per class, 4 epochs of PGD-3 with batch 32, no augmentation | sized for a CPU; such a short schedule learns faster without augmentation; the models are weak (see the setup table), so cat and bird sit near 0% robust accuracy |
+# | model, data (`cpu`) | not public | small CNN (3 blocks, width 16), 400 training images per class, 4 epochs of PGD-3 with batch 32, no augmentation; 50 validation and 100 test images per class, AA on 10 per class (MNIST: 5) | sized for a CPU; such a short schedule learns faster without augmentation; the models are weak (see the setup table), so cat and bird sit near 0% robust accuracy |
 # | model, data (`paper`) | not public | PreAct ResNet-18, full CIFAR-10 minus a 1,000-image validation split, PGD-10, 110 epochs | common PGD-AT baseline |
 # | evaluation | PGD-20, ε = 8/255, step 2/255 (third-party hint) | `cpu`: FGSM, PGD-10, CW-10, T-PGD-10 sweep, AA subset on a stratified subset; `paper`: PGD-20, PGD-50, CW-20, T-PGD-20, standard AA | budget |
 # | evaluation PGD | — | per-point early stop: a point counts as broken at the first iterate that fools the model | worst-case evaluation, faster; never weaker than the last iterate on the broken points |

@@ -6,6 +6,7 @@ clean input and on the adversarial input (AutoAttack's convention), so A_rob = A
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -108,7 +109,11 @@ def stratified_bootstrap(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _interval(samples: np.ndarray, level: float = 0.95) -> list[float]:
-    lo, hi = np.nanquantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    """Percentile interval over resamples, ignoring nan resamples; nan where every resample is nan (e.g. the
+    NSD of a class group that no resample gets right), without numpy's all-nan warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        lo, hi = np.nanquantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return [float(lo), float(hi)] if np.ndim(lo) == 0 else [lo.tolist(), hi.tolist()]
 
 

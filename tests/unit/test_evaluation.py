@@ -98,7 +98,6 @@ def test_fact9_spearman_identical_and_reversed():
     assert spearman(ties, np.arange(4.0)) == pytest.approx(stats.spearmanr(ties, np.arange(4.0)).statistic)
 
 
-@pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")  # tiny classes: some bootstrap rhos are nan
 def test_fact10_confusion_rows_sum_to_class_counts():
     y = np.array([0, 0, 0, 1, 2, 2, 2, 2])
     rng = np.random.default_rng(0)
@@ -306,3 +305,14 @@ def test_rank_agreement_of_two_evaluations():
     assert res["rho"] == pytest.approx(1.0)
     b = np.concatenate([np.arange(10) < k for k in (8, 6, 4, 2)])
     assert rank_agreement(a, b, y, n_boot=5)["rho"] == pytest.approx(-1.0)
+
+
+def test_interval_of_all_nan_resamples_is_nan_without_a_warning():
+    import warnings
+
+    from advfair.evaluation import _interval
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lo, hi = _interval(np.full(20, np.nan))
+        assert math.isnan(lo) and math.isnan(hi)
+        assert _interval(np.array([0.0, 1.0, np.nan, 0.5])) == pytest.approx([0.025, 0.975])

@@ -39,7 +39,7 @@ class ClasswiseConfig:
     dataset: str = "cifar10"
     model: str = "small_cnn"
     width: int = 16
-    train_per_class: int | None = 500
+    train_per_class: int | None = 400
     val_per_class: int = 50
     test_per_class: int | None = 100
     eps: float = 8 / 255
