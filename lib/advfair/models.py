@@ -157,6 +157,9 @@ def small_cnn_body(in_channels: int, width: int) -> tuple[nn.Module, int]:
 
 
 class PreActBlock(nn.Module):
+    """Pre-activation residual block (BN-ReLU-conv twice): PreAct ResNet-18's block, and the block that
+    WRN-34-10 (Zagoruyko & Komodakis; used by TRADES and RoBal) stacks at widths 160-640."""
+
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(c_in)
@@ -190,25 +193,6 @@ class PreActResNet18Body(nn.Module):
         return F.adaptive_avg_pool2d(out, 1).flatten(1)
 
 
-class WideBlock(nn.Module):
-    """Pre-activation wide residual block as in Zagoruyko & Komodakis (used by TRADES and RoBal)."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(c_in)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.equal = c_in == c_out
-        self.shortcut = None if self.equal else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(x))
-        shortcut = x if self.equal else self.shortcut(out)
-        out = self.conv2(F.relu(self.bn2(self.conv1(out))))
-        return out + shortcut
-
-
 class WideResNetBody(nn.Module):
     def __init__(self, in_channels: int, depth: int = 34, widen: int = 10):
         super().__init__()
@@ -218,7 +202,7 @@ class WideResNetBody(nn.Module):
         blocks, c = [], widths[0]
         for c_out, stride in zip(widths[1:], (1, 2, 2)):
             for i in range(n):
-                blocks.append(WideBlock(c, c_out, stride if i == 0 else 1))
+                blocks.append(PreActBlock(c, c_out, stride if i == 0 else 1))
                 c = c_out
         self.blocks = nn.Sequential(*blocks)
         self.bn = nn.BatchNorm2d(c)

@@ -172,3 +172,10 @@ def test_for_attacks_folds_batchnorm_into_an_equal_frozen_copy():
 def test_for_attacks_returns_a_model_without_conv_bn_pairs_as_it_is():
     model = build_model("preact_resnet18", dataset="cifar10", num_classes=10, in_channels=3)
     assert for_attacks(model) is model
+
+
+@pytest.mark.parametrize("name, params", [("preact_resnet18", 11_172_170), ("wrn34_10", 46_160_474)])
+def test_paper_architectures_have_their_published_sizes(name, params):
+    """PreAct ResNet-18 (11.17M) and WRN-34-10 (46.16M, as in TRADES and RoBal) with a 10-class linear head."""
+    model = build_model(name, dataset="cifar10", num_classes=10, in_channels=3)
+    assert sum(p.numel() for p in model.parameters()) == params

@@ -748,16 +748,22 @@ def _c2(results: dict) -> tuple:
             {"clear": "reproduced", "point": "same direction, CI includes 0", "": "not reproduced"}[d])
 
 
+def _vs_at_fc(results: dict, names: tuple[str, ...], suffix: str = "") -> list[tuple[str, dict, dict]]:
+    """(text, clean difference, AA difference) against AT-FC for each of `names` that was evaluated."""
+    out = []
+    for name in names:
+        entry = results["comparisons"].get(f"{name}_minus_at_fc")
+        if entry is not None:
+            c, a = entry["clean"], entry["aa"]
+            out.append((f"{MODEL_LABELS[name]}{suffix}: clean {with_ci(c['difference'], c['ci'])} pt, "
+                        f"AA {with_ci(a['difference'], a['ci'])} pt", c, a))
+    return out
+
+
 def _c3(results: dict) -> tuple:
-    cmp = results["comparisons"]
-    parts, ok = [], []
-    for name in ("la_train", "la_post"):
-        key = f"{name}_minus_at_fc"
-        if key in cmp:
-            c, a = cmp[key]["clean"], cmp[key]["aa"]
-            parts.append(f"{MODEL_LABELS[name]}: clean {with_ci(c['difference'], c['ci'])} pt, "
-                         f"AA {with_ci(a['difference'], a['ci'])} pt")
-            ok.append(c["difference"] > 0 and c["difference"] > a["difference"])
+    rows = _vs_at_fc(results, ("la_train", "la_post"))
+    parts = [text for text, _, _ in rows]
+    ok = [c["difference"] > 0 and c["difference"] > a["difference"] for _, c, a in rows]
     return ("C3", "long-tail methods inside AT raise clean accuracy much more than AA (LA/BS: +12.1 vs +2.4 pt; "
             "Table 1)", "; ".join(parts),
             "reproduced" if ok and all(ok) else "partly" if any(ok) else "not reproduced")
@@ -815,14 +821,9 @@ def _c7(results: dict) -> tuple:
 
 def _c8(results: dict) -> tuple:
     cmp = results["comparisons"]
-    parts, wins = [], []
-    for name in ("robal_n", "robal_r"):
-        key = f"{name}_minus_at_fc"
-        if key in cmp:
-            c, a = cmp[key]["clean"], cmp[key]["aa"]
-            parts.append(f"{MODEL_LABELS[name]} − AT-FC: clean {with_ci(c['difference'], c['ci'])} pt, "
-                         f"AA {with_ci(a['difference'], a['ci'])} pt")
-            wins.append((_direction(c), _direction(a)))
+    rows = _vs_at_fc(results, ("robal_n", "robal_r"), " − AT-FC")
+    parts = [text for text, _, _ in rows]
+    wins = [(_direction(c), _direction(a)) for _, c, a in rows]
     if not wins:
         return ("C8", "RoBal beats AT on clean accuracy and every attack (Table 2)", "RoBal not trained",
                 "not tested")
