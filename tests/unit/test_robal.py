@@ -425,14 +425,17 @@ def test_tiny_run_end_to_end(data_dir, tmp_path):
     assert results["counts"] == [50, 32, 20, 13, 8, 5, 3, 2, 1, 1]
     assert results["split_sizes"] == {"long_tailed": 135, "sml_bal": 140, "val": 50, "test": 50, "aa_points": 10,
                                       "kappa_points": 10}
-    assert list(results["evaluations"]) == ["sml_bal", "at_fc", "la_post", "at_cos", "la_train", "robal_n", "robal_r"]
+    assert list(results["evaluations"]) == ["sml_bal", "at_fc", "la_post", "at_cos", "la_train", "trades", "robal_n",
+                                            "robal_r"]
     assert results["evaluations"]["robal_n"]["inference"] == {"scale": 10.0, "tau_p": 0.1}
     assert results["evaluations"]["la_post"]["inference"]["tau_p"] == results["validation"]["la_post"]["picked"]
-    assert set(results["models"]) == {"sml_bal", "at_fc", "at_cos", "la_train", "robal_n", "robal_r",
+    assert set(results["models"]) == {"sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r",
                                       "ablation_tau_b0"}
     assert [r["tau_b_minus_tau_m"] for r in results["ablation"]["rows"]] == [0.0, 1.2]
     kappa = results["kappa"]["rows"]
     assert [r["kappa"] for r in kappa] == [0, 2] and kappa[0]["clean"] == kappa[1]["clean"]
+    # kappa = 0 is the baseline on the same points: its AutoAttack result is the AT-FC evaluation's
+    assert kappa[0]["aa"] == results["evaluations"]["at_fc"]["aa_report"]["attacks"]["aa"]["overall"]
     ev = results["evaluations"]["at_fc"]
     n = results["attack_names"]
     assert set(ev["report"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"]}
@@ -440,5 +443,7 @@ def test_tiny_run_end_to_end(data_dir, tmp_path):
     for table in (robal.setup_table, robal.main_table, robal.group_table, robal.kappa_table, robal.ablation_table,
                   robal.paper_comparison, robal.verdicts):
         assert isinstance(table(results), pd.DataFrame) and len(table(results)) > 0
+    for summary in (robal.tail_summary, robal.rebalancing_summary):
+        assert "AT-FC" in summary(results)
     assert set(robal.verdicts(results).index) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10–C12"}
     assert (robal.paper_comparison(results)["verdict"] == "not comparable at this scale").all()
