@@ -231,3 +231,34 @@ def test_chapter_results_shows_a_saved_json_but_still_validates_the_parameters(t
         chapter_results("classwise", "cpu", {"epochs": -1}, {}, str(saved))
     with pytest.raises(ConfigError, match="chapter='nope'"):
         chapter_results("nope", "cpu", {}, {})
+
+
+def test_train_cached_initialises_from_the_training_seed_not_the_global_rng():
+    """Two requests for the same spec start from the same weights, whatever ran before them in the process."""
+    from types import SimpleNamespace
+
+    from advfair.experiments.common import Split, train_cached
+    from advfair.trainer import TrainConfig
+
+    class InitOnly:  # a cache that hands back the untrained model
+        def get_or_train(self, spec, model, run):
+            return model, {}
+
+    data = SimpleNamespace(name="cifar10", num_classes=10, in_channels=3,
+                           x_train=torch.zeros(4, 3, 8, 8, dtype=torch.uint8), y_train=torch.arange(4))
+    split = Split(data, torch.arange(4), torch.arange(0), torch.arange(0))
+    initial = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        model, _ = train_cached(InitOnly(), split, data_spec={}, model_spec={"name": "small_cnn", "width": 4},
+                                objective="pgd_at", objective_params={"eps": 8 / 255, "alpha": 2 / 255, "steps": 1},
+                                train_cfg=TrainConfig(epochs=1, seed=3), device=torch.device("cpu"))
+        initial.append(torch.cat([p.flatten() for p in model.parameters()]))
+    assert torch.equal(initial[0], initial[1])
+    torch.manual_seed(5)  # and the caller's RNG stream is left where it was
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    train_cached(InitOnly(), split, data_spec={}, model_spec={"name": "small_cnn", "width": 4}, objective="pgd_at",
+                 objective_params={"eps": 8 / 255, "alpha": 2 / 255, "steps": 1},
+                 train_cfg=TrainConfig(epochs=1, seed=3), device=torch.device("cpu"))
+    assert torch.equal(torch.rand(3), expected)

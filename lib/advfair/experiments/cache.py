@@ -18,7 +18,7 @@ from torch import nn
 
 from ..trainer import save_atomic
 
-TRAINING_CODE_VERSION = 2
+TRAINING_CODE_VERSION = 3
 
 
 def default_cache_dir() -> Path:

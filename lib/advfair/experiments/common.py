@@ -117,7 +117,12 @@ def train_cached(cache: ModelCache, split: Split, *, data_spec: dict, model_spec
                                  for k, v in objective_params.items()},
             "train": train_cfg.to_dict()}
     data = split.data
-    model = build_model(dataset=data.name, num_classes=data.num_classes, in_channels=data.in_channels, **model_spec)
+    # The initial weights come from the training seed, never from whatever the global RNG holds: otherwise
+    # the first model of a process, or a model trained after a cache hit, would depend on what ran before.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train_cfg.seed)
+        model = build_model(dataset=data.name, num_classes=data.num_classes, in_channels=data.in_channels,
+                            **model_spec)
     loss = make_objective(objective, **objective_params)
     x, y = split.images("train")
 
