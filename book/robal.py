@@ -143,10 +143,11 @@ display(Markdown(robal.rebalancing_summary(results)))
 # %%
 rows = results["kappa"]["rows"]
 plots.sweep_curve([r["kappa"] for r in rows], {
-    "clean": [r["clean"] for r in rows],
+    "clean (whole test subset)": [r["clean"] for r in rows],
     f"{names['pgd'].upper()}": [r["pgd"] for r in rows],
     "AA (APGD-CE + APGD-T)": [r["aa"] for r in rows],
-}, xlabel="κ (logits divided by 10^κ)", title=f"AT-FC: logit rescaling ({results['kappa']['points']} points)")
+}, xlabel="κ (logits divided by 10^κ)",
+   title=f"AT-FC: logit rescaling (PGD and AA on {results['kappa']['points']} points)")
 plt.show()
 
 # %%
