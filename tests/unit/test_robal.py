@@ -6,7 +6,6 @@ import copy
 import json
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -387,7 +386,7 @@ def test_bad_config_values_name_the_field(overrides, match):
     assert "not allowed" in str(info.value)
 
 
-def test_long_tailed_split_is_the_ldam_draw(data_dir):
+def test_long_tailed_split_is_the_ldam_draw(data_dir, ldam_reference):
     from advfair.experiments.common import long_tailed_split
 
     if not (data_dir / "cifar10.npz").exists():
@@ -397,14 +396,7 @@ def test_long_tailed_split_is_the_ldam_draw(data_dir):
     y_train = split.data.y_train
     counts = long_tailed_counts(200, 0.1, 10)
     assert torch.bincount(y_train[split.train], minlength=10).tolist() == counts
-    # the LDAM/RoBal rule: np.random.seed(0), then shuffle each class in order and keep the first n_c
-    np.random.seed(0)
-    expected = []
-    for c, n in enumerate(counts):
-        idx = np.where(y_train.numpy() == c)[0]
-        np.random.shuffle(idx)
-        expected.append(idx[:n])
-    assert split.train.tolist() == np.sort(np.concatenate(expected)).tolist()
+    assert split.train.tolist() == ldam_reference(y_train, counts)
     assert not set(split.val.tolist()) & set(split.train.tolist())
     assert torch.bincount(y_train[split.val], minlength=10).tolist() == [20] * 10
     assert torch.bincount(split.data.y_test[split.test], minlength=10).tolist() == [30] * 10
