@@ -49,7 +49,7 @@
 profile = "cpu"  # "cpu" (default, small CNN on CIFAR-10 subsets, CPU) or "paper" (PreAct ResNet-18, full CIFAR-10, GPU)
 epochs = None  # training epochs; None keeps the profile's value
 train_per_class = None  # training images per class; None keeps the profile's value
-seed = None  # seed of data selection, initialisation and attacks; None keeps the profile's value
+seed = None  # training seed (initial weights, batch order, attack starts); None keeps the profile's value
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
 overrides = {}  # any other field of ClasswiseConfig, e.g. {"temperatures": [0.5, 1, 2], "w_worst": 3}
 results_json = None  # show a saved results JSON (e.g. "results/classwise_paper.json") instead of running
@@ -62,14 +62,18 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, classwise
+from advfair.evaluation import tpgd_name
+from advfair.experiments import chapter_results, results_dir
+from advfair.experiments.classwise import report as cw
+from advfair.experiments.common import report
 
+tables.show_full_cells()
 fields = {"epochs": epochs, "train_per_class": train_per_class, "seed": seed, "device": device}
 results = chapter_results("classwise", profile, fields, overrides, results_json)
 names = results["attack_names"]
 classes = results["classes"]
-ev = results["evaluations"]
-display(classwise.setup_table(results))
+display(cw.setup_table(results))
+display(Markdown(cw.points_summary(results)))
 
 # %% [markdown]
 # The table lists what was trained (models come from a content-addressed cache when an identical
@@ -78,7 +82,19 @@ display(classwise.setup_table(results))
 # from the training pool, never on the test points. "Robust" always means correct on the clean input
 # *and* under the attack (AutoAttack's convention), so robust accuracy = clean accuracy − boundary error.
 # "AA" is the AutoAttack subset APGD-CE + APGD-T {cite}`croce2020autoattack` unless the configuration says
-# `aa_version="standard"`; it runs on a stratified part of the test subset (`aa_per_class` points per class).
+# `aa_version="standard"`; it runs on a stratified part of the test subset (`aa_per_class` points per class),
+# and wherever AA appears, the clean and other attacks' numbers beside it are taken on those same points.
+#
+# **How the verdicts are made.** Every claim is tested by a rule written in
+# `advfair.experiments.classwise.claims` and tested in `tests/unit/test_classwise_claims.py`: a paired
+# estimate on the same test points (a stratified bootstrap over points, so both models or both attacks see
+# the same resample), its 95% interval, and the claim's direction. `reproduced` means the interval lies on
+# the claimed side, `not reproduced` that it lies on the other side, `inconclusive at this scale` that it
+# allows both. A model whose clean accuracy is below three times chance, or a class the claim names whose
+# clean accuracy is below chance, is *degenerate*: claims resting on it are `not testable at this scale`.
+# The last column of the verdict table says in how many of the training seeds of
+# `book/results/classwise_stability.json` the same verdict came out; a verdict that differs between seeds
+# is reported as not stable, never as reproduced.
 
 # %% [markdown]
 # (cw-disparity)=
@@ -90,19 +106,16 @@ display(classwise.setup_table(results))
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
 for ax, model in zip(axes, ("pgd_at", "trades")):
-    plots.per_class_bars(ev[model]["report"], ["clean", names["pgd"], names["cw"]],
+    plots.per_class_bars(report(results, model), ["clean", names["pgd"], names["cw"]],
                          labels=["clean", names["pgd"].upper(), names["cw"].upper()],
-                         title=classwise.MODEL_LABELS[model], ax=ax)
+                         title=cw.MODEL_LABELS[model], ax=ax)
 plt.show()
 
 # %%
-tables.spread_table({
-    f"{classwise.MODEL_LABELS[m]} — {a}": (ev[m]["report"], key)
-    for m in ("pgd_at", "trades") for a, key in (("clean", "clean"), (names["pgd"].upper(), names["pgd"]))
-})
+cw.spreads(results)
 
 # %%
-display(Markdown(classwise.disparity_summary(results)))
+display(Markdown(cw.disparity_summary(results)))
 
 # %% [markdown]
 # (cw-ranking)=
@@ -113,35 +126,35 @@ display(Markdown(classwise.disparity_summary(results)))
 # the table gives bootstrap intervals (with 10 classes ρ is coarse, and the intervals are wide).
 
 # %%
-aa_attacks, aa_labels = classwise.attack_columns(results, clean=True, aa=True)
-plots.rank_agreement_heatmap(tables.rank_matrix(ev["pgd_at"]["aa_report"], aa_attacks, aa_labels),
+aa_attacks, aa_labels = cw.attack_columns(results, clean=True, aa=True)
+plots.rank_agreement_heatmap(tables.rank_matrix(report(results, "pgd_at", "subset"), aa_attacks, aa_labels),
                              title="PGD-AT: rank agreement across attacks (AA points)")
 plt.show()
 
 # %%
-tables.rank_pairs(ev["pgd_at"]["report"], *classwise.attack_columns(results))
+tables.rank_pairs(report(results, "pgd_at"), *cw.attack_columns(results))
 
 # %% [markdown]
 # Across defences: ρ between the per-class robust accuracies of PGD-AT and the other two models under the
 # same attack, on the same test points (paired bootstrap).
 
 # %%
-classwise.defence_agreement_table(results)
+cw.defence_agreement_table(results)
 
 # %% [markdown]
 # (cw-gains)=
 # ## C4 — Where stronger attacks gain
 #
 # For each class, the drop in robust accuracy from a weaker to a stronger attack, absolute (points) and
-# relative (share of the weaker attack's robust points that the stronger attack breaks). The last two rows
-# give Spearman's ρ between the drop and the weaker attack's accuracy: a negative ρ means the stronger
-# attack gains most on the classes that were already weak.
+# relative (share of the weaker attack's robust points that the stronger attack breaks). The verdict
+# correlates the relative drop with the weaker attack's accuracy: a negative ρ means the stronger attack
+# gains most on the classes that were already weak.
 
 # %%
-classwise.gains_table(results)
+cw.gains_table(results)
 
 # %%
-plots.class_attack_heatmap(ev["pgd_at"]["aa_report"], aa_attacks, labels=aa_labels,
+plots.class_attack_heatmap(report(results, "pgd_at", "subset"), aa_attacks, labels=aa_labels,
                            title="PGD-AT: per-class accuracy (%) by attack, AA points")
 plt.show()
 
@@ -153,55 +166,53 @@ plt.show()
 # ℓ_T(z, y) = −log softmax(z/T)_y, and steps along sign ∇ℓ_T; predictions never use T. A small T sends the
 # step toward the most confusable class (the CW direction), a large T toward the mean of all other classes.
 # Every temperature starts from *the same random points* as PGD, so the comparison is paired: McNemar's test
-# on per-point outcomes for C5, a paired bootstrap of the class spread for C6. The temperature reported as
-# "T-PGD" is the strongest one on the validation split.
+# and a paired bootstrap of the accuracy for C5, a paired bootstrap of the class spread for C6. The
+# temperature reported as "T-PGD" is the strongest T ≠ 1 on the validation split (T = 1 is PGD itself).
 
 # %%
-classwise.tpgd_table(results)
+cw.tpgd_table(results)
 
 # %%
-t_rows = results["tpgd"]["rows"]
-temps = [float(t) for t in t_rows]
+t_val = results["selection"]["tpgd_val_accuracy"]
+temps = [float(t) for t in t_val]
+tpgd_names = [tpgd_name(t, results["config"]["eval_steps"]) for t in temps]
+pgd_report = report(results, "pgd_at")["attacks"]
 plots.sweep_curve(temps, {
-    "test: robust accuracy": [t_rows[t]["robust_accuracy"] for t in t_rows],
-    "validation: robust accuracy": [results["validation"]["tpgd_accuracy"][t] for t in t_rows],
-    "test: worst class": [min(ev["pgd_at"]["report"]["attacks"][t_rows[t]["attack"]]["per_class"]) for t in t_rows],
+    "test: robust accuracy": [pgd_report[a]["overall"] for a in tpgd_names],
+    "validation: robust accuracy": list(t_val.values()),
+    "test: worst class": [pgd_report[a]["worst"] for a in tpgd_names],
 }, xlabel="temperature T (T = 1 is PGD)", logx=True, title="T-PGD sweep on the PGD-AT model")
 plt.show()
 
 # %%
-tpgd_attacks = [t_rows[t]["attack"] for t in t_rows]
-plots.class_attack_heatmap(ev["pgd_at"]["report"], tpgd_attacks, labels=[f"T={t}" for t in t_rows],
+plots.class_attack_heatmap(report(results, "pgd_at"), tpgd_names, labels=[f"T={t:g}" for t in temps],
                            title="PGD-AT: per-class robust accuracy (%) by temperature")
 plt.show()
-
-# %%
-display(Markdown(classwise.tpgd_summary(results)))
 
 # %% [markdown]
 # (cw-tweaks)=
 # ## C7 — Tweaks for the weakest class
 #
 # **Reconstruction, in the spirit of Tian et al.** The abstract mentions changes in the training phase and in
-# the inference phase aimed at the most vulnerable class, without the rule. We test one of each:
+# the inference phase aimed at the most vulnerable class, without the rule. We test one of each, as two
+# claims (C7a, C7b), each with both of the abstract's parts: the weakest class must gain *and* the
+# best–worst gap must shrink, under PGD and under AutoAttack.
 #
-# * training: class-weighted PGD-AT, L = Σ w_{y_i} CE(f(x'_i), y_i) / Σ w_{y_i}, with weight `w_worst` on the
-#   validation-weakest class (switch: `w_worst`);
-# * inference: a bias b added to the weakest class's logit, z_worst ← z_worst + b. The bias is part of the
-#   evaluated model, so every attack (AutoAttack included) sees it. b is swept over `bias_grid`; the
-#   operating point is the b that most raises the weakest class's validation PGD accuracy while the
-#   validation mean stays within `bias_tolerance` (1 point) of the untweaked model.
+# * training (C7a): class-weighted PGD-AT, L = Σ w_{y_i} CE(f(x'_i), y_i) / Σ w_{y_i}, with weight `w_worst`
+#   on the validation-weakest class (switch: `w_worst`);
+# * inference (C7b): a bias b added to the weakest class's logit, z_worst ← z_worst + b. The bias is part of
+#   the served model, so every attack (AutoAttack included) sees it. b is swept over `bias_grid`; the
+#   operating point is the b > 0 that most raises the weakest class's validation PGD accuracy while the
+#   validation mean stays within `bias_tolerance` of the untweaked model (b = 0 is the untweaked model
+#   itself, so it is never the operating point whose effect C7b tests).
 
 # %%
-plots.tradeoff_plot(classwise.tradeoff_points(results), annotate="b",
+plots.tradeoff_plot(cw.tradeoff_points(results), annotate="b",
                     title=f"Worst-class vs mean {names['pgd'].upper()} accuracy (test)")
 plt.show()
 
 # %%
-classwise.tweaks_table(results)
-
-# %%
-display(Markdown(classwise.tweaks_summary(results)))
+cw.tweaks_table(results)
 
 # %% [markdown]
 # (cw-confusion)=
@@ -212,12 +223,12 @@ display(Markdown(classwise.tweaks_summary(results)))
 # cats) is left as an exercise.
 
 # %%
-plots.confusion_heatmap(ev["pgd_at"]["report"]["attacks"][names["pgd"]]["confusion"], classes,
+plots.confusion_heatmap(report(results, "pgd_at")["attacks"][names["pgd"]]["confusion"], classes,
                         title=f"PGD-AT under {names['pgd'].upper()}: where each class goes (%)")
 plt.show()
 
 # %%
-classwise.weight_norm_table(results)
+cw.weight_norm_table(results)
 
 # %% [markdown]
 # ## MNIST contrast
@@ -228,36 +239,37 @@ classwise.weight_norm_table(results)
 # %%
 if "mnist" in results:
     mn = results["mnist"]
-    plots.per_class_bars(mn["report"], ["clean", mn["attack_names"]["pgd"], mn["attack_names"]["cw"]],
+    plots.per_class_bars(mn["evaluation"]["reports"]["all"], ["clean", mn["attack_names"]["pgd"], mn["attack_names"]["cw"]],
                          labels=["clean", mn["attack_names"]["pgd"].upper(), mn["attack_names"]["cw"].upper()],
                          title="MNIST, PGD-AT")
     plt.show()
-    display(classwise.mnist_table(results))
+    display(cw.mnist_table(results))
 
 # %% [markdown]
+# (cw-paper)=
 # ## Paper vs this book
 #
-# The paper's column quotes the claims of its abstract (no tables of the paper are public, so there are
-# no paper numbers to compare). Our column and the verdict are computed from the results above; the
-# verdict rules are written in `classwise.verdicts` (for example, C5 counts as reproduced only if the
-# validation-picked T-PGD is stronger than PGD with McNemar p < 0.05 on the test points).
+# The paper's column paraphrases the claims of its abstract (no tables of the paper are public, so there are
+# no paper numbers to compare). The evidence column gives each tested part of a claim: the paired estimate
+# (points of accuracy unless it is a correlation or an NSD), its 95% interval and the claimed direction.
 
 # %%
-classwise.verdicts(results)
+cw.verdicts(results)
+
+# %%
+display(Markdown(cw.scale_notes(results)))
 
 # %% [markdown]
 # ### Paper-scale results
 #
 # The `paper` profile (PreAct ResNet-18 on the full CIFAR-10 training set, PGD-10 training for 110 epochs,
 # evaluation on all 10,000 test images with standard AutoAttack) runs from the command line on a GPU and
-# saves its results under `book/results/`. If such a run has been committed, its summary appears here.
+# saves its results under `book/results/`. If such a run has been committed, its verdicts appear here.
 
 # %%
-# The chapter runs from book/ (make book) or from the repository root (papermill without --cwd).
-paper_path = next((p for p in (Path("results"), Path("book/results")) if p.is_dir()), Path("results"))
-paper_path = paper_path / "classwise_paper.json"
+paper_path = results_dir() / "classwise_paper.json"
 if paper_path.exists():
-    display(classwise.verdicts(json.loads(paper_path.read_text())))
+    display(cw.verdicts(json.loads(paper_path.read_text())))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
                      "`python -m advfair run classwise --profile paper --device cuda "
@@ -270,8 +282,9 @@ else:
 # |---|---|---|---|
 # | T-PGD rule | not public | temperature on the logits inside the CE (`t_rule="global"`); per-image rules `per_image_std`, `per_image_conf` available | reconstruction from the abstract |
 # | training / inference tweaks | not public | class-weighted PGD-AT (`w_worst`) and a logit bias on the weakest class (`bias_grid`) | reconstruction, in the spirit of the paper's findings |
-# | model, data (`cpu`) | not public | small CNN (3 blocks, width 16), 400 training images per class, 4 epochs of PGD-3 with batch 32, no augmentation; 50 validation and 100 test images per class, AA on 10 per class (MNIST: 5) | sized for a CPU; such a short schedule learns faster without augmentation; the models are weak (see the setup table), so cat and bird sit near 0% robust accuracy |
+# | model, data (`cpu`) | not public | a small CNN trained for a few epochs on a CIFAR-10 subset (sizes in the setup table and the notes above) | sized for a CPU; such a short schedule learns faster without augmentation; the models are weak (see the setup table) |
 # | model, data (`paper`) | not public | PreAct ResNet-18, full CIFAR-10 minus a 1,000-image validation split, PGD-10, 110 epochs | common PGD-AT baseline |
+# | TRADES inner maximisation | TRADES' official code | starts at the unclipped x + 0.001·N(0, I) and makes the code's three train-mode passes, as the official code does | `trades_clip_start=True` projects the start onto [0, 1] first |
 # | evaluation | PGD-20, ε = 8/255, step 2/255 (third-party hint) | `cpu`: FGSM, PGD-10, CW-10, T-PGD-10 sweep, AA subset on a stratified subset; `paper`: PGD-20, PGD-50, CW-20, T-PGD-20, standard AA | budget |
 # | evaluation PGD | — | per-point early stop: a point counts as broken at the first iterate that fools the model | worst-case evaluation, faster; never weaker than the last iterate on the broken points |
 # | datasets | MNIST, CIFAR-10/100, SVHN, STL-10, ImageNet | CIFAR-10 and MNIST (CIFAR-100 and SVHN via `dataset=`) | scope |
@@ -281,12 +294,12 @@ else:
 #
 # 1. **Logit scale.** T-PGD at temperature T equals PGD on a model whose logits are multiplied by 1/T. Rerun
 #    with `overrides={"t_rule": "per_image_std"}`, which removes each image's logit scale. Does the best T
-#    change? What does the "mean logit margin" row of the setup table tell you?
-# 2. **Noise.** Rerun with `overrides={"seed": 1}`. Which class-wise conclusions survive, and which were
-#    inside the bootstrap intervals?
-# 3. **Budget.** Set `overrides={"epochs": 10}` or `{"train_per_class": 1000}`. Does the class ranking of
-#    C1 stay the same as the model gets stronger?
-# 4. **C8a.** Using `advfair.data.class_balanced_indices` and `advfair.experiments.common.train_cached`,
+#    change? What does the "mean logit margin" column of the setup table tell you?
+# 2. **Noise.** Rerun with `seed=1`, then compare with `book/results/classwise_stability.json`. Which
+#    class-wise conclusions survive, and which were inside the bootstrap intervals?
+# 3. **Budget.** Set `epochs=10` or `train_per_class=1000`. Does the class ranking of C1 stay the same as the
+#    model gets stronger, and do the degenerate classes recover?
+# 4. **C8a.** Using `advfair.data.class_balanced_indices` and `advfair.experiments.training.train_cached`,
 #    train a 9-class model without "dog" and re-attack the cats that PGD pushed into "dog". Do they still
 #    have adversarial examples inside the ε-ball?
 # 5. **Tweak strength.** Set `overrides={"w_worst": 3}` and a finer `bias_grid`. Where on the trade-off

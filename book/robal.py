@@ -48,30 +48,40 @@ results_json = None  # show a saved results JSON (e.g. "results/robal_paper.json
 
 # %%
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from advfair import plots
-from advfair.experiments import chapter_results, robal
+from advfair import plots, tables
+from advfair.experiments import chapter_results, results_dir
+from advfair.experiments.common import report
+from advfair.experiments.robal import report as rb
 
+tables.show_full_cells()
 fields = {"epochs": epochs, "imbalance": imbalance, "seed": seed, "device": device}
 results = chapter_results("robal", profile, fields, overrides, results_json)
 names = results["attack_names"]
 classes = results["classes"]
-ev = results["evaluations"]
-display(robal.setup_table(results))
+display(rb.setup_table(results))
 
 # %% [markdown]
 # The long-tailed training set is drawn as the paper's code draws it: class c keeps
 # n_c = int(n_max · ρ^(c/(C−1))) images (class 0 is the head). "Sml-Bal" is a *balanced* training set of the
 # same total size, the paper's control for "less data" versus "skewed data". Test points are class-balanced;
-# the validation split (for every choice of a post-hoc shift τ_p) is balanced too and drawn from training
-# images the long-tailed set leaves unused. Robust means correct on the clean input *and* under the attack.
-# "AA" is the AutoAttack subset APGD-CE + APGD-T {cite}`croce2020autoattack`, as in the paper's tables, on
-# `aa_per_class` points per class.
+# the validation split (for every choice of a post-hoc shift τ_p and of the κ that C4 tests) is balanced too
+# and drawn from training images the long-tailed set leaves unused. Robust means correct on the clean input
+# *and* under the attack. "AA" is the AutoAttack subset APGD-CE + APGD-T {cite}`croce2020autoattack`, as in
+# the paper's tables, on `aa_per_class` points per class; every table that shows AA takes its clean and
+# other columns on those same points.
+#
+# **How the verdicts are made.** Every claim is tested by a rule written in
+# `advfair.experiments.robal.claims` and tested in `tests/unit/test_robal_claims.py`: a paired estimate on the
+# same test points (a stratified bootstrap over points), its 95% interval, and the claim's direction;
+# "unchanged" (C4, C5) means the interval lies within ±`equivalence_margin`. `reproduced`, `not reproduced`,
+# `inconclusive at this scale` and `not testable at this scale` (a model below three times chance clean
+# accuracy is degenerate) mean what they mean in every chapter; the last column of the verdict table gives
+# the seed stability from `book/results/robal_stability.json`.
 
 # %%
 counts = results["counts"]
@@ -95,16 +105,16 @@ plt.show()
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
 for ax, model in zip(axes, ("at_fc", "sml_bal")):
-    plots.per_class_bars(ev[model]["report"], ["clean", names["pgd"], names["cw"]],
+    plots.per_class_bars(report(results, model), ["clean", names["pgd"], names["cw"]],
                          labels=["clean", names["pgd"].upper(), names["cw"].upper()],
-                         title=robal.MODEL_LABELS[model], ax=ax)
+                         title=rb.MODEL_LABELS[model], ax=ax)
 plt.show()
 
 # %%
-robal.group_table(results).loc[[robal.MODEL_LABELS["sml_bal"], robal.MODEL_LABELS["at_fc"]]]
+rb.group_table(results, attacks=("clean", "pgd")).loc[[rb.MODEL_LABELS["sml_bal"], rb.MODEL_LABELS["at_fc"]]]
 
 # %%
-display(Markdown(robal.tail_summary(results)))
+display(Markdown(rb.tail_summary(results)))
 
 # %% [markdown]
 # (rb-rebalancing)=
@@ -119,17 +129,13 @@ display(Markdown(robal.tail_summary(results)))
 # * **AT + LA-train** — logit-adjusted training: the loss sees z + τ·log π (τ = 1), a bias-free head.
 #
 # The table also holds the models of the next sections (Sml-Bal, TRADES, RoBal), so every number of this
-# chapter's attacks is in one place.
-#
-# Every model is attacked through its test-time logits. Besides PGD-20 and CW-20 the table has PGD-20 on the
-# logits multiplied by 10 (a cheap check for scale-dependent robustness) and the AutoAttack subset; the
-# clean − AA gap is the paper's measure of how much of a method's clean accuracy survives attack.
+# chapter's attacks is in one place. Every model is attacked as it is served (its test-time logits). Besides
+# PGD-20 and CW-20 the table has PGD-20 on the logits multiplied by 10 (a cheap check for scale-dependent
+# robustness) and the AutoAttack subset; the clean − AA gap is the paper's measure of how much of a method's
+# clean accuracy survives attack. All columns are on the AA points.
 
 # %%
-robal.main_table(results)
-
-# %%
-display(Markdown(robal.rebalancing_summary(results)))
+rb.main_table(results)
 
 # %% [markdown]
 # (rb-kappa)=
@@ -138,46 +144,42 @@ display(Markdown(robal.rebalancing_summary(results)))
 # Multiplying every logit by 10^−κ (the paper divides the classifier weights by 10^κ) changes no prediction,
 # so clean accuracy cannot move and neither can the true robustness of the model. CE-based PGD, however,
 # sees a saturated softmax for large logits (vanishing gradients) and an almost uniform one for small logits
-# (the step averages the directions of all classes). AutoAttack's APGD-T uses the scale-free DLR loss.
+# (the step averages the directions of all classes). AutoAttack's APGD-T uses the scale-free DLR loss. C4
+# tests the κ ≠ 0 that gives the highest PGD accuracy on the validation split.
 
 # %%
-rows = results["kappa"]["rows"]
+rows = rb.kappa_rows(results)
 plots.sweep_curve([r["kappa"] for r in rows], {
-    "clean (whole test subset)": [r["clean"] for r in rows],
-    f"{names['pgd'].upper()}": [r["pgd"] for r in rows],
-    "AA (APGD-CE + APGD-T)": [r["aa"] for r in rows],
-}, xlabel="κ (logits divided by 10^κ)",
-   title=f"AT-FC: logit rescaling (PGD and AA on {results['kappa']['points']} points)")
+    "clean (test points)": [r["clean"] for r in rows],
+    f"{names['pgd'].upper()} (test points)": [r["pgd"] for r in rows],
+    "AA (APGD-CE + APGD-T, AA points)": [r["aa"] for r in rows],
+}, xlabel="κ (logits divided by 10^κ)", title="AT-FC: logit rescaling")
 plt.show()
 
 # %%
-robal.kappa_table(results)
+rb.kappa_table(results)
 
 # %% [markdown]
 # (rb-norms)=
 # ## C7 — Weight norms and feature norms
 #
 # The paper explains the tail's weakness through norms: the linear head's weight vectors ‖W_c‖ shrink
-# toward the tail, and successful attacks inflate the features, ‖f(x+δ)‖/‖f(x)‖ > 1.
+# toward the tail, and successful attacks inflate the features more than failed ones (a larger
+# ‖f(x+δ)‖/‖f(x)‖ on the fooled points). Whether the ratio is above or below 1 at this scale is printed
+# below, from the run.
 
 # %%
-norms = results["weight_norms"]["norms"]
+norms = results["weight_norms"]
 fig, ax = plt.subplots(figsize=(8, 2.8))
 ax.bar(classes, norms, color=["C0"] * 3 + ["C1"] * 4 + ["C2"] * 3)
 ax.set_ylabel("‖W_c‖ (AT-FC)")
-ax.set_title(f"Classifier weight norms, head to tail: Spearman ρ with n_c = "
-             f"{results['weight_norms']['rho_vs_count']:.2f}")
+ax.set_title("Classifier weight norms, head to tail")
 plt.xticks(rotation=30, ha="right")
 plt.tight_layout()
 plt.show()
 
 # %%
-f = results["feature_norms"]
-display(Markdown(f"Feature-norm ratio of AT-FC under {names['pgd'].upper()} on the AA points: "
-                 f"fooled points {f['fooled_mean']:.3f} (n = {f['n_fooled']}), points that stay robust "
-                 f"{f['robust_mean']:.3f} (n = {f['n_robust']})."
-                 if f["fooled_mean"] is not None and f["robust_mean"] is not None else
-                 "Too few fooled or robust points for the feature-norm ratio."))
+display(Markdown(rb.feature_norm_summary(results)))
 
 # %% [markdown]
 # (rb-robal)=
@@ -187,33 +189,35 @@ display(Markdown(f"Feature-norm ratio of AT-FC under {names['pgd'].upper()} on t
 #
 # * a **scale-invariant cosine head**, z_i = s·⟨W_i/(‖W_i‖ + γ), f/‖f‖⟩, so the tail's small weight norms no
 #   longer shrink its logits;
-# * a **class-aware margin** m_y = m₀·(n_min/n_y)^τ_m subtracted from the true class's cosine (larger for
-#   the tail) and a **class-aware bias** τ_b·log π added to every logit;
+# * a **class-aware margin** m_y = (τ_m/s)·log(n_y/n_min) + m₀ subtracted from the true class's cosine
+#   (Eq. 8: with τ_m > 0 it is *larger for the head*), and a **class-aware bias** τ_b·log π added to every
+#   logit; together they give the pair margins of Eq. 10, s·m_yi = (τ_b − τ_m)·log(n_i/n_y) +
+#   τ_m·log(n_i/n_min) + s·m₀, so with τ_b − τ_m > 0 a tail class needs a larger margin over a head class;
 # * a **TRADES-style KL term** (weight α) between clean and adversarial outputs; the inner attack maximises
 #   the CE of the unscaled cosine outputs.
 #
 # At test time the logits are s·cos − τ_p·log π. **RoBal-N** uses τ_b = 1.2, τ_m = 0 and τ_p = 0.1;
 # **RoBal-R** uses τ_b = 1.5, τ_m = 0.3 and, as in the released code, no post-hoc shift and scale 1 at test
 # time. Scale 1 is the "direction averaging" regime of C5, where CE-based attacks are weak, so the same
-# RoBal-R weights are also evaluated at scale s (same predictions). The paper's other baseline in Table 2 is
-# TRADES (β = 6) {cite}`zhang2019trades`, trained here on the same long-tailed set; its row is in the table of
-# {ref}`rb-rebalancing`.
+# RoBal-R weights are also evaluated at scale s (same predictions; the "RoBal-R at scale s" row). The paper's
+# other baseline in Table 2 is TRADES (β = 6) {cite}`zhang2019trades`, trained here on the same long-tailed set;
+# its row is in the table of {ref}`rb-rebalancing`.
 
 # %%
-robal.group_table(results, attacks=("clean", "aa"))
+rb.group_table(results, attacks=("clean", "aa"))
 
 # %%
-key_models = [k for k in ("at_fc", "la_train", "trades", "robal_n", "robal_r") if k in ev]
+key_models = [k for k in ("at_fc", "la_train", "trades", "robal_n", "robal_r") if k in results["evaluations"]]
+groups = results["groups"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-for ax, (report, attack, label) in zip(axes, (("report", "clean", "clean"), ("aa_report", "aa", "AA"))):
-    groups = results["groups"]
+for ax, (attack, label) in zip(axes, (("clean", "clean"), ("aa", "AA"))):
     for i, model in enumerate(key_models):
-        per_class = np.asarray(ev[model][report]["attacks"][attack]["per_class"])
+        per_class = np.asarray(report(results, model, "subset")["attacks"][attack]["per_class"])
         width = 0.8 / len(key_models)
         ax.bar(np.arange(3) + (i - (len(key_models) - 1) / 2) * width,
-               [100 * per_class[g].mean() for g in groups.values()], width, label=robal.MODEL_LABELS[model])
+               [100 * per_class[g].mean() for g in groups.values()], width, label=rb.MODEL_LABELS[model])
     ax.set_xticks(range(3), list(groups))
-    ax.set_title(f"{label} accuracy by group")
+    ax.set_title(f"{label} accuracy by group (AA points)")
 axes[0].set_ylabel("accuracy (%)")
 axes[1].legend(fontsize="small")
 plt.tight_layout()
@@ -224,22 +228,25 @@ plt.show()
 # the end of training (τ_p = 0) and with the τ_p picked on validation; the paper's numbers are quoted beside.
 
 # %%
-robal.ablation_table(results)
+rb.ablation_table(results)
 
 # %% [markdown]
 # (rb-paper)=
 # ## Paper vs this book
 #
-# First the claims, with verdicts computed by the fixed rules in `robal.verdicts`; then every quoted paper
-# number beside ours. At the `cpu` scale (a small CNN trained for minutes on a long-tailed subset, instead of
-# WRN-34-10 trained for 80 epochs on the full CIFAR-10-LT) absolute numbers are not comparable and are marked
-# so; only the paper profile is held to the quoted values (within 3 points).
+# First the claims, with verdicts computed by the rules in `advfair.experiments.robal.claims`; then every
+# quoted paper number beside ours. At the `cpu` scale (a small CNN trained for minutes on a long-tailed
+# subset, instead of WRN-34-10 trained for 80 epochs on the full CIFAR-10-LT) absolute numbers are not
+# comparable and are marked so; only the paper profile is held to the quoted values (within 3 points).
 
 # %%
-robal.verdicts(results)
+rb.verdicts(results)
 
 # %%
-robal.paper_comparison(results)
+display(Markdown(rb.scale_notes(results)))
+
+# %%
+rb.paper_comparison(results)
 
 # %% [markdown]
 # ### Paper-scale results
@@ -248,11 +255,9 @@ robal.paper_comparison(results)
 # a run has been committed, its verdicts appear here.
 
 # %%
-# The chapter runs from book/ (make book) or from the repository root (papermill without --cwd).
-paper_path = next((p for p in (Path("results"), Path("book/results")) if p.is_dir()), Path("results"))
-paper_path = paper_path / "robal_paper.json"
+paper_path = results_dir() / "robal_paper.json"
 if paper_path.exists():
-    display(robal.verdicts(json.loads(paper_path.read_text())))
+    display(rb.verdicts(json.loads(paper_path.read_text())))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
                      "`python -m advfair run robal --profile paper --device cuda "
@@ -265,14 +270,16 @@ else:
 # |---|---|---|---|
 # | learning-rate schedule | paper: step decay at epochs 60 and 75; code: a compounding decay (each epoch past a milestone multiplies again) | code's rule by default | `lr_schedule`: `code_compound` or `paper_step` |
 # | KL weight α on CIFAR-100-LT | paper text and CIFAR-10 configs: 6; some CIFAR-100-LT configs differ | 6 | `kl_weight` |
-# | training start | code: x + ε·U[0, 1) (positive only) | `paper` profile follows the code; `cpu` uses the symmetric start | `train_start` |
+# | training start | code: x + ε·U[0, 1) (positive only), first gradient at the unclipped point | `paper` profile follows the code (unclipped); `cpu` uses the symmetric start, clipped as in Madry et al.'s code | `train_start`, `clip_start` |
+# | TRADES baseline start | TRADES' code: unclipped x + 0.001·N(0, I) | the same, with the code's three train-mode passes | `trades_clip_start` |
+# | RoBal outer passes | code: four train-mode passes (x′, x, x, x′; the second for a weight-0 clean term) | the same, so BatchNorm's running statistics match | — |
 # | inner attack and KL on scale-1 cosine outputs | code | as in the code (a weak inner attack by the paper's own Eq. 5) | `inner_scale` (1 or s) |
-# | model, data (`cpu`) | WRN-34-10, CIFAR-10-LT with n_max = 5000, 80 epochs of PGD-5, batch 64, lr 0.1, crop + flip | small CNN of width 8 (in a calibration run at a smaller n_max, width 16 was no more accurate and took twice as long), n_max = 1000 (2,795 images), 4 epochs of PGD-3 with batch 32 and lr 0.05, no augmentation, 100 test images per class, AA on 10 per class, κ ∈ {−3, 0, 3}; sized for a CPU (eight trainings in a few minutes), so the models are weak and the tail classes sit near 0% | `paper` profile |
-# | RoBal ablation (`cpu`) | τ_b − τ_m ∈ {0, 0.5, 1.0, 1.5} | {0, 1.2} (1.2 is RoBal-N), for the budget | `ablation_tau_b` |
+# | model, data (`cpu`) | WRN-34-10, CIFAR-10-LT with n_max = 5000, 80 epochs of PGD-5, batch 64, lr 0.1, crop + flip | a small CNN trained for a few epochs on a long-tailed subset (sizes in the notes above); sized for a CPU, so the models are weak | `paper` profile |
+# | RoBal ablation (`cpu`) | τ_b − τ_m ∈ {0, 0.5, 1.0, 1.5} | two values (one is RoBal-N), for the budget | `ablation_tau_b` |
 # | `paper` profile n_max | 5000 | 4950 | the head class needs unused training images for the validation split |
 # | τ_p of LA-post and the RoBal ablation | chosen on test in the paper (best τ_p) | picked on a balanced validation split | never tune on test |
 # | Table 1 rows | nine remedies | FC, Cos, LA-train, LA-post (LDAM, HE, CDT, re-scaling, τ-norm, TDE and the fine-tuning baselines are not implemented) | scope; exercise 4 |
-# | CW attack | CW-hinge loss with κ = 50 (released test code) | the same | `cw_loss` in `attack_suite` |
+# | CW attack | CW-hinge loss with κ = 50 (released test code) | the same | `cw_loss` of `standard_attacks` |
 # | "AA" | APGD-CE + APGD-T | the same subset; standard AA only in the `paper` profile | `standard_aa` |
 # | released-code portability (`.cuda()` everywhere, mmcv 1.x configs, uint8 masks) | — | reimplemented in plain PyTorch | — |
 #
@@ -284,8 +291,8 @@ else:
 #    the compounding rule do to the learning rate after the first milestone?
 # 3. **Inner attack.** Set `overrides={"inner_scale": 10}` so that RoBal's training attack runs on the scaled
 #    cosine outputs. Is the model more robust under AutoAttack, and what happens to clean accuracy?
-# 4. **τ-normalisation.** Implement the inference-time remedy z_i = ⟨W_i/‖W_i‖^τ, f⟩ as a module like
-#    `advfair.models.LogitScale`, and evaluate it on the AT-FC model. Does it show the fake gain of C4?
+# 4. **τ-normalisation.** Implement the inference-time remedy z_i = ⟨W_i/‖W_i‖^τ, f⟩ as a step of
+#    `advfair.inference` (like `Scale`), and evaluate it on the AT-FC model. Does it show the fake gain of C4?
 # 5. **Fake gains everywhere.** Which of this chapter's models has the largest gap between PGD-20 and PGD-20 on
 #    10× logits? Explain it with the test-time logit scale of each model.
 #

@@ -22,7 +22,10 @@ from .validation import check_choice, check_eps, check_non_negative, check_posit
 LOSSES = ("ce", "cw", "cw_hinge")
 START_KINDS = ("symmetric", "positive")
 T_RULES = ("global", "per_image_std", "per_image_conf")
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# A custom attack loss gets the logits of the rows still attacked, their labels and their positions in the
+# batch the attack was called with, so per-sample targets stay aligned when early stop or restarts
+# shrink the batch: loss(logits, y, rows) -> per-sample losses.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 # Below this temperature softmax(z / T) saturates in float32 for confident points (spec pitfall).
 FLOAT64_BELOW_T = 0.2
@@ -35,14 +38,16 @@ class LinfThreat:
         self.eps = check_eps("eps", eps)
 
     def random_init(self, x: torch.Tensor, generator: torch.Generator | None = None, *,
-                    kind: str = "symmetric") -> torch.Tensor:
+                    kind: str = "symmetric", clip: bool = True) -> torch.Tensor:
         """x + eps * U[-1, 1) ("symmetric"), or x + eps * U[0, 1) ("positive", the start in RoBal's
-        released training code), projected onto the threat set."""
+        released training code), projected onto the threat set; `clip=False` keeps the unprojected point
+        (the first gradient is then taken outside [0, 1], as some official training codes do)."""
         check_choice("kind", kind, START_KINDS)
         noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
         if kind == "symmetric":
             noise = 2 * noise - 1
-        return self.project(x + noise * self.eps, x)
+        start = x + noise * self.eps
+        return self.project(start, x) if clip else start
 
     def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.min(torch.max(x_adv, x - self.eps), x + self.eps).clamp_(0, 1)
@@ -117,10 +122,10 @@ def image_temperature(logits: torch.Tensor, rule: str, t0: float, target: float 
     return ((lo + hi) / 2).exp().to(logits.dtype)
 
 
-def _attack_loss(loss: str | LossFn, logits: torch.Tensor, y: torch.Tensor,
+def _attack_loss(loss: str | LossFn, logits: torch.Tensor, y: torch.Tensor, rows: torch.Tensor,
                  temperature: float | torch.Tensor, t_rule: str) -> torch.Tensor:
     if callable(loss):
-        return loss(logits, y)
+        return loss(logits, y, rows)
     if loss == "cw":
         return cw_margin(logits, y)
     if loss == "cw_hinge":
@@ -136,11 +141,12 @@ def _normalised_by_mean_abs(grad: torch.Tensor) -> torch.Tensor:
     return grad / scale.clamp_min(torch.finfo(grad.dtype).tiny)
 
 
-def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor, threat: LinfThreat,
-             alpha: float, steps: int, loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str,
-             early_stop: bool, momentum: float | None = None) -> torch.Tensor:
-    """One PGD run from `start`. With `early_stop`, a point is frozen at the first iterate that fools the model.
-    With `momentum`, the step follows the sign of g_t = momentum * g_(t-1) + grad / mean|grad| (MI-FGSM)."""
+def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, start: torch.Tensor,
+             threat: LinfThreat, alpha: float, steps: int, loss: str | LossFn, temperature: float | torch.Tensor,
+             t_rule: str, early_stop: bool, momentum: float | None = None) -> torch.Tensor:
+    """One PGD run from `start` (`rows`: the positions of x's points in the caller's batch). With
+    `early_stop`, a point is frozen at the first iterate that fools the model. With `momentum`, the step
+    follows the sign of g_t = momentum * g_(t-1) + grad / mean|grad| (MI-FGSM)."""
     x_adv = start.clone()
     active = torch.arange(len(x), device=x.device)
     velocity = torch.zeros_like(x) if momentum is not None else None
@@ -150,7 +156,7 @@ def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Te
         xa = x_adv[active].requires_grad_(True)
         logits = model(xa)
         t = temperature[active] if isinstance(temperature, torch.Tensor) else temperature
-        objective = _attack_loss(loss, logits, y[active], t, t_rule).sum()
+        objective = _attack_loss(loss, logits, y[active], rows[active], t, t_rule).sum()
         grad, = torch.autograd.grad(objective, xa)
         if velocity is not None:
             velocity[active] = momentum * velocity[active] + _normalised_by_mean_abs(grad)
@@ -168,19 +174,22 @@ def _run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, start: torch.Te
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
         loss: str | LossFn = "ce", temperature: float | torch.Tensor = 1.0, t_rule: str = "global",
         random_start: bool | str = True, restarts: int = 1, early_stop: bool = False,
-        generator: torch.Generator | None = None, x_init: torch.Tensor | None = None) -> torch.Tensor:
-    """L-inf PGD maximising `loss` ("ce", "cw" margin, "cw_hinge", or a callable giving per-sample losses).
+        generator: torch.Generator | None = None, x_init: torch.Tensor | None = None,
+        clip_start: bool = True) -> torch.Tensor:
+    """L-inf PGD maximising `loss` ("ce", "cw" margin, "cw_hinge", or a `LossFn` giving per-sample losses).
 
     Temperature-PGD is ``pgd(..., temperature=T)``: the CE of z / T drives the steps (T = 1 is PGD).
     `temperature` may be a scalar or a (B, 1) tensor; `t_rule` selects a per-image rule with
     `temperature` as T0. `random_start` is True (= "symmetric"), "positive" (x + eps * U[0, 1)) or
     False. With `restarts` > 1 only points still classified correctly are attacked again.
     `early_stop` keeps the first fooling iterate of each point (worst-case evaluation) and skips it
-    from then on. `x_init` replaces the random start of the first restart.
+    from then on. `x_init` replaces the random start of the first restart. `clip_start=False` takes the
+    first gradient at the start itself, before any projection (TRADES' and RoBal's official training codes
+    do this: on a black background the projected start keeps only positive noise).
     """
     return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=temperature,
                              t_rule=t_rule, random_start=random_start, restarts=restarts, early_stop=early_stop,
-                             generator=generator, x_init=x_init, momentum=None)
+                             generator=generator, x_init=x_init, momentum=None, clip_start=clip_start)
 
 
 def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
@@ -195,7 +204,7 @@ def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
     check_non_negative("momentum", momentum)
     return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=1.0,
                              t_rule="global", random_start=random_start, restarts=restarts, early_stop=early_stop,
-                             generator=generator, x_init=None, momentum=momentum)
+                             generator=generator, x_init=None, momentum=momentum, clip_start=True)
 
 
 def _start_kind(random_start: bool | str) -> str | None:
@@ -210,7 +219,7 @@ def _start_kind(random_start: bool | str) -> str | None:
 def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
                       loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str, random_start: bool | str,
                       restarts: int, early_stop: bool, generator: torch.Generator | None,
-                      x_init: torch.Tensor | None, momentum: float | None) -> torch.Tensor:
+                      x_init: torch.Tensor | None, momentum: float | None, clip_start: bool) -> torch.Tensor:
     threat = LinfThreat(eps)
     check_positive("alpha", alpha)
     check_positive("steps", steps, integer=True)
@@ -228,14 +237,15 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         for r in range(restarts):
             xr, yr = x[remaining], y[remaining]
             if r == 0 and x_init is not None:
-                start = threat.project(x_init.detach()[remaining], xr)
+                start = x_init.detach()[remaining]
+                start = threat.project(start, xr) if clip_start else start.clone()
             elif start_kind is None:
                 start = xr.clone()
             else:
-                start = threat.random_init(xr, generator, kind=start_kind)
+                start = threat.random_init(xr, generator, kind=start_kind, clip=clip_start)
             tr = temperature[remaining] if isinstance(temperature, torch.Tensor) else temperature
-            x_best[remaining] = _run_pgd(model, xr, yr, start, threat, alpha, steps, loss, tr, t_rule, early_stop,
-                                         momentum)
+            x_best[remaining] = _run_pgd(model, xr, yr, remaining, start, threat, alpha, steps, loss, tr, t_rule,
+                                         early_stop, momentum)
             if r + 1 < restarts:
                 with torch.no_grad():
                     correct = model(x_best[remaining]).argmax(1) == yr

@@ -1,6 +1,8 @@
-"""Command line: run a chapter's pipeline without Jupyter and write its results JSON.
+"""Command line: chapters without Jupyter, their seed-stability runs, and class-wise evaluation of any model.
 
     python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
+    python -m advfair stability classwise --seeds 0 1 2
+    python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import api
 from .experiments import CHAPTERS
 from .experiments.cache import write_json_atomic
+from .experiments.stability import run_stability, stability_path
 from .validation import ConfigError
 
 
@@ -33,37 +37,105 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("chapter", choices=sorted(CHAPTERS))
+    parser.add_argument("--profile", default="cpu", help="cpu (default) or paper")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]")
+    parser.add_argument("--device", default=None, help="auto, cpu or cuda (same as --set device=...)")
+    parser.add_argument("--progress", action="store_true", help="show training progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advfair", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one chapter's experiment and write its results JSON")
-    run.add_argument("chapter", choices=sorted(CHAPTERS))
-    run.add_argument("--profile", default="cpu", help="cpu (default) or paper")
-    run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]")
-    run.add_argument("--device", default=None, help="auto, cpu or cuda (same as --set device=...)")
-    run.add_argument("--out", type=Path, default=None, help="results JSON path (default: book/results/<chapter>_<profile>.json)")
-    run.add_argument("--progress", action="store_true", help="show training progress bars")
+    _chapter_arguments(run)
+    run.add_argument("--out", type=Path, default=None,
+                     help="results JSON path (default: book/results/<chapter>_<profile>.json)")
+    stab = sub.add_parser("stability", help="run a chapter once per training seed and write its stability file")
+    _chapter_arguments(stab)
+    stab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    stab.add_argument("--out", type=Path, default=None, help="default: book/results/<chapter>_stability.json")
+    ev = sub.add_parser("evaluate", help="class-wise robustness report of any model")
+    ev.add_argument("--model", required=True, help="package.module:factory returning the torch.nn.Module")
+    ev.add_argument("--model-args", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"width\": 16}'")
+    ev.add_argument("--weights", default=None, help="state dict file (loaded with weights_only=True)")
+    ev.add_argument("--dataset", default="cifar10")
+    ev.add_argument("--eps", default="8/255", help="L-inf radius for inputs in [0, 1], e.g. 8/255")
+    ev.add_argument("--attacks", default=",".join(api.DEFAULT_ATTACKS),
+                    help="comma-separated: fgsm, pgd<K>, cw<K>, mim<K>, aa (APGD-CE + APGD-T), aa_standard")
+    ev.add_argument("--per-class", type=int, default=None, help="a balanced subset of N test images per class "
+                                                                "(default: the whole test set)")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--batch-size", type=int, default=500)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", type=Path, default=None, help="write the class-wise report as JSON here")
     return parser
+
+
+def _config(args: argparse.Namespace):
+    overrides = parse_sets(args.sets)
+    if "profile" in overrides:
+        raise ConfigError(f"--set profile={overrides['profile']!r} is not allowed: use --profile")
+    if args.device is not None:
+        overrides["device"] = args.device
+    if args.progress:
+        overrides["progress"] = True
+    return overrides
+
+
+def _make_config(chapter, profile: str, overrides: dict[str, Any]):
+    try:
+        return chapter.make_config(profile, **overrides)
+    except TypeError as error:  # a field given a value of the wrong kind
+        raise ConfigError(str(error)) from error
+
+
+def _run(args: argparse.Namespace) -> int:
+    chapter = CHAPTERS[args.chapter]
+    config = _make_config(chapter, args.profile, _config(args))
+    out = args.out or Path("book/results") / f"{args.chapter}_{args.profile}.json"
+    results = chapter.run(config)
+    write_json_atomic(results, out)
+    print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
+    return 0
+
+
+def _stability(args: argparse.Namespace) -> int:
+    chapter = CHAPTERS[args.chapter]
+    overrides = _config(args)
+    for seed in args.seeds:  # validate every config before the first, long, run
+        _make_config(chapter, args.profile, {**overrides, "seed": seed})
+    out = args.out or stability_path(args.chapter, Path("book/results"))
+    record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out)
+    print(f"wrote {out} ({record['seconds']['wall']:.0f} s, seeds {args.seeds})")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    try:
+        kwargs = json.loads(args.model_args)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--model-args={args.model_args!r} is not allowed: expected a JSON object ({error})")
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"--model-args={args.model_args!r} is not allowed: expected a JSON object")
+    attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    api.attack_specs(attacks, api.parse_eps(args.eps))  # fail on a bad attack before loading anything
+    model = api.load_model(args.model, args.weights, kwargs=kwargs)
+    report = api.evaluate(model, dataset=args.dataset, eps=args.eps, attacks=attacks, per_class=args.per_class,
+                          device=args.device, batch_size=args.batch_size, seed=args.seed)
+    print(api.summary_table(report))
+    if args.out is not None:
+        write_json_atomic({"model": args.model, "model_args": kwargs, "weights": args.weights, **report}, args.out)
+        print(f"wrote {args.out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    make_config, run = CHAPTERS[args.chapter]
     try:
-        overrides = parse_sets(args.sets)
-        if "profile" in overrides:
-            raise ConfigError(f"--set profile={overrides['profile']!r} is not allowed: use --profile")
-        if args.device is not None:
-            overrides["device"] = args.device
-        if args.progress:
-            overrides["progress"] = True
-        config = make_config(args.profile, **overrides)
-    except (ConfigError, TypeError) as error:
+        return {"run": _run, "stability": _stability, "evaluate": _evaluate}[args.command](args)
+    except ConfigError as error:
         print(f"advfair: {error}", file=sys.stderr)
         return 2
-    out = args.out or Path("book/results") / f"{args.chapter}_{args.profile}.json"
-    results = run(config)
-    write_json_atomic(results, out)
-    print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
-    return 0

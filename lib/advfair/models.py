@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .validation import check_bool, check_choice, check_counts, check_number, check_positive
+from .validation import check_bool, check_choice, check_counts, check_positive
 
 MODELS = ("small_cnn", "preact_resnet18", "wrn34_10")
 ClassCounts = Sequence[int] | torch.Tensor  # training images per class, class 0 first
@@ -70,48 +70,10 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-class LogitBias(nn.Module):
-    """Adds a fixed vector to a model's logits: an inference-time tweak that attacks must see."""
-
-    def __init__(self, model: nn.Module, bias: torch.Tensor):
-        super().__init__()
-        self.model = model
-        self.register_buffer("bias", bias.detach().clone().float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) + self.bias
-
-
-class LogitScale(nn.Module):
-    """Multiplies a model's logits by `factor`: RoBal's W_i / 10^kappa sweep is factor = 10^-kappa.
-
-    The argmax, CW-margin signs and APGD-DLR do not change; CE-based attacks do (the "fake gain")."""
-
-    def __init__(self, model: nn.Module, factor: float):
-        super().__init__()
-        self.model = model
-        self.factor = check_positive("factor", factor)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) * self.factor
-
-
 def log_prior(counts: ClassCounts) -> torch.Tensor:
     """log pi_c = log(n_c / sum_j n_j) from the training-set class counts n_c."""
     n = torch.tensor(check_counts("counts", counts), dtype=torch.float64)
     return (n / n.sum()).log().float()
-
-
-def posthoc_adjusted(model: nn.Module, counts: ClassCounts, tau_p: float, scale: float = 1.0) -> nn.Module:
-    """Inference-time boundary adjustment (RoBal Eq. 11; "LA-post" in its Table 1):
-
-        z'_i = scale * z_i - tau_p * log pi_i
-
-    It SUBTRACTS the prior, favouring tail classes; training-time logit adjustment (objectives.
-    logit_adjusted) ADDS it. tau_p = 0 and scale = 1 is the identity. Attacks see the adjusted logits.
-    """
-    check_number("tau_p", tau_p)
-    return LogitBias(LogitScale(model, scale), -tau_p * log_prior(counts))
 
 
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Sequential, int]]:
@@ -238,3 +200,8 @@ def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, 
     else:
         head_module = CosineHead(features, num_classes, scale=head_scale, gamma=head_gamma)
     return Classifier(Normalize(mean, std), body, head_module)
+
+
+def cifar10_small_cnn(width: int = 16) -> Classifier:
+    """The book's CPU-scale CIFAR-10 model (a factory for `python -m advfair evaluate`)."""
+    return build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=width)

@@ -1,10 +1,20 @@
-"""Tables shared by every chapter: class-wise reports turned into rounded pandas DataFrames."""
+"""Tables shared by every chapter: class-wise reports and verdicts turned into pandas DataFrames."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .verdicts import Verdict, with_stability
+
+
+def show_full_cells() -> None:
+    """Never cut a cell: pandas' default shortens text to 50 characters ("..."), in HTML too, and a
+    verdict's qualifiers are exactly what a reader must see."""
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.width", 250)
 
 
 def pct(value: float, digits: int = 1) -> str:
@@ -36,14 +46,6 @@ def spread_table(rows: dict[str, tuple[dict, str]]) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("")
 
 
-def per_class_table(report: dict, attacks: Sequence[str], labels: Sequence[str] | None = None) -> pd.DataFrame:
-    """Class x attack accuracy (%), rounded to one decimal, plus the mean row."""
-    table = pd.DataFrame({lab: np.round(100 * np.asarray(report["attacks"][a]["per_class"]), 1)
-                          for a, lab in zip(attacks, labels or attacks)}, index=report["classes"])
-    table.loc["mean"] = table.mean().round(1)
-    return table
-
-
 def rank_matrix(report: dict, attacks: Sequence[str], labels: Sequence[str] | None = None) -> pd.DataFrame:
     """Spearman rho between the per-class vectors of every pair of attacks in one report."""
     labels = list(labels or attacks)
@@ -66,3 +68,26 @@ def rank_pairs(report: dict, attacks: Sequence[str], labels: Sequence[str] | Non
             rows.append({"pair": f"{names[a]} vs {names[b]}", "Spearman ρ": with_ci(entry["rho"], entry["ci"], scale=1,
                                                                                       digits=2)})
     return pd.DataFrame(rows).set_index("pair")
+
+
+def verdict_table(verdicts: Sequence[Verdict], stability: Mapping[str, dict] | None = None) -> pd.DataFrame:
+    """Claim, paper statement, the paired evidence (estimates with 95% intervals), the verdict and its
+    seed stability ("held in k of n seeds"; a stale or missing stability file says so)."""
+    rows = []
+    for v in verdicts:
+        v = with_stability(v, (stability or {}).get(v.claim)) if stability is not None else v
+        rows.append({"claim": v.claim, "paper (paraphrased)": v.statement, "this book [95% CI]": v.evidence(),
+                     "verdict": v.text(), "seeds": v.seeds_text()})
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def untestable_notes(verdicts: Sequence[Verdict]) -> str:
+    """Markdown: the claims this run cannot test, each with the reasons its verdict gives."""
+    untestable = [v for v in verdicts if v.outcome == "not testable at this scale"]
+    if not untestable:
+        return "Every claim is testable at this scale: no model or class it rests on is degenerate."
+    lines = ["Claims this scale cannot test:"]
+    for v in untestable:
+        reasons = [*v.gates, *(p for p in v.parts if p.outcome == "not testable at this scale")]
+        lines.append(f"* **{v.claim}**: " + "; ".join(r.text() for r in reasons))
+    return "\n".join(lines)

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import augment_crop_flip, batches, to_float
-from .objectives import Objective
+from .objectives import Objective, ObjectiveOutput, as_objective
 from .validation import check_bool, check_choice, check_non_negative, check_number, check_positive, fail
 
 SCHEDULES = ("cosine", "step", "code_compound", "constant")
@@ -104,15 +104,18 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
-def train(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *,
-          device: torch.device | str = "cpu", checkpoint: str | Path | None = None, progress: bool = False,
-          on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:
+def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+          cfg: TrainConfig, *, device: torch.device | str = "cpu", checkpoint: str | Path | None = None,
+          progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train `model` in place on uint8 images `x` and labels `y`; returns per-epoch history.
 
-    With `checkpoint`, the state after every epoch is written atomically and a later call with the
-    same path resumes after the last completed epoch.
+    The objective's epoch hooks run around each epoch; the epoch means of the per-sample statistics it
+    returns, and what its `end_epoch` returns, join the epoch's history record. With `checkpoint`, the
+    state after every epoch (model, optimiser, objective state, history) is written atomically and a
+    later call with the same path resumes after the last completed epoch.
     """
     device = torch.device(device)
+    objective = as_objective(objective).to(device)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -126,6 +129,7 @@ def train(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tens
             fail("checkpoint", str(checkpoint), "a checkpoint written with the same training config")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        objective.load_state_dict(state["objective"])
         history, start_epoch = state["history"], state["epoch"] + 1
     x_dev, y_dev = x.to(device), y.to(device)
     steps_per_epoch = len(x) // cfg.batch_size if cfg.drop_last else math.ceil(len(x) / cfg.batch_size)
@@ -134,7 +138,8 @@ def train(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tens
         torch.manual_seed(_epoch_seed(cfg.seed, epoch))
         generator = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
         model.train()
-        started, total_loss, seen = time.perf_counter(), 0.0, 0
+        objective.start_epoch(epoch)
+        started, total_loss, seen, stat_sums = time.perf_counter(), 0.0, 0, {}
         bar = tqdm(batches(x_dev, y_dev, cfg.batch_size, shuffle=True, generator=generator, drop_last=cfg.drop_last),
                    total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for i, (xb, yb) in enumerate(bar):
@@ -145,6 +150,10 @@ def train(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tens
                 xb = augment_crop_flip(xb, generator=generator)
             with autocast:
                 loss = objective(model, xb, yb)
+            if isinstance(loss, ObjectiveOutput):
+                for name, values in loss.stats.items():
+                    stat_sums[name] = stat_sums.get(name, 0.0) + float(values.detach().double().sum())
+                loss = loss.loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -152,11 +161,12 @@ def train(model: nn.Module, objective: Objective, x: torch.Tensor, y: torch.Tens
             seen += len(xb)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}")
         seconds = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_second": seen / seconds}
+        record = {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_second": seen / seconds,
+                  **{name: total / seen for name, total in stat_sums.items()}, **objective.end_epoch(epoch)}
         history.append(record)
         if checkpoint is not None:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                         "history": history, "config": cfg.to_dict()}, checkpoint)
+                         "objective": objective.state_dict(), "history": history, "config": cfg.to_dict()}, checkpoint)
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
     model.eval()

@@ -1,5 +1,6 @@
 """The built book (_build/html) in headless chromium: every page in _toc.yml loads, chapter pages
-show their figures and tables, the console has no errors and no internal link is broken."""
+show their figures and tables with no cell cut short, the console has no errors and no internal link is
+broken."""
 
 import http.server
 import tempfile
@@ -109,6 +110,12 @@ def test_page(page, site, browser):
         )
         assert loaded, "no figure from the notebook outputs loaded"
         assert browser.find_elements(By.CSS_SELECTOR, "article table"), "no table"
+        # pandas shortens long cells to "..." (50 characters by default): a reader would lose the qualifiers.
+        cut = browser.execute_script(
+            "return [...document.querySelectorAll('article table td, article table th')]"
+            ".map(c => c.textContent.trim()).filter(t => t.endsWith('...') || t.endsWith('…'))"
+        )
+        assert not cut, f"truncated table cells: {cut[:5]}"
 
     errors = [
         entry["message"]

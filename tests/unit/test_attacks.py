@@ -282,7 +282,7 @@ def test_attack_invariants(cnn, spec):
 def test_attack_restores_state_after_exception(cnn):
     cnn.train()
 
-    def broken_loss(z, y):
+    def broken_loss(z, y, rows):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -377,3 +377,91 @@ def test_autoattack_bad_parameters(linear_model, tiny_batch):
         autoattack(linear_model, x, y, eps=EPS, version="fast")
     with pytest.raises(ConfigError, match="eps=0"):
         autoattack(linear_model, x, y, eps=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A custom loss sees the positions of the rows still attacked
+
+def _targeted(targets: torch.Tensor, *, use_rows: bool = True):
+    """Per-sample targeted loss z_t - z_y with a target class per point, indexed by `rows`."""
+    def loss(logits, y, rows):
+        t = targets[rows] if use_rows else targets[:len(logits)]
+        return logits.gather(1, t[:, None]).squeeze(1) - logits.gather(1, y[:, None]).squeeze(1)
+    return loss
+
+
+def test_custom_loss_rows_keep_per_sample_targets_aligned(linear_model):
+    g = _gen(21)
+    x = torch.rand(24, 3, 4, 4, generator=g)
+    with torch.no_grad():
+        y = linear_model(x).argmax(1)  # all correct on clean inputs
+    targets = (y + 1 + torch.randint(0, 9, (24,), generator=g)) % 10
+    assert (targets != y).all()
+    kwargs = dict(eps=0.03, alpha=0.01, steps=4, restarts=2, early_stop=True, random_start=False)
+    batch = pgd(linear_model, x, y, loss=_targeted(targets), **kwargs)
+    alone = torch.cat([pgd(linear_model, x[i:i + 1], y[i:i + 1], loss=_targeted(targets[i:i + 1]), **kwargs)
+                       for i in range(24)])
+    assert torch.equal(batch, alone)
+    # the batch did shrink: some points were fooled early (early stop), others kept being attacked
+    with torch.no_grad():
+        fooled = linear_model(batch).argmax(1) != y
+    assert 0 < fooled.sum() < 24
+    # indexing the targets by position in the shrunken batch instead would attack the wrong targets
+    misaligned = pgd(linear_model, x, y, loss=_targeted(targets, use_rows=False), **kwargs)
+    assert not torch.equal(misaligned, batch)
+
+
+def test_custom_loss_rows_are_positions_in_the_callers_batch(linear_model):
+    x = torch.rand(16, 3, 4, 4, generator=_gen(22))
+    with torch.no_grad():
+        y = linear_model(x).argmax(1)
+    seen = []
+
+    def loss(logits, target, rows):
+        seen.append(rows.clone())
+        assert len(rows) == len(logits) == len(target)
+        assert torch.equal(target, y[rows])
+        return F.cross_entropy(logits, target, reduction="none")
+
+    pgd(linear_model, x, y, eps=0.03, alpha=0.01, steps=3, restarts=2, early_stop=True, loss=loss, generator=_gen(0))
+    assert torch.equal(seen[0], torch.arange(16))
+    assert any(len(r) < 16 for r in seen)  # early stop or the second restart shrank the batch
+    assert all(torch.equal(r, r.sort().values) for r in seen)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# clip_start: where the first gradient is taken
+
+class _Recorder(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.inputs = model, []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.model(x)
+
+
+def test_random_init_clip_false_keeps_the_unprojected_start():
+    threat = LinfThreat(0.1)
+    x = torch.ones(50, 3)
+    u = torch.rand(x.shape, generator=_gen(4))
+    assert torch.equal(threat.random_init(x, _gen(4), kind="positive", clip=False), x + 0.1 * u)
+    assert torch.equal(threat.random_init(x, _gen(4), kind="positive"), x)  # projected onto [0, 1]: the image
+    zeros = torch.zeros(50, 3)
+    unclipped = threat.random_init(zeros, _gen(4), clip=False)
+    assert torch.equal(unclipped, 0.1 * (2 * u - 1)) and (unclipped < 0).any()
+
+
+@pytest.mark.parametrize("clip_start", [True, False])
+def test_clip_start_decides_the_first_point_and_the_result_stays_projected(linear_model, tiny_batch, clip_start):
+    x, y = tiny_batch
+    eps = 0.03
+    far = x + 0.5
+    for kwargs in ({"x_init": far}, {"random_start": "positive", "generator": _gen(3)}):
+        model = _Recorder(linear_model)
+        out = pgd(model, x, y, eps=eps, alpha=0.01, steps=2, clip_start=clip_start, **kwargs)
+        start = far if "x_init" in kwargs else x + eps * torch.rand(x.shape, generator=_gen(3))
+        expected = LinfThreat(eps).project(start, x) if clip_start else start
+        assert torch.equal(model.inputs[0], expected)
+        assert (out - x).abs().max() <= eps + 1e-6 and out.min() >= 0 and out.max() <= 1

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from advfair.experiments import cache as cache_mod
 from advfair.experiments.cache import ModelCache, spec_key, write_json_atomic
+from advfair.validation import ConfigError
 
 SPEC = {"data": {"dataset": "cifar10", "seed": 0, "train_per_class": 500}, "model": {"name": "small_cnn", "width": 4},
         "objective": "pgd_at", "objective_params": {"eps": 8 / 255, "steps": 3}, "train": {"epochs": 5, "lr": 0.05}}
@@ -37,10 +37,44 @@ def test_spec_key_changes_with_spec(path, value):
     assert spec_key(changed) != spec_key(SPEC)
 
 
-def test_spec_key_changes_with_code_version(monkeypatch):
-    before = spec_key(SPEC)
-    monkeypatch.setattr(cache_mod, "TRAINING_CODE_VERSION", cache_mod.TRAINING_CODE_VERSION + 1)
-    assert spec_key(SPEC) != before
+def _objective(version: int = 2):
+    from advfair.objectives import FunctionObjective
+    from advfair.objectives.pgd_at import pgd_at_loss
+
+    return FunctionObjective("pgd_at", pgd_at_loss, {"eps": 8 / 255, "alpha": 2 / 255, "steps": 3}, version=version)
+
+
+def test_spec_key_changes_with_the_objective_version():
+    """Bumping one objective's cache version retrains only that objective's models: its key changes."""
+    from advfair.experiments.training import model_spec_of
+    from advfair.trainer import TrainConfig
+
+    data, model, cfg = SPEC["data"], SPEC["model"], TrainConfig(epochs=5, lr=0.05)
+    before = model_spec_of(data, model, _objective(2), cfg)
+    after = model_spec_of(data, model, _objective(3), cfg)
+    assert before["objective"]["version"] == 2 and after["objective"]["version"] == 3
+    assert spec_key(after) != spec_key(before)
+    assert spec_key(model_spec_of(data, model, _objective(2), cfg)) == spec_key(before)  # and nothing else moves it
+
+
+def test_bumping_a_registered_objective_version_changes_only_its_keys(monkeypatch):
+    from advfair.experiments.training import model_spec_of
+    from advfair.objectives import OBJECTIVES, make_objective
+    from advfair.trainer import TrainConfig
+
+    data, model, cfg = SPEC["data"], SPEC["model"], TrainConfig(epochs=5, lr=0.05)
+    attack = {"eps": 8 / 255, "alpha": 2 / 255, "steps": 3}
+
+    def keys():
+        return {name: spec_key(model_spec_of(data, model, make_objective(name, **attack, **extra), cfg))
+                for name, extra in (("pgd_at", {}), ("trades", {"beta": 6.0}))}
+
+    before = keys()
+    assert make_objective("pgd_at", **attack).cache_spec()["version"] == OBJECTIVES["pgd_at"].version
+    monkeypatch.setitem(OBJECTIVES, "trades", OBJECTIVES["trades"]._replace(version=OBJECTIVES["trades"].version + 1))
+    after = keys()
+    assert after["trades"] != before["trades"]
+    assert after["pgd_at"] == before["pgd_at"]
 
 
 def _model(seed=0):
@@ -118,24 +152,59 @@ def test_write_json_atomic(tmp_path):
 
 
 def test_train_cached_trains_once(data_dir, tmp_path):
-    from advfair.experiments.common import balanced_split, train_cached
+    from advfair.experiments.training import train_cached
+    from advfair.objectives import make_objective
+    from advfair.splits import balanced_split
     from advfair.trainer import TrainConfig
 
     if not (data_dir / "mnist.npz").exists():
         pytest.skip("no mnist.npz")
     split = balanced_split("mnist", train_per_class=3, val_per_class=1, test_per_class=1, seed=0,
                            data_dir=str(data_dir))
+    objective = make_objective("class_weighted_pgd_at", eps=0.3, alpha=0.1, steps=1, class_weights=torch.ones(10))
     kwargs = dict(data_spec={"dataset": "mnist", "train_per_class": 3}, model_spec={"name": "small_cnn", "width": 4},
-                  objective="class_weighted_pgd_at",
-                  objective_params={"eps": 0.3, "alpha": 0.1, "steps": 1, "class_weights": torch.ones(10)},
-                  train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"))
+                  objective=objective, train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"))
     cache = ModelCache(tmp_path)
+    from advfair.experiments.training import model_spec_of
+
+    spec = model_spec_of(kwargs["data_spec"], kwargs["model_spec"], objective, kwargs["train_cfg"])
+    assert not cache.contains(spec)
     model, meta = train_cached(cache, split, **kwargs)
+    assert cache.contains(spec)
     assert meta["from_cache"] is False and len(meta["history"]) == 1
-    assert meta["spec"]["objective_params"]["class_weights"] == [1.0] * 10  # tensors stored as lists
+    assert meta["spec"]["objective"]["params"]["class_weights"] == [1.0] * 10  # tensors stored as lists
+    assert meta["spec"]["objective"]["name"] == "class_weighted_pgd_at"
     assert json.loads(json.dumps(meta["spec"])) == meta["spec"]
     again, meta2 = train_cached(cache, split, **kwargs)
     assert meta2["from_cache"] is True and meta2["key"] == meta["key"]
     for key, value in model.state_dict().items():
         assert torch.equal(again.state_dict()[key], value), key
+    # a cached entry may be loaded where training is not allowed
+    _, meta3 = train_cached(cache, split, **kwargs, allow_training=False)
+    assert meta3["from_cache"] is True
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]
+
+
+def test_train_cached_without_training_needs_the_entry(data_dir, tmp_path):
+    from advfair.experiments.training import train_cached
+    from advfair.objectives import as_objective
+    from advfair.splits import balanced_split
+    from advfair.trainer import TrainConfig
+
+    if not (data_dir / "mnist.npz").exists():
+        pytest.skip("no mnist.npz")
+    split = balanced_split("mnist", train_per_class=1, val_per_class=1, test_per_class=1, seed=0,
+                           data_dir=str(data_dir))
+    calls = []
+
+    def never(model, x, y):
+        calls.append(1)
+        return model(x).sum()
+
+    with pytest.raises(ConfigError, match="cache=") as info:
+        train_cached(ModelCache(tmp_path), split, data_spec={"dataset": "mnist"},
+                     model_spec={"name": "small_cnn", "width": 4}, objective=as_objective(never),
+                     train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"),
+                     allow_training=False)
+    assert "not allowed" in str(info.value)
+    assert calls == [] and list(tmp_path.iterdir()) == []

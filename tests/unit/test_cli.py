@@ -1,12 +1,13 @@
 """advfair.cli: --set parsing, config errors as exit code 2, the results JSON, without running a pipeline."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from advfair import cli
-from advfair.experiments.classwise import make_config
+from advfair.experiments.classwise import CHAPTER
 from advfair.validation import ConfigError
 
 
@@ -19,7 +20,7 @@ def fake_run(monkeypatch):
         calls.append(cfg)
         return {"seconds": {"total": 1.5}, "eps": cfg.eps}
 
-    monkeypatch.setitem(cli.CHAPTERS, "classwise", (make_config, run))
+    monkeypatch.setitem(cli.CHAPTERS, "classwise", dataclasses.replace(CHAPTER, run=run))
     return calls
 
 

@@ -1,16 +1,23 @@
-"""advfair.experiments.classwise config + advfair.experiments.common helpers: validation of every field."""
+"""The chapter configs (advfair.experiments.base.ChapterConfig and the class-wise config), the splits and the
+helpers the class-wise pipeline uses: validation of every field."""
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import torch
 
+from advfair.evaluation import AttackSpec, standard_attacks, tpgd_name
 from advfair.experiments import CHAPTERS
-from advfair.experiments.classwise import PROFILES, ClasswiseConfig, make_config
-from advfair.experiments.common import apply_overrides, attack_suite, subset_per_class, tpgd_name
+from advfair.experiments.base import ChapterConfig
+from advfair.experiments.classwise import ClasswiseConfig, make_config
+from advfair.splits import subset_per_class
 from advfair.validation import ConfigError
+
+PROFILES = ClasswiseConfig.PROFILES
 
 
 def test_cpu_profile_builds_and_serialises():
@@ -21,7 +28,10 @@ def test_cpu_profile_builds_and_serialises():
     d = cfg.to_dict()
     assert json.loads(json.dumps(d)) == d
     assert isinstance(d["temperatures"], list)
-    assert CHAPTERS["classwise"][0] is make_config
+    assert CHAPTERS["classwise"].config is ClasswiseConfig and CHAPTERS["classwise"].name == "classwise"
+    assert CHAPTERS["classwise"].make_config("cpu") == cfg
+    assert cfg.test_per_class == 200 and cfg.aa_per_class == 30  # the cpu defaults
+    assert cfg.data_seed == 0 and cfg.trades_clip_start is False  # TRADES' official unclipped start
 
 
 def test_paper_profile_and_overrides():
@@ -32,8 +42,10 @@ def test_paper_profile_and_overrides():
     assert cfg.temperatures == (0.5, 1.0) and isinstance(cfg.temperatures, tuple)
     assert cfg.epochs == 3
     assert set(PROFILES) == {"cpu", "paper"}
-    # the profile argument wins over a "profile" override
-    assert apply_overrides(ClasswiseConfig, "cpu", {"profile": "paper"}, PROFILES).profile == "cpu"
+    # the profile is the argument, never an override
+    assert ClasswiseConfig.make("paper").profile == "paper"
+    with pytest.raises(TypeError):
+        ClasswiseConfig.make("cpu", **{"profile": "paper"})
 
 
 CUDA = torch.cuda.is_available()
@@ -52,10 +64,12 @@ CUDA = torch.cuda.is_available()
     ({"temperatures": [0.5, -1, 1]}, r"temperatures=\[0.5, -1, 1\]"),
     ({"temperatures": [0.5, float("nan"), 1]}, r"temperatures=\[0.5, nan, 1\]"),
     ({"temperatures": [0.5, 2]}, r"temperatures=\[0.5, 2\]"),
+    ({"temperatures": [1]}, r"temperatures=\[1\]"),  # 1 and at least one other
     ({"temperatures": []}, r"temperatures=\[\]"),
     ({"temperatures": 1.0}, "temperatures=1.0"),
     ({"epochz": 3}, "epochz=3"),
     ({"bias_grid": [1, 2]}, r"bias_grid=\[1, 2\]"),
+    ({"bias_grid": [0]}, r"bias_grid=\[0\]"),  # 0 and at least one b > 0
     ({"bias_grid": [0, -1]}, "bias_grid=-1"),
     pytest.param({"device": "cuda"}, "device='cuda'",
                  marks=pytest.mark.skipif(CUDA, reason="CUDA is available here")),
@@ -74,7 +88,14 @@ CUDA = torch.cuda.is_available()
     ({"long_steps": [0]}, "long_steps=0"),
     ({"mnist": "yes"}, "mnist='yes'"),
     ({"seed": -1}, "seed=-1"),
+    ({"data_seed": -1}, "data_seed=-1"),
+    ({"data_seed": 0.5}, "data_seed=0.5"),
+    ({"trades_clip_start": "no"}, "trades_clip_start='no'"),
     ({"width": 0}, "width=0"),
+    ({"eval_batch_size": 0}, "eval_batch_size=0"),
+    ({"n_boot": 0}, "n_boot=0"),
+    ({"progress": 1}, "progress=1"),
+    ({"bias_tolerance": 2}, "bias_tolerance=2"),
 ])
 def test_bad_fields_raise_config_error_naming_field_and_value(overrides, match):
     with pytest.raises(ConfigError, match=match) as info:
@@ -102,32 +123,75 @@ def test_unknown_field_lists_the_known_ones():
     assert "epochs" in str(info.value)
 
 
-def test_apply_overrides_generic():
-    from dataclasses import dataclass
+@dataclasses.dataclass(frozen=True)
+class Tiny(ChapterConfig):
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"p": {"a": 2}, "q": {}}
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("grid",)
 
-    @dataclass(frozen=True)
-    class Tiny:
-        profile: str
-        a: int = 1
+    a: int = 1
+    grid: tuple[int, ...] = (1, 2)
 
-    assert apply_overrides(Tiny, "p", {"a": 3}, {"p": {"a": 2}}) == Tiny("p", 3)
-    assert apply_overrides(Tiny, "p", {}, {"p": {"a": 2}}) == Tiny("p", 2)
-    with pytest.raises(ConfigError, match="b=1"):
-        apply_overrides(Tiny, "p", {"b": 1}, {"p": {}})
+    def validate(self) -> None:
+        if self.a < 0:
+            raise ConfigError(f"a={self.a!r} is not allowed: expected a >= 0")
 
 
-def test_attack_suite_names_and_shared_starts(linear_model, tiny_batch):
-    suite = attack_suite(eps=8 / 255, alpha=2 / 255, steps=3, seed=0, temperatures=(0.5, 1.0, 2.0),
-                         extra_steps=(7,))
-    assert list(suite) == ["fgsm", "pgd3", "pgd7", "cw3", "tpgd3_T0.5", "tpgd3_T2"]
+def test_chapter_config_make_generic():
+    assert Tiny.make("p", a=3) == Tiny(profile="p", a=3)
+    assert Tiny.make("p") == Tiny(profile="p", a=2)
+    assert Tiny.make("q").a == 1
+    with pytest.raises(ConfigError, match="b=1") as info:
+        Tiny.make("p", b=1)
+    assert "a, " in str(info.value)  # the known fields are listed
+    with pytest.raises(ConfigError, match="profile='r'"):
+        Tiny.make("r")
+    with pytest.raises(ConfigError, match="a=-1"):  # the subclass's own check runs
+        Tiny.make("p", a=-1)
+    assert Tiny.make("q", grid=[3, 4]).grid == (3, 4)  # list fields are frozen to tuples
+    with pytest.raises(ConfigError, match="grid=5"):
+        Tiny.make("q", grid=5)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"seed": -1}, "seed=-1"), ({"seed": 1.5}, "seed=1.5"), ({"eval_batch_size": 0}, "eval_batch_size=0"),
+    ({"n_boot": -5}, "n_boot=-5"), ({"progress": "yes"}, "progress='yes'"), ({"device": "tpu"}, "device='tpu'"),
+])
+def test_common_fields_are_validated_once_for_every_chapter(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        Tiny.make("q", **overrides)
+
+
+def test_config_hash_excludes_the_seed_and_execution_fields():
+    base = Tiny.make("q")
+    assert base.config_hash() == Tiny.make("q", seed=5).config_hash()
+    assert base.config_hash() == Tiny.make("q", device="cpu", progress=True, data_dir="/x", cache_dir="/y").config_hash()
+    assert base.config_hash() != Tiny.make("q", a=2).config_hash()
+    assert base.config_hash() != Tiny.make("q", n_boot=10).config_hash()  # n_boot changes the intervals
+    assert base.config_hash() != Tiny.make("p").config_hash()  # profile is part of the identity
+    assert len(base.config_hash()) == 16
+    cw = make_config("cpu")
+    assert cw.config_hash() == make_config("cpu", seed=3, device="cpu").config_hash()
+    assert cw.config_hash() != make_config("cpu", data_seed=1).config_hash()
+
+
+def test_standard_attacks_names_and_shared_starts(linear_model, tiny_batch):
+    suite = standard_attacks(steps=3, alpha=2 / 255, temperatures=(0.5, 1.0, 2.0), extra_steps=(7,))
+    assert list(suite) == ["fgsm", "pgd3", "pgd7", "cw3", "tpgd3_T0.5", "tpgd3_T2", "aa"]
+    assert all(isinstance(spec, AttackSpec) for spec in suite.values())
+    assert suite["aa"].kind == "autoattack" and suite["aa"].subset and suite["aa"].version == "subset"
+    assert suite["cw3"].loss == "cw" and suite["tpgd3_T0.5"].temperature == 0.5 and suite["pgd7"].steps == 7
+    assert not any(spec.subset for name, spec in suite.items() if name != "aa")
     assert tpgd_name(1.0, 10) == "pgd10" and tpgd_name(0.25, 10) == "tpgd10_T0.25"
     x, y = tiny_batch
-    a = suite["pgd3"]()(linear_model, x, y)
-    b = suite["pgd3"]()(linear_model, x, y)  # a fresh factory call restarts the seeded generator
-    assert torch.equal(a, b)
+    a, warnings = suite["pgd3"].run(linear_model, x, y, eps=8 / 255, seed=0, batch_size=5)
+    b, _ = suite["pgd3"].run(linear_model, x, y, eps=8 / 255, seed=0, batch_size=5)  # each run reseeds its generator
+    assert warnings == [] and torch.equal(a, b)
     assert (a - x).abs().max() <= 8 / 255 + 1e-6
-    no_extras = attack_suite(eps=0.1, alpha=0.01, steps=2, seed=0, fgsm=False, cw=False)
+    c, _ = suite["pgd3"].run(linear_model, x, y, eps=8 / 255, seed=1, batch_size=5)
+    assert not torch.equal(a, c)
+    no_extras = standard_attacks(steps=2, alpha=0.01, fgsm=False, cw=False, autoattack=None)
     assert list(no_extras) == ["pgd2"]
+    assert standard_attacks(steps=2, alpha=0.01, autoattack="standard")["aa"].version == "standard"
 
 
 def test_subset_per_class():
@@ -139,7 +203,7 @@ def test_subset_per_class():
 
 @pytest.fixture(scope="module")
 def mnist_split(data_dir):
-    from advfair.experiments.common import balanced_split
+    from advfair.splits import balanced_split
 
     if not (data_dir / "mnist.npz").exists():
         pytest.skip("no mnist.npz")
@@ -162,7 +226,7 @@ def test_balanced_split_is_disjoint_and_balanced(mnist_split):
 
 
 def test_balanced_split_all_remaining(data_dir, mnist_split):
-    from advfair.experiments.common import balanced_split
+    from advfair.splits import balanced_split
 
     s = balanced_split("mnist", train_per_class=None, val_per_class=2, test_per_class=None, seed=0,
                        data_dir=str(data_dir))
@@ -171,37 +235,37 @@ def test_balanced_split_all_remaining(data_dir, mnist_split):
     assert torch.equal(s.val, mnist_split.val)  # the same seed draws the same validation images
 
 
-def test_run_attacks_and_margin(linear_model):
-    from advfair.experiments.common import mean_logit_margin, run_attacks
+def test_evaluate_attacks_and_margin(linear_model):
+    from advfair.evaluation import Points, Protocol, evaluate, mean_logit_margin
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(12, 3, 4, 4, generator=g)
     y = torch.arange(12) % 10
-    suite = attack_suite(eps=8 / 255, alpha=2 / 255, steps=2, seed=0)
-    preds, seconds = run_attacks(linear_model, x, y, suite, batch_size=5)
-    assert set(preds) == {"clean", *suite} and set(seconds) == set(suite)
-    assert all(p.shape == (12,) and isinstance(p, np.ndarray) for p in preds.values())
+    suite = standard_attacks(steps=2, alpha=2 / 255, autoattack=None)
+    e = evaluate(linear_model, Points.of(x, y, [str(c) for c in range(10)]), Protocol(8 / 255, suite, batch_size=5))
+    assert set(e.predictions) == {"clean", *suite} and set(e.seconds) == set(suite)
+    assert all(p.shape == (12,) and isinstance(p, np.ndarray) for p in e.predictions.values())
     with torch.no_grad():
         z = linear_model(x)
-        assert np.array_equal(preds["clean"], z.argmax(1).numpy())
+        assert np.array_equal(e.predicted("clean"), z.argmax(1).numpy())
         top_other = z.scatter(1, y[:, None], float("-inf")).max(1).values
         expected = float((z.gather(1, y[:, None]).squeeze(1) - top_other).mean())
     assert mean_logit_margin(linear_model, x, y, batch_size=5) == pytest.approx(expected, rel=1e-5)
 
 
 def test_robust_and_zero_gradient_fraction(linear_model):
-    from advfair.experiments.classwise import _robust, _zero_gradient_fraction
+    from advfair.evaluation import robust_correctness, zero_gradient_fraction
 
     y = np.array([0, 1, 2])
-    r = _robust({"clean": np.array([0, 1, 0]), "pgd": np.array([1, 1, 2])}, y)
+    r = robust_correctness({"clean": np.array([0, 1, 0]), "pgd": np.array([1, 1, 2])}, y)
     assert r["clean"].tolist() == [True, True, False] and r["pgd"].tolist() == [False, True, False]
     g = torch.Generator().manual_seed(0)
     x = torch.rand(6, 3, 4, 4, generator=g)
     with torch.no_grad():
         linear_model[1].weight.mul_(50)  # confident, correct points: T-PGD's loss saturates at small T
         y_t = linear_model(x).argmax(1)
-    assert _zero_gradient_fraction(linear_model, x, y_t, 1.0, 4) == 0.0
-    assert _zero_gradient_fraction(linear_model, x, y_t, 0.001, 4) == 1.0
+    assert zero_gradient_fraction(linear_model, x, y_t, temperature=1.0, batch_size=4) == 0.0
+    assert zero_gradient_fraction(linear_model, x, y_t, temperature=0.001, batch_size=4) == 1.0
 
 
 def _bias_row(bias: float, val_mean: float, val_target: float) -> dict:
@@ -209,15 +273,18 @@ def _bias_row(bias: float, val_mean: float, val_target: float) -> dict:
 
 
 def test_pick_bias_best_target_class_within_mean_tolerance():
-    from advfair.experiments.classwise import pick_bias
+    from advfair.experiments.classwise.pipeline import pick_bias
     rows = [_bias_row(0.0, 0.30, 0.05), _bias_row(1.0, 0.295, 0.12), _bias_row(2.0, 0.28, 0.20)]
     assert pick_bias(rows, 0.01) == 1.0  # b=2 raises the class most but costs 2 points of mean accuracy
     assert pick_bias(rows, 0.03) == 2.0
-    assert pick_bias(rows, 0.0) == 0.0  # no tolerance: only b=0 (and biases that do not lower the mean)
+    # no b > 0 keeps the mean within the tolerance: the smallest b > 0 (b = 0 is the untweaked model, never picked)
+    assert pick_bias(rows, 0.0) == 1.0
+    keeps_mean = rows + [_bias_row(3.0, 0.30, 0.07)]
+    assert pick_bias(keeps_mean, 0.0) == 3.0  # a bias that does not lower the mean passes a zero tolerance
 
 
 def test_pick_bias_ties_go_to_the_smaller_bias_and_b0_need_not_come_first():
-    from advfair.experiments.classwise import pick_bias
+    from advfair.experiments.classwise.pipeline import pick_bias
     rows = [_bias_row(2.0, 0.30, 0.10), _bias_row(0.0, 0.30, 0.05), _bias_row(1.0, 0.31, 0.10)]
     assert pick_bias(rows, 0.01) == 1.0
 
@@ -237,28 +304,67 @@ def test_train_cached_initialises_from_the_training_seed_not_the_global_rng():
     """Two requests for the same spec start from the same weights, whatever ran before them in the process."""
     from types import SimpleNamespace
 
-    from advfair.experiments.common import Split, train_cached
+    from advfair.experiments.training import train_cached
+    from advfair.objectives import make_objective
+    from advfair.splits import Split
     from advfair.trainer import TrainConfig
 
     class InitOnly:  # a cache that hands back the untrained model
+        root = "nowhere"
+
+        def contains(self, spec):
+            return False
+
         def get_or_train(self, spec, model, run):
             return model, {}
 
     data = SimpleNamespace(name="cifar10", num_classes=10, in_channels=3,
                            x_train=torch.zeros(4, 3, 8, 8, dtype=torch.uint8), y_train=torch.arange(4))
     split = Split(data, torch.arange(4), torch.arange(0), torch.arange(0))
+    kwargs = dict(data_spec={}, model_spec={"name": "small_cnn", "width": 4},
+                  objective=make_objective("pgd_at", eps=8 / 255, alpha=2 / 255, steps=1),
+                  train_cfg=TrainConfig(epochs=1, seed=3), device=torch.device("cpu"))
     initial = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)
-        model, _ = train_cached(InitOnly(), split, data_spec={}, model_spec={"name": "small_cnn", "width": 4},
-                                objective="pgd_at", objective_params={"eps": 8 / 255, "alpha": 2 / 255, "steps": 1},
-                                train_cfg=TrainConfig(epochs=1, seed=3), device=torch.device("cpu"))
+        model, _ = train_cached(InitOnly(), split, **kwargs)
         initial.append(torch.cat([p.flatten() for p in model.parameters()]))
     assert torch.equal(initial[0], initial[1])
     torch.manual_seed(5)  # and the caller's RNG stream is left where it was
     expected = torch.rand(3)
     torch.manual_seed(5)
-    train_cached(InitOnly(), split, data_spec={}, model_spec={"name": "small_cnn", "width": 4}, objective="pgd_at",
-                 objective_params={"eps": 8 / 255, "alpha": 2 / 255, "steps": 1},
-                 train_cfg=TrainConfig(epochs=1, seed=3), device=torch.device("cpu"))
+    train_cached(InitOnly(), split, **kwargs)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_run_context_evaluates_as_served_and_writes_the_envelope(linear_model, tiny_batch, tmp_path):
+    from advfair.evaluation import Points, Protocol
+    from advfair.experiments.common import RESULTS_SCHEMA, Run, attack_entry, evaluation, report, weight_norms
+    from advfair.inference import class_bias, deploy
+
+    x, y = tiny_batch[0], torch.arange(16) % 10  # every class present
+    r = Run(Tiny.make("q", device="cpu", cache_dir=str(tmp_path)))
+    protocol = Protocol(8 / 255, standard_attacks(steps=2, alpha=2 / 255, autoattack=None, cw=False), n_boot=20)
+    points = Points.of(x, y, [str(c) for c in range(10)])
+    spec = class_bias(10, 3, 2.0)
+    e, record = r.evaluate("biased", linear_model, points, protocol, spec=spec, model_key="m")
+    assert record["model"] == "m" and record["inference"] == [{"kind": "bias", "values": [0, 0, 0, 2.0, 0, 0, 0, 0,
+                                                                                           0, 0]}]
+    assert record["inference_label"] == "z +2·1[c=3]"
+    served = deploy(linear_model, spec)
+    with torch.no_grad():
+        assert np.array_equal(e.predicted("clean"), served(x).argmax(1).numpy())  # the tweak is served
+    results = r.finish("tiny", {"evaluations": {"biased": record}})
+    assert results["chapter"] == "tiny" and results["schema"] == RESULTS_SCHEMA
+    assert results["config_hash"] == r.cfg.config_hash() and results["config"]["a"] == 1
+    assert "evaluate_biased" in results["seconds"] and results["seconds"]["total"] >= 0
+    assert json.loads(json.dumps(results)) == results
+    back = evaluation(results, "biased")
+    assert np.array_equal(back.predicted("pgd2"), e.predicted("pgd2"))
+    assert report(results, "biased")["attacks"]["pgd2"] == attack_entry(results, "biased", "pgd2")
+    from advfair.models import build_model
+
+    cnn = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=4)
+    with torch.no_grad():
+        cnn.head.weight.copy_(torch.arange(160.0).view(10, 16) / 100)
+    assert weight_norms(cnn) == pytest.approx([float((torch.arange(16.0) + 16 * c).div(100).norm()) for c in range(10)])

@@ -10,10 +10,14 @@ import torch
 from scipy import stats
 from torch import nn
 
-from advfair.evaluation import (adversarial_predictions, attack_gains, boundary_error, classwise_report,
-                                confusion_matrix, mcnemar, paired_spread_difference, per_class_accuracy, predict,
-                                spearman, spearman_rows, spearman_with_ci, spread, spread_rows,
-                                stratified_bootstrap)
+from advfair.evaluation import (AttackSpec, Evaluation, Points, Protocol, attack_gains, attack_mcnemar,
+                                bootstrap_per_class, boundary_error, classwise_report, compare_attacks,
+                                compare_models, confusion_matrix, evaluate, evaluation_statistic, interval, mcnemar,
+                                paired_difference, paired_statistic, per_class_accuracy, predict, spearman,
+                                spearman_rows, spread, spread_rows, stratified_bootstrap)
+from advfair.evaluation.metrics import spearman_rows_finite
+from advfair.evaluation.paired import gap, mean, nsd, of_classes, sd, worst
+from advfair.validation import ConfigError
 
 # A hand example: 3 classes x 4 points. Point 3 (class 0) and points 6, 7 (class 1) are wrong on the clean
 # input but right under the attack: AA-style robust accuracy must not count them.
@@ -218,42 +222,130 @@ def test_stratified_bootstrap_keeps_class_sizes():
 
 
 def test_attack_gains_hand_example():
-    report = {"attacks": {"weak": {"per_class": [0.8, 0.5, 0.0]}, "strong": {"per_class": [0.6, 0.5, 0.0]}}}
-    g = attack_gains(report, "weak", "strong")
-    assert g["weak"] == "weak" and g["strong"] == "strong"
+    g = attack_gains([0.8, 0.5, 0.0], [0.6, 0.5, 0.0])
+    assert set(g) == {"absolute", "relative"}
     assert g["absolute"] == pytest.approx([0.2, 0.0, 0.0])
     assert g["relative"][:2] == pytest.approx([0.25, 0.0])
-    assert math.isnan(g["relative"][2])
+    assert math.isnan(g["relative"][2])  # undefined where the weak attack already breaks the whole class
     # ranks [3, 1.5, 1.5] vs [3, 2, 1]
-    assert g["rho_absolute_vs_weak"] == pytest.approx(1.5 / math.sqrt(3))
+    assert spearman(g["absolute"], [0.8, 0.5, 0.0]) == pytest.approx(1.5 / math.sqrt(3))
     json.dumps(g)
 
 
+def _evaluation(y, preds, classes=None, subset=None, on_subset=()):
+    """An Evaluation of hand-given predictions ("clean" among them)."""
+    y = np.asarray(y)
+    classes = classes or tuple(str(c) for c in range(int(y.max()) + 1))
+    subset = np.arange(len(y)) if subset is None else np.asarray(subset)
+    return Evaluation(tuple(classes), y, subset, {k: np.asarray(v) for k, v in preds.items()}, frozenset(on_subset))
+
+
+def _wrong(y, correct, num_classes):
+    """Predictions that are right exactly where `correct` holds."""
+    return np.where(correct, y, (y + 1) % num_classes)
+
+
 def test_paired_spread_difference():
+    """compare_attacks / paired_difference with the SD (and gap) of per-class accuracy: B minus A."""
     y, clean, _ = _random_balanced(n_per_class=20, num_classes=3)
     correct = clean == y
-    same = paired_spread_difference(y, correct, correct, 3, n_boot=50)
-    assert same["difference"] == 0.0 and same["ci"] == [0.0, 0.0] and same["p_not_positive"] == 1.0
+    same = paired_difference(y, correct, correct, sd, num_classes=3, n_boot=50)
+    assert same.value == 0.0 and same.ci == (0.0, 0.0) and same.n == len(y)
     y2 = np.repeat([0, 1], 4)
     a = np.ones(8, dtype=bool)
     b = np.array([True, False, True, False, True, True, True, True])
-    res = paired_spread_difference(y2, a, b, 2, stat="sd", n_boot=200)
-    assert res["difference"] == pytest.approx(0.25)  # per class [0.5, 1]: population SD 0.25
-    assert res["ci"][0] <= 0.25 <= res["ci"][1]
-    gap = paired_spread_difference(y2, a, b, 2, stat="gap", n_boot=20)
-    assert gap["difference"] == pytest.approx(0.5)
-    reverse = paired_spread_difference(y2, b, a, 2, stat="sd", n_boot=200)
-    assert reverse["difference"] == pytest.approx(-0.25) and reverse["p_not_positive"] == 1.0
+    res = paired_difference(y2, a, b, sd, num_classes=2, n_boot=200)
+    assert res.value == pytest.approx(0.25)  # per class [0.5, 1]: population SD 0.25
+    assert res.ci[0] <= 0.25 <= res.ci[1]
+    assert paired_difference(y2, a, b, gap, num_classes=2, n_boot=20).value == pytest.approx(0.5)
+    reverse = paired_difference(y2, b, a, sd, num_classes=2, n_boot=200)
+    assert reverse.value == pytest.approx(-0.25) and reverse.ci[1] <= 0
+    # the same numbers from an evaluation with two attacks on the same points
+    e = _evaluation(y2, {"clean": y2, "a": _wrong(y2, a, 2), "b": _wrong(y2, b, 2)})
+    via_attacks = compare_attacks(e, "a", "b", sd, n_boot=200)
+    assert via_attacks == res
+    assert compare_attacks(e, "b", "a", sd, n_boot=200) == reverse
+
+
+def test_paired_statistic_is_paired_and_seeded():
+    y = np.repeat(np.arange(3), 10)
+    rng = np.random.default_rng(0)
+    a, b = rng.random(30) < 0.6, rng.random(30) < 0.4
+    est = paired_statistic(y, [a, b], lambda p, q: mean(p) - mean(q), num_classes=3, n_boot=300, seed=4)
+    assert est.value == pytest.approx(per_class_accuracy(a, y, 3).mean() - per_class_accuracy(b, y, 3).mean())
+    assert est == paired_statistic(y, [a, b], lambda p, q: mean(p) - mean(q), num_classes=3, n_boot=300, seed=4)
+    # paired: one resample for both vectors, so the difference of a vector with itself is exactly 0 in every resample
+    zero = paired_statistic(y, [a, a], lambda p, q: mean(p) - mean(q), num_classes=3, n_boot=300, seed=4)
+    assert zero.value == 0.0 and zero.ci == (0.0, 0.0)
+    # the bootstrap samples are those of bootstrap_per_class with the same seed
+    boot = bootstrap_per_class(y, a, 300, 4, 3)
+    assert est.ci[0] <= est.value <= est.ci[1]
+    assert paired_statistic(y, [a], worst, num_classes=3, n_boot=300, seed=4).ci == tuple(interval(boot.min(1)))
+
+
+def test_statistics_of_per_class_vectors_hand_values():
+    acc = np.array([[0.2, 0.4, 0.6], [0.0, 0.0, 0.0]])
+    assert mean(acc) == pytest.approx([0.4, 0.0])
+    assert worst(acc) == pytest.approx([0.2, 0.0])
+    assert gap(acc) == pytest.approx([0.4, 0.0])
+    assert sd(acc) == pytest.approx([math.sqrt(2 / 3) * 0.2, 0.0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = nsd(acc)
+    assert n[0] == pytest.approx(math.sqrt(2 / 3) * 0.2 / 0.4) and math.isnan(n[1])
+    assert of_classes([0, 2])(acc) == pytest.approx([0.4, 0.0])
+    assert of_classes([1])(acc[0]) == pytest.approx(0.4)
+
+
+def test_bootstrap_per_class_takes_the_class_count_from_the_caller():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    correct = np.array([True, False, True, True, False, False])
+    boot = bootstrap_per_class(y, correct, 40, 0, 3)
+    assert boot.shape == (40, 3)
+    assert np.all((boot[:, 1] == 1.0) & (boot[:, 2] == 0.0))  # constant classes stay constant
+    assert set(np.unique(boot[:, 0])) <= {0.0, 0.5, 1.0}
+    assert np.array_equal(boot, bootstrap_per_class(y, correct, 40, 0, 3))
+    with pytest.raises(TypeError):
+        bootstrap_per_class(y, correct, 40, 0)  # num_classes is required: never guessed from the labels
 
 
 def test_spearman_with_ci():
+    """A fixed per-class vector (e.g. weight norms) against per-class accuracy, with a bootstrap interval."""
     y = np.repeat(np.arange(4), 10)
     acc = np.array([0.2, 0.4, 0.6, 0.8])
     correct = np.concatenate([np.arange(10) < 10 * a for a in acc])
-    res = spearman_with_ci(np.array([1.0, 2.0, 3.0, 4.0]), correct, y, n_boot=50)
-    assert res["rho"] == pytest.approx(1.0)
-    assert res["ci"][1] == pytest.approx(1.0)
-    assert spearman_with_ci(np.array([4.0, 3.0, 2.0, 1.0]), correct, y, n_boot=5)["rho"] == pytest.approx(-1.0)
+    e = _evaluation(y, {"clean": _wrong(y, correct, 4)})
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    res = evaluation_statistic(e, [e.correct("clean")], lambda pc: spearman_rows(values, pc), n_boot=50)
+    assert res.value == pytest.approx(1.0)
+    assert res.ci[1] == pytest.approx(1.0)
+    reverse = evaluation_statistic(e, [e.correct("clean")], lambda pc: spearman_rows(values[::-1], pc), n_boot=5)
+    assert reverse.value == pytest.approx(-1.0)
+
+
+def test_spearman_rows_finite_ignores_non_finite_entries():
+    a = np.array([1.0, 2.0, np.nan, 3.0, 4.0])
+    b = np.array([1.0, 2.0, 5.0, 3.0, np.inf])
+    assert float(spearman_rows_finite(a, b)) == pytest.approx(1.0)  # entries 0, 1 and 3 only
+    assert math.isnan(float(spearman_rows_finite(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, 3.0]))))
+    assert math.isnan(spearman(a, b))  # plain spearman_rows is nan with a nan entry
+    rows = spearman_rows_finite(np.stack([a, a[::-1]]), b)
+    assert rows.shape == (2,) and rows[0] == pytest.approx(1.0)
+
+
+def test_attack_mcnemar_and_compare_models():
+    y = np.repeat(np.arange(2), 5)
+    clean = y.copy()
+    a = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=bool)
+    b = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], dtype=bool)
+    e = _evaluation(y, {"clean": clean, "a": _wrong(y, a, 2), "b": _wrong(y, b, 2)})
+    assert attack_mcnemar(e, "a", "b") == mcnemar(a, b)
+    assert attack_mcnemar(e, "a", "b")["only_a_correct"] == 5
+    other = _evaluation(y, {"clean": clean, "a": _wrong(y, b, 2)})
+    diff = compare_models(e, other, "a", mean, n_boot=100)
+    assert diff.value == pytest.approx(-0.5)  # B's per-class [0, 1] minus A's [1, 1]
+    assert diff == compare_models(e, e, "a", mean, attack_b="b", n_boot=100)
+    with pytest.raises(ConfigError, match="evaluations="):
+        compare_models(e, _evaluation(y[::-1], {"clean": y[::-1], "a": y[::-1]}), "a", mean)
 
 
 class _Counting(nn.Module):
@@ -281,19 +373,18 @@ def test_predict_batches_and_restores_mode():
         assert torch.equal(out, model(x).argmax(1))
 
 
-def test_adversarial_predictions_batches():
+def test_evaluate_attacks_in_batches_and_predicts_with_the_model():
     model = _Counting().eval()
     x, y = torch.randn(5, 4), torch.arange(5) % 3
-    seen = []
-
-    def attack(m, xb, yb):
-        seen.append((len(xb), yb.tolist()))
-        return -xb
-
-    preds = adversarial_predictions(model, x, y, attack, batch_size=2)
-    assert seen == [(2, [0, 1]), (2, [2, 0]), (1, [1])]
+    fgsm = AttackSpec(kind="fgsm", steps=1)
+    x_adv, warnings = fgsm.run(model, x, y, eps=0.1, seed=0, batch_size=2)
+    assert warnings == [] and model.sizes == [2, 2, 1]  # one gradient per batch
+    model.sizes.clear()
+    e = evaluate(model, Points.of(x, y, ["a", "b", "c"]), Protocol(0.1, {"fgsm": fgsm}, batch_size=2))
+    assert model.sizes == [2, 2, 1] + [2, 2, 1] + [2, 2, 1]  # clean predictions, the attack, its predictions
     with torch.no_grad():
-        assert torch.equal(preds, model(-x).argmax(1))
+        assert np.array_equal(e.predicted("fgsm"), model(x_adv).argmax(1).numpy())
+        assert np.array_equal(e.predicted("clean"), model(x).argmax(1).numpy())
 
 
 def test_rank_agreement_of_two_evaluations():
@@ -301,18 +392,36 @@ def test_rank_agreement_of_two_evaluations():
 
     y = np.repeat(np.arange(4), 10)
     a = np.concatenate([np.arange(10) < k for k in (2, 4, 6, 8)])
-    res = rank_agreement(a, a, y, n_boot=30)
-    assert res["rho"] == pytest.approx(1.0)
     b = np.concatenate([np.arange(10) < k for k in (8, 6, 4, 2)])
-    assert rank_agreement(a, b, y, n_boot=5)["rho"] == pytest.approx(-1.0)
+    ea = _evaluation(y, {"clean": y, "pgd": _wrong(y, a, 4)})
+    eb = _evaluation(y, {"clean": y, "pgd": _wrong(y, b, 4), "cw": _wrong(y, a, 4)})
+    res = rank_agreement(ea, "pgd", ea, "pgd", n_boot=30)
+    assert res.value == pytest.approx(1.0)
+    assert rank_agreement(ea, "pgd", eb, "pgd", n_boot=5).value == pytest.approx(-1.0)
+    assert rank_agreement(ea, "pgd", eb, "cw", n_boot=5).value == pytest.approx(1.0)
+    assert rank_agreement(eb, "pgd", eb, "cw", n_boot=5).value == pytest.approx(-1.0)  # two attacks of one model
 
 
 def test_interval_of_all_nan_resamples_is_nan_without_a_warning():
     import warnings
 
-    from advfair.evaluation import _interval
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        lo, hi = _interval(np.full(20, np.nan))
+        lo, hi = interval(np.full(20, np.nan))
         assert math.isnan(lo) and math.isnan(hi)
-        assert _interval(np.array([0.0, 1.0, np.nan, 0.5])) == pytest.approx([0.025, 0.975])
+        assert interval(np.array([0.0, 1.0, np.nan, 0.5])) == pytest.approx([0.025, 0.975])
+
+
+def test_permutation_spearman():
+    from advfair.evaluation import permutation_spearman
+
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    res = permutation_spearman(a, a, n_perm=2000, seed=0)
+    assert res["rho"] == pytest.approx(1.0)
+    # only the identity permutation (1 of 720) reaches rho = 1: p = (hits + 1) / (n_perm + 1)
+    assert res["p_greater"] < 0.01 and res["p_less"] == 1.0
+    reverse = permutation_spearman(a, a[::-1], n_perm=2000, seed=0)
+    assert reverse["rho"] == pytest.approx(-1.0) and reverse["p_less"] < 0.01 and reverse["p_greater"] == 1.0
+    assert permutation_spearman(a, a, n_perm=2000, seed=0) == res  # seeded
+    flat = permutation_spearman(a, np.ones(6))
+    assert math.isnan(flat["rho"]) and flat["p_greater"] == 1.0 and flat["p_less"] == 1.0

@@ -11,8 +11,8 @@ from torch import nn
 from advfair.attacks import LinfThreat, cw_hinge, cw_margin, mim, pgd
 from advfair.data import ldam_long_tailed_indices, long_tailed_counts
 from advfair.evaluation import (feature_norm_ratio, group_accuracy, group_report, head_middle_tail,
-                                paired_group_difference, robust_correctness)
-from advfair.experiments.common import attack_suite
+                                paired_difference, robust_correctness, standard_attacks)
+from advfair.evaluation.paired import of_classes
 from advfair.models import Classifier, CosineHead, Normalize, build_model
 from advfair.validation import ConfigError
 
@@ -124,16 +124,17 @@ def test_cw_hinge_attack_equals_cw_margin_while_the_hinge_is_active(linear_model
                        pgd(linear_model, x, y, loss="cw", generator=_gen(3), **kwargs))
 
 
-def test_attack_suite_mim_and_cw_hinge_flags(linear_model, tiny_batch):
-    suite = attack_suite(eps=EPS, alpha=2 / 255, steps=3, seed=0, fgsm=False, mim=True, cw_loss="cw_hinge",
-                         temperatures=(0.1,))
+def test_standard_attacks_mim_and_cw_hinge_flags(linear_model, tiny_batch):
+    suite = standard_attacks(steps=3, alpha=2 / 255, fgsm=False, mim=True, cw_loss="cw_hinge", temperatures=(0.1,),
+                             autoattack=None)
     assert list(suite) == ["pgd3", "mim3", "cw3", "tpgd3_T0.1"]
+    assert suite["cw3"].loss == "cw_hinge"
     x, y = tiny_batch
-    a = suite["mim3"]()(linear_model, x, y)
+    a, _ = suite["mim3"].run(linear_model, x, y, eps=EPS, seed=0, batch_size=500)
     b = mim(linear_model, x, y, eps=EPS, alpha=2 / 255, steps=3, early_stop=True, generator=_gen(0))
     assert torch.equal(a, b)
     with pytest.raises(ConfigError, match="cw_loss='hinge'"):
-        attack_suite(eps=EPS, alpha=0.01, steps=2, seed=0, cw_loss="hinge")
+        standard_attacks(steps=2, alpha=0.01, cw_loss="hinge")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -175,19 +176,19 @@ def test_group_report_and_paired_difference():
     groups = {"head": [0], "rest": [1, 2]}
     correct_a = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
     correct_b = np.array([1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0], dtype=bool)
-    report = group_report(y, {"a": correct_a, "b": correct_b}, groups, n_boot=200, seed=0)
+    report = group_report(y, {"a": correct_a, "b": correct_b}, groups, num_classes=3, n_boot=200, seed=0)
     assert report["a"]["head"]["accuracy"] == pytest.approx(1.0)
     assert report["a"]["rest"]["accuracy"] == pytest.approx(0.25)
     assert report["b"]["rest"]["accuracy"] == pytest.approx(0.625)  # classes 1 and 2: (1 + 0.25) / 2
     for name in ("a", "b"):
         for entry in report[name].values():
             assert entry["ci"][0] <= entry["accuracy"] <= entry["ci"][1]
-    assert report == group_report(y, {"a": correct_a, "b": correct_b}, groups, n_boot=200, seed=0)
-    d = paired_group_difference(y, correct_a, correct_b, [1, 2], n_boot=200, seed=0)
-    assert d["difference"] == pytest.approx(0.375)
-    assert d["ci"][0] <= 0.375 <= d["ci"][1]
-    same = paired_group_difference(y, correct_a, correct_a, [0, 1, 2], n_boot=50, seed=0)
-    assert same == {"difference": 0.0, "ci": [0.0, 0.0]}
+    assert report == group_report(y, {"a": correct_a, "b": correct_b}, groups, num_classes=3, n_boot=200, seed=0)
+    d = paired_difference(y, correct_a, correct_b, of_classes([1, 2]), num_classes=3, n_boot=200, seed=0)
+    assert d.value == pytest.approx(0.375)
+    assert d.ci[0] <= 0.375 <= d.ci[1]
+    same = paired_difference(y, correct_a, correct_a, of_classes([0, 1, 2]), num_classes=3, n_boot=50, seed=0)
+    assert same.value == 0.0 and same.ci == (0.0, 0.0)
 
 
 def test_feature_norm_ratio():

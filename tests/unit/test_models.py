@@ -1,4 +1,5 @@
-"""advfair.models: shapes of every architecture, normalisation inside, cosine head, logit bias."""
+"""advfair.models: shapes of every architecture, normalisation inside, cosine head, BatchNorm folding
+(the logit bias and scale wrappers are tested with the inference specs in test_inference.py)."""
 from __future__ import annotations
 
 import math
@@ -7,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from advfair.models import (DATASET_STATS, MODELS, Classifier, CosineHead, LinearHead, LogitBias, Normalize,
-                            build_model, for_attacks)
+from advfair.inference import LogitBias
+from advfair.models import (DATASET_STATS, MODELS, Classifier, CosineHead, LinearHead, Normalize, build_model,
+                            cifar10_small_cnn, for_attacks)
 from advfair.validation import ConfigError
 
 
@@ -99,46 +101,13 @@ def test_cosine_model_ignores_feature_scale():
     assert torch.allclose(model(x), before, atol=1e-5)
 
 
-def test_logit_bias_zero_is_identity():
+def test_cifar10_small_cnn_factory():
     torch.manual_seed(0)
-    base = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
-    biased = LogitBias(base, torch.zeros(4))
-    x = torch.randn(20, 12)
-    assert torch.equal(biased(x), base(x))
-
-
-def test_logit_bias_adds_vector_and_only_moves_predictions_to_or_from_biased_class():
-    torch.manual_seed(0)
-    base = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
-    x = torch.randn(400, 12)
-    k = 2
-    with torch.no_grad():
-        before = base(x).argmax(1)
-        for b in (0.3, 1.0, 3.0):
-            bias = torch.zeros(4)
-            bias[k] = b
-            biased = LogitBias(base, bias)
-            assert torch.allclose(biased(x), base(x) + bias)
-            after = biased(x).argmax(1)
-            changed = before != after
-            assert changed.any(), "the test needs some predictions to change"
-            assert (after[changed] == k).all()  # with b > 0 they can only move to class k
-            assert ((before == k) <= (after == k)).all()
-    # negative bias: predictions only move away from k
-    bias = torch.zeros(4)
-    bias[k] = -1.0
-    with torch.no_grad():
-        after = LogitBias(base, bias)(x).argmax(1)
-    changed = before != after
-    assert changed.any() and (before[changed] == k).all()
-
-
-def test_logit_bias_is_a_buffer_copy():
-    bias = torch.tensor([0.0, 1.0])
-    module = LogitBias(nn.Identity(), bias)
-    bias[1] = 5.0
-    assert module.bias.tolist() == [0.0, 1.0]
-    assert "bias" in module.state_dict() and not list(module.parameters())
+    model = cifar10_small_cnn(width=4)
+    assert isinstance(model, Classifier) and model.head.out_features == 10
+    assert model.body[0].in_channels == 3 and model.body[0].out_channels == 4
+    assert torch.equal(model.normalize.mean.flatten(), torch.tensor(DATASET_STATS["cifar10"][0]))
+    assert cifar10_small_cnn().body[0].out_channels == 16  # the book's CPU width by default
 
 
 def _trained_bn(model: nn.Module) -> nn.Module:

@@ -15,10 +15,11 @@ from torch import nn
 
 from advfair.attacks import cw_margin, pgd
 from advfair.data import long_tailed_counts
-from advfair.models import LogitScale, build_model, log_prior, posthoc_adjusted
+from advfair.inference import LogitScale, deploy, posthoc
+from advfair.models import build_model, log_prior
 from advfair.objectives import make_objective
 from advfair.objectives.logit_adjusted import logit_adjusted, logit_adjusted_loss
-from advfair.objectives.pgd_at import pgd_at_loss
+from advfair.objectives.pgd_at import official_clip_start, pgd_at_loss
 from advfair.objectives.robal import class_margins, pair_margins, robal_logits, robal_loss
 from advfair.validation import ConfigError
 
@@ -131,17 +132,27 @@ def test_margin_only_moves_the_true_logit():
 # The full RoBal objective (Eq. 12, code form)
 
 def _robal_by_hand(model, x, y, *, counts, s, m0, tau_m, tau_b, kl_weight, inner_scale, train_start, seed,
-                   detach_clean=False):
+                   detach_clean=False, clip_start=None):
+    """The released code's order: the inner PGD (its positive start unclipped), then four train-mode passes
+    (x', x for the weight-0 clean CE, x, x')."""
     torch.manual_seed(seed)
-    x_adv = pgd(model, x, y, **ATTACK, random_start=train_start,
-                loss=lambda z, target: F.cross_entropy(inner_scale * z, target, reduction="none"))
-    cos_adv, cos_clean = model(x_adv), model(x)
+    clip = (train_start == "symmetric") if clip_start is None else clip_start
+    x_adv = pgd(model, x, y, **ATTACK, random_start=train_start, clip_start=clip,
+                loss=lambda z, target, rows: F.cross_entropy(inner_scale * z, target, reduction="none"))
+    cos_adv = model(x_adv)
+    with torch.no_grad():
+        model(x)
+    cos_clean = model(x)
     if detach_clean:
         cos_clean = cos_clean.detach()
     outer = F.cross_entropy(robal_logits(cos_adv, y, counts, s, class_margins(counts, s, m0, tau_m), tau_b), y)
-    kl = F.kl_div(F.log_softmax(inner_scale * cos_adv, 1), F.softmax(inner_scale * cos_clean, 1),
+    kl = F.kl_div(F.log_softmax(inner_scale * model(x_adv), 1), F.softmax(inner_scale * cos_clean, 1),
                   reduction="sum") / len(x)
     return outer + kl_weight * kl
+
+
+def _bn_stats(model):
+    return [t.clone() for name, t in model.state_dict().items() if "running" in name]
 
 
 @pytest.mark.parametrize("inner_scale, train_start", [(1.0, "positive"), (10.0, "symmetric")])
@@ -155,6 +166,32 @@ def test_robal_loss_is_the_paper_formula(cosine_model, batch, inner_scale, train
     assert a.training, "the outer losses run in train mode"
     expected = _robal_by_hand(b, x, y, **params, seed=7)
     assert torch.allclose(loss, expected, rtol=1e-5)
+    # four train-mode passes in the code's order: BatchNorm's running statistics move exactly as in the code
+    for s1, s2 in zip(_bn_stats(a), _bn_stats(b)):
+        assert torch.allclose(s1, s2, rtol=1e-6, atol=1e-7)
+    c = copy.deepcopy(cosine_model)  # three passes (no weight-0 clean CE) leave other statistics
+    torch.manual_seed(7)
+    x_adv = pgd(c, x, y, **ATTACK, random_start=train_start, clip_start=train_start == "symmetric")
+    with torch.no_grad():
+        c(x_adv), c(x), c(x_adv)
+    assert not all(torch.allclose(s1, s2, rtol=1e-6, atol=1e-7) for s1, s2 in zip(_bn_stats(a), _bn_stats(c)))
+
+
+def test_robal_positive_start_is_unclipped_by_default_and_clip_start_overrides(cosine_model, batch):
+    x, y = batch
+    x = x.clone()
+    x[:, :, -3:] = 1.0  # white rows: projecting the positive start onto [0, 1] removes its noise there
+    params = {"counts": CIFAR10_LT, **ROBAL_R, "kl_weight": 6.0, "inner_scale": 1.0, "train_start": "positive"}
+    assert official_clip_start("positive", None) is False and official_clip_start("symmetric", None) is True
+    assert official_clip_start("positive", True) is True and official_clip_start("symmetric", False) is False
+    losses = {}
+    for clip in (None, False, True):
+        torch.manual_seed(2)
+        losses[clip] = robal_loss(copy.deepcopy(cosine_model), x, y, **ATTACK, **params, clip_start=clip)
+    assert torch.equal(losses[None], losses[False])
+    assert not torch.allclose(losses[None], losses[True], rtol=1e-6)
+    expected = _robal_by_hand(copy.deepcopy(cosine_model), x, y, **params, seed=2, clip_start=True)
+    assert torch.allclose(losses[True], expected, rtol=1e-5)
 
 
 def test_robal_clean_branch_is_not_detached(cosine_model, batch):
@@ -210,9 +247,9 @@ def test_log_prior_hand_values():
 
 def test_fact8_posthoc_adjustment():
     n, cos = [100, 10], torch.tensor([[0.2, 0.5]])
-    identity = posthoc_adjusted(Identity(), n, tau_p=0.0)
+    identity = deploy(Identity(), posthoc(n, tau_p=0.0))
     assert torch.equal(identity(cos), cos)
-    adjusted = posthoc_adjusted(Identity(), n, tau_p=1.0, scale=10.0)
+    adjusted = deploy(Identity(), posthoc(n, tau_p=1.0, scale=10.0))
     assert torch.allclose(adjusted(cos), torch.tensor([[2.0953, 7.3979]]), atol=1e-4)
 
 
@@ -222,7 +259,7 @@ def test_fact8_training_adds_and_inference_subtracts_the_prior():
     prior = log_prior(n)  # log pi: the head's is the larger (less negative)
     assert prior[0] > prior[1]
     trained = logit_adjusted(z, n, tau=1.0)
-    inferred = posthoc_adjusted(Identity(), n, tau_p=1.0)(z)
+    inferred = deploy(Identity(), posthoc(n, tau_p=1.0))(z)
     assert torch.allclose(trained, z + prior) and torch.allclose(inferred, z - prior)
     assert trained[0, 0] > trained[0, 1]  # training favours the head in the loss ...
     assert inferred[0, 1] > inferred[0, 0]  # ... so that at inference the shift favours the tail
@@ -236,9 +273,18 @@ def test_logit_adjusted_loss_formula_and_tau_zero_is_pgd_at(batch):
     torch.manual_seed(4)
     loss = logit_adjusted_loss(a, x, y, **ATTACK, counts=CIFAR10_LT, tau=1.0, train_start="positive")
     torch.manual_seed(4)
-    x_adv = pgd(b, x, y, **ATTACK, random_start="positive")  # the inner attack uses the plain CE
+    # the inner attack uses the plain CE; RoBal's code takes its first gradient at the unclipped positive start
+    x_adv = pgd(b, x, y, **ATTACK, random_start="positive", clip_start=False)
     expected = F.cross_entropy(b(x_adv) + log_prior(CIFAR10_LT), y)
     assert torch.allclose(loss, expected, rtol=1e-6)
+    torch.manual_seed(4)
+    clipped = logit_adjusted_loss(copy.deepcopy(model), x, y, **ATTACK, counts=CIFAR10_LT, tau=1.0,
+                                  train_start="positive", clip_start=True)
+    d = copy.deepcopy(model)
+    torch.manual_seed(4)
+    x_clip = pgd(d, x, y, **ATTACK, random_start="positive", clip_start=True)
+    assert torch.allclose(clipped, F.cross_entropy(d(x_clip) + log_prior(CIFAR10_LT), y), rtol=1e-6)
+    assert not torch.allclose(clipped, loss, rtol=1e-6)  # the switch matters on these inputs
     torch.manual_seed(4)
     zero = logit_adjusted_loss(c, x, y, **ATTACK, counts=CIFAR10_LT, tau=0.0)
     torch.manual_seed(4)
@@ -248,7 +294,9 @@ def test_logit_adjusted_loss_formula_and_tau_zero_is_pgd_at(batch):
 def test_make_objective_binds_robal_and_logit_adjusted(cosine_model, batch):
     x, y = batch
     robal = make_objective("robal", **ATTACK, counts=torch.tensor(CIFAR10_LT), **ROBAL_R, kl_weight=6.0)
-    assert robal.keywords["counts"] == CIFAR10_LT  # tensors become plain lists
+    assert robal.params["counts"] == CIFAR10_LT  # tensors become plain lists
+    assert robal.name == "robal" and robal.params["clip_start"] is None and robal.params["train_start"] == "symmetric"
+    assert robal.cache_spec()["params"]["counts"] == CIFAR10_LT and robal.cache_spec()["version"] >= 2
     a, b = copy.deepcopy(cosine_model), copy.deepcopy(cosine_model)
     torch.manual_seed(1)
     bound = robal(a, x, y)
@@ -266,12 +314,17 @@ def test_make_objective_binds_robal_and_logit_adjusted(cosine_model, batch):
     ("robal", {"kl_weight": -1}, "kl_weight=-1"),
     ("robal", {"inner_scale": 0}, "inner_scale=0"),
     ("robal", {"train_start": "negative"}, "train_start='negative'"),
+    ("robal", {"clip_start": "yes"}, "clip_start='yes'"),
+    ("pgd_at", {"clip_start": 1}, "clip_start=1"),
+    ("pgd_at", {"train_start": "up"}, "train_start='up'"),
+    ("trades", {"clip_start": None}, "clip_start=None"),
     ("robal", {"counts": [10, 0]}, r"counts=\[10, 0\]"),
     ("logit_adjusted", {"tau": float("inf")}, "tau=inf"),
     ("logit_adjusted", {"counts": [1.5, 2]}, r"counts=\[1.5, 2\]"),
 ])
 def test_make_objective_rejects_bad_long_tail_values(name, kwargs, match):
-    base = ({"counts": [10, 5], **ROBAL_R, "kl_weight": 6.0} if name == "robal" else {"counts": [10, 5]})
+    base = ({"counts": [10, 5], **ROBAL_R, "kl_weight": 6.0} if name == "robal" else
+            {"counts": [10, 5]} if name == "logit_adjusted" else {})
     with pytest.raises(ConfigError, match=match):
         make_objective(name, **ATTACK, **{**base, **kwargs})
 
@@ -307,7 +360,7 @@ def test_logit_scale_rejects_bad_factor():
         with pytest.raises(ConfigError, match="factor="):
             LogitScale(Identity(), bad)
     with pytest.raises(ConfigError, match="tau_p=nan"):
-        posthoc_adjusted(Identity(), [2, 1], tau_p=float("nan"))
+        posthoc([2, 1], tau_p=float("nan"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -315,11 +368,14 @@ def test_logit_scale_rejects_bad_factor():
 
 def test_cpu_and_paper_profiles():
     from advfair.experiments import CHAPTERS
-    from advfair.experiments.robal import PROFILES, RobalConfig, make_config
+    from advfair.experiments.robal import RobalConfig, make_config
 
-    assert CHAPTERS["robal"][0] is make_config and set(PROFILES) == {"cpu", "paper"}
+    assert CHAPTERS["robal"].config is RobalConfig and set(RobalConfig.PROFILES) == {"cpu", "paper"}
     cfg = make_config("cpu")
-    assert isinstance(cfg, RobalConfig)
+    assert isinstance(cfg, RobalConfig) and CHAPTERS["robal"].make_config("cpu") == cfg
+    assert cfg.test_per_class == 200 and cfg.aa_per_class == 30 and cfg.seed == 1
+    assert cfg.clip_start is None and cfg.trades_clip_start is False and cfg.equivalence_margin == 0.02
+    assert not hasattr(cfg, "kappa_per_class")
     assert cfg.counts() == [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
     assert make_config("cpu", n_max=600).counts() == [600, 388, 251, 162, 105, 68, 44, 28, 18, 12]
     assert cfg.lr_schedule == "code_compound" and cfg.train_start == "symmetric" and cfg.inner_scale == 1.0
@@ -370,7 +426,12 @@ def test_cpu_and_paper_profiles():
     ({"logit_scale_attack": 1}, "logit_scale_attack=1"),
     ({"logit_scale_attack": 0}, "logit_scale_attack=0"),
     ({"aa_per_class": 0}, "aa_per_class=0"),
-    ({"kappa_per_class": 1.5}, "kappa_per_class=1.5"),
+    ({"kappa_per_class": 1.5}, "kappa_per_class=1.5"),  # no longer a field
+    ({"clip_start": "no"}, "clip_start='no'"),
+    ({"trades_clip_start": None}, "trades_clip_start=None"),
+    ({"equivalence_margin": 0}, "equivalence_margin=0"),
+    ({"equivalence_margin": 1.5}, "equivalence_margin=1.5"),
+    ({"n_boot": 0}, "n_boot=0"),
     ({"mim": "yes"}, "mim='yes'"),
     ({"standard_aa": 1}, "standard_aa=1"),
     ({"seed": -1}, "seed=-1"),
@@ -387,7 +448,7 @@ def test_bad_config_values_name_the_field(overrides, match):
 
 
 def test_long_tailed_split_is_the_ldam_draw(data_dir, ldam_reference):
-    from advfair.experiments.common import long_tailed_split
+    from advfair.splits import long_tailed_split
 
     if not (data_dir / "cifar10.npz").exists():
         pytest.skip("no cifar10.npz")
@@ -402,40 +463,67 @@ def test_long_tailed_split_is_the_ldam_draw(data_dir, ldam_reference):
     assert torch.bincount(split.data.y_test[split.test], minlength=10).tolist() == [30] * 10
 
 
-@pytest.mark.slow
-def test_tiny_run_end_to_end(data_dir, tmp_path):
+def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
+    """The whole pipeline on a tiny config. AutoAttack is replaced by a cheap PGD stand-in (its own tests are in
+    test_attacks.py): at this size it would take a minute and a half, and the wiring is what is tested here."""
+    from advfair import attacks
     from advfair.experiments import robal
+    from advfair.experiments.common import evaluation
+    from advfair.experiments.robal import report
 
     if not (data_dir / "cifar10.npz").exists():
         pytest.skip("no cifar10.npz")
+    aa_calls = []
+
+    def aa_stand_in(model, x, y, *, eps, version="standard", batch_size=500, seed=0):
+        aa_calls.append((len(x), version))
+        generator = torch.Generator().manual_seed(seed)
+        x_adv = attacks.pgd(model, x, y, eps=eps, alpha=eps / 4, steps=2, early_stop=True, generator=generator)
+        return x_adv, ["stand-in warning"]
+
+    monkeypatch.setattr(attacks, "autoattack", aa_stand_in)
     cfg = robal.make_config("cpu", n_max=50, epochs=1, width=8, milestones=[], test_per_class=5, val_per_class=5,
-                            eval_steps=5, aa_per_class=1, kappa_per_class=1, kappa_grid=[0, 2],
-                            ablation_tau_b=[0.0], la_post_grid=[0.5, 1.0], tau_p_grid=[0.0, 1.0], n_boot=20,
-                            device="cpu", data_dir=str(data_dir), cache_dir=str(tmp_path))
-    results = robal.run(cfg)
-    assert json.loads(json.dumps(results))["chapter"] == "robal"
+                            eval_steps=5, aa_per_class=1, kappa_grid=[0, 2], ablation_tau_b=[0.0],
+                            la_post_grid=[0.5, 1.0], tau_p_grid=[0.0, 1.0], n_boot=20, device="cpu",
+                            data_dir=str(data_dir), cache_dir=str(tmp_path))
+    results = robal.CHAPTER.run(cfg)
+    assert json.loads(json.dumps(results)) == results and results["chapter"] == "robal"
+    assert results["config_hash"] == cfg.config_hash()
     assert results["counts"] == [50, 32, 20, 13, 8, 5, 3, 2, 1, 1]
-    assert results["split_sizes"] == {"long_tailed": 135, "sml_bal": 140, "val": 50, "test": 50, "aa_points": 10,
-                                      "kappa_points": 10}
+    assert results["split_sizes"] == {"long_tailed": 135, "sml_bal": 140, "val": 50, "test": 50, "aa_points": 10}
     assert list(results["evaluations"]) == ["sml_bal", "at_fc", "la_post", "at_cos", "la_train", "trades", "robal_n",
-                                            "robal_r"]
-    assert results["evaluations"]["robal_n"]["inference"] == {"scale": 10.0, "tau_p": 0.1}
-    assert results["evaluations"]["la_post"]["inference"]["tau_p"] == results["validation"]["la_post"]["picked"]
+                                            "robal_r", "robal_r_s"]
+    assert results["evaluations"]["robal_n"]["inference"] == [
+        {"kind": "scale", "factor": 10.0}, {"kind": "posthoc_shift", "tau_p": 0.1, "counts": results["counts"]}]
+    assert results["evaluations"]["robal_n"]["inference_label"] == "10·z − 0.1·log π"
+    la_post = results["evaluations"]["la_post"]
+    assert la_post["model"] == "at_fc"
+    assert la_post["inference"][0]["tau_p"] == results["validation"]["la_post"]["picked"]
     assert set(results["models"]) == {"sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r",
                                       "ablation_tau_b0"}
     assert [r["tau_b_minus_tau_m"] for r in results["ablation"]["rows"]] == [0.0, 1.2]
-    kappa = results["kappa"]["rows"]
+    kappa = report.kappa_rows(results)
     assert [r["kappa"] for r in kappa] == [0, 2] and kappa[0]["clean"] == kappa[1]["clean"]
-    # kappa = 0 is the baseline on the same points: its AutoAttack result is the AT-FC evaluation's
-    assert kappa[0]["aa"] == results["evaluations"]["at_fc"]["aa_report"]["attacks"]["aa"]["overall"]
+    # kappa = 0 is the baseline on the same points: its evaluation is the AT-FC evaluation itself
+    assert results["kappa"]["evaluations"]["0"] == results["evaluations"]["at_fc"]
+    assert kappa[0]["aa"] == results["evaluations"]["at_fc"]["reports"]["subset"]["attacks"]["aa"]["overall"]
     ev = results["evaluations"]["at_fc"]
     n = results["attack_names"]
-    assert set(ev["report"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"]}
-    assert set(ev["groups"]["clean"]) == {"head", "middle", "tail"}
-    for table in (robal.setup_table, robal.main_table, robal.group_table, robal.kappa_table, robal.ablation_table,
-                  robal.paper_comparison, robal.verdicts):
+    assert set(ev["reports"]["all"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"]}
+    assert set(ev["reports"]["subset"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"], "aa"}
+    assert ev["points"] == {"all": 50, "subset": 10} and ev["attacks"]["aa"]["points"] == "subset"
+    assert ev["warnings"] == {"aa": ["stand-in warning"]}  # AutoAttack's warnings are kept, not dropped
+    assert aa_calls and all(size == 10 and version == "subset" for size, version in aa_calls)
+    e = evaluation(results, "at_fc")
+    assert e.correct("aa", "subset").shape == (10,) and e.correct(n["pgd"]).shape == (50,)
+    assert set(results["groups"]) == {"head", "middle", "tail"}
+    for table in (report.setup_table, report.main_table, report.group_table, report.kappa_table,
+                  report.ablation_table, report.paper_comparison):
         assert isinstance(table(results), pd.DataFrame) and len(table(results)) > 0
-    for summary in (robal.tail_summary, robal.rebalancing_summary):
-        assert "AT-FC" in summary(results)
-    assert set(robal.verdicts(results).index) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10–C12"}
-    assert (robal.paper_comparison(results)["verdict"] == "not comparable at this scale").all()
+    verdicts = report.verdicts(results, stability=False)
+    assert isinstance(verdicts, pd.DataFrame)
+    assert set(verdicts.index) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10–C12"}
+    assert "AT-FC" in report.tail_summary(results)
+    assert isinstance(report.feature_norm_summary(results), str) and isinstance(report.scale_notes(results), str)
+    assert (report.paper_comparison(results)["verdict"] == "not comparable at this scale").all()
+    assert set(robal.CHAPTER.key_numbers(results)) >= {"at_fc.clean", f"at_fc.{n['pgd']}", "at_fc.aa"}

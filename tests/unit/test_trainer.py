@@ -1,13 +1,15 @@
-"""advfair.trainer: config validation, learning-rate schedules, device choice, checkpoint + resume, atomic saves."""
+"""advfair.trainer: config validation, learning-rate schedules, device choice, checkpoint + resume, atomic saves,
+objective hooks, statistics and state."""
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from advfair.models import build_model
-from advfair.objectives import make_objective
+from advfair.objectives import Objective, ObjectiveOutput, make_objective
 from advfair.trainer import TrainConfig, learning_rate, resolve_device, save_atomic, train
 from advfair.validation import ConfigError
 
@@ -209,3 +211,122 @@ def test_save_atomic_creates_parent_dirs(tmp_path):
     save_atomic([1, 2], path)
     assert torch.load(path, weights_only=False) == [1, 2]
     assert [p.name for p in path.parent.iterdir()] == ["w.pt"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Objectives with hooks, per-sample statistics and state
+
+TIMING = ("seconds", "images_per_second")
+
+
+class Rebalancing(Objective):
+    """A toy stateful objective: CE weighted by 1 / (1 + how often the class has been seen so far), so its state
+    changes the loss (a resume that loses it trains differently)."""
+
+    name = "rebalancing"
+
+    def __init__(self, restore: bool = True):
+        super().__init__({"num_classes": 10})
+        self.counts = torch.zeros(10)
+        self.epochs_done = 0
+        self.restore = restore
+        self.started: list[int] = []
+        self.batch_sums: dict[int, dict[str, float]] = {}
+        self.epoch = -1
+
+    def start_epoch(self, epoch: int) -> None:
+        self.started.append(epoch)
+        self.epoch = epoch
+        self.batch_sums[epoch] = {"ce": 0.0, "weight": 0.0, "n": 0}
+
+    def __call__(self, model, x, y):
+        weights = 1 / (1 + self.counts[y])
+        self.counts += torch.bincount(y, minlength=10).float()
+        per_sample = F.cross_entropy(model(x), y, reduction="none")
+        sums = self.batch_sums[self.epoch]
+        sums["ce"] += float(per_sample.detach().double().sum())
+        sums["weight"] += float(weights.double().sum())
+        sums["n"] += len(y)
+        return ObjectiveOutput((weights * per_sample).sum() / weights.sum(), {"ce": per_sample, "weight": weights})
+
+    def end_epoch(self, epoch: int) -> dict:
+        self.epochs_done += 1
+        return {"epochs_done": self.epochs_done, "seen": float(self.counts.sum())}
+
+    def state_dict(self) -> dict:
+        return {"counts": self.counts.clone(), "epochs_done": self.epochs_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.restore:
+            self.counts, self.epochs_done = state["counts"].clone(), state["epochs_done"]
+
+
+THREE = TrainConfig(epochs=3, batch_size=24, lr=0.05, seed=2)
+
+
+def _without_timing(history):
+    return [{k: v for k, v in record.items() if k not in TIMING} for record in history]
+
+
+def test_objective_hooks_stats_and_end_epoch_join_the_history(train_data):
+    x, y = train_data
+    objective = Rebalancing()
+    history = train(_fresh_model(), objective, x, y, THREE)
+    assert objective.started == [0, 1, 2]
+    for epoch, record in enumerate(history):
+        sums = objective.batch_sums[epoch]
+        assert sums["n"] == 64
+        assert record["ce"] == pytest.approx(sums["ce"] / 64, rel=1e-12)  # the epoch mean of the per-sample stat
+        assert record["weight"] == pytest.approx(sums["weight"] / 64, rel=1e-12)
+        assert record["epochs_done"] == epoch + 1 and record["seen"] == 64.0 * (epoch + 1)  # end_epoch's dict
+        assert set(record) == {"epoch", "loss", "ce", "weight", "epochs_done", "seen", *TIMING}
+    assert history[0]["weight"] > history[2]["weight"]  # the state moved between epochs
+
+
+def test_interrupted_run_with_a_stateful_objective_resumes_exactly(train_data, tmp_path):
+    x, y = train_data
+    reference_objective = Rebalancing()
+    reference = _fresh_model()
+    ref_history = train(reference, reference_objective, x, y, THREE)
+
+    checkpoint = tmp_path / "run.ckpt"
+
+    def interrupt(epoch, record):
+        if epoch == 0:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(_fresh_model(), Rebalancing(), x, y, THREE, checkpoint=checkpoint, on_epoch_end=interrupt)
+    state = torch.load(checkpoint, weights_only=False)
+    assert state["objective"]["epochs_done"] == 1 and state["objective"]["counts"].sum() == 64
+
+    resumed_objective = Rebalancing()  # a fresh process: the state comes from the checkpoint
+    resumed = _fresh_model(seed=99)
+    history = train(resumed, resumed_objective, x, y, THREE, checkpoint=checkpoint)
+    assert resumed_objective.started == [1, 2]
+    assert _without_timing(history) == _without_timing(ref_history)
+    assert torch.equal(resumed_objective.counts, reference_objective.counts)
+    assert resumed_objective.epochs_done == reference_objective.epochs_done == 3
+    for key, value in resumed.state_dict().items():
+        assert torch.equal(value, reference.state_dict()[key]), key
+
+    # an objective that drops its state on resume trains differently: the comparison above can fail
+    with pytest.raises(Interrupted):
+        train(_fresh_model(), Rebalancing(), x, y, THREE, checkpoint=tmp_path / "lossy.ckpt", on_epoch_end=interrupt)
+    lossy = _fresh_model()
+    lossy_history = train(lossy, Rebalancing(restore=False), x, y, THREE, checkpoint=tmp_path / "lossy.ckpt")
+    assert not torch.equal(lossy.head.weight, reference.head.weight)
+    assert lossy_history[-1]["epochs_done"] != ref_history[-1]["epochs_done"]
+
+
+def test_a_stateless_objective_refuses_foreign_state_and_plain_callables_work(train_data):
+    x, y = train_data
+    with pytest.raises(ValueError, match="keeps no state"):
+        OBJECTIVE.load_state_dict({"counts": 1})
+    OBJECTIVE.load_state_dict({})
+
+    def plain(model, xb, yb):
+        return F.cross_entropy(model(xb), yb)
+
+    history = train(_fresh_model(), plain, x[:32], y[:32], TrainConfig(epochs=1, batch_size=32))
+    assert set(history[0]) == {"epoch", "loss", *TIMING}

@@ -1,8 +1,9 @@
 """A content-addressed cache of trained models, shared by every chapter and rerun.
 
-The key is the sha256 of the canonical JSON of everything that determines the trained weights
-(data selection, model, objective, training config, seed) plus `TRAINING_CODE_VERSION`, which is
-bumped whenever a change to the library alters what training produces.
+The key is the sha256 of the canonical JSON of everything that determines the trained weights: data
+selection, model, training config and seed, and the objective's `cache_spec()`, which holds the
+objective's own cache version (bumped when a change to that objective alters what training produces)
+and the keys of its frozen auxiliary models (a teacher is identified by its own key).
 """
 from __future__ import annotations
 
@@ -18,15 +19,12 @@ from torch import nn
 
 from ..trainer import save_atomic
 
-TRAINING_CODE_VERSION = 3
-
-
 def default_cache_dir() -> Path:
     return Path(os.environ.get("ADVFAIR_CACHE_DIR", Path.home() / ".cache" / "advfair" / "models"))
 
 
 def spec_key(spec: dict) -> str:
-    canonical = json.dumps({"spec": spec, "code": TRAINING_CODE_VERSION}, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
@@ -52,6 +50,10 @@ class ModelCache:
 
     def path(self, spec: dict) -> Path:
         return self.root / f"{spec_key(spec)}.pt"
+
+    def contains(self, spec: dict) -> bool:
+        path = self.path(spec)
+        return path.exists() and path.with_suffix(".json").exists()
 
     def get_or_train(self, spec: dict, model: nn.Module,
                      train_fn: Callable[[nn.Module, Path], list[dict]]) -> tuple[nn.Module, dict]:

@@ -1,33 +1,37 @@
 """Training objectives, one paper-shaped loss per method, and a registry the trainer and CLI use."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
-from torch import nn
 
 from ..validation import check_choice, check_eps, check_non_negative, check_positive
+from .base import FunctionObjective, Objective, ObjectiveOutput, as_objective
 from .class_weighted import class_weighted_pgd_at_loss
 from .logit_adjusted import check_logit_adjusted_params, logit_adjusted_loss
-from .pgd_at import pgd_at_loss
+from .pgd_at import check_pgd_at_params, pgd_at_loss
 from .robal import check_robal_params, robal_loss
-from .trades import trades_loss
+from .trades import check_trades_params, trades_loss
 
-Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+__all__ = ["OBJECTIVES", "FunctionObjective", "Objective", "ObjectiveOutput", "as_objective", "make_objective"]
 
-OBJECTIVES: dict[str, Callable[..., torch.Tensor]] = {
-    "pgd_at": pgd_at_loss,
-    "trades": trades_loss,
-    "class_weighted_pgd_at": class_weighted_pgd_at_loss,
-    "logit_adjusted": logit_adjusted_loss,
-    "robal": robal_loss,
-}
 
-# Methods whose hyperparameters are checked (and normalised, e.g. counts to a list) when bound.
-PARAM_CHECKS: dict[str, Callable[..., dict]] = {
-    "logit_adjusted": check_logit_adjusted_params,
-    "robal": check_robal_params,
+class Method(NamedTuple):
+    loss: Callable[..., torch.Tensor]
+    version: int  # the cache version of this objective: bump it when a change alters the trained weights
+    check: Callable[..., dict] | None = None  # validates (and normalises) the method's own hyperparameters
+
+
+OBJECTIVES: dict[str, Method] = {
+    # 2 (also logit_adjusted): RoBal's positive start is unclipped, as in its released code.
+    "pgd_at": Method(pgd_at_loss, 2, check_pgd_at_params),
+    # 2: the inner maximisation starts at the unclipped x + 0.001 N(0, I), and three train-mode passes.
+    "trades": Method(trades_loss, 2, check_trades_params),
+    "class_weighted_pgd_at": Method(class_weighted_pgd_at_loss, 1),
+    "logit_adjusted": Method(logit_adjusted_loss, 2, check_logit_adjusted_params),
+    # 2: the positive start is unclipped as in the released code, and four train-mode passes.
+    "robal": Method(robal_loss, 2, check_robal_params),
 }
 
 
@@ -39,6 +43,8 @@ def make_objective(name: str, *, eps: float, alpha: float, steps: int, **params)
     check_positive("steps", steps, integer=True)
     if "beta" in params:
         check_non_negative("beta", params["beta"])
-    if name in PARAM_CHECKS:
-        params = PARAM_CHECKS[name](**params)
-    return functools.partial(OBJECTIVES[name], eps=eps, alpha=alpha, steps=steps, **params)
+    method = OBJECTIVES[name]
+    if method.check is not None:
+        params = method.check(**params)
+    return FunctionObjective(name, method.loss, {"eps": eps, "alpha": alpha, "steps": steps, **params},
+                             version=method.version)

@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks import START_KINDS, pgd
+from ..attacks import pgd
 from ..models import ClassCounts, log_prior
-from ..validation import check_choice, check_counts, check_number
+from ..validation import check_counts, check_number
+from .pgd_at import check_start, official_clip_start
 
 
 def logit_adjusted(logits: torch.Tensor, counts: ClassCounts, tau: float) -> torch.Tensor:
@@ -23,13 +24,15 @@ def logit_adjusted(logits: torch.Tensor, counts: ClassCounts, tau: float) -> tor
 
 
 def logit_adjusted_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
-                        counts: ClassCounts, tau: float = 1.0, train_start: str = "symmetric") -> torch.Tensor:
-    x_adv = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, random_start=train_start)
+                        counts: ClassCounts, tau: float = 1.0, train_start: str = "symmetric",
+                        clip_start: bool | None = None) -> torch.Tensor:
+    x_adv = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, random_start=train_start,
+                clip_start=official_clip_start(train_start, clip_start))
     return F.cross_entropy(logit_adjusted(model(x_adv), counts, tau), y)
 
 
-def check_logit_adjusted_params(*, counts: ClassCounts, tau: float = 1.0, train_start: str = "symmetric") -> dict:
+def check_logit_adjusted_params(*, counts: ClassCounts, tau: float = 1.0, train_start: str = "symmetric",
+                                clip_start: bool | None = None) -> dict:
     """The hyperparameters, validated (counts normalised to a list of ints)."""
     check_number("tau", tau)
-    check_choice("train_start", train_start, START_KINDS)
-    return {"counts": check_counts("counts", counts), "tau": tau, "train_start": train_start}
+    return {"counts": check_counts("counts", counts), "tau": tau, **check_start(train_start, clip_start)}

@@ -8,9 +8,12 @@
 
 c(.) are the cosine outputs times `inner_scale`; the released code uses the scale-1 cosines
 (inner_scale = 1). delta is PGD on the plain CE of inner_scale * cos (no margins, no bias) with BN in
-eval mode. As in the code's `add_reg_train`, the KL is in the TRADES order with both branches in train
-mode and the clean branch not detached, and there is no clean-CE term. The model must have a cosine
-head of scale 1: this loss applies s itself.
+eval mode; with the code's positive start its first gradient is taken at the unclipped x + eps * U[0, 1)
+(`clip_start` overrides, see `pgd_at.official_clip_start`). As in the code's `add_reg_train`, the KL is in
+the TRADES order with both branches in train mode and the clean branch not detached, and there is no
+clean-CE term; the code still makes that term's train-mode pass (weight 0), so the outer loss makes four
+train-mode passes in the code's order (x', x, x, x') and BatchNorm's running statistics move as in the
+code. The model must have a cosine head of scale 1: this loss applies s itself.
 """
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks import START_KINDS, pgd
+from ..attacks import pgd
 from ..models import ClassCounts, CosineHead
-from ..validation import check_choice, check_counts, check_non_negative, check_number, check_positive, fail
+from ..validation import check_counts, check_non_negative, check_number, check_positive, fail
 from .logit_adjusted import logit_adjusted
+from .pgd_at import check_start, official_clip_start
 from .trades import kl_to_clean
 
 
@@ -48,23 +52,25 @@ def robal_logits(cos: torch.Tensor, y: torch.Tensor, counts: ClassCounts, s: flo
 
 def robal_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
                counts: ClassCounts, s: float, m0: float, tau_m: float, tau_b: float, kl_weight: float,
-               inner_scale: float = 1.0, train_start: str = "symmetric") -> torch.Tensor:
+               inner_scale: float = 1.0, train_start: str = "symmetric", clip_start: bool | None = None) -> torch.Tensor:
     head = getattr(model, "head", None)
     if not isinstance(head, CosineHead) or head.scale != 1:
         fail("model", type(model).__name__, "a Classifier with a CosineHead of scale 1 (the RoBal loss applies s)")
     x_adv = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, random_start=train_start,
-                loss=lambda cos, target: F.cross_entropy(inner_scale * cos, target, reduction="none"))
-    cos_adv = model(x_adv)
-    cos_clean = model(x)
+                clip_start=official_clip_start(train_start, clip_start),
+                loss=lambda cos, target, _: F.cross_entropy(inner_scale * cos, target, reduction="none"))
     margins = class_margins(counts, s, m0, tau_m)
-    outer = F.cross_entropy(robal_logits(cos_adv, y, counts, s, margins, tau_b), y)
+    outer = F.cross_entropy(robal_logits(model(x_adv), y, counts, s, margins, tau_b), y)
+    with torch.no_grad():
+        model(x)  # the code's weight-0 clean-CE term: no gradient, but a BatchNorm update
+    cos_clean = model(x)
     # .mean() of the per-sample KL is the code's sum / B.
-    kl = kl_to_clean(inner_scale * cos_adv, F.softmax(inner_scale * cos_clean, dim=1)).mean()
+    kl = kl_to_clean(inner_scale * model(x_adv), F.softmax(inner_scale * cos_clean, dim=1)).mean()
     return outer + kl_weight * kl
 
 
 def check_robal_params(*, counts: ClassCounts, s: float, m0: float, tau_m: float, tau_b: float, kl_weight: float,
-                       inner_scale: float = 1.0, train_start: str = "symmetric") -> dict:
+                       inner_scale: float = 1.0, train_start: str = "symmetric", clip_start: bool | None = None) -> dict:
     """The hyperparameters, validated (counts normalised to a list of ints)."""
     check_positive("s", s)
     check_non_negative("m0", m0)
@@ -72,6 +78,5 @@ def check_robal_params(*, counts: ClassCounts, s: float, m0: float, tau_m: float
     check_number("tau_b", tau_b)
     check_non_negative("kl_weight", kl_weight)
     check_positive("inner_scale", inner_scale)
-    check_choice("train_start", train_start, START_KINDS)
     return {"counts": check_counts("counts", counts), "s": s, "m0": m0, "tau_m": tau_m, "tau_b": tau_b,
-            "kl_weight": kl_weight, "inner_scale": inner_scale, "train_start": train_start}
+            "kl_weight": kl_weight, "inner_scale": inner_scale, **check_start(train_start, clip_start)}

@@ -1,0 +1,140 @@
+"""Paired statistics over the same test points: stratified bootstrap intervals and McNemar's exact test.
+
+Every comparison of two models, two attacks or two inference heads is made on per-point outcomes of the
+*same* points. The bootstrap resamples points within each class (class sizes stay fixed), and equal seeds
+give equal resamples, so a statistic of several outcome vectors is computed on one shared resample each time.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+# A statistic of per-class accuracy vectors: each argument has shape (..., C), the result shape (...).
+Statistic = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A paired estimate with its 95% percentile bootstrap interval, on `n` points."""
+
+    value: float
+    ci: tuple[float, float]
+    n: int
+
+    def to_json(self) -> dict:
+        return {"value": self.value, "ci": list(self.ci), "n": self.n}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Estimate":
+        return cls(d["value"], tuple(d["ci"]), d["n"])
+
+
+def stratified_bootstrap(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, N) index resamples drawn within each class, so class sizes stay fixed."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, len(y)), dtype=np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        out[:, members] = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
+    return out
+
+
+def interval(samples: np.ndarray, level: float = 0.95) -> list:
+    """Percentile interval over resamples (axis 0), ignoring nan resamples; nan where every resample is nan
+    (e.g. the NSD of a class group that no resample gets right), without numpy's all-nan warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        lo, hi = np.nanquantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return [float(lo), float(hi)] if np.ndim(lo) == 0 else [lo.tolist(), hi.tolist()]
+
+
+def bootstrap_per_class(y: np.ndarray, correct: np.ndarray, n_boot: int, seed: int, num_classes: int) -> np.ndarray:
+    """(n_boot, C) per-class accuracies over stratified resamples: resampling within classes keeps
+    y[boot] == y, so the per-class means are one matrix product. Equal seeds give paired resamples.
+    `num_classes` comes from the class names, never from the labels present."""
+    class_means = np.eye(num_classes)[y] / np.bincount(y, minlength=num_classes)
+    return correct[stratified_bootstrap(y, n_boot, seed)].astype(float) @ class_means
+
+
+def paired_statistic(y: np.ndarray, outcomes: Sequence[np.ndarray], statistic: Statistic, *, num_classes: int,
+                     n_boot: int = 1000, seed: int = 0) -> Estimate:
+    """statistic(per-class accuracy of each outcome vector) on the points, with a paired bootstrap interval.
+
+    `outcomes` are boolean per-point vectors on the same points, passed to `statistic` in order; it must
+    work on (C,) and on (n_boot, C) arrays alike."""
+    y = np.asarray(y)
+    point = [_per_class(np.asarray(v), y, num_classes) for v in outcomes]
+    boot = [bootstrap_per_class(y, np.asarray(v), n_boot, seed, num_classes) for v in outcomes]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value, samples = float(statistic(*point)), np.asarray(statistic(*boot), dtype=float)
+    return Estimate(value, tuple(interval(samples)), len(y))
+
+
+def paired_difference(y: np.ndarray, correct_a: np.ndarray, correct_b: np.ndarray, statistic: Statistic, *,
+                      num_classes: int, n_boot: int = 1000, seed: int = 0) -> Estimate:
+    """statistic(B) - statistic(A) for one statistic of a per-class accuracy vector (e.g. `mean`, `worst`)."""
+    return paired_statistic(y, [correct_a, correct_b], lambda a, b: statistic(b) - statistic(a),
+                            num_classes=num_classes, n_boot=n_boot, seed=seed)
+
+
+def _per_class(correct: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.array([correct[y == c].mean() for c in range(num_classes)])
+
+
+# ---- statistics of per-class accuracy vectors (..., C) ----
+
+def mean(acc: np.ndarray) -> np.ndarray:
+    return acc.mean(-1)
+
+
+def worst(acc: np.ndarray) -> np.ndarray:
+    return acc.min(-1)
+
+
+def gap(acc: np.ndarray) -> np.ndarray:
+    return acc.max(-1) - acc.min(-1)
+
+
+def sd(acc: np.ndarray) -> np.ndarray:
+    return acc.std(-1)
+
+
+def nsd(acc: np.ndarray) -> np.ndarray:
+    m = acc.mean(-1)
+    return np.where(m > 0, acc.std(-1) / np.where(m > 0, m, 1), np.nan)
+
+
+def of_classes(classes: Sequence[int]) -> Statistic:
+    """The mean accuracy of some classes (one class, or a head / tail group)."""
+    members = list(classes)
+    return lambda acc: acc[..., members].mean(-1)
+
+
+SPREAD_STATISTICS: dict[str, Statistic] = {"mean": mean, "worst": worst, "gap": gap, "sd": sd, "nsd": nsd}
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
+    """Exact McNemar test on paired outcomes: b = only A correct, c = only B correct."""
+    b = int((correct_a & ~correct_b).sum())
+    c = int((~correct_a & correct_b).sum())
+    p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
+    return {"only_a_correct": b, "only_b_correct": c, "p_value": p}
+
+
+def permutation_spearman(a: np.ndarray, b: np.ndarray, *, n_perm: int = 10000, seed: int = 0) -> dict:
+    """Spearman rho of two fixed vectors (e.g. class weight norms and class counts) with a one-sided
+    permutation p-value P(rho_perm >= rho): there is no sampling of points to bootstrap over."""
+    from .metrics import spearman, spearman_rows
+
+    rho = spearman(a, b)
+    if not np.isfinite(rho):  # a constant vector: no ordering to test
+        return {"rho": rho, "p_greater": 1.0, "p_less": 1.0}
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((n_perm, len(b))), axis=1)
+    null = spearman_rows(np.asarray(a, dtype=float), np.asarray(b, dtype=float)[perms])
+    return {"rho": rho, "p_greater": float((np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1)),
+            "p_less": float((np.sum(null <= rho + 1e-12) + 1) / (n_perm + 1))}

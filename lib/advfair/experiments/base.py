@@ -1,0 +1,155 @@
+"""What every chapter shares: the base config (common fields, declared and validated once), profiles and
+overrides, the record of where a result was produced, and the chapter registry entry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..trainer import resolve_device
+from ..validation import check_bool, check_choice, check_non_negative, check_positive, fail, freeze_lists
+
+# Fields that change how a run is executed or displayed, not what it computes.
+EXECUTION_FIELDS = ("device", "progress", "data_dir", "cache_dir")
+
+
+@dataclass(frozen=True)
+class ChapterConfig:
+    """The fields every chapter has. Subclasses add theirs (all with defaults), list their list-valued
+    fields in LIST_FIELDS, name their profiles in PROFILES and validate their own fields in `validate`."""
+
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}}
+
+    profile: str = "cpu"
+    seed: int = 0  # the training seed: initial weights, batch order, training attacks, evaluation starts
+    device: str = "auto"
+    eval_batch_size: int = 500
+    n_boot: int = 1000
+    progress: bool = False
+    data_dir: str | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        freeze_lists(self, self.LIST_FIELDS)
+        check_choice("profile", self.profile, self.PROFILES)
+        check_non_negative("seed", self.seed, integer=True)
+        check_positive("eval_batch_size", self.eval_batch_size, integer=True)
+        check_positive("n_boot", self.n_boot, integer=True)
+        check_bool("progress", self.progress)
+        resolve_device(self.device)
+        self.validate()
+
+    def validate(self) -> None:
+        """The chapter's own checks (called after the common ones)."""
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    def config_hash(self) -> str:
+        """A hash of everything that determines the results except the training seed: two runs with the
+        same hash are seeds of one experiment (the stability file is keyed by it)."""
+        identity = {k: v for k, v in self.to_dict().items() if k not in ("seed", *EXECUTION_FIELDS)}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def make(cls, profile: str = "cpu", **overrides: Any) -> "ChapterConfig":
+        """The config of a named profile with some fields overridden; unknown fields are errors."""
+        if profile not in cls.PROFILES:
+            fail("profile", profile, "one of " + ", ".join(repr(p) for p in cls.PROFILES))
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in overrides:
+            if key not in names:
+                fail(key, overrides[key], f"a field of {cls.__name__}: " + ", ".join(sorted(names)))
+        return cls(**{**cls.PROFILES[profile], **overrides, "profile": profile})
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter as the CLI, the stability runs and the notebooks see it."""
+
+    name: str
+    config: type[ChapterConfig]
+    run: Callable[[Any], dict]
+    verdicts: Callable[[dict], list]  # results -> [Verdict], the chapter's tested rules
+    key_numbers: Callable[[dict], dict[str, float]]  # results -> the numbers the stability file tracks
+
+    def make_config(self, profile: str = "cpu", **overrides: Any) -> ChapterConfig:
+        return self.config.make(profile, **overrides)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_kind() -> dict:
+    """What decides the floats of a CPU run: the CPU, the kernels torch and oneDNN pick for it, the thread
+    count and the library versions. Two runs with equal machine kinds reproduce each other bit for bit."""
+    return {
+        "cpu": cpu_model(), "machine": platform.machine(),
+        "aten_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "numpy": np.__version__,
+    }
+
+
+def environment(device: torch.device) -> dict:
+    """Where and when a result was produced (recorded in every results JSON)."""
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "machine_kind": machine_kind(), "commit": git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def results_dir() -> Path:
+    """Where committed results live: $ADVFAIR_RESULTS_DIR, else book/results seen from the repository
+    root or from book/ (where the notebooks run)."""
+    if "ADVFAIR_RESULTS_DIR" in os.environ:
+        return Path(os.environ["ADVFAIR_RESULTS_DIR"])
+    for candidate in (Path("results"), Path("book/results")):
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[3] / "book" / "results"
+
+
+def json_clean(obj: Any) -> Any:
+    """The object as JSON would give it back (tuples to lists, numpy scalars to floats): a run's results in
+    memory and the same results read from their file render identically."""
+    return json.loads(json.dumps(obj, default=_to_builtin))
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

@@ -1,0 +1,176 @@
+"""The class-wise chapter's claims (paraphrased from the KDD abstract; spec ids) and their verdict rules.
+
+Every rule is a function of the results: paired statistics on the same test points, tested against the
+claim's direction (`advfair.verdicts`). Stated choices: "largely the same ranking" means Spearman rho > 0.5;
+spreads are compared as NSD (SD / mean), which allows for robust accuracies being lower than clean ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...evaluation import Estimate, Evaluation, compare_attacks, compare_models, evaluation_statistic, rank_agreement
+from ...evaluation.metrics import spearman_rows, spearman_rows_finite
+from ...evaluation.paired import gap, mean, nsd, of_classes, sd
+from ...verdicts import Part, Verdict, class_gate, greater, less, model_gate
+from ..common import evaluation
+from .methods import MODEL_LABELS
+
+RANK_AGREEMENT = 0.5  # "largely the same ranking": Spearman rho above this
+
+PAPER = {
+    "C1": "adversarially trained models show large gaps in robust accuracy between classes, larger than in "
+          "clean accuracy",
+    "C2": "the class ranking by robustness is largely the same across attacks",
+    "C3": "the class ranking is largely the same across defences",
+    "C4": "stronger attacks gain over weaker ones mostly on the vulnerable classes",
+    "C5": "T-PGD has a higher attack success rate than PGD",
+    "C6": "T-PGD widens the robustness gap between classes",
+    "C7a": "a training-phase change raises the robust accuracy of the most vulnerable class and shrinks the gap",
+    "C7b": "an inference-phase change raises the robust accuracy of the most vulnerable class and shrinks the gap",
+    "C8b": "a class's robustness correlates positively with its last-layer weight norm ‖w_c‖ (ICLR version)",
+}
+
+
+def _boot(results: dict) -> dict:
+    cfg = results["config"]
+    return {"n_boot": cfg["n_boot"], "seed": cfg["seed"]}
+
+
+def _gates(results: dict, *names: str) -> list[Part]:
+    gates = []
+    for name in names:
+        e = evaluation(results, name)
+        gates += model_gate(MODEL_LABELS[name], float((e.predicted("clean") == e.labels()).mean()), len(e.classes))
+    return gates
+
+
+def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
+    return compare_attacks(e, "clean", attack, nsd, **boot)
+
+
+def c1(results: dict) -> Verdict:
+    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    parts = tuple(greater(f"{MODEL_LABELS[m]}: NSD under {pgd.upper()} − clean NSD", _nsd_gap(evaluation(results, m), pgd, boot),
+                          scale=1, digits=3) for m in ("pgd_at", "trades"))
+    return Verdict("C1", PAPER["C1"], parts, tuple(_gates(results, "pgd_at", "trades")))
+
+
+def c2(results: dict) -> Verdict:
+    n, boot = results["attack_names"], _boot(results)
+    e = evaluation(results, "pgd_at")
+    pairs = [(n["pgd"], n["fgsm"], "all"), (n["pgd"], n["cw"], "all"), (n["pgd"], n["tpgd"], "all"),
+             (n["pgd"], "aa", "subset")]
+    parts = tuple(greater(f"ρ({a.upper()}, {b.upper()}){' on the AA points' if pts == 'subset' else ''}",
+                          rank_agreement(e, a, e, b, points=pts, **boot), RANK_AGREEMENT,
+                          scale=1, digits=2) for a, b, pts in pairs)
+    return Verdict("C2", PAPER["C2"], parts, tuple(_gates(results, "pgd_at")))
+
+
+def c3(results: dict) -> Verdict:
+    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    a, b = evaluation(results, "pgd_at"), evaluation(results, "trades")
+    part = greater(f"ρ(PGD-AT, TRADES) under {pgd.upper()}",
+                   rank_agreement(a, pgd, b, pgd, **boot), RANK_AGREEMENT, scale=1, digits=2)
+    return Verdict("C3", PAPER["C3"], (part,), tuple(_gates(results, "pgd_at", "trades")))
+
+
+def relative_drop_rank(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """Spearman rho between the relative drop (weak - strong) / weak and the weak-attack accuracy, over the
+    classes the weak attack leaves some points of (a relative drop is undefined for the others)."""
+    defined = weak > 0
+    relative = np.where(defined, (weak - strong) / np.where(defined, weak, 1), np.nan)
+    return spearman_rows_finite(relative, weak)
+
+
+def c4(results: dict) -> Verdict:
+    n, boot = results["attack_names"], _boot(results)
+    e = evaluation(results, "pgd_at")
+    chains = [(n["fgsm"], n["pgd"], "all"), (n["fgsm"], "aa", "subset")]
+    parts = tuple(less(f"ρ(relative drop {a.upper()}→{b.upper()}, {a.upper()} accuracy)"
+                       f"{' on the AA points' if pts == 'subset' else ''}",
+                       evaluation_statistic(e, [e.correct(a, pts), e.correct(b, pts)], relative_drop_rank,
+                                            points=pts, **boot), scale=1, digits=2) for a, b, pts in chains)
+    return Verdict("C4", PAPER["C4"], parts, tuple(_gates(results, "pgd_at")))
+
+
+def c5(results: dict) -> Verdict:
+    n, boot = results["attack_names"], _boot(results)
+    e = evaluation(results, "pgd_at")
+    t = results["selection"]["t_picked"]
+    part = less(f"robust accuracy, T-PGD (T = {t:g}, picked on validation) − PGD",
+                compare_attacks(e, n["pgd"], n["tpgd"], mean, **boot))
+    return Verdict("C5", PAPER["C5"], (part,), tuple(_gates(results, "pgd_at")))
+
+
+def c6(results: dict) -> Verdict:
+    n, boot = results["attack_names"], _boot(results)
+    e = evaluation(results, "pgd_at")
+    part = greater(f"class SD, T-PGD (T = {results['selection']['t_picked']:g}) − PGD",
+                   compare_attacks(e, n["pgd"], n["tpgd"], sd, **boot))
+    return Verdict("C6", PAPER["C6"], (part,), tuple(_gates(results, "pgd_at")))
+
+
+def _tweak(results: dict, claim: str, tweaked: str, label: str) -> Verdict:
+    """The tweaked model against PGD-AT on the same points: the validation-weakest class up and the
+    max-min gap down, under PGD (all points) and under AutoAttack (the AA points)."""
+    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    target = results["selection"]["worst_class"]
+    name = results["classes"][target]
+    base, tw = evaluation(results, "pgd_at"), evaluation(results, tweaked)
+    parts = []
+    for attack, points in ((pgd, "all"), ("aa", "subset")):
+        where = " (AA points)" if points == "subset" else ""
+        parts.append(greater(f"{name} under {attack.upper()}{where}, {label} − PGD-AT",
+                             compare_models(base, tw, attack, of_classes([target]), points=points, **boot)))
+        parts.append(less(f"gap under {attack.upper()}{where}, {label} − PGD-AT",
+                          compare_models(base, tw, attack, gap, points=points, **boot)))
+    gates = _gates(results, "pgd_at")
+    per_class_clean = results["evaluations"]["pgd_at"]["reports"]["all"]["attacks"]["clean"]["per_class"]
+    gates += class_gate("PGD-AT", results["classes"], per_class_clean, [target], len(results["classes"]))
+    return Verdict(claim, PAPER[claim], tuple(parts), tuple(gates))
+
+
+def c7a(results: dict) -> Verdict:
+    return _tweak(results, "C7a", "class_weighted", f"class-weighted (w = {results['config']['w_worst']:g})")
+
+
+def c7b(results: dict) -> Verdict:
+    return _tweak(results, "C7b", "pgd_at_bias", f"bias b = {results['bias']['picked']:g}")
+
+
+def c8b(results: dict) -> Verdict:
+    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    e = evaluation(results, "pgd_at")
+    norms = np.asarray(results["diagnostics"]["weight_norms"])
+    rho = evaluation_statistic(e, [e.correct(pgd)], lambda acc: spearman_rows(norms, acc), **boot)
+    part = greater(f"ρ(‖w_c‖, {pgd.upper()} accuracy)", rho, scale=1, digits=2)
+    return Verdict("C8b", PAPER["C8b"], (part,), tuple(_gates(results, "pgd_at")))
+
+
+RULES = (c1, c2, c3, c4, c5, c6, c7a, c7b, c8b)
+
+
+def verdicts(results: dict) -> list[Verdict]:
+    return [rule(results) for rule in RULES]
+
+
+def key_numbers(results: dict) -> dict[str, float]:
+    """Headline accuracies of every evaluation and every verdict's estimates: what the stability file
+    tracks and what a re-execution on another machine is compared on."""
+    n = results["attack_names"]
+    out = {}
+    for name, record in results["evaluations"].items():
+        rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
+        out[f"{name}.clean"] = rep["clean"]["overall"]
+        out[f"{name}.{n['pgd']}"] = rep[n["pgd"]]["overall"]
+        out[f"{name}.{n['pgd']}.worst"] = rep[n["pgd"]]["worst"]
+        out[f"{name}.aa"] = sub["aa"]["overall"]
+    if "mnist" in results:
+        rep = results["mnist"]["evaluation"]["reports"]
+        out["mnist.clean"] = rep["all"]["attacks"]["clean"]["overall"]
+        out["mnist.aa"] = rep["subset"]["attacks"]["aa"]["overall"]
+    for v in verdicts(results):
+        for i, part in enumerate(v.parts):
+            if part.estimate is not None:
+                out[f"{v.claim}.{i}"] = part.estimate.value
+    return out

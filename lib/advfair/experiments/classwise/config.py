@@ -1,0 +1,107 @@
+"""The class-wise chapter's config: every field a papermill parameter or `--set` override, validated."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ...attacks import T_RULES, check_temperature
+from ...data import DATASETS
+from ...models import MODELS
+from ...trainer import SCHEDULES
+from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
+                           check_positive, fail)
+from ..base import ChapterConfig
+
+PAPER = {
+    "model": "preact_resnet18", "train_per_class": None, "test_per_class": None, "train_steps": 10,
+    "train_alpha": 2 / 255, "epochs": 110, "batch_size": 128, "augment": True, "lr": 0.1, "schedule": "step",
+    "milestones": (100, 105), "eval_steps": 20, "long_steps": (50,), "aa_version": "standard", "aa_per_class": None,
+    "mnist_aa_per_class": None, "bias_grid": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0), "mnist_width": 32,
+    "mnist_train_per_class": None, "mnist_test_per_class": None, "mnist_train_steps": 40, "mnist_train_alpha": 0.01,
+    "mnist_eval_steps": 20, "mnist_epochs": 10, "eval_batch_size": 1000,
+}
+
+
+@dataclass(frozen=True)
+class ClasswiseConfig(ChapterConfig):
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("milestones", "long_steps", "temperatures", "bias_grid")
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+
+    dataset: str = "cifar10"
+    data_seed: int = 0  # which images form the training, validation and test subsets
+    model: str = "small_cnn"
+    width: int = 16
+    train_per_class: int | None = 400
+    val_per_class: int = 50
+    test_per_class: int | None = 200
+    eps: float = 8 / 255
+    train_steps: int = 3
+    train_alpha: float = 3 / 255
+    epochs: int = 4
+    batch_size: int = 32
+    augment: bool = False
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    trades_beta: float = 6.0
+    trades_clip_start: bool = False  # False: TRADES' inner max starts unclipped, as in its official code
+    eval_steps: int = 10
+    eval_alpha: float = 2 / 255
+    long_steps: tuple[int, ...] = ()
+    temperatures: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+    t_rule: str = "global"
+    aa_version: str = "subset"
+    aa_per_class: int | None = 30
+    w_worst: float = 2.0
+    bias_grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
+    bias_tolerance: float = 0.01
+    mnist: bool = True
+    mnist_model: str = "small_cnn"
+    mnist_width: int = 16
+    mnist_train_per_class: int | None = 600
+    mnist_test_per_class: int | None = 100
+    mnist_aa_per_class: int | None = 5  # most MNIST points stay robust, so every AutoAttack step runs on them
+    mnist_eps: float = 0.3
+    mnist_train_steps: int = 5
+    mnist_train_alpha: float = 0.1
+    mnist_eval_steps: int = 10
+    mnist_eval_alpha: float = 0.075
+    mnist_epochs: int = 2
+
+    def validate(self) -> None:
+        check_choice("dataset", self.dataset, tuple(d for d in DATASETS if d != "mnist"))
+        check_choice("model", self.model, MODELS)
+        check_choice("mnist_model", self.mnist_model, MODELS)
+        check_non_negative("data_seed", self.data_seed, integer=True)
+        check_fields(self, ("width", "mnist_width", "val_per_class", "train_steps", "epochs", "batch_size",
+                            "eval_steps", "mnist_train_steps", "mnist_eval_steps", "mnist_epochs"),
+                     check_positive, integer=True)
+        check_fields(self, ("train_per_class", "test_per_class", "aa_per_class", "mnist_train_per_class",
+                            "mnist_test_per_class", "mnist_aa_per_class"), check_positive, optional=True, integer=True)
+        check_fields(self, ("eps", "mnist_eps"), check_eps)
+        check_fields(self, ("train_alpha", "eval_alpha", "mnist_train_alpha", "mnist_eval_alpha", "lr", "w_worst"),
+                     check_positive)
+        check_fields(self, ("weight_decay", "trades_beta"), check_non_negative)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("t_rule", self.t_rule, T_RULES)
+        check_choice("aa_version", self.aa_version, ("standard", "subset"))
+        if not self.temperatures or 1.0 not in self.temperatures or len(self.temperatures) < 2:
+            fail("temperatures", list(self.temperatures),
+                 "a list of temperatures > 0 that includes 1 (plain PGD) and at least one other")
+        for t in self.temperatures:
+            try:
+                check_temperature(t)
+            except ValueError:
+                fail("temperatures", list(self.temperatures), "finite temperatures > 0")
+        for m in self.milestones:  # as TrainConfig will check: fail here, before any data is loaded
+            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+        for k in self.long_steps:
+            check_positive("long_steps", k, integer=True)
+        if 0.0 not in self.bias_grid or len(self.bias_grid) < 2:
+            fail("bias_grid", list(self.bias_grid), "a list of logit biases >= 0 that includes 0 (no tweak) and "
+                 "at least one bias > 0")
+        for b in self.bias_grid:
+            check_number("bias_grid", b, low=0)
+        check_number("bias_tolerance", self.bias_tolerance, low=0, high=1)
+        check_fields(self, ("augment", "mnist", "trades_clip_start"), check_bool)

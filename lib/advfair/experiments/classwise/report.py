@@ -1,0 +1,194 @@
+"""The class-wise chapter's tables and summaries, computed from a results dict (the notebook only calls these)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...evaluation import attack_gains, attack_mcnemar, compare_attacks, rank_agreement, tpgd_name
+from ...evaluation.paired import gap, sd
+from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
+from ..base import results_dir
+from ..common import attack_entry, evaluation, report
+from ..stability import claim_stability, load_stability
+from . import claims
+from .methods import MODEL_LABELS
+
+
+def attack_columns(results: dict, *, clean: bool = False, aa: bool = False) -> tuple[list[str], list[str]]:
+    """The attacks of the PGD-AT evaluation (names, display labels)."""
+    n = results["attack_names"]
+    columns = {"clean": "clean"} if clean else {}
+    columns.update({n["fgsm"]: "FGSM", n["pgd"]: n["pgd"].upper(), n["cw"]: n["cw"].upper(),
+                    n["tpgd"]: f"T-PGD (T={results['selection']['t_picked']:g})"})
+    if aa:
+        columns["aa"] = "AA"
+    return list(columns), list(columns.values())
+
+
+def setup_table(results: dict) -> pd.DataFrame:
+    names, cfg = results["attack_names"], results["config"]
+    rows = []
+    for model, meta in results["models"].items():
+        if model == "mnist":
+            continue
+        rows.append({"model": MODEL_LABELS[model], "architecture": f"{cfg['model']} (width {cfg['width']})",
+                     "training images": (cfg["train_per_class"] * len(results["classes"]) if cfg["train_per_class"]
+                                         else "all but validation"),
+                     "epochs": len(meta["history"]),
+                     "clean %": pct(attack_entry(results, model, "clean")["overall"]),
+                     f"{names['pgd'].upper()} %": pct(attack_entry(results, model, names["pgd"])["overall"]),
+                     "AA % (AA points)": pct(attack_entry(results, model, "aa", "subset")["overall"]),
+                     "mean logit margin": round(results["diagnostics"]["mean_logit_margin"][model], 2)})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def points_summary(results: dict) -> str:
+    e = results["evaluations"]["pgd_at"]["points"]
+    return (f"{e['all']} test points ({e['all'] // len(results['classes'])} per class); AutoAttack on {e['subset']} "
+            f"of them ({e['subset'] // len(results['classes'])} per class), and every number next to an AA number "
+            "comes from those same points.")
+
+
+def disparity_summary(results: dict) -> str:
+    names, classes = results["attack_names"], results["classes"]
+    lines = []
+    for model in ("pgd_at", "trades"):
+        clean, rob = attack_entry(results, model, "clean"), attack_entry(results, model, names["pgd"])
+        lines.append(
+            f"* **{MODEL_LABELS[model]}**: under {names['pgd'].upper()} the classes range from "
+            f"{pct(rob['worst'])}% ({classes[rob['worst_class']]}) to {pct(rob['best'])}% "
+            f"({classes[rob['best_class']]}), a gap of {with_ci(rob['gap'], rob['ci']['gap'])} points; the clean "
+            f"gap is {with_ci(clean['gap'], clean['ci']['gap'])}. The relative spread (NSD) is "
+            f"{with_ci(rob['nsd'], rob['ci']['nsd'], scale=1, digits=3)} under attack against "
+            f"{with_ci(clean['nsd'], clean['ci']['nsd'], scale=1, digits=3)} clean.")
+    return "\n".join(lines)
+
+
+def spreads(results: dict) -> pd.DataFrame:
+    names = results["attack_names"]
+    return spread_table({f"{MODEL_LABELS[m]} — {label}": (report(results, m), key)
+                         for m in ("pgd_at", "trades")
+                         for label, key in (("clean", "clean"), (names["pgd"].upper(), names["pgd"]))})
+
+
+def defence_agreement_table(results: dict) -> pd.DataFrame:
+    """C3: Spearman rho of per-class robust accuracy between PGD-AT and each other defence, paired."""
+    boot = {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    base = evaluation(results, "pgd_at")
+    rows = []
+    for other in ("trades", "class_weighted"):
+        e = evaluation(results, other)
+        for attack in (a for a in e.names() if a != "clean" and a in base.names()):
+            rho = rank_agreement(base, attack, e, attack, **boot)
+            rows.append({"defences": f"PGD-AT vs {MODEL_LABELS[other]}", "attack": attack.upper(),
+                         "Spearman ρ [95% CI]": with_ci(rho.value, rho.ci, scale=1, digits=2)})
+    return pd.DataFrame(rows).set_index(["defences", "attack"])
+
+
+def gains_table(results: dict) -> pd.DataFrame:
+    """C4: per-class drops (points and % of the weaker attack's robust points) along the attack chain."""
+    n = results["attack_names"]
+    chains = [(f"FGSM→{n['pgd'].upper()}", n["fgsm"], n["pgd"], "all")]
+    chains += [(f"{n['pgd'].upper()}→{k.upper()}", n["pgd"], k, "all") for k in n["long"]]
+    chains += [(f"{n['pgd'].upper()}→{n['cw'].upper()}", n["pgd"], n["cw"], "all"),
+               ("FGSM→AA (AA points)", n["fgsm"], "aa", "subset")]
+    columns = {}
+    for label, weak, strong, points in chains:
+        rep = report(results, "pgd_at", points)["attacks"]
+        g = attack_gains(rep[weak]["per_class"], rep[strong]["per_class"])
+        columns[(label, "drop (pt)")] = [f"{100 * v:.1f}" for v in g["absolute"]]
+        columns[(label, "drop (% of weak)")] = [pct(v, 0) for v in g["relative"]]
+    return pd.DataFrame(columns, index=results["classes"])
+
+
+def tpgd_table(results: dict) -> pd.DataFrame:
+    """C5/C6: each temperature against PGD from the same starts (McNemar and paired bootstrap)."""
+    n, boot = results["attack_names"], {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    e = evaluation(results, "pgd_at")
+    base = e.correct(n["pgd"]).mean()
+    rows = []
+    for t, val_acc in results["selection"]["tpgd_val_accuracy"].items():
+        attack = tpgd_name(float(t), results["config"]["eval_steps"])
+        m = attack_mcnemar(e, n["pgd"], attack)
+        d_sd, d_gap = (compare_attacks(e, n["pgd"], attack, s, **boot) for s in (sd, gap))
+        rows.append({"T": t, "robust % (test)": pct(e.correct(attack).mean()), "robust % (validation)": pct(val_acc),
+                     "Δ vs PGD (pt)": f"{100 * (e.correct(attack).mean() - base):+.1f}",
+                     "robust only under PGD / only under T-PGD": f"{m['only_a_correct']} / {m['only_b_correct']}",
+                     "McNemar p": f"{m['p_value']:.3g}", "Δ SD (pt) [95% CI]": with_ci(d_sd.value, d_sd.ci),
+                     "Δ gap (pt) [95% CI]": with_ci(d_gap.value, d_gap.ci),
+                     "zero-gradient points %": pct(results["diagnostics"]["zero_gradient_fraction"][t]),
+                     "picked on validation": "✓" if float(t) == results["selection"]["t_picked"] else ""})
+    tpgds = [a for a in e.names() if a.startswith("tpgd")]
+    ensemble = np.logical_and.reduce([e.correct(a) for a in tpgds]).mean()
+    rows.append({"T": "all T (per-point worst case)", "robust % (test)": pct(ensemble),
+                 "Δ vs PGD (pt)": f"{100 * (ensemble - base):+.1f}"})
+    cw = e.correct(n["cw"]).mean()
+    rows.append({"T": f"reference: {n['cw'].upper()}", "robust % (test)": pct(cw), "Δ vs PGD (pt)": f"{100 * (cw - base):+.1f}"})
+    return pd.DataFrame(rows).set_index("T").fillna("")
+
+
+def tradeoff_points(results: dict) -> pd.DataFrame:
+    """Mean and worst-class PGD accuracy of the bias sweep, the class-weighted model and TRADES (test)."""
+    pgd = results["attack_names"]["pgd"]
+    rows = [{"method": "PGD-AT + logit bias b (inference)", "mean": r["test_mean"], "worst": r["test_worst"],
+             "b": r["bias"]} for r in results["bias"]["rows"]]
+    for model in ("class_weighted", "trades"):
+        e = attack_entry(results, model, pgd)
+        label = MODEL_LABELS[model] + (f" (w={results['config']['w_worst']:g})" if model == "class_weighted" else "")
+        rows.append({"method": label, "mean": e["mean"], "worst": e["worst"], "b": np.nan})
+    return pd.DataFrame(rows)
+
+
+def tweaks_table(results: dict) -> pd.DataFrame:
+    pgd, classes = results["attack_names"]["pgd"], results["classes"]
+    target = results["selection"]["worst_class"]
+    labels = {"pgd_at": "PGD-AT (baseline)",
+              "class_weighted": f"class-weighted PGD-AT (w={results['config']['w_worst']:g})",
+              "pgd_at_bias": f"PGD-AT + logit bias b={results['bias']['picked']:g}"}
+    rows = []
+    for name, label in labels.items():
+        rep, aa = report(results, name)["attacks"], report(results, name, "subset")["attacks"]
+        rows.append({"": label, "clean %": pct(rep["clean"]["overall"]),
+                     f"{pgd.upper()} mean %": with_ci(rep[pgd]["mean"], rep[pgd]["ci"]["mean"]),
+                     f"{pgd.upper()} {classes[target]} %": pct(rep[pgd]["per_class"][target]),
+                     f"{pgd.upper()} gap (pt)": pct(rep[pgd]["gap"]),
+                     "AA mean % (AA points)": pct(aa["aa"]["mean"]),
+                     f"AA {classes[target]} % (AA points)": pct(aa["aa"]["per_class"][target]),
+                     "AA gap (pt, AA points)": pct(aa["aa"]["gap"])})
+    return pd.DataFrame(rows).set_index("")
+
+
+def weight_norm_table(results: dict) -> pd.DataFrame:
+    pgd = results["attack_names"]["pgd"]
+    return pd.DataFrame({"‖w_c‖": np.round(results["diagnostics"]["weight_norms"], 3),
+                         f"{pgd.upper()} robust %": np.round(100 * np.asarray(attack_entry(results, "pgd_at", pgd)["per_class"]), 1)},
+                        index=results["classes"])
+
+
+def mnist_table(results: dict) -> pd.DataFrame:
+    mn, names = results["mnist"], results["attack_names"]
+    mrep = mn["evaluation"]["reports"]
+    return spread_table({
+        "CIFAR-10 PGD-AT — clean": (report(results, "pgd_at"), "clean"),
+        f"CIFAR-10 PGD-AT — {names['pgd'].upper()}": (report(results, "pgd_at"), names["pgd"]),
+        "CIFAR-10 PGD-AT — AA (AA points)": (report(results, "pgd_at", "subset"), "aa"),
+        "MNIST PGD-AT — clean": (mrep["all"], "clean"),
+        f"MNIST PGD-AT — {mn['attack_names']['pgd'].upper()}": (mrep["all"], mn["attack_names"]["pgd"]),
+        "MNIST PGD-AT — AA (AA points)": (mrep["subset"], "aa"),
+    })
+
+
+def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
+    """The claims with their verdicts and, for the cpu profile, the seed stability of each."""
+    record = load_stability("classwise", results_dir()) if stability else None
+    return verdict_table(claims.verdicts(results), claim_stability(record, results["config_hash"]) if stability else None)
+
+
+def scale_notes(results: dict) -> str:
+    """What this run's scale is, and which claims it cannot test and why (from the verdicts' own gates)."""
+    cfg, e = results["config"], results["evaluations"]["pgd_at"]["points"]
+    train = f"{cfg['train_per_class']} training images per class" if cfg["train_per_class"] else "the full training set"
+    lines = [f"**Scale of this run ({cfg['profile']} profile):** {cfg['model']} of width {cfg['width']}, {train}, "
+             f"{cfg['epochs']} epochs of PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}; "
+             f"{cfg['val_per_class']} validation images per class; {e['all']} test points, AutoAttack on {e['subset']}."]
+    return "\n".join([*lines, untestable_notes(claims.verdicts(results))])

@@ -1,0 +1,259 @@
+"""The RoBal chapter's claims (spec ids C1-C12, with their tables) and their verdict rules.
+
+Every rule is a function of the results: paired statistics on the same test points, tested against the
+claim's direction (`advfair.verdicts`). Where a claim names AutoAttack, every quantity of the rule is taken
+on the AA points. "Unchanged" means the paired difference lies within +-`equivalence_margin`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...evaluation import Estimate, Evaluation, compare_models, evaluation_statistic, permutation_spearman
+from ...evaluation.paired import interval, mean, of_classes, stratified_bootstrap
+from ...evaluation.protocol import decode_labels
+from ...verdicts import Part, Verdict, exact_test, greater, less, model_gate, untestable, within
+from ..common import evaluation
+from .methods import MODEL_LABELS
+
+PAPER = {
+    "C1": "under AT, clean and robust accuracy fall from head to tail, and robust accuracy collapses on the tail "
+          "far more (Fig. 1)",
+    "C2": "head classes are more robust after LT training than after balanced training of the same size (Fig. 5)",
+    "C3": "long-tail methods inside AT raise clean accuracy much more than AA (LA/BS: +12.1 vs +2.4 pt; Table 1)",
+    "C4": "inference-time rescaling raises PGD accuracy but not AA (\"fake gains\"; Table 1)",
+    "C5": "scaling the logits by 10^−κ leaves clean and AA unchanged; PGD is lowest near κ = 0 and rises on both "
+          "sides (Fig. 2)",
+    "C6": "the cosine classifier has a smaller clean − AA gap than FC (29.36 vs 34.18; Table 1)",
+    "C7": "classifier weight norms shrink toward the tail; attacked samples have a larger feature-norm ratio "
+          "‖f(x+δ)‖/‖f(x)‖ (Fig. 3)",
+    "C8": "RoBal beats AT on clean accuracy and every attack on CIFAR-10-LT (Table 2)",
+    "C9": "larger τ_b − τ_m raises clean accuracy at the end of training; AA peaks mid-range (Table 3, block 2)",
+    "C10–C12": "gains hold across imbalance ratios; the outer loss matters most; more inner steps trade clean for "
+               "robust accuracy (Tables 4, S6, S7)",
+}
+
+# Quoted from the paper (CIFAR-10-LT, IR 50, WRN-34-10; accuracy in %). Not computed by this code.
+PAPER_TABLE1 = {
+    "ref": "Wu et al. 2021, Table 1 (CIFAR-10-LT, IR 50, WRN-34-10; PGD = PGD-20, AA = APGD-CE + APGD-T)",
+    "columns": ("clean", "pgd", "aa"),
+    "rows": {
+        "vanilla FC": (62.33, 29.30, 28.15),
+        "vanilla Cos": (56.59, 29.38, 27.23),
+        "class-aware margin (LDAM)": (63.24, 29.81, 28.70),
+        "cosine with margin (HE)": (58.47, 31.73, 28.45),
+        "class-aware temperature (CDT)": (73.11, 30.12, 28.62),
+        "class-aware bias (LA/BS)": (74.46, 32.45, 30.55),
+        "re-scaling W_i/n_i^tau": (73.84, 39.05, 28.23),
+        "normalisation W_i/||W_i||^tau": (72.70, 36.57, 29.77),
+        "LA-post": (74.25, 31.95, 30.45),
+    },
+}
+PAPER_TABLE2 = {
+    "ref": "Wu et al. 2021, Table 2 (CIFAR-10-LT, IR 50, WRN-34-10)",
+    "columns": ("clean", "fgsm", "pgd", "mim", "cw", "aa"),
+    "rows": {
+        "AT": (62.33, 33.57, 29.30, 30.02, 30.31, 28.15),
+        "TRADES": (54.29, 32.80, 30.20, 30.53, 29.58, 28.94),
+        "RoBal-N": (75.52, 40.04, 33.50, 34.57, 33.68, 31.72),
+        "RoBal-R": (74.51, 40.55, 33.87, 34.92, 34.12, 32.04),
+    },
+}
+PAPER_TABLE3_BLOCK2 = {
+    "ref": "Wu et al. 2021, Table 3, block 2 (m0 = 0.1, tau_m = 0; clean / AA at the end → after the best tau_p)",
+    "rows": {0.0: ((63.51, 28.47), (75.51, 31.24)), 0.5: ((68.58, 30.55), (75.77, 30.94)),
+             1.0: ((73.93, 31.52), (75.42, 31.61)), 1.5: ((74.67, 30.95), (74.67, 30.95))},
+}
+# Which quoted row each of our evaluations corresponds to: (table, row).
+PAPER_ROWS = {"at_fc": (PAPER_TABLE2, "AT"), "at_cos": (PAPER_TABLE1, "vanilla Cos"),
+              "la_train": (PAPER_TABLE1, "class-aware bias (LA/BS)"), "la_post": (PAPER_TABLE1, "LA-post"),
+              "trades": (PAPER_TABLE2, "TRADES"), "robal_n": (PAPER_TABLE2, "RoBal-N"),
+              "robal_r": (PAPER_TABLE2, "RoBal-R")}
+# At paper scale a number counts as reproduced within this many points.
+PAPER_TOLERANCE_PT = 3.0
+
+
+def _boot(results: dict) -> dict:
+    return {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+
+
+def _gates(results: dict, *names: str) -> tuple[Part, ...]:
+    gates = []
+    for name in names:
+        e = evaluation(results, name)
+        gates += model_gate(MODEL_LABELS[name], float((e.predicted("clean") == e.labels()).mean()), len(e.classes))
+    return tuple(gates)
+
+
+def _difference(results: dict, a: str, b: str, attack: str, points: str = "all", statistic=mean) -> Estimate:
+    return compare_models(evaluation(results, a), evaluation(results, b), attack, statistic, points=points,
+                          **_boot(results))
+
+
+def c1(results: dict) -> Verdict:
+    pgd, groups = results["attack_names"]["pgd"], results["groups"]
+    e = evaluation(results, "at_fc")
+    head, tail = of_classes(groups["head"]), of_classes(groups["tail"])
+    outcomes = [e.correct("clean"), e.correct(pgd)]
+
+    def kept(clean: np.ndarray, robust: np.ndarray) -> np.ndarray:  # tail/head robust minus tail/head clean
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return tail(robust) / head(robust) - tail(clean) / head(clean)
+
+    boot = _boot(results)
+    parts = (greater("AT-FC clean accuracy, head − tail",
+                     evaluation_statistic(e, outcomes[:1], lambda c: head(c) - tail(c), **boot)),
+             greater(f"AT-FC {pgd.upper()} accuracy, head − tail",
+                     evaluation_statistic(e, outcomes[1:], lambda r: head(r) - tail(r), **boot)),
+             less("share of the head's accuracy the tail keeps, robust − clean",
+                  evaluation_statistic(e, outcomes, kept, **boot)))
+    return Verdict("C1", PAPER["C1"], parts, _gates(results, "at_fc"))
+
+
+def c2(results: dict) -> Verdict:
+    if "sml_bal" not in results["evaluations"]:
+        return Verdict("C2", PAPER["C2"], (untestable("Sml-Bal", "not trained in this run"),))
+    pgd = results["attack_names"]["pgd"]
+    part = greater(f"head {pgd.upper()} accuracy, LT − Sml-Bal",
+                   _difference(results, "sml_bal", "at_fc", pgd, statistic=of_classes(results["groups"]["head"])))
+    return Verdict("C2", PAPER["C2"], (part,), _gates(results, "sml_bal", "at_fc"))
+
+
+def _clean_minus_aa_gain(results: dict, name: str) -> Estimate:
+    """(clean gain) − (AA gain) of `name` over AT-FC, all four on the AA points."""
+    a, b = evaluation(results, "at_fc"), evaluation(results, name)
+    outcomes = [a.correct("clean", "subset"), a.correct("aa", "subset"), b.correct("clean", "subset"),
+                b.correct("aa", "subset")]
+    return evaluation_statistic(a, outcomes, lambda ca, aa, cb, ab: (mean(cb) - mean(ca)) - (mean(ab) - mean(aa)),
+                                points="subset", **_boot(results))
+
+
+def c3(results: dict) -> Verdict:
+    names = [n for n in ("la_train", "la_post") if n in results["evaluations"]]
+    parts = []
+    for name in names:
+        parts.append(greater(f"{MODEL_LABELS[name]} − AT-FC, clean", _difference(results, "at_fc", name, "clean")))
+        parts.append(greater(f"{MODEL_LABELS[name]} − AT-FC, clean gain − AA gain (AA points)",
+                             _clean_minus_aa_gain(results, name)))
+    return Verdict("C3", PAPER["C3"], tuple(parts), _gates(results, "at_fc", *names))
+
+
+def _kappa(results: dict, kappa: float) -> Evaluation:
+    return Evaluation.from_json(results["kappa"]["evaluations"][f"{kappa:g}"])
+
+
+def _kappa_difference(results: dict, kappa: float, attack: str, points: str) -> Estimate:
+    return compare_models(_kappa(results, 0), _kappa(results, kappa), attack, mean, points=points, **_boot(results))
+
+
+def c4(results: dict) -> Verdict:
+    pgd, margin = results["attack_names"]["pgd"], results["config"]["equivalence_margin"]
+    k = results["kappa"]["picked"]
+    parts = (greater(f"{pgd.upper()} at κ = {k:g} (picked on validation) − κ = 0", _kappa_difference(results, k, pgd, "all")),
+             within(f"AA at κ = {k:g} − κ = 0 (AA points)", _kappa_difference(results, k, "aa", "subset"), margin))
+    return Verdict("C4", PAPER["C4"], parts, _gates(results, "at_fc"))
+
+
+def c5(results: dict) -> Verdict:
+    pgd, margin = results["attack_names"]["pgd"], results["config"]["equivalence_margin"]
+    grid = results["kappa"]["grid"]
+    parts = []
+    for k in (grid[0], grid[-1]):
+        if k == 0:
+            parts.append(untestable(f"κ on {'the small' if k == grid[0] else 'the large'} side", "no κ there in the grid"))
+            continue
+        parts.append(greater(f"{pgd.upper()} at κ = {k:g} − κ = 0", _kappa_difference(results, k, pgd, "all")))
+        parts.append(within(f"AA at κ = {k:g} − κ = 0 (AA points)", _kappa_difference(results, k, "aa", "subset"), margin))
+        parts.append(within(f"clean at κ = {k:g} − κ = 0", _kappa_difference(results, k, "clean", "all"), margin))
+    return Verdict("C5", PAPER["C5"], tuple(parts), _gates(results, "at_fc"))
+
+
+def c6(results: dict) -> Verdict:
+    if "at_cos" not in results["evaluations"]:
+        return Verdict("C6", PAPER["C6"], (untestable("AT-Cos", "not trained in this run"),))
+    part = less("clean − AA gap, AT-Cos − AT-FC (AA points)", _gap_difference(results, "at_fc", "at_cos"))
+    return Verdict("C6", PAPER["C6"], (part,), _gates(results, "at_fc", "at_cos"))
+
+
+def _gap_difference(results: dict, a: str, b: str) -> Estimate:
+    ea, eb = evaluation(results, a), evaluation(results, b)
+    outcomes = [ea.correct(x, "subset") for x in ("clean", "aa")] + [eb.correct(x, "subset") for x in ("clean", "aa")]
+    return evaluation_statistic(ea, outcomes, lambda ca, aa, cb, ab: (mean(cb) - mean(ab)) - (mean(ca) - mean(aa)),
+                                points="subset", **_boot(results))
+
+
+def feature_ratio_difference(ratio: np.ndarray, fooled: np.ndarray, robust: np.ndarray, y: np.ndarray, *,
+                             n_boot: int, seed: int) -> Estimate:
+    """Mean feature-norm ratio of fooled points − of still-robust points, stratified bootstrap over points."""
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        f, r = fooled[idx], robust[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (ratio[idx] * f).sum(-1) / f.sum(-1) - (ratio[idx] * r).sum(-1) / r.sum(-1)
+
+    value = float(statistic(np.arange(len(y))[None])[0])
+    return Estimate(value, tuple(interval(statistic(stratified_bootstrap(y, n_boot, seed)))), int(len(y)))
+
+
+def c7(results: dict) -> Verdict:
+    norms = permutation_spearman(results["weight_norms"], results["counts"], seed=results["config"]["seed"])
+    f = results["feature_norms"]
+    y = evaluation(results, "at_fc").labels()
+    fooled, robust = (decode_labels(f[k]).astype(bool) for k in ("fooled", "robust"))
+    diff = feature_ratio_difference(np.asarray(f["ratio"]), fooled, robust, y, **_boot(results))
+    parts = (exact_test(f"ρ(‖W_c‖, n_c) = {norms['rho']:.2f}, permutation test", norms["p_greater"],
+                        norms["rho"] > 0, rule="ρ > 0"),
+             greater("feature-norm ratio, fooled − still-robust points", diff, scale=1, digits=3))
+    return Verdict("C7", PAPER["C7"], parts, _gates(results, "at_fc"))
+
+
+def c8(results: dict) -> Verdict:
+    names = [n for n in ("robal_n", "robal_r") if n in results["evaluations"]]
+    if not names:
+        return Verdict("C8", PAPER["C8"], (untestable("RoBal", "not trained in this run"),))
+    n = results["attack_names"]
+    attacks = [("clean", "all"), *((n[k], "all") for k in ("fgsm", "pgd", "mim", "cw") if n[k]), ("aa", "subset")]
+    parts = tuple(greater(f"{MODEL_LABELS[name]} − AT-FC, {a.upper()}{' (AA points)' if pts == 'subset' else ''}",
+                          _difference(results, "at_fc", name, a, pts)) for name in names for a, pts in attacks)
+    return Verdict("C8", PAPER["C8"], parts, _gates(results, "at_fc", *names))
+
+
+def c9(results: dict) -> Verdict:
+    rows = results["ablation"]["rows"]
+    if len(rows) < 2:
+        return Verdict("C9", PAPER["C9"], (untestable("ablation", "fewer than two ablation models"),))
+    low, high = rows[0], rows[-1]
+    a, b = (Evaluation.from_json(r["end"]) for r in (low, high))
+    clean = greater(f"clean at the end of training, τ_b − τ_m = {high['tau_b_minus_tau_m']:g} − "
+                    f"{low['tau_b_minus_tau_m']:g}", compare_models(a, b, "clean", mean, **_boot(results)))
+    peak = (untestable("AA peaks mid-range", f"needs at least three values of τ_b − τ_m (this run has {len(rows)})")
+            if len(rows) < 3 else untestable("AA peaks mid-range", "no paired rule for a peak is implemented"))
+    gates = [g for r, e in ((low, a), (high, b)) for g in model_gate(
+        f"RoBal τ_b − τ_m = {r['tau_b_minus_tau_m']:g}", float((e.predicted("clean") == e.labels()).mean()), len(e.classes))]
+    return Verdict("C9", PAPER["C9"], (clean, peak), tuple(gates))
+
+
+def c10_c12(results: dict) -> Verdict:
+    return Verdict("C10–C12", PAPER["C10–C12"],
+                   (untestable("this pipeline", "runs one imbalance ratio, one loss placement and one step count; "
+                                                "rerun with other `imbalance` / `train_steps`"),))
+
+
+RULES = (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10_c12)
+
+
+def verdicts(results: dict) -> list[Verdict]:
+    return [rule(results) for rule in RULES]
+
+
+def key_numbers(results: dict) -> dict[str, float]:
+    """Headline accuracies of every evaluation and every verdict's estimates (see classwise.claims)."""
+    n, out = results["attack_names"], {}
+    for name, record in results["evaluations"].items():
+        rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
+        out[f"{name}.clean"] = rep["clean"]["overall"]
+        out[f"{name}.{n['pgd']}"] = rep[n["pgd"]]["overall"]
+        out[f"{name}.aa"] = sub["aa"]["overall"]
+    for v in verdicts(results):
+        for i, part in enumerate(v.parts):
+            if part.estimate is not None:
+                out[f"{v.claim}.{i}"] = part.estimate.value
+    return out

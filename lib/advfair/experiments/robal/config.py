@@ -1,0 +1,155 @@
+"""The RoBal chapter's config: every field a papermill parameter or `--set` override, validated."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ...data import long_tailed_counts
+from ...models import MODELS
+from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
+                           check_positive, fail)
+from ..base import ChapterConfig
+
+# The trained models a run can include; "at_fc" is the baseline every comparison needs.
+MODEL_KEYS = ("sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r")
+LR_SCHEDULES = {"code_compound": "code_compound", "paper_step": "step"}
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
+TRAIN_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
+START_KINDS = ("symmetric", "positive")
+
+# Paper scale (GPU): WRN-34-10, the released training settings, the full test set.
+# n_max = 4950, not 5000: at 5000 the head class has no unused training image left for validation.
+PAPER = {
+    "model": "wrn34_10", "n_max": 4950, "test_per_class": None, "batch_size": 64, "augment": True, "lr": 0.1,
+    "models": ("at_fc", "la_train", "trades", "robal_n", "robal_r"),
+    "train_steps": 5, "train_alpha": 2 / 255, "train_start": "positive", "epochs": 80, "milestones": (60, 75),
+    "ablation_tau_b": (), "fgsm": True, "mim": True, "aa_per_class": 100, "standard_aa": True,
+    "kappa_grid": (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0), "eval_batch_size": 1000,
+}
+
+
+@dataclass(frozen=True)
+class RobalConfig(ChapterConfig):
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("models", "milestones", "la_post_grid", "ablation_tau_b", "tau_p_grid",
+                                              "kappa_grid")
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+
+    seed: int = 1  # the released code trains with seed 1 (its data seed is 0)
+    dataset: str = "cifar10"
+    model: str = "small_cnn"
+    width: int = 8  # at this scale the models are limited by data and steps, not width: 8 costs half of 16
+    # Data: n_c = int(n_max * imbalance^(c / (C - 1))), drawn with the LDAM rule and `data_seed`.
+    n_max: int = 1000
+    imbalance: float = 0.02
+    data_seed: int = 0
+    sml_bal_per_class: int | None = None  # None: the long-tailed total / C
+    val_per_class: int = 50
+    test_per_class: int | None = 200
+    models: tuple[str, ...] = MODEL_KEYS
+    # Training (adversarial training for every model).
+    eps: float = 8 / 255
+    train_steps: int = 3
+    train_alpha: float = 3 / 255
+    train_start: str = "symmetric"  # the released code starts at x + eps * U[0, 1) ("positive": paper profile)
+    clip_start: bool | None = None  # None: as the code of that start (the positive start is not clipped)
+    trades_clip_start: bool = False  # False: TRADES' inner max starts unclipped, as in its official code
+    epochs: int = 4
+    batch_size: int = 32  # more SGD steps per epoch than the paper's 64 (lr scaled with it)
+    augment: bool = False  # a schedule this short learns faster without crop + flip
+    lr: float = 0.05
+    weight_decay: float = 2e-4
+    lr_schedule: str = "code_compound"
+    milestones: tuple[int, ...] = (3, 4)  # the paper's (60, 75) of 80 epochs, scaled to 4
+    # Baselines.
+    cos_scale: float = 16.0
+    la_tau: float = 1.0
+    la_post_grid: tuple[float, ...] = (0.5, 1.0)
+    trades_beta: float = 6.0
+    # RoBal (CIFAR-10-LT released configs).
+    robal_s: float = 10.0
+    robal_m0: float = 0.1
+    robal_gamma: float = 1 / 32
+    kl_weight: float = 6.0
+    inner_scale: float = 1.0
+    robal_n_tau_b: float = 1.2
+    robal_n_tau_m: float = 0.0
+    robal_n_tau_p: float = 0.1
+    robal_r_tau_b: float = 1.5
+    robal_r_tau_m: float = 0.3
+    robal_r_eval_scale: float = 1.0
+    ablation_tau_b: tuple[float, ...] = (0.0,)  # RoBal-N adds tau_b - tau_m = 1.2
+    tau_p_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5)
+    # Evaluation.
+    eval_steps: int = 20
+    eval_alpha: float = 2 / 255
+    logit_scale_attack: float = 10.0
+    fgsm: bool = False
+    mim: bool = False
+    aa_per_class: int | None = 30  # AutoAttack costs ~1000 gradient steps per robust point: the dearest column
+    standard_aa: bool = False
+    kappa_grid: tuple[float, ...] = (-3.0, 0.0, 3.0)  # each exponent costs an AutoAttack run
+    equivalence_margin: float = 0.02  # "unchanged" (C4, C5): the paired difference lies within +-2 points
+
+    def validate(self) -> None:
+        check_choice("dataset", self.dataset, DATASET_CLASSES)
+        check_choice("model", self.model, MODELS)
+        check_fields(self, ("width", "n_max", "val_per_class", "train_steps", "epochs", "batch_size", "eval_steps"),
+                     check_positive, integer=True)
+        check_fields(self, ("sml_bal_per_class", "test_per_class", "aa_per_class"), check_positive, optional=True,
+                     integer=True)
+        check_number("imbalance", self.imbalance, low=0, high=1, low_open=True)
+        check_non_negative("data_seed", self.data_seed, integer=True)
+        self._check_data_sizes()
+        for key in self.models:
+            check_choice("models", key, MODEL_KEYS)
+        if "at_fc" not in self.models or len(set(self.models)) != len(self.models):
+            fail("models", list(self.models), "a list of distinct model keys that includes 'at_fc' (the baseline)")
+        check_eps("eps", self.eps)
+        check_fields(self, ("train_alpha", "eval_alpha", "lr", "cos_scale", "robal_s", "inner_scale",
+                            "robal_r_eval_scale"), check_positive)
+        check_choice("train_start", self.train_start, START_KINDS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for m in self.milestones:  # as TrainConfig will check: fail here, before any data is loaded
+            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+        check_fields(self, ("weight_decay", "trades_beta", "robal_m0", "robal_gamma", "kl_weight", "robal_n_tau_p"),
+                     check_non_negative)
+        check_fields(self, ("la_tau", "robal_n_tau_b", "robal_n_tau_m", "robal_r_tau_b", "robal_r_tau_m"), check_number)
+        for name in ("la_post_grid", "tau_p_grid"):
+            self._check_grid(name, low=0)
+        for tau_b in self.ablation_tau_b:
+            check_number("ablation_tau_b", tau_b)
+        self._check_grid("kappa_grid", low=-8, high=8)
+        if 0 not in self.kappa_grid or len(self.kappa_grid) < 2:
+            fail("kappa_grid", list(self.kappa_grid), "a list of exponents in [-8, 8] that includes 0 (no rescaling) "
+                 "and at least one other")
+        check_positive("logit_scale_attack", self.logit_scale_attack)
+        if self.logit_scale_attack == 1:
+            fail("logit_scale_attack", self.logit_scale_attack, "a factor > 0 other than 1 (1 is plain PGD)")
+        check_number("equivalence_margin", self.equivalence_margin, low=0, high=1, low_open=True)
+        check_fields(self, ("augment", "fgsm", "mim", "standard_aa", "trades_clip_start"), check_bool)
+        if self.clip_start is not None:
+            check_bool("clip_start", self.clip_start)
+
+    def _check_grid(self, name: str, *, low: float | None = None, high: float | None = None) -> None:
+        grid = getattr(self, name)
+        if not grid:
+            fail(name, list(grid), "a non-empty list of numbers")
+        for value in grid:
+            check_number(name, value, low=low, high=high)
+
+    def _check_data_sizes(self) -> None:
+        available = TRAIN_IMAGES_PER_CLASS[self.dataset]
+        if self.n_max + self.val_per_class > available:
+            fail("n_max", self.n_max, f"n_max + val_per_class <= {available}: the validation split comes from "
+                                      "training images the long-tailed set leaves unused")
+        counts = self.counts()
+        if counts[-1] < 1:
+            fail("n_max", self.n_max, f"n_max * imbalance >= 1 (imbalance={self.imbalance:g}), so that the "
+                                      "rarest class keeps at least one training image")
+        if sum(counts) < self.batch_size:
+            fail("batch_size", self.batch_size, f"at most the {sum(counts)} long-tailed training images "
+                                                "(training drops the last incomplete batch)")
+
+    def counts(self) -> list[int]:
+        """Training images per class of the long-tailed set."""
+        return long_tailed_counts(self.n_max, self.imbalance, DATASET_CLASSES[self.dataset])

@@ -1,0 +1,119 @@
+"""The RoBal chapter's methods: the long-tailed data, the models and their test-time heads, the protocols."""
+from __future__ import annotations
+
+import dataclasses
+
+from ...data import class_balanced_indices
+from ...evaluation import AttackSpec, Protocol, standard_attacks
+from ...inference import Step, posthoc
+from ...objectives import Objective, make_objective
+from ...splits import Split, long_tailed_split
+from ...trainer import TrainConfig
+from .config import LR_SCHEDULES, RobalConfig
+
+MODEL_LABELS = {
+    "sml_bal": "AT-FC on Sml-Bal", "at_fc": "AT-FC", "la_post": "AT-FC + LA-post", "at_cos": "AT-Cos",
+    "la_train": "AT + LA-train", "trades": "TRADES", "robal_n": "RoBal-N", "robal_r": "RoBal-R",
+    "robal_r_s": "RoBal-R at scale s",
+}
+TEST_SEED_OFFSET, VALIDATION_SEED_OFFSET = 20, 10
+
+
+def splits(cfg: RobalConfig) -> tuple[Split, Split, int]:
+    """The long-tailed split, Sml-Bal (as many training images, balanced, never a validation image) and
+    Sml-Bal's images per class."""
+    lt = long_tailed_split(cfg.dataset, n_max=cfg.n_max, imbalance=cfg.imbalance, val_per_class=cfg.val_per_class,
+                           test_per_class=cfg.test_per_class, data_seed=cfg.data_seed, data_dir=cfg.data_dir)
+    counts = cfg.counts()
+    per_class = cfg.sml_bal_per_class or round(sum(counts) / len(counts))
+    sml_bal = dataclasses.replace(lt, train=class_balanced_indices(lt.data.y_train, per_class, seed=cfg.data_seed + 3,
+                                                                   exclude=lt.val))
+    return lt, sml_bal, per_class
+
+
+def data_spec(cfg: RobalConfig, kind: str, sml_bal_per_class: int) -> dict:
+    spec = {"dataset": cfg.dataset, "kind": kind, "rule": "ldam", "n_max": cfg.n_max, "imbalance": cfg.imbalance,
+            "data_seed": cfg.data_seed}
+    if kind == "sml_bal":  # drawn around the validation split, which depends on the long-tailed set
+        spec.update(val_per_class=cfg.val_per_class, per_class=sml_bal_per_class)
+    return spec
+
+
+def train_config(cfg: RobalConfig) -> TrainConfig:
+    # drop_last as in the released code: the tail classes are too small for a ragged last batch to be harmless.
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                       schedule=LR_SCHEDULES[cfg.lr_schedule], milestones=cfg.milestones, augment=cfg.augment,
+                       drop_last=True, seed=cfg.seed)
+
+
+def model_specs(cfg: RobalConfig) -> dict[str, dict]:
+    fc = {"name": cfg.model, "width": cfg.width}
+    return {
+        "fc": fc,
+        "cos": {**fc, "head": "cosine", "head_scale": cfg.cos_scale, "head_gamma": 0.0},  # vanilla Cos: W / ||W||
+        "dot": {**fc, "head_bias": False},  # the bias-free head of logit-adjusted training
+        "robal": {**fc, "head": "cosine", "head_scale": 1.0, "head_gamma": cfg.robal_gamma},  # the loss applies s
+    }
+
+
+def _attack(cfg: RobalConfig) -> dict:
+    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps, "train_start": cfg.train_start,
+            "clip_start": cfg.clip_start}
+
+
+def robal(cfg: RobalConfig, *, tau_b: float, tau_m: float) -> Objective:
+    return make_objective("robal", **_attack(cfg), counts=cfg.counts(), s=cfg.robal_s, m0=cfg.robal_m0, tau_m=tau_m,
+                          tau_b=tau_b, kl_weight=cfg.kl_weight, inner_scale=cfg.inner_scale)
+
+
+def plan(cfg: RobalConfig) -> dict[str, tuple[str, str, Objective]]:
+    """key -> (training set, model spec, objective) of every model the config asks for, ablations included."""
+    at = _attack(cfg)
+    methods = {
+        "sml_bal": ("sml_bal", "fc", make_objective("pgd_at", **at)),
+        "at_fc": ("long_tailed", "fc", make_objective("pgd_at", **at)),
+        "at_cos": ("long_tailed", "cos", make_objective("pgd_at", **at)),
+        "la_train": ("long_tailed", "dot", make_objective("logit_adjusted", **at, counts=cfg.counts(), tau=cfg.la_tau)),
+        "trades": ("long_tailed", "fc", make_objective("trades", eps=cfg.eps, alpha=cfg.train_alpha,
+                                                       steps=cfg.train_steps, beta=cfg.trades_beta,
+                                                       clip_start=cfg.trades_clip_start)),
+        "robal_n": ("long_tailed", "robal", robal(cfg, tau_b=cfg.robal_n_tau_b, tau_m=cfg.robal_n_tau_m)),
+        "robal_r": ("long_tailed", "robal", robal(cfg, tau_b=cfg.robal_r_tau_b, tau_m=cfg.robal_r_tau_m)),
+    }
+    out = {key: methods[key] for key in cfg.models}
+    for tau_b in cfg.ablation_tau_b:
+        out[ablation_key(tau_b)] = ("long_tailed", "robal", robal(cfg, tau_b=tau_b, tau_m=0.0))
+    return out
+
+
+def ablation_key(tau_b: float) -> str:
+    return f"ablation_tau_b{tau_b:g}"
+
+
+def served(cfg: RobalConfig, name: str, la_post_tau: float) -> tuple[str, tuple[Step, ...]]:
+    """(trained model, test-time head) of each evaluation: RoBal-N at s * cos - tau_p * log pi, RoBal-R as the
+    released code serves it (scale robal_r_eval_scale, no shift) and at scale s, LA-post on AT-FC's weights."""
+    counts = cfg.counts()
+    heads = {"la_post": ("at_fc", posthoc(counts, la_post_tau)),
+             "robal_n": ("robal_n", posthoc(counts, cfg.robal_n_tau_p, cfg.robal_s)),
+             "robal_r": ("robal_r", posthoc(counts, 0.0, cfg.robal_r_eval_scale)),
+             "robal_r_s": ("robal_r", posthoc(counts, 0.0, cfg.robal_s))}
+    return heads.get(name, (name, ()))
+
+
+def test_protocol(cfg: RobalConfig, *, standard_aa: bool = False) -> Protocol:
+    """clean, PGD, CW-hinge, PGD on 10x logits (T = 0.1), optionally FGSM and MIM; AutoAttack (APGD-CE +
+    APGD-T, and standard AutoAttack where asked) on the AA points."""
+    suite = standard_attacks(steps=cfg.eval_steps, alpha=cfg.eval_alpha, fgsm=cfg.fgsm, mim=cfg.mim, cw_loss="cw_hinge",
+                             temperatures=(1 / cfg.logit_scale_attack,))
+    if standard_aa:
+        suite["aa_standard"] = AttackSpec(kind="autoattack", version="standard", subset=True)
+    return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+
+
+def pgd_and_aa(cfg: RobalConfig, *, pgd: bool = True, aa: bool = True, validation: bool = False) -> Protocol:
+    full = test_protocol(cfg).attacks
+    keep = ([f"pgd{cfg.eval_steps}"] if pgd else []) + (["aa"] if aa else [])
+    offset = VALIDATION_SEED_OFFSET if validation else TEST_SEED_OFFSET
+    return Protocol(cfg.eps, {k: full[k] for k in keep}, seed=cfg.seed + offset, batch_size=cfg.eval_batch_size,
+                    n_boot=cfg.n_boot)

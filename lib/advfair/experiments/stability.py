@@ -1,0 +1,109 @@
+"""Seed stability: a chapter's pipeline at its defaults once per training seed.
+
+`python -m advfair stability CHAPTER --seeds 0 1 2` writes book/results/<chapter>_stability.json with the
+verdict and key numbers of every seed, the config hash (seed excluded), the commit, the machine and the
+wall time. Chapters read it to say "held in k of n seeds"; a file whose config hash differs from the
+config shown is stale and is shown as such. The spread of the key numbers over seeds sets the tolerances
+with which a re-execution on another machine is checked against the committed book.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..validation import fail
+from .base import Chapter, environment, git_commit, json_clean, machine_kind, results_dir
+from .cache import write_json_atomic
+
+SCHEMA = "advfair.stability/1"
+# A key number of a re-execution may differ from the committed one by TOLERANCE_SDS seed SDs, and never
+# less than TOLERANCE_FLOOR (accuracies are proportions: 0.03 = 3 points).
+TOLERANCE_SDS = 4.0
+TOLERANCE_FLOOR = 0.03
+
+
+def stability_path(chapter: str, directory: Path | None = None) -> Path:
+    return (directory or results_dir()) / f"{chapter}_stability.json"
+
+
+def seed_record(chapter: Chapter, results: dict) -> dict:
+    verdicts = chapter.verdicts(results)
+    return {"verdicts": {v.claim: {"outcome": v.outcome, "evidence": v.evidence()} for v in verdicts},
+            "key_numbers": chapter.key_numbers(results), "seconds": results["seconds"]["total"]}
+
+
+def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", overrides: dict[str, Any] | None = None,
+                  out: Path | None = None) -> dict:
+    """Run the chapter once per seed (all other fields as given) and write the stability file."""
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        fail("seeds", seeds, "at least two distinct training seeds")
+    overrides = dict(overrides or {})
+    if "seed" in overrides:
+        fail("seed", overrides["seed"], "no seed override: the seeds come from --seeds")
+    started = time.perf_counter()
+    configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
+    per_seed = {}
+    for s, cfg in configs.items():
+        per_seed[str(s)] = seed_record(chapter, chapter.run(cfg))
+    reference = configs[seeds[0]]
+    record = json_clean({
+        "schema": SCHEMA, "chapter": chapter.name, "profile": profile, "seeds": seeds,
+        "config_hash": reference.config_hash(),
+        "config": {k: v for k, v in reference.to_dict().items() if k != "seed"},
+        "per_seed": per_seed, "commit": git_commit(), "machine": machine_kind(),
+        "environment": environment(torch.device("cpu")),
+        "seconds": {"wall": time.perf_counter() - started},
+    })
+    write_json_atomic(record, out or stability_path(chapter.name))
+    return record
+
+
+def load_stability(chapter: str, directory: Path | None = None) -> dict | None:
+    path = stability_path(chapter, directory)
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("schema") != SCHEMA:
+        fail("stability file", str(path), f"schema {SCHEMA!r}")
+    return record
+
+
+def claim_stability(record: dict | None, config_hash: str) -> dict[str, dict]:
+    """{claim: {"outcomes": {outcome: count}, "n": n}} from a stability record, or {claim: {"stale": True}}
+    when the record was made for another config. Empty when there is no record."""
+    if record is None:
+        return {}
+    per_seed = list(record["per_seed"].values())
+    claims = {c for seed in per_seed for c in seed["verdicts"]}
+    if record["config_hash"] != config_hash:
+        return {c: {"stale": True} for c in claims}
+    return {c: {"outcomes": dict(Counter(seed["verdicts"][c]["outcome"] for seed in per_seed if c in seed["verdicts"])),
+                "n": sum(c in seed["verdicts"] for seed in per_seed)} for c in claims}
+
+
+def stable_claims(record: dict) -> dict[str, str]:
+    """{claim: outcome} for the claims whose verdict is the same in every seed."""
+    out = {}
+    for claim, entry in claim_stability(record, record["config_hash"]).items():
+        if len(entry["outcomes"]) == 1 and entry["n"] == len(record["per_seed"]):
+            out[claim] = next(iter(entry["outcomes"]))
+    return out
+
+
+def tolerances(record: dict) -> dict[str, float]:
+    """{key number: tolerance}: TOLERANCE_SDS seed SDs, at least TOLERANCE_FLOOR."""
+    per_seed = list(record["per_seed"].values())
+    keys = set.intersection(*(set(seed["key_numbers"]) for seed in per_seed))
+    out = {}
+    for key in sorted(keys):
+        values = np.array([seed["key_numbers"][key] for seed in per_seed], dtype=float)
+        values = values[np.isfinite(values)]
+        sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out[key] = max(TOLERANCE_SDS * sd, TOLERANCE_FLOOR)
+    return out

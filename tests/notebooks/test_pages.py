@@ -1,0 +1,51 @@
+"""Every executed page of the book, re-executed from an empty model cache, is checked against the committed
+book (see advfair.experiments.reproduce): exactly on the machine kind that produced the committed results,
+within the seed-derived tolerances, and with every seed-stable verdict unchanged, on any other.
+
+The exact comparison of the rendered outputs (every table and text cell) with the committed notebooks is
+nbval's, run on the committed results (ADVFAIR_REPLAY_DIR, see the Makefile): that check is
+machine-independent, because rendering a results file involves no training.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from advfair.experiments import reproduce
+from advfair.experiments.stability import load_stability
+
+pytestmark = pytest.mark.notebooks
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "book" / "results"
+NOTEBOOKS = {"classwise_cpu": "classwise", "robal_cpu": "robal", "evaluate_cpu": "evaluate"}
+
+
+@pytest.fixture(scope="module")
+def fresh_cache(tmp_path_factory) -> Path:
+    """One empty model cache for all pages, in book order: later pages reuse earlier pages' models, as in make book."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_fresh_execution_reproduces_the_committed_results(name, fresh_cache, tmp_path):
+    committed_path = RESULTS / f"{name}.json"
+    assert committed_path.exists(), f"{committed_path} is not committed: run `make book`"
+    env = {**os.environ, "ADVFAIR_CACHE_DIR": str(fresh_cache), "ADVFAIR_RESULTS_OUT": str(tmp_path)}
+    env.pop("ADVFAIR_REPLAY_DIR", None)
+    notebook = REPO / "book" / f"{NOTEBOOKS[name]}.ipynb"
+    run = subprocess.run([sys.executable, "-m", "papermill", "--cwd", str(REPO / "book"), str(notebook),
+                          str(tmp_path / "executed.ipynb"), "--no-progress-bar"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, f"a cell failed:\n{run.stderr[-4000:]}"
+    fresh = json.loads((tmp_path / f"{name}.json").read_text())
+    committed = json.loads(committed_path.read_text())
+    page, stability_name = reproduce.PAGES[name]
+    stability = load_stability(stability_name, RESULTS) if stability_name else None
+    mode = "exact" if reproduce.same_machine_kind(fresh, committed) else "within seed-derived tolerances"
+    problems = reproduce.check(page, fresh, committed, stability)
+    assert not problems, f"{name} does not reproduce the committed book ({mode}):\n" + "\n".join(problems)

@@ -1,0 +1,151 @@
+"""Every verdict rule of the RoBal chapter on hand-built results, one test per branch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advfair.experiments.robal import claims
+from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+
+from results_builder import CLASSES, labels, outcomes, record
+
+PER_CLASS, AA_PER_CLASS = 100, 50
+Y = labels(PER_CLASS)
+SUBSET = np.sort(np.concatenate([np.flatnonzero(Y == c)[:AA_PER_CLASS] for c in range(10)]))
+GROUPS = {"head": [0, 1, 2], "middle": [3, 4, 5, 6], "tail": [7, 8, 9]}
+COUNTS = [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
+CLEAN = np.linspace(0.9, 0.3, 10)
+PGD = np.linspace(0.6, 0.05, 10)
+NAMES = {"pgd": "pgd20", "cw": "cw20", "pgd_scaled": "tpgd20_T0.1", "fgsm": None, "mim": None}
+
+
+def model(clean=CLEAN, pgd=PGD, aa=None, aa_clean=None) -> dict:
+    """Clean, PGD, CW (= PGD) and PGD on scaled logits (= PGD) on all points; AA (default: PGD) on the
+    subset, whose points are the first AA_PER_CLASS of each class (`aa_clean` sets their clean accuracy)."""
+    correct = {"clean": outcomes(Y, clean), "pgd20": outcomes(Y, pgd), "cw20": outcomes(Y, pgd),
+               "tpgd20_T0.1": outcomes(Y, pgd)}
+    if aa_clean is not None:  # the subset's clean outcomes, independently of the other points
+        sub = outcomes(Y[SUBSET], aa_clean)
+        correct["clean"][SUBSET] = sub
+    correct["aa"] = outcomes(Y[SUBSET], PGD if aa is None else aa)
+    return record(Y, correct, SUBSET)
+
+
+def results(kappa=None, ablation=None, **models) -> dict:
+    evaluations = {"sml_bal": model(), "at_fc": model(), "la_post": model(), "at_cos": model(), "la_train": model(),
+                   "robal_n": model(), "robal_r": model()}
+    evaluations.update(models)
+    kappa = kappa or {"-3": model(), "0": evaluations["at_fc"], "3": model()}
+    rows = ablation if ablation is not None else [
+        {"tau_b_minus_tau_m": 0.0, "end": model()}, {"tau_b_minus_tau_m": 1.2, "end": model()}]
+    y_ratio = np.linspace(0.8, 0.9, len(Y))
+    return {"config": {"n_boot": 200, "seed": 0, "equivalence_margin": 0.02}, "classes": list(CLASSES),
+            "counts": COUNTS, "groups": GROUPS, "attack_names": NAMES, "evaluations": evaluations,
+            "kappa": {"grid": [float(k) for k in kappa], "picked": 3.0, "evaluations": kappa},
+            "ablation": {"rows": rows}, "weight_norms": list(np.linspace(2, 1, 10)),
+            "feature_norms": {"ratio": list(y_ratio), "fooled": "1" * (len(Y) // 2) + "0" * (len(Y) // 2),
+                              "robust": "0" * (len(Y) // 2) + "1" * (len(Y) // 2)}}
+
+
+def outcome(rule, res) -> str:
+    return rule(res).outcome
+
+
+def test_c1_reproduced_when_the_tail_collapses_more_under_attack():
+    assert outcome(claims.c1, results()) == REPRODUCED
+
+
+def test_c1_not_reproduced_when_the_tail_is_better():
+    flipped = model(clean=CLEAN[::-1], pgd=PGD[::-1])
+    assert outcome(claims.c1, results(at_fc=flipped)) == NOT_REPRODUCED
+
+
+def test_c1_not_testable_for_a_degenerate_baseline():
+    verdict = claims.c1(results(at_fc=model(clean=np.full(10, 0.2), pgd=np.full(10, 0.1))))
+    assert verdict.outcome == NOT_TESTABLE and "degenerate model" in verdict.evidence()
+
+
+def test_c2_branches():
+    stronger_head = PGD.copy()
+    stronger_head[:3] += 0.2
+    assert outcome(claims.c2, results(at_fc=model(pgd=stronger_head))) == REPRODUCED
+    assert outcome(claims.c2, results(sml_bal=model(pgd=stronger_head))) == NOT_REPRODUCED
+    assert outcome(claims.c2, results()) == INCONCLUSIVE
+    res = results()
+    del res["evaluations"]["sml_bal"]
+    assert outcome(claims.c2, res) == NOT_TESTABLE
+
+
+def test_c3_needs_a_clean_gain_larger_than_the_aa_gain():
+    better_clean = model(clean=np.minimum(CLEAN + 0.1, 1), aa_clean=np.full(10, 1.0))
+    base = model(aa_clean=np.full(10, 0.8))
+    assert outcome(claims.c3, results(at_fc=base, la_train=better_clean, la_post=better_clean)) == REPRODUCED
+    # the same clean gain with a larger AA gain: the second part fails
+    both = model(clean=np.minimum(CLEAN + 0.1, 1), aa_clean=np.full(10, 1.0), aa=np.minimum(PGD + 0.3, 1))
+    verdict = claims.c3(results(at_fc=base, la_train=both, la_post=both))
+    assert verdict.outcome == NOT_REPRODUCED
+    # no clean gain at all (interval [0, 0]): inconclusive, never "reproduced"
+    assert outcome(claims.c3, results()) == INCONCLUSIVE
+
+
+def test_c4_fake_gain_branches():
+    fake = model(pgd=PGD + 0.1)  # PGD up, AA (= baseline PGD) unchanged
+    assert outcome(claims.c4, results(kappa={"-3": model(), "0": model(), "3": fake})) == REPRODUCED
+    real = model(pgd=PGD + 0.1, aa=PGD + 0.2)  # AA moves too: not a fake gain
+    assert outcome(claims.c4, results(kappa={"-3": model(), "0": model(), "3": real})) == NOT_REPRODUCED
+    assert outcome(claims.c4, results()) == INCONCLUSIVE  # no PGD gain at all
+
+
+def test_c5_u_shape_with_clean_and_aa_unchanged():
+    up = model(pgd=PGD + 0.1)
+    assert outcome(claims.c5, results(kappa={"-3": up, "0": model(), "3": up})) == REPRODUCED
+    down = model(pgd=PGD - 0.04)
+    assert outcome(claims.c5, results(kappa={"-3": up, "0": model(), "3": down})) == NOT_REPRODUCED
+    verdict = claims.c5(results(kappa={"0": model(), "3": up}))
+    assert verdict.outcome == NOT_TESTABLE  # no kappa on the small side
+
+
+def test_c6_branches():
+    base = model(aa_clean=np.full(10, 0.9))
+    smaller_gap = model(aa_clean=np.full(10, 0.7))
+    assert outcome(claims.c6, results(at_fc=base, at_cos=smaller_gap)) == REPRODUCED
+    assert outcome(claims.c6, results(at_fc=smaller_gap, at_cos=base)) == NOT_REPRODUCED
+    assert outcome(claims.c6, results()) == INCONCLUSIVE
+
+
+def test_c7_weight_norms_and_feature_ratio():
+    res = results()
+    assert res["weight_norms"][0] > res["weight_norms"][-1]
+    assert outcome(claims.c7, res) == NOT_REPRODUCED  # the fooled points have the *smaller* ratios here
+    res["feature_norms"]["fooled"], res["feature_norms"]["robust"] = (res["feature_norms"]["robust"],
+                                                                      res["feature_norms"]["fooled"])
+    assert outcome(claims.c7, res) == REPRODUCED
+    res["weight_norms"] = list(np.full(10, 1.0))
+    assert outcome(claims.c7, res) == INCONCLUSIVE  # permutation test of tied norms is not significant
+
+
+def test_c8_every_attack_and_clean():
+    better = model(clean=np.minimum(CLEAN + 0.1, 1), pgd=PGD + 0.1, aa=PGD + 0.1)
+    assert outcome(claims.c8, results(robal_n=better, robal_r=better)) == REPRODUCED
+    clean_only = model(clean=np.minimum(CLEAN + 0.1, 1))
+    assert outcome(claims.c8, results(robal_n=better, robal_r=clean_only)) == INCONCLUSIVE
+    worse = model(pgd=PGD - 0.04, aa=PGD - 0.04)
+    assert outcome(claims.c8, results(robal_n=better, robal_r=worse)) == NOT_REPRODUCED
+
+
+def test_c9_clean_part_and_the_untestable_peak():
+    up = [{"tau_b_minus_tau_m": 0.0, "end": model()},
+          {"tau_b_minus_tau_m": 1.2, "end": model(clean=np.minimum(CLEAN + 0.1, 1))}]
+    verdict = claims.c9(results(ablation=up))
+    assert [p.outcome for p in verdict.parts] == [REPRODUCED, NOT_TESTABLE]
+    assert verdict.outcome == NOT_TESTABLE
+    down = [up[1], {"tau_b_minus_tau_m": 1.5, "end": model()}]
+    assert outcome(claims.c9, results(ablation=down)) == NOT_REPRODUCED
+
+
+def test_all_rules_and_key_numbers():
+    res = results()
+    verdicts = claims.verdicts(res)
+    assert [v.claim for v in verdicts] == ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10–C12"]
+    assert verdicts[-1].outcome == NOT_TESTABLE
+    assert claims.key_numbers(res)["at_fc.clean"] == pytest.approx(CLEAN.mean())

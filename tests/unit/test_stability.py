@@ -1,0 +1,168 @@
+"""advfair.experiments.stability: seed-stability runs of a chapter, the stability file, per-claim counts, stale
+files, the claims stable across seeds and the re-execution tolerances, on a fake chapter."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any, ClassVar
+
+import pytest
+
+from advfair import cli
+from advfair.experiments.base import Chapter, ChapterConfig, git_commit, machine_kind
+from advfair.experiments.stability import (SCHEMA, claim_stability, load_stability, run_stability, stability_path,
+                                           stable_claims, tolerances)
+from advfair.validation import ConfigError
+from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, Verdict, with_stability
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeConfig(ChapterConfig):
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}}
+
+    size: int = 3
+
+
+def _run(calls: list):
+    def run(cfg: FakeConfig) -> dict:
+        calls.append(cfg)
+        if cfg.size < 0:
+            raise RuntimeError("training diverged")
+        return {"seed": cfg.seed, "size": cfg.size, "seconds": {"total": 0.5 + cfg.seed}}
+    return run
+
+
+def verdicts(results: dict) -> list[Verdict]:
+    seed = results["seed"]
+    return [Verdict("A", "always holds", (Part("a", REPRODUCED),)),
+            Verdict("B", "holds for even seeds", (Part("b", REPRODUCED if seed % 2 == 0 else INCONCLUSIVE),)),
+            Verdict("C", "never holds", (Part("c", NOT_REPRODUCED, rule=f"seed {seed}"),))]
+
+
+def key_numbers(results: dict) -> dict[str, float]:
+    seed = results["seed"]
+    return {"spread": 0.5 + 0.02 * seed, "tight": 0.3 + 0.001 * seed, "size": float(results["size"]),
+            "partial": float("nan") if seed == 0 else 0.1 * seed}
+
+
+@pytest.fixture
+def chapter():
+    calls: list = []
+    return Chapter("fake", FakeConfig, _run(calls), verdicts, key_numbers), calls
+
+
+@pytest.fixture
+def record(chapter, tmp_path):
+    ch, _ = chapter
+    return run_stability(ch, [0, 1, 2], profile="cpu", overrides={"size": 4}, out=tmp_path / "fake_stability.json")
+
+
+def test_run_stability_writes_the_record(chapter, tmp_path, record):
+    ch, calls = chapter
+    path = tmp_path / "fake_stability.json"
+    assert json.dumps(json.loads(path.read_text()), sort_keys=True) == json.dumps(record, sort_keys=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["fake_stability.json"]  # no temporary file left behind
+    assert [(c.seed, c.size, c.profile) for c in calls] == [(0, 4, "cpu"), (1, 4, "cpu"), (2, 4, "cpu")]
+    assert record["schema"] == SCHEMA == "advfair.stability/1"
+    assert record["chapter"] == "fake" and record["profile"] == "cpu" and record["seeds"] == [0, 1, 2]
+    assert record["config_hash"] == FakeConfig.make("cpu", size=4).config_hash()
+    assert record["config"]["size"] == 4 and "seed" not in record["config"]
+    assert set(record["per_seed"]) == {"0", "1", "2"}
+    one = record["per_seed"]["1"]
+    assert {c: v["outcome"] for c, v in one["verdicts"].items()} == {"A": REPRODUCED, "B": INCONCLUSIVE,
+                                                                     "C": NOT_REPRODUCED}
+    assert one["verdicts"]["C"]["evidence"] == "c: seed 1"
+    assert one["key_numbers"]["spread"] == pytest.approx(0.52) and one["key_numbers"]["size"] == 4.0
+    assert math.isnan(record["per_seed"]["0"]["key_numbers"]["partial"])
+    assert [record["per_seed"][s]["seconds"] for s in ("0", "1", "2")] == [0.5, 1.5, 2.5]
+    assert record["commit"] == git_commit()
+    assert record["machine"] == json.loads(json.dumps(machine_kind()))
+    assert record["seconds"]["wall"] >= 0
+    assert json.dumps(load_stability("fake", tmp_path), sort_keys=True) == json.dumps(record, sort_keys=True)
+    assert stability_path("fake", tmp_path) == path
+
+
+def test_a_failed_run_leaves_the_previous_file(chapter, tmp_path, record):
+    ch, _ = chapter
+    path = tmp_path / "fake_stability.json"
+    before = path.read_text()
+    with pytest.raises(RuntimeError, match="diverged"):
+        run_stability(ch, [0, 1], overrides={"size": -1}, out=path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["fake_stability.json"]
+
+
+def test_claim_stability_counts(record):
+    counts = claim_stability(record, record["config_hash"])
+    assert counts == {"A": {"outcomes": {REPRODUCED: 3}, "n": 3},
+                      "B": {"outcomes": {REPRODUCED: 2, INCONCLUSIVE: 1}, "n": 3},
+                      "C": {"outcomes": {NOT_REPRODUCED: 3}, "n": 3}}
+    assert claim_stability(None, record["config_hash"]) == {}
+    # what a chapter shows beside this run's verdict
+    b = with_stability(verdicts({"seed": 0})[1], counts["B"])
+    assert b.outcome == INCONCLUSIVE and "not stable across seeds" in b.text()
+    a = with_stability(verdicts({"seed": 0})[0], counts["A"])
+    assert a.outcome == REPRODUCED and a.seeds_text() == "held in 3 of 3 seeds"
+
+
+def test_a_record_for_another_config_is_stale(record):
+    other = FakeConfig.make("cpu", size=5).config_hash()
+    assert other != record["config_hash"]
+    assert claim_stability(record, other) == {"A": {"stale": True}, "B": {"stale": True}, "C": {"stale": True}}
+    assert with_stability(verdicts({"seed": 0})[0], claim_stability(record, other)["A"]).seeds_text() == "stale"
+    # another training seed is the same experiment: not stale
+    assert FakeConfig.make("cpu", size=4, seed=9).config_hash() == record["config_hash"]
+
+
+def test_stable_claims_lists_only_unanimous_claims(record):
+    assert stable_claims(record) == {"A": REPRODUCED, "C": NOT_REPRODUCED}
+    # a claim missing from one seed is not unanimous
+    partial = json.loads(json.dumps(record))
+    del partial["per_seed"]["2"]["verdicts"]["A"]
+    assert stable_claims(partial) == {"C": NOT_REPRODUCED}
+
+
+def test_tolerances_are_four_seed_sds_at_least_three_points(record):
+    tol = tolerances(record)
+    assert set(tol) == {"spread", "tight", "size", "partial"}
+    assert tol["spread"] == pytest.approx(4 * 0.02)  # values 0.50, 0.52, 0.54: sample SD 0.02
+    assert tol["tight"] == 0.03  # 4 x 0.001 is below the floor
+    assert tol["size"] == 0.03  # constant
+    assert tol["partial"] == pytest.approx(max(4 * 0.0707107, 0.03), rel=1e-5)  # the nan seed is left out
+
+
+@pytest.mark.parametrize("seeds, overrides, match", [
+    ([0], {}, r"seeds=\[0\]"),
+    ([], {}, r"seeds=\[\]"),
+    ([1, 1], {}, r"seeds=\[1, 1\]"),
+    ([0, 1, 0], {}, r"seeds=\[0, 1, 0\]"),
+    ([0, 1], {"seed": 3}, "seed=3"),
+])
+def test_bad_seeds_and_a_seed_override_are_errors(chapter, tmp_path, seeds, overrides, match):
+    ch, calls = chapter
+    with pytest.raises(ConfigError, match=match):
+        run_stability(ch, seeds, overrides=overrides, out=tmp_path / "s.json")
+    assert calls == [] and not (tmp_path / "s.json").exists()
+
+
+def test_load_stability_checks_the_schema(tmp_path):
+    assert load_stability("fake", tmp_path) is None
+    (tmp_path / "fake_stability.json").write_text(json.dumps({"schema": "other/1"}))
+    with pytest.raises(ConfigError, match="schema 'advfair.stability/1'"):
+        load_stability("fake", tmp_path)
+
+
+def test_cli_stability(chapter, tmp_path, monkeypatch, capsys):
+    ch, calls = chapter
+    monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
+    out = tmp_path / "out.json"
+    assert cli.main(["stability", "fake", "--seeds", "3", "4", "--set", "size=2", "--out", str(out)]) == 0
+    assert [(c.seed, c.size) for c in calls] == [(3, 2), (4, 2)]
+    assert json.loads(out.read_text())["seeds"] == [3, 4] and str(out) in capsys.readouterr().out
+    calls.clear()
+    assert cli.main(["stability", "fake", "--seeds", "3", "--out", str(tmp_path / "x.json")]) == 2
+    assert "seeds=[3]" in capsys.readouterr().err
+    assert cli.main(["stability", "fake", "--seeds", "1", "2", "--set", "seed=1", "--out", str(tmp_path / "x.json")]) == 2
+    assert "seed=1" in capsys.readouterr().err
+    assert calls == [] and not (tmp_path / "x.json").exists()
