@@ -1,9 +1,13 @@
 """PGD-10 evaluation throughput: advfair against a plain textbook PGD loop, same model and data.
 
-Target: advfair (early_stop=True, as the chapter evaluates) >= 1.5x the images/s of the textbook
-loop, with robust accuracies (AutoAttack convention: correct on clean and adversarial) within
-0.5 points. advfair with early_stop=False is timed too, to separate the two sources of speed:
-input-only gradients (both advfair rows) and per-sample early exit (the early_stop row only).
+Target: advfair as the chapter evaluates (the shared protocol's `AttackSpec.run`: per-point early stop,
+input-only gradients, one generator for all batches) >= 1.5x the images/s of the textbook loop, with
+robust accuracies (AutoAttack convention: correct on clean and adversarial) within 0.5 points. advfair
+with early_stop=False is timed too, to separate the two sources of speed: input-only gradients (both
+advfair rows) and per-point early exit (the AttackSpec.run row only).
+
+The attack, the test points and the seed of the random starts are the class-wise chapter's, taken from
+its cpu config: `methods.test_protocol(cfg, ())` and the chapter's test split.
 
     python benchmarks/bench_pgd_eval.py [--device auto|cpu|cuda] [--repeats 3] [--model auto|brief|chapter]
 """
@@ -12,36 +16,54 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from advfair.attacks import pgd
-from advfair.data import Dataset, class_balanced_indices, load_dataset, to_float
-from advfair.evaluation import adversarial_predictions, predict
+from advfair.data import Dataset, class_balanced_indices
+from advfair.evaluation import AttackSpec, predict, tpgd_name
 from advfair.experiments.cache import ModelCache
-from advfair.experiments.classwise import make_config
+from advfair.experiments.classwise import make_config, methods, pipeline
+from advfair.experiments.classwise.config import ClasswiseConfig
+from advfair.experiments.training import model_spec_of
 from advfair.models import build_model
 from advfair.objectives import make_objective
 from advfair.trainer import TrainConfig, resolve_device, train
 from benchlib import Timing, configure_data_dir, environment_line, median, rotated, textbook_pgd_steps, timed
 
-EPS = 8 / 255
-ALPHA = 2 / 255
-STEPS = 10
-BATCH = 500
-TEST_PER_CLASS = 100
-TEST_SEED = 2  # the chapter's test split uses seed + 2 with seed 0: the same 1000 points
-START_SEED = 0
 TARGET_RATIO = 1.5
 TARGET_ACC_POINTS = 0.5
+WARMUP_POINTS = 50
 
-# (model, x, y, generator) -> labels predicted on the adversarial points of one batch.
-Method = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+
+@dataclass(frozen=True)
+class Setting:
+    """The chapter's PGD evaluation: its attack spec and the protocol's eps, seed and batch size."""
+
+    name: str
+    spec: AttackSpec
+    eps: float
+    seed: int
+    batch_size: int
+
+    @classmethod
+    def of(cls, cfg: ClasswiseConfig) -> "Setting":
+        protocol = methods.test_protocol(cfg, ())
+        name = tpgd_name(1.0, cfg.eval_steps)
+        spec = protocol.attacks[name]
+        # The textbook loop below implements plain PGD on the CE with one random start, nothing else.
+        if (spec.kind, spec.loss, spec.restarts, spec.temperature, spec.view) != ("pgd", "ce", 1, 1.0, None):
+            raise SystemExit(f"the chapter's {name} is no longer plain PGD-CE with one start ({spec}); "
+                             "update the reference loop of this benchmark")
+        return cls(name, spec, protocol.eps, protocol.seed, protocol.batch_size)
+
+
+# (model, x, y) -> labels predicted on the adversarial points of the whole set.
+Method = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def build_small_cnn() -> nn.Module:
@@ -55,19 +77,19 @@ def train_briefly(data: Dataset, device: torch.device) -> tuple[nn.Module, str]:
     Batch 32, not the trainer's default 128: 2 epochs of 1000 images at batch 128 are only 16 SGD
     steps and leave the model near chance (~13% clean accuracy), where almost every point is
     misclassified before the attack starts and early exit would look unrealistically good. At
-    batch 32 (63 steps) the model reaches roughly 25% clean / 18% PGD-10 robust accuracy. The
-    result goes into the shared model cache (ADVFAIR_CACHE_DIR), so only the first run trains.
+    batch 32 (63 steps) the model gets clearly above chance. The result goes into the shared model
+    cache (ADVFAIR_CACHE_DIR), keyed like the chapters' models (`model_spec_of`, so the objective's
+    cache version is part of the key), so only the first run trains.
     """
     per_class, seed = 100, 1
-    attack = {"eps": 8 / 255, "alpha": 3 / 255, "steps": 3}
     cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05)
+    objective = make_objective("pgd_at", eps=8 / 255, alpha=3 / 255, steps=3)
     idx = class_balanced_indices(data.y_train, per_class, seed=seed)
-    spec = {"benchmark": "bench_pgd_eval", "data": {"dataset": "cifar10", "train_per_class": per_class, "seed": seed},
-            "model": {"name": "small_cnn", "width": 16}, "objective": "pgd_at", "objective_params": attack,
-            "train": cfg.to_dict()}
-    objective = make_objective("pgd_at", **attack)
+    spec = {"benchmark": "bench_pgd_eval",
+            **model_spec_of({"dataset": "cifar10", "train_per_class": per_class, "seed": seed},
+                            {"name": "small_cnn", "width": 16}, objective, cfg)}
 
-    def run(model: nn.Module, checkpoint: Path) -> list[dict]:
+    def run(model: nn.Module, checkpoint) -> list[dict]:
         return train(model, objective, data.x_train[idx], data.y_train[idx], cfg, device=device, checkpoint=checkpoint)
 
     model, meta = ModelCache().get_or_train(spec, build_small_cnn(), run)
@@ -75,48 +97,23 @@ def train_briefly(data: Dataset, device: torch.device) -> tuple[nn.Module, str]:
     return model, f"small_cnn w16, PGD-AT 2 epochs on 1000 images, batch 32 ({how})"
 
 
-def chapter_model_path() -> Path | None:
-    """The chapter's cached PGD-AT model at its current cpu defaults, if the model cache has it
-    (ADVFAIR_CACHE_DIR, else the library's default; `make book` fills it).
-
-    The cache is searched by the fields of each entry's stored spec rather than by rebuilding the
-    chapter's key: the key covers every training setting and changes whenever the chapter's
-    profile gains or changes one, while these fields identify the model well enough here.
-    """
-    cfg = make_config("cpu")
-    wanted = {
-        "data": {"dataset": cfg.dataset, "seed": cfg.seed, "train_per_class": cfg.train_per_class,
-                 "val_per_class": cfg.val_per_class},
-        "model": {"name": cfg.model, "width": cfg.width},
-        "objective_params": {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps},
-        "train": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "seed": cfg.seed},
-    }
-    root = ModelCache().root
-    metas = sorted(root.glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True) if root.is_dir() else []
-    for meta_path in metas:  # newest first
-        try:
-            spec = json.loads(meta_path.read_text())["spec"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not a model entry of this cache
-        if not isinstance(spec, dict) or spec.get("objective") != "pgd_at":
-            continue
-        if all(isinstance(spec.get(part), dict) and all(spec[part].get(k) == v for k, v in fields.items())
-               for part, fields in wanted.items()):
-            weights = meta_path.with_suffix(".pt")
-            if weights.exists():
-                return weights
-    return None
+def chapter_model_cached(cfg: ClasswiseConfig) -> bool:
+    """Whether the model cache (cfg.cache_dir, else ADVFAIR_CACHE_DIR, else the library's default; `make book`
+    fills it) holds the class-wise chapter's PGD-AT model: its exact cache spec, built as the chapter builds
+    it, so any change to the chapter's data, model, objective or training settings is a miss."""
+    spec = model_spec_of(methods.data_spec(cfg, cfg.dataset, cfg.train_per_class), methods.cifar_model(cfg),
+                         methods.pgd_at(cfg), methods.train_config(cfg))
+    return ModelCache(cfg.cache_dir).contains(spec)
 
 
-def get_model(choice: str, data: Dataset, device: torch.device) -> tuple[nn.Module, str]:
-    path = chapter_model_path() if choice in ("auto", "chapter") else None
-    if choice == "chapter" and path is None:
-        raise SystemExit("--model chapter: the chapter's PGD-AT model is not in ADVFAIR_CACHE_DIR "
-                         "(run the chapter first, e.g. make book)")
-    if path is not None:
-        model = build_small_cnn()
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.to(device).eval(), f"the chapter's cached PGD-AT model ({path.name})"
+def get_model(choice: str, cfg: ClasswiseConfig, data: Dataset, device: torch.device) -> tuple[nn.Module, str]:
+    cached = chapter_model_cached(cfg) if choice in ("auto", "chapter") else False
+    if choice == "chapter" and not cached:
+        raise SystemExit("--model chapter: the class-wise chapter's PGD-AT model (cpu defaults) is not in the model "
+                         f"cache {ModelCache(cfg.cache_dir).root} (run the chapter first, e.g. make book)")
+    if cached:
+        model, record = pipeline.baseline(cfg)  # a cache hit: loads, never trains
+        return model.to(device).eval(), f"the class-wise chapter's cached PGD-AT model (key {record['key']})"
     model, description = train_briefly(data, device)
     return model.to(device).eval(), description
 
@@ -124,46 +121,67 @@ def get_model(choice: str, data: Dataset, device: torch.device) -> tuple[nn.Modu
 # ----- the reference: PGD as most tutorials write it ------------------------------------------------
 
 
-def textbook_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random start, then `STEPS` signed-gradient steps on the mean CE, projected onto the eps-ball.
+def reference_method(s: Setting) -> Method:
+    def textbook_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Random start, then `steps` signed-gradient steps on the mean CE, projected onto the eps-ball.
 
-    loss.backward() also computes every parameter's gradient (wasted work for an attack), which is
-    what naive code does; the gradients are zeroed after each step. The noise is drawn exactly as
-    advfair draws it (same generator, same shape), so both start from the same points.
-    """
-    model.eval()
-    noise = torch.rand(x.shape, generator=generator).to(x.device, x.dtype)
-    x_adv = (x + (2 * noise - 1) * EPS).clamp(0, 1)
-    return textbook_pgd_steps(model, x, y, x_adv, eps=EPS, alpha=ALPHA, steps=STEPS, zero_grad=True)
+        loss.backward() also computes every parameter's gradient (wasted work for an attack), which is what
+        naive code does; the gradients are zeroed after each step. The noise is drawn exactly as advfair
+        draws it (same generator, same shape, on the CPU), so both start from the same points."""
+        model.eval()
+        noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device, x.dtype)
+        x_adv = (x + (2 * noise - 1) * s.eps).clamp(0, 1)
+        return textbook_pgd_steps(model, x, y, x_adv, eps=s.eps, alpha=s.spec.alpha, steps=s.spec.steps,
+                                  zero_grad=True)
 
+    def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Labels predicted on the textbook loop's adversarial points, batch by batch, one generator for all
+        batches seeded like the protocol's."""
+        generator = torch.Generator().manual_seed(s.seed)
+        out = []
+        for i in range(0, len(x), s.batch_size):
+            x_adv = textbook_pgd(model, x[i:i + s.batch_size], y[i:i + s.batch_size], generator)
+            with torch.no_grad():
+                out.append(model(x_adv).argmax(1))
+        return torch.cat(out)
 
-def reference_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                          generator: torch.Generator) -> torch.Tensor:
-    """Labels predicted on the textbook loop's adversarial points (one batch)."""
-    x_adv = textbook_pgd(model, x, y, generator)
-    with torch.no_grad():
-        return model(x_adv).argmax(1)
+    return predictions
 
 
 # ----- advfair, as the chapter calls it ---------------------------------------------------------------
 
 
-def advfair_method(early_stop: bool) -> Method:
-    def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        def attack(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-            return pgd(m, xb, yb, eps=EPS, alpha=ALPHA, steps=STEPS, early_stop=early_stop, generator=generator)
-        return adversarial_predictions(model, x, y, attack, batch_size=BATCH)
+def protocol_method(s: Setting) -> Method:
+    """What `evaluate()` times for the chapter's PGD: `AttackSpec.run` on the whole set, then `predict`."""
+    def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x_adv, _ = s.spec.run(model, x, y, eps=s.eps, seed=s.seed, batch_size=s.batch_size)
+        return predict(model, x_adv, batch_size=s.batch_size)
 
     return predictions
 
 
-METHODS: dict[str, Method] = {
-    "reference (textbook loop)": reference_predictions,
-    "advfair early_stop=True": advfair_method(True),
-    "advfair early_stop=False": advfair_method(False),
-}
+def no_early_stop_method(s: Setting) -> Method:
+    """The same attack through `attacks.pgd` with early_stop=False (every point runs every step), batched
+    and seeded as `AttackSpec.run` does (one generator for all batches)."""
+    def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(s.seed)
+        spec, bs = s.spec, s.batch_size
+        x_adv = torch.cat([pgd(model, x[i:i + bs], y[i:i + bs], eps=s.eps, alpha=spec.alpha, steps=spec.steps,
+                               loss=spec.loss, temperature=spec.temperature, t_rule=spec.t_rule,
+                               restarts=spec.restarts, early_stop=False, generator=generator)
+                           for i in range(0, len(x), bs)])
+        return predict(model, x_adv, batch_size=bs)
+
+    return predictions
+
+
 REFERENCE = "reference (textbook loop)"
-OURS = "advfair early_stop=True"
+OURS = "advfair AttackSpec.run"
+NO_EARLY_STOP = "advfair early_stop=False"
+
+
+def make_methods(s: Setting) -> dict[str, Method]:
+    return {REFERENCE: reference_method(s), OURS: protocol_method(s), NO_EARLY_STOP: no_early_stop_method(s)}
 
 
 def robust_accuracy(adv_pred: torch.Tensor, clean_pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -171,34 +189,28 @@ def robust_accuracy(adv_pred: torch.Tensor, clean_pred: torch.Tensor, y: torch.T
     return float(((adv_pred == y) & (clean_pred == y)).float().mean())
 
 
-def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+def measure(methods_: dict[str, Method], model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
             repeats: int) -> tuple[dict[str, list[Timing]], dict[str, list[torch.Tensor]]]:
     """Timings and predictions of every method over the whole set, `repeats` times.
 
-    Interleaved batch by batch (in an order that rotates every batch), so that the methods being
-    compared run seconds apart and see the same load from the machine's other processes. Each
-    method keeps its own generator, seeded alike, so all of them draw the same random starts.
+    Interleaved pass by pass: in each repetition every method attacks the whole set in turn, in an order
+    that rotates every repetition, so the methods compared run seconds apart and see the same load from the
+    machine's other processes. (Whole passes rather than single batches: advfair's call is the protocol's
+    whole-set `AttackSpec.run`, whose one generator carries over from batch to batch.) Every method seeds
+    its own generator alike, so all of them draw the same random starts.
     """
-    names = list(METHODS)
-    # Warm-up on one small batch: first calls pay one-off costs (kernel selection, allocator growth).
+    names = list(methods_)
+    # Warm-up on a few points: first calls pay one-off costs (kernel selection, allocator growth).
     for name in names:
-        METHODS[name](model, x[:50], y[:50], torch.Generator().manual_seed(START_SEED))
+        methods_[name](model, x[:WARMUP_POINTS], y[:WARMUP_POINTS])
     timings: dict[str, list[Timing]] = {n: [] for n in names}
     preds: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     for r in range(repeats):
-        generators = {n: torch.Generator().manual_seed(START_SEED) for n in names}
-        total = {n: Timing() for n in names}
-        batch_preds: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-        for b, i in enumerate(range(0, len(x), BATCH)):
-            xb, yb = x[i:i + BATCH], y[i:i + BATCH]
-            for name in rotated(names, r + b):
-                t, pred = timed(lambda: METHODS[name](model, xb, yb, generators[name]), device)
-                total[name] += t
-                batch_preds[name].append(pred.cpu())
-        for name in names:
-            timings[name].append(total[name])
-            preds[name].append(torch.cat(batch_preds[name]))
-        print(f"  repetition {r + 1}: " + ", ".join(f"{n} {len(x) / total[n].wall:.0f}" for n in names)
+        for name in rotated(names, r):
+            t, pred = timed(lambda: methods_[name](model, x, y), device)
+            timings[name].append(t)
+            preds[name].append(pred.cpu())
+        print(f"  repetition {r + 1}: " + ", ".join(f"{n} {len(x) / timings[n][-1].wall:.0f}" for n in names)
               + " images/s", flush=True)
     return timings, preds
 
@@ -210,7 +222,7 @@ def report(timings: dict[str, list[Timing]], preds: dict[str, list[torch.Tensor]
     acc = {name: robust_accuracy(p[-1], clean, y) for name, p in preds.items()}
     print(f"\n{'method':<28}{'images/s':>10}{'ratio':>8}{'ratio (CPU time)':>18}{'robust acc':>12}{'diff (pt)':>11}")
     ratio = {}
-    for name in METHODS:
+    for name in timings:
         # Ratio per repetition (measured side by side), then the median: robust to load drift.
         ratio[name] = median([r.wall / t.wall for t, r in zip(timings[name], ref)])
         cpu_ratio = median([r.cpu / t.cpu for t, r in zip(timings[name], ref)])
@@ -226,17 +238,15 @@ def report(timings: dict[str, list[Timing]], preds: dict[str, list[torch.Tensor]
           f"{'MET' if holds else 'NOT MET'} (ratio {ratio[OURS]:.2f}x, diff {diff:+.1f} pt)")
 
 
-def profile_one_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, top: int = 25) -> None:
-    """cProfile of one advfair PGD-10 batch (early_stop=True): where the time goes, by function."""
-
+def profile_one_batch(s: Setting, model: nn.Module, x: torch.Tensor, y: torch.Tensor, top: int = 25) -> None:
+    """cProfile of one batch of the chapter's PGD (`AttackSpec.run`): where the time goes, by function."""
     profiler = cProfile.Profile()
-    generator = torch.Generator().manual_seed(START_SEED)
     profiler.enable()
-    pgd(model, x[:BATCH], y[:BATCH], eps=EPS, alpha=ALPHA, steps=STEPS, early_stop=True, generator=generator)
+    s.spec.run(model, x[:s.batch_size], y[:s.batch_size], eps=s.eps, seed=s.seed, batch_size=s.batch_size)
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print("\ncProfile of one advfair PGD-10 batch (early_stop=True), by own time:")
+    print(f"\ncProfile of one batch of {OURS} ({s.name}), by own time:")
     print(out.getvalue())
 
 
@@ -245,25 +255,30 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--model", choices=("auto", "brief", "chapter"), default="auto",
-                        help="auto: the chapter's cached PGD-AT model if ADVFAIR_CACHE_DIR has it, else brief training")
+                        help="auto: the class-wise chapter's cached PGD-AT model if the model cache has it, "
+                             "else brief training")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one advfair batch")
     args = parser.parse_args()
     configure_data_dir()
     device = resolve_device(args.device)
-    print(f"PGD-{STEPS} evaluation throughput: {TEST_PER_CLASS * 10} CIFAR-10 test images, batch {BATCH}, "
-          f"eps 8/255, alpha 2/255")
+    cfg = make_config("cpu", device=args.device)
+    s = Setting.of(cfg)
+    print(f"PGD-{s.spec.steps} evaluation throughput ({s.name} of the class-wise chapter's cpu protocol): CIFAR-10 "
+          f"test images, {cfg.test_per_class} per class (the chapter's test split, data_seed {cfg.data_seed}), "
+          f"batch {s.batch_size}, eps {s.eps * 255:g}/255, alpha {s.spec.alpha * 255:g}/255, random starts seeded "
+          f"{s.seed}")
     print(f"environment: {environment_line(device)}")
-    data = load_dataset("cifar10")
-    model, description = get_model(args.model, data, device)
-    idx = class_balanced_indices(data.y_test, TEST_PER_CLASS, seed=TEST_SEED)
-    x, y = to_float(data.x_test[idx]).to(device), data.y_test[idx].to(device)
-    clean = predict(model, x, batch_size=BATCH).cpu()
+    split = methods.cifar_split(cfg)
+    model, description = get_model(args.model, cfg, split.data, device)
+    x, y = split.float_images("test", device)
+    clean = predict(model, x, batch_size=s.batch_size).cpu()
     y_cpu = y.cpu()
-    print(f"model: {description}; clean accuracy {100 * float((clean == y_cpu).float().mean()):.1f}%")
-    timings, preds = measure(model, x, y, device, args.repeats)
+    print(f"model: {description}; clean accuracy {100 * float((clean == y_cpu).float().mean()):.1f}% "
+          f"on {len(y)} points")
+    timings, preds = measure(make_methods(s), model, x, y, device, args.repeats)
     report(timings, preds, clean, y_cpu)
     if args.profile:
-        profile_one_batch(model, x, y)
+        profile_one_batch(s, model, x, y)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,12 @@ def load_model(spec: str, weights: str | Path | None = None, *, kwargs: dict | N
         factory = getattr(importlib.import_module(module_name), factory_name)
     except (ImportError, AttributeError) as error:
         fail("--model", spec, f"an importable module and a factory in it ({type(error).__name__}: {error})")
-    model = factory(**(kwargs or {}))
+    if not callable(factory):
+        fail("--model", spec, f"a callable factory ({factory_name} is a {type(factory).__name__})")
+    try:
+        model = factory(**(kwargs or {}))
+    except TypeError as error:
+        fail("--model-args", kwargs, f"keyword arguments {factory_name} accepts ({error})")
     if not isinstance(model, nn.Module):
         fail("--model", spec, f"a factory returning a torch.nn.Module (got {type(model).__name__})")
     if weights is not None:

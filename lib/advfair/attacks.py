@@ -3,8 +3,11 @@
 Invariants (tested): inputs are never mutated, results stay inside the eps-ball and [0, 1], and the
 model's train/eval mode and parameter ``requires_grad`` flags are restored.
 
-Attacks run on `models.for_attacks(model)`: the model in eval mode with BatchNorm folded into the
-convs where it can be, the same function at a fraction of the cost.
+Every attack runs the model in eval mode. With `fold_bn=True` (what evaluation uses) it runs on
+`models.for_attacks(model)`, BatchNorm folded into the convs where it can be: the same function up to
+float rounding at a fraction of the cost. Training objectives keep the default `fold_bn=False`: rounding
+flips the sign of near-zero gradient entries (common on MNIST's black background), so only the unfolded
+model takes the inner maximisation's steps exactly where the official training codes take them.
 """
 from __future__ import annotations
 
@@ -175,7 +178,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
         loss: str | LossFn = "ce", temperature: float | torch.Tensor = 1.0, t_rule: str = "global",
         random_start: bool | str = True, restarts: int = 1, early_stop: bool = False,
         generator: torch.Generator | None = None, x_init: torch.Tensor | None = None,
-        clip_start: bool = True) -> torch.Tensor:
+        clip_start: bool = True, fold_bn: bool = False) -> torch.Tensor:
     """L-inf PGD maximising `loss` ("ce", "cw" margin, "cw_hinge", or a `LossFn` giving per-sample losses).
 
     Temperature-PGD is ``pgd(..., temperature=T)``: the CE of z / T drives the steps (T = 1 is PGD).
@@ -189,12 +192,13 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
     """
     return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=temperature,
                              t_rule=t_rule, random_start=random_start, restarts=restarts, early_stop=early_stop,
-                             generator=generator, x_init=x_init, momentum=None, clip_start=clip_start)
+                             generator=generator, x_init=x_init, momentum=None, clip_start=clip_start,
+                             fold_bn=fold_bn)
 
 
 def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
         momentum: float = 1.0, loss: str | LossFn = "ce", random_start: bool | str = True, restarts: int = 1,
-        early_stop: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        early_stop: bool = False, generator: torch.Generator | None = None, fold_bn: bool = False) -> torch.Tensor:
     """Momentum iterative attack (MI-FGSM, Dong et al. 2018) as in RoBal's test code:
 
         g_t = momentum * g_(t-1) + grad_t / mean(|grad_t|),   x_(t+1) = Proj(x_t + alpha * sign(g_t))
@@ -204,7 +208,8 @@ def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
     check_non_negative("momentum", momentum)
     return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=1.0,
                              t_rule="global", random_start=random_start, restarts=restarts, early_stop=early_stop,
-                             generator=generator, x_init=None, momentum=momentum, clip_start=True)
+                             generator=generator, x_init=None, momentum=momentum, clip_start=True,
+                             fold_bn=fold_bn)
 
 
 def _start_kind(random_start: bool | str) -> str | None:
@@ -219,7 +224,8 @@ def _start_kind(random_start: bool | str) -> str | None:
 def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
                       loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str, random_start: bool | str,
                       restarts: int, early_stop: bool, generator: torch.Generator | None,
-                      x_init: torch.Tensor | None, momentum: float | None, clip_start: bool) -> torch.Tensor:
+                      x_init: torch.Tensor | None, momentum: float | None, clip_start: bool,
+                      fold_bn: bool) -> torch.Tensor:
     threat = LinfThreat(eps)
     check_positive("alpha", alpha)
     check_positive("steps", steps, integer=True)
@@ -231,7 +237,7 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         check_choice("loss", loss, LOSSES)
     x = x.detach()
     with attacking(model):
-        model = for_attacks(model)
+        model = for_attacks(model) if fold_bn else model
         x_best = x.clone()
         remaining = torch.arange(len(x), device=x.device)
         for r in range(restarts):
@@ -255,9 +261,9 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
     return x_best
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float) -> torch.Tensor:
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, fold_bn: bool = False) -> torch.Tensor:
     """One signed-gradient step of size eps on the CE loss, no random start."""
-    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False)
+    return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False, fold_bn=fold_bn)
 
 
 class _Collect(logging.Handler):

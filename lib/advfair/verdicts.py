@@ -179,12 +179,13 @@ def untestable(label: str, reason: str) -> Part:
 
 
 def model_gate(label: str, clean_accuracy: float, num_classes: int) -> list[Part]:
-    """A failed degeneracy check if the model's clean accuracy is below MODEL_FLOOR x chance."""
-    floor = MODEL_FLOOR / num_classes
+    """A failed degeneracy check if the model's clean accuracy is below MODEL_FLOOR x chance (with few
+    classes, at most halfway from chance to perfect)."""
+    floor = min(MODEL_FLOOR / num_classes, (1 + 1 / num_classes) / 2)
     if clean_accuracy >= floor:
         return []
     return [untestable(f"{label} clean {100 * clean_accuracy:.1f}%",
-                       f"degenerate model (clean accuracy below {100 * floor:.0f}% = {MODEL_FLOOR:g}× chance)")]
+                       f"degenerate model (clean accuracy below {100 * floor:.0f}%, {floor * num_classes:g}× chance)")]
 
 
 def class_gate(label: str, class_names: Sequence[str], per_class_clean: Sequence[float], classes: Sequence[int],

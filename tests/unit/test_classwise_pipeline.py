@@ -63,7 +63,7 @@ def test_results_envelope_and_evaluations(runs):
 
 
 def test_choices_are_made_on_validation(runs):
-    cfg, results, _, _ = runs
+    _, results, _, _ = runs
     sel = results["selection"]
     assert sel["worst_class"] == int(np.argmin(sel["val_per_class_pgd"]))
     assert set(sel["tpgd_val_accuracy"]) == {"0.5", "1.0", "2.0"}

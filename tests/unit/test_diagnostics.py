@@ -52,8 +52,8 @@ def test_diagnostics_restore_the_mode_and_run_in_eval_mode(bn_model, points, nam
 
 
 def test_margin_differs_between_modes(bn_model, points):
-    """The check above can fail: in train mode (batch statistics) the margins are other numbers."""
-    x, y = points
+    """The check above can fail: in train mode (batch statistics) the logits are other numbers."""
+    x, _ = points
     with torch.no_grad():
         z_train, z_eval = bn_model.train()(x), bn_model.eval()(x)
     assert not torch.allclose(z_train, z_eval, atol=1e-3)

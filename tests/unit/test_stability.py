@@ -59,7 +59,7 @@ def record(chapter, tmp_path):
 
 
 def test_run_stability_writes_the_record(chapter, tmp_path, record):
-    ch, calls = chapter
+    _, calls = chapter
     path = tmp_path / "fake_stability.json"
     assert json.dumps(json.loads(path.read_text()), sort_keys=True) == json.dumps(record, sort_keys=True)
     assert [p.name for p in tmp_path.iterdir()] == ["fake_stability.json"]  # no temporary file left behind

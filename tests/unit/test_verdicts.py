@@ -139,9 +139,11 @@ def test_model_gate_floor_is_three_times_chance():
 
 
 def test_model_gate_with_few_classes():
-    # with C = 4 the floor is 3/4: 74% is degenerate, 75% is not
-    assert len(model_gate("m", 0.74, 4)) == 1
-    assert model_gate("m", 0.75, 4) == []
+    # 3/C is capped halfway from chance to perfect: C = 4 gives min(0.75, 0.625), C = 2 gives min(1.5, 0.75)
+    assert len(model_gate("m", 0.62, 4)) == 1
+    assert model_gate("m", 0.625, 4) == []
+    assert len(model_gate("m", 0.74, 2)) == 1
+    assert model_gate("m", 1.0, 2) == []
 
 
 def test_class_gate_floor_is_chance():

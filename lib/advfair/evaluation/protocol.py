@@ -61,7 +61,7 @@ class AttackSpec:
         if self.kind == "autoattack":
             return attacks.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed)
         if self.kind == "fgsm":
-            return torch.cat([attacks.fgsm(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps)
+            return torch.cat([attacks.fgsm(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, fold_bn=True)
                               for i in range(0, len(x), batch_size)]), []
         # One generator per attack, seeded alike: every PGD-type attack starts from the same points.
         generator = torch.Generator().manual_seed(seed)
@@ -69,7 +69,7 @@ class AttackSpec:
         extra = {} if self.kind == "mim" else {"temperature": self.temperature, "t_rule": self.t_rule}
         return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, alpha=self.alpha,
                                  steps=self.steps, loss=self.loss, restarts=self.restarts, early_stop=True,
-                                 generator=generator, **extra) for i in range(0, len(x), batch_size)]), []
+                                 generator=generator, fold_bn=True, **extra) for i in range(0, len(x), batch_size)]), []
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -239,7 +239,7 @@ def evaluate(model: nn.Module, points: Points, protocol: Protocol, *,
         seconds[name] = time.perf_counter() - started
     return Evaluation(points.classes, y.cpu().numpy(), np.asarray(points.subset), preds,
                       frozenset(n for n, s in protocol.attacks.items() if s.subset),
-                      {n: s.to_json() for n, s in protocol.attacks.items()},
+                      {"clean": {}, **{n: s.to_json() for n, s in protocol.attacks.items()}},
                       {n: w for n, w in warnings.items() if w}, seconds)
 
 

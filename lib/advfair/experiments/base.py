@@ -61,7 +61,7 @@ class ChapterConfig:
     def config_hash(self) -> str:
         """A hash of everything that determines the results except the training seed: two runs with the
         same hash are seeds of one experiment (the stability file is keyed by it)."""
-        identity = {k: v for k, v in self.to_dict().items() if k not in ("seed", *EXECUTION_FIELDS)}
+        identity = {k: _as_float(v) for k, v in self.to_dict().items() if k not in ("seed", *EXECUTION_FIELDS)}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -69,6 +69,8 @@ class ChapterConfig:
         """The config of a named profile with some fields overridden; unknown fields are errors."""
         if profile not in cls.PROFILES:
             fail("profile", profile, "one of " + ", ".join(repr(p) for p in cls.PROFILES))
+        if "profile" in overrides:
+            fail("profile", overrides["profile"], "no override: the profile is chosen by its own argument")
         names = {f.name for f in dataclasses.fields(cls)}
         for key in overrides:
             if key not in names:
@@ -88,6 +90,13 @@ class Chapter:
 
     def make_config(self, profile: str = "cpu", **overrides: Any) -> ChapterConfig:
         return self.config.make(profile, **overrides)
+
+
+def _as_float(value: Any) -> Any:
+    """Numbers as floats, so that equal configs (1 == 1.0) hash alike."""
+    if isinstance(value, list):
+        return [_as_float(v) for v in value]
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 def git_commit() -> str | None:

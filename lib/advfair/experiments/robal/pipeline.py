@@ -119,7 +119,7 @@ def feature_norms(cfg: RobalConfig, model: nn.Module, test: Points) -> dict:
     generator = torch.Generator().manual_seed(cfg.seed + methods.TEST_SEED_OFFSET)
     bs = cfg.eval_batch_size
     x_adv = torch.cat([attacks.pgd(model, test.x[i:i + bs], test.y[i:i + bs], eps=cfg.eps, alpha=cfg.eval_alpha,
-                                   steps=cfg.eval_steps, generator=generator) for i in range(0, len(test.x), bs)])
+                                   steps=cfg.eval_steps, generator=generator, fold_bn=True) for i in range(0, len(test.x), bs)])
     y = test.y.cpu().numpy()
     clean = predict(model, test.x, batch_size=bs).cpu().numpy() == y
     adv = predict(model, x_adv, batch_size=bs).cpu().numpy() == y
