@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advfair.data import class_balanced_indices, load_dataset
+from advfair.experiments.classwise import make_config, methods
 from advfair.models import build_model
 from advfair.objectives import make_objective
 from advfair.trainer import TrainConfig, resolve_device, train
@@ -93,13 +94,34 @@ def reference_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: 
 # ----- advfair's trainer, configured like the chapter ----------------------------------------------
 
 
+def advfair_objective():
+    """The pgd_at objective (an `advfair.objectives.Objective`) with this benchmark's attack."""
+    return make_objective("pgd_at", eps=EPS, alpha=ALPHA, steps=STEPS)
+
+
+def advfair_config(batch_size: int, augment: bool) -> TrainConfig:
+    return TrainConfig(epochs=1, batch_size=batch_size, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
+                       augment=augment, seed=SEED)
+
+
 def advfair_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int,
                   augment: bool) -> dict:
     """One epoch of advfair.trainer.train with the pgd_at objective; returns the epoch's history record."""
-    objective = make_objective("pgd_at", eps=EPS, alpha=ALPHA, steps=STEPS)
-    cfg = TrainConfig(epochs=1, batch_size=batch_size, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
-                      augment=augment, seed=SEED)
-    return train(model, objective, x, y, cfg, device=device)[0]
+    return train(model, advfair_objective(), x, y, advfair_config(batch_size, augment), device=device)[0]
+
+
+def chapter_comparison(batch_size: int, augment: bool) -> str:
+    """How these settings compare with the class-wise chapter's cpu profile (its PGD-AT objective and the
+    per-step training settings; the chapter's epochs, schedule and training-set size are not what is timed)."""
+    cfg = make_config("cpu")
+    ours, chapter = advfair_config(batch_size, augment).to_dict(), methods.train_config(cfg).to_dict()
+    differ = [f"{k} {ours[k]} (chapter {chapter[k]})" for k in ("batch_size", "augment", "lr", "momentum", "weight_decay")
+              if ours[k] != chapter[k]]
+    objective, chapter_objective = advfair_objective().cache_spec(), methods.pgd_at(cfg).cache_spec()
+    if objective != chapter_objective:
+        differ.append(f"objective {objective} (chapter {chapter_objective})")
+    head = f"objective {objective['name']} v{objective['version']}; vs the class-wise chapter's cpu profile: "
+    return head + ("same per-step settings" if not differ else "differs in " + ", ".join(differ))
 
 
 def measure(init: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, repeats: int,
@@ -158,6 +180,7 @@ def main() -> None:
     device = resolve_device(args.device)
     print(f"PGD-AT training throughput: small_cnn w16, {PER_CLASS * 10} CIFAR-10 images, 1 epoch, "
           f"batch {args.batch_size}, PGD-{STEPS} eps 8/255 alpha 3/255, augmentation {'on' if args.augment else 'off'}")
+    print(chapter_comparison(args.batch_size, args.augment))
     print(f"environment: {environment_line(device)}")
     data = load_dataset("cifar10")
     idx = class_balanced_indices(data.y_train, PER_CLASS, seed=1)

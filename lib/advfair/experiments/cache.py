@@ -32,7 +32,8 @@ def write_json_atomic(obj: object, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+        # Insertion order, not sorted keys: it carries meaning (clean first, attacks in protocol order).
+        tmp.write_text(json.dumps(obj, indent=1) + "\n")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -23,14 +23,14 @@ class Method(NamedTuple):
     check: Callable[..., dict] | None = None  # validates (and normalises) the method's own hyperparameters
 
 
+# Versions 2: every inner maximisation runs on the unfolded model (no BatchNorm folding while training), and
+# RoBal's positive start is unclipped, as in its released code. TRADES also starts at the unclipped
+# x + 0.001 N(0, I) and makes three train-mode passes; RoBal makes four.
 OBJECTIVES: dict[str, Method] = {
-    # 2 (also logit_adjusted): RoBal's positive start is unclipped, as in its released code.
     "pgd_at": Method(pgd_at_loss, 2, check_pgd_at_params),
-    # 2: the inner maximisation starts at the unclipped x + 0.001 N(0, I), and three train-mode passes.
     "trades": Method(trades_loss, 2, check_trades_params),
-    "class_weighted_pgd_at": Method(class_weighted_pgd_at_loss, 1),
+    "class_weighted_pgd_at": Method(class_weighted_pgd_at_loss, 2),
     "logit_adjusted": Method(logit_adjusted_loss, 2, check_logit_adjusted_params),
-    # 2: the positive start is unclipped as in the released code, and four train-mode passes.
     "robal": Method(robal_loss, 2, check_robal_params),
 }
 
