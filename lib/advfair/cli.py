@@ -15,7 +15,7 @@ from typing import Any
 from . import api
 from .experiments import CHAPTERS
 from .experiments.cache import write_json_atomic
-from .experiments.stability import run_stability, stability_path
+from .experiments.stability import refresh_stability, run_stability, stability_path
 from .validation import ConfigError
 
 
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     _chapter_arguments(stab)
     stab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     stab.add_argument("--out", type=Path, default=None, help="default: book/results/<chapter>_stability.json")
+    stab.add_argument("--refresh", action="store_true", help="recompute the verdicts and key numbers of an existing "
+                                                             "stability file from its saved per-seed results (no training)")
     ev = sub.add_parser("evaluate", help="class-wise robustness report of any model")
     ev.add_argument("--model", required=True, help="package.module:factory returning the torch.nn.Module")
     ev.add_argument("--model-args", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"width\": 16}'")
@@ -104,10 +106,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _stability(args: argparse.Namespace) -> int:
     chapter = CHAPTERS[args.chapter]
+    out = args.out or stability_path(args.chapter, Path("book/results"))
+    if args.refresh:
+        refresh_stability(chapter, out)
+        print(f"refreshed {out}")
+        return 0
     overrides = _config(args)
     for seed in args.seeds:  # validate every config before the first, long, run
         _make_config(chapter, args.profile, {**overrides, "seed": seed})
-    out = args.out or stability_path(args.chapter, Path("book/results"))
     record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out)
     print(f"wrote {out} ({record['seconds']['wall']:.0f} s, seeds {args.seeds})")
     return 0

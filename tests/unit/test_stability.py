@@ -11,8 +11,8 @@ import pytest
 
 from advfair import cli
 from advfair.experiments.base import Chapter, ChapterConfig, git_commit, machine_kind
-from advfair.experiments.stability import (SCHEMA, claim_stability, load_stability, run_stability, stability_path,
-                                           stable_claims, tolerances)
+from advfair.experiments.stability import (SCHEMA, claim_stability, load_stability, refresh_stability, run_stability,
+                                           stability_path, stable_claims, tolerances)
 from advfair.validation import ConfigError
 from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, Verdict, with_stability
 
@@ -62,7 +62,11 @@ def test_run_stability_writes_the_record(chapter, tmp_path, record):
     _, calls = chapter
     path = tmp_path / "fake_stability.json"
     assert json.dumps(json.loads(path.read_text()), sort_keys=True) == json.dumps(record, sort_keys=True)
-    assert [p.name for p in tmp_path.iterdir()] == ["fake_stability.json"]  # no temporary file left behind
+    # no temporary file left behind; each seed's results saved compactly beside the record
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_stability.json", "stability"]
+    assert sorted(p.name for p in (tmp_path / "stability").iterdir()) == [f"fake_cpu_seed{s}.json" for s in (0, 1, 2)]
+    assert record["results_files"]["2"] == "stability/fake_cpu_seed2.json"
+    assert json.loads((tmp_path / "stability" / "fake_cpu_seed2.json").read_text())["seed"] == 2
     assert [(c.seed, c.size, c.profile) for c in calls] == [(0, 4, "cpu"), (1, 4, "cpu"), (2, 4, "cpu")]
     assert record["schema"] == SCHEMA == "advfair.stability/1"
     assert record["chapter"] == "fake" and record["profile"] == "cpu" and record["seeds"] == [0, 1, 2]
@@ -90,7 +94,25 @@ def test_a_failed_run_leaves_the_previous_file(chapter, tmp_path, record):
     with pytest.raises(RuntimeError, match="diverged"):
         run_stability(ch, [0, 1], overrides={"size": -1}, out=path)
     assert path.read_text() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["fake_stability.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_stability.json", "stability"]
+
+
+def test_refresh_recomputes_verdicts_from_the_saved_results_without_running(chapter, tmp_path, record):
+    ch, calls = chapter
+    path = tmp_path / "fake_stability.json"
+    n_calls = len(calls)
+
+    def stricter(results: dict) -> list[Verdict]:  # a changed rule: B now fails for every seed
+        return [v if v.claim != "B" else Verdict("B", v.statement, (Part("b", NOT_REPRODUCED),)) for v in verdicts(results)]
+
+    refreshed = refresh_stability(dataclasses.replace(ch, verdicts=stricter), path)
+    assert len(calls) == n_calls  # nothing was run again
+    assert {s: r["verdicts"]["B"]["outcome"] for s, r in refreshed["per_seed"].items()} == {
+        "0": NOT_REPRODUCED, "1": NOT_REPRODUCED, "2": NOT_REPRODUCED}
+    assert refreshed["per_seed"]["1"]["seconds"] == record["per_seed"]["1"]["seconds"]
+    assert json.loads(path.read_text())["per_seed"]["0"]["verdicts"]["B"]["outcome"] == NOT_REPRODUCED
+    with pytest.raises(ConfigError, match="stability file"):
+        refresh_stability(ch, tmp_path / "missing" / "fake_stability.json")
 
 
 def test_claim_stability_counts(record):

@@ -28,12 +28,12 @@ def spec_key(spec: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-def write_json_atomic(obj: object, path: Path) -> None:
+def write_json_atomic(obj: object, path: Path, *, indent: int | None = 1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         # Insertion order, not sorted keys: it carries meaning (clean first, attacks in protocol order).
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
+        tmp.write_text(json.dumps(obj, indent=indent) + "\n")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

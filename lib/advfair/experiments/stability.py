@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..validation import fail
+from ..trainer import resolve_device
 from .base import Chapter, environment, git_commit, json_clean, machine_kind, results_dir
 from .cache import write_json_atomic
 
@@ -47,20 +47,38 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
     if "seed" in overrides:
         fail("seed", overrides["seed"], "no seed override: the seeds come from --seeds")
     started = time.perf_counter()
+    out = out or stability_path(chapter.name)
     configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
-    per_seed = {}
+    per_seed, files = {}, {}
     for s, cfg in configs.items():
-        per_seed[str(s)] = seed_record(chapter, chapter.run(cfg))
+        results = json_clean(chapter.run(cfg))
+        files[str(s)] = f"stability/{chapter.name}_{profile}_seed{s}.json"
+        write_json_atomic(results, out.parent / files[str(s)], indent=None)
+        per_seed[str(s)] = seed_record(chapter, results)
     reference = configs[seeds[0]]
     record = json_clean({
         "schema": SCHEMA, "chapter": chapter.name, "profile": profile, "seeds": seeds,
         "config_hash": reference.config_hash(),
         "config": {k: v for k, v in reference.to_dict().items() if k != "seed"},
-        "per_seed": per_seed, "commit": git_commit(), "machine": machine_kind(),
-        "environment": environment(torch.device("cpu")),
+        "per_seed": per_seed, "results_files": files, "commit": git_commit(), "machine": machine_kind(),
+        "environment": environment(resolve_device(reference.device)),
         "seconds": {"wall": time.perf_counter() - started},
     })
-    write_json_atomic(record, out or stability_path(chapter.name))
+    write_json_atomic(record, out)
+    return record
+
+
+def refresh_stability(chapter: Chapter, path: Path | None = None) -> dict:
+    """Recompute every seed's verdicts and key numbers from the per-seed results files the stability run saved
+    (after a change to the chapter's claims, no retraining); timings, commit and machine stay the run's."""
+    path = path or stability_path(chapter.name)
+    record = load_stability(chapter.name, path.parent)
+    if record is None:
+        fail("stability file", str(path), "an existing file: run the stability command without --refresh first")
+    for seed, name in record["results_files"].items():
+        results = json.loads((path.parent / name).read_text())
+        record["per_seed"][seed] = {**seed_record(chapter, results), "seconds": record["per_seed"][seed]["seconds"]}
+    write_json_atomic(json_clean(record), path)
     return record
 
 
