@@ -22,7 +22,8 @@ from torch import nn
 from .models import for_attacks
 from .validation import check_choice, check_eps, check_non_negative, check_positive, fail
 
-LOSSES = ("ce", "cw", "cw_hinge")
+# "nll" ascends -out_y of a model whose outputs are (log-)scores already, e.g. a view giving log(p_y + p_(y+C)).
+LOSSES = ("ce", "cw", "cw_hinge", "nll")
 START_KINDS = ("symmetric", "positive")
 T_RULES = ("global", "per_image_std", "per_image_conf")
 # A custom attack loss gets the logits of the rows still attacked, their labels and their positions in the
@@ -133,6 +134,8 @@ def _attack_loss(loss: str | LossFn, logits: torch.Tensor, y: torch.Tensor, rows
         return cw_margin(logits, y)
     if loss == "cw_hinge":
         return -cw_hinge(logits, y)
+    if loss == "nll":
+        return -logits.gather(1, y[:, None]).squeeze(1)
     if t_rule != "global":
         temperature = image_temperature(logits, t_rule, float(temperature))
     return tempered_ce(logits, y, temperature)

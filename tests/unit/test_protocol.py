@@ -294,3 +294,29 @@ def test_protocol_copies_its_attacks_and_points_default_to_all():
     assert list(protocol.with_attacks({"pgd2": suite["pgd2"]}).attacks) == ["pgd2"]
     points = Points.of(torch.zeros(3, 1), torch.tensor([0, 1, 0]), ["a", "b"])
     assert points.subset.tolist() == [0, 1, 2] and points.classes == ("a", "b")
+
+
+def test_side_heads_are_recorded_on_the_same_points_and_survive_json(model, batch):
+    x, y = batch
+    side = Negated(model)
+    e = evaluate(model, Points.of(x, y, CLASSES, SUBSET), _protocol(), side={"neg": side})
+    assert set(e.side["neg"]) == set(e.predictions)
+    assert np.array_equal(e.side["neg"]["clean"], predict(side, x).numpy())
+    x_adv, _ = _protocol().attacks["pgd3"].run(model, x, y, eps=EPS, seed=0, batch_size=5)
+    assert np.array_equal(e.side["neg"]["pgd3"], predict(side, x_adv).numpy())
+    assert len(e.side["neg"]["pgd5_sub"]) == len(SUBSET)
+    back = Evaluation.from_json(json.loads(json.dumps(e.to_json(n_boot=20))))
+    assert all(np.array_equal(back.side["neg"][k], v) for k, v in e.side["neg"].items())
+
+
+def test_early_stop_off_runs_every_step_and_nll_ascends_minus_the_output(model, batch):
+    x, y = batch
+    stop, full = AttackSpec(steps=4, alpha=2 / 255), AttackSpec(steps=4, alpha=2 / 255, early_stop=False)
+    x_stop, _ = stop.run(model, x, y, eps=EPS, seed=3, batch_size=20)
+    x_full, _ = full.run(model, x, y, eps=EPS, seed=3, batch_size=20)
+    fooled = predict(model, x_stop) != y
+    assert fooled.any() and not torch.equal(x_stop[fooled], x_full[fooled])  # fooled points kept on moving
+    log_probs = nn.Sequential(model, nn.LogSoftmax(dim=1))
+    nll = AttackSpec(steps=4, alpha=2 / 255, loss="nll")
+    x_nll, _ = nll.run(log_probs, x, y, eps=EPS, seed=3, batch_size=20)
+    assert torch.allclose(x_nll, x_stop)  # CE(z, y) = -log softmax(z)_y: the same ascent

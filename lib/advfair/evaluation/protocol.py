@@ -31,7 +31,9 @@ _LABEL_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 class AttackSpec:
     """One white-box attack at the protocol's eps. `subset`: run only on the protocol's subset points.
     `view`: attack a named view of the served model (e.g. a differentiable surrogate whose argmax is the
-    served model's); the prediction on the adversarial point is always the served model's. FGSM is one
+    served model's); the prediction on the adversarial point is always the served model's. `early_stop`
+    freezes a point at the first iterate the attacked module misclassifies (worst case, faster); an
+    attack on a view whose argmax is not the served prediction should run every step instead. FGSM is one
     signed step of size eps (its `steps` and `alpha` are unused)."""
 
     kind: str = "pgd"
@@ -44,6 +46,7 @@ class AttackSpec:
     version: str = "subset"  # AutoAttack: "subset" (APGD-CE + APGD-T) or "standard"
     subset: bool = False
     view: str | None = None
+    early_stop: bool = True
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, ATTACK_KINDS)
@@ -68,7 +71,7 @@ class AttackSpec:
         attack = attacks.mim if self.kind == "mim" else attacks.pgd
         extra = {} if self.kind == "mim" else {"temperature": self.temperature, "t_rule": self.t_rule}
         return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, alpha=self.alpha,
-                                 steps=self.steps, loss=self.loss, restarts=self.restarts, early_stop=True,
+                                 steps=self.steps, loss=self.loss, restarts=self.restarts, early_stop=self.early_stop,
                                  generator=generator, fold_bn=True, **extra) for i in range(0, len(x), batch_size)]), []
 
     def to_json(self) -> dict:
@@ -155,6 +158,8 @@ class Evaluation:
     attacks: dict[str, dict] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # {module name: {attack: labels}}: what other heads (e.g. a 2C model's raw argmax) predict on the same points.
+    side: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def labels(self, points: str = "all") -> np.ndarray:
         return self.y if points == "all" else self.y[self.subset]
@@ -190,7 +195,9 @@ class Evaluation:
             "attacks": {n: {**self.attacks.get(n, {}), "points": "subset" if n in self.on_subset else "all"}
                         for n in self.predictions},
             "outcomes": {"y": encode_labels(self.y), "subset": self.subset.tolist(),
-                         "predictions": {n: encode_labels(p) for n, p in self.predictions.items()}},
+                         "predictions": {n: encode_labels(p) for n, p in self.predictions.items()},
+                         "side": {m: {n: encode_labels(p) for n, p in by_attack.items()}
+                                  for m, by_attack in self.side.items()}},
             "reports": {"all": self.report("all", n_boot=n_boot, seed=seed),
                         "subset": self.report("subset", n_boot=n_boot, seed=seed)},
             "warnings": self.warnings, "seconds": self.seconds,
@@ -205,7 +212,8 @@ class Evaluation:
         return cls(tuple(d["classes"]), decode_labels(out["y"]), np.asarray(out["subset"], dtype=np.int64),
                    {n: decode_labels(p) for n, p in out["predictions"].items()}, on_subset,
                    {n: {k: v for k, v in a.items() if k != "points"} for n, a in d["attacks"].items()},
-                   d.get("warnings", {}), d.get("seconds", {}))
+                   d.get("warnings", {}), d.get("seconds", {}),
+                   {m: {n: decode_labels(p) for n, p in by_attack.items()} for m, by_attack in out.get("side", {}).items()})
 
 
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
@@ -219,14 +227,16 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torc
         model.train(was_training)
 
 
-def evaluate(model: nn.Module, points: Points, protocol: Protocol, *,
-             views: Mapping[str, nn.Module] | None = None) -> Evaluation:
+def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Mapping[str, nn.Module] | None = None,
+             side: Mapping[str, nn.Module] | None = None) -> Evaluation:
     """Clean predictions and predictions under every attack of `protocol` (attacks marked `subset` on the
-    subset points only). Views named by an attack are attacked instead of `model`; predictions are `model`'s."""
-    views = dict(views or {})
+    subset points only). Views named by an attack are attacked instead of `model`; predictions are `model`'s.
+    The argmax of each `side` module is recorded on the same clean and adversarial points as well."""
+    views, side = dict(views or {}), dict(side or {})
     x, y, bs = points.x, points.y, protocol.batch_size
     subset = torch.as_tensor(points.subset, device=x.device)
     preds = {"clean": predict(model, x, batch_size=bs).cpu().numpy()}
+    side_preds = {m: {"clean": predict(module, x, batch_size=bs).cpu().numpy()} for m, module in side.items()}
     seconds, warnings = {}, {}
     for name, spec in protocol.attacks.items():
         if spec.view is not None and spec.view not in views:
@@ -236,11 +246,13 @@ def evaluate(model: nn.Module, points: Points, protocol: Protocol, *,
         started = time.perf_counter()
         x_adv, warnings[name] = spec.run(target, xs, ys, eps=protocol.eps, seed=protocol.seed, batch_size=bs)
         preds[name] = predict(model, x_adv, batch_size=bs).cpu().numpy()
+        for m, module in side.items():
+            side_preds[m][name] = predict(module, x_adv, batch_size=bs).cpu().numpy()
         seconds[name] = time.perf_counter() - started
     return Evaluation(points.classes, y.cpu().numpy(), np.asarray(points.subset), preds,
                       frozenset(n for n, s in protocol.attacks.items() if s.subset),
                       {"clean": {}, **{n: s.to_json() for n, s in protocol.attacks.items()}},
-                      {n: w for n, w in warnings.items() if w}, seconds)
+                      {n: w for n, w in warnings.items() if w}, seconds, side_preds)
 
 
 def encode_labels(labels: np.ndarray) -> str | list[int]:

@@ -45,11 +45,12 @@ class Run:
         return Points.of(x, y, split.data.classes, subset_per_class(y.cpu().numpy(), subset_per_class_))
 
     def evaluate(self, label: str, model: nn.Module, points: Points, protocol: Protocol, *,
-                 spec: Sequence[Step] = (), model_key: str | None = None,
-                 views: Mapping[str, nn.Module] | None = None) -> tuple[Evaluation, dict]:
-        """The model served with `spec`, evaluated under `protocol`; returns the evaluation and its record."""
+                 spec: Sequence[Step] = (), model_key: str | None = None, views: Mapping[str, nn.Module] | None = None,
+                 side: Mapping[str, nn.Module] | None = None) -> tuple[Evaluation, dict]:
+        """The model served with `spec`, evaluated under `protocol` (views and side heads as in
+        `advfair.evaluation.evaluate`); returns the evaluation and its record."""
         started = time.perf_counter()
-        evaluation = evaluate(deploy(model, spec), points, protocol, views=views)
+        evaluation = evaluate(deploy(model, spec), points, protocol, views=views, side=side)
         record = {"model": model_key, "inference": spec_to_json(spec), "inference_label": spec_label(spec),
                   **evaluation.to_json(n_boot=protocol.n_boot, seed=protocol.seed)}
         self.seconds[f"evaluate_{label}"] = time.perf_counter() - started
