@@ -278,10 +278,14 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+AUTOATTACK_VERSIONS = ("standard", "subset", "square")
+
+
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "standard",
-               batch_size: int = 500, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """AutoAttack (Croce & Hein 2020) through `pyautoattack`: "standard" (APGD-CE, APGD-T, FAB-T, Square)
-    or "subset" (APGD-CE + APGD-T with the standard settings: 1 restart, 9 target classes).
+               batch_size: int = 500, seed: int = 0, queries: int = 5000) -> tuple[torch.Tensor, list[str]]:
+    """AutoAttack (Croce & Hein 2020) through `pyautoattack`: "standard" (APGD-CE, APGD-T, FAB-T, Square),
+    "subset" (APGD-CE + APGD-T with the standard settings: 1 restart, 9 target classes) or "square" (the
+    black-box Square attack alone, with `queries` queries per point: a gradient-masking check).
 
     Returns the adversarial points and AutoAttack's own sanity-check warnings (e.g. zero gradients),
     which callers should report rather than drop.
@@ -289,7 +293,8 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     from pyautoattack import AutoAttack
 
     check_eps("eps", eps)
-    check_choice("version", version, ("standard", "subset"))
+    check_choice("version", version, AUTOATTACK_VERSIONS)
+    check_positive("queries", queries, integer=True)
     logger = logging.getLogger("auto-attack")
     collect = _Collect()
     logger.addHandler(collect)
@@ -299,6 +304,10 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
             model = for_attacks(model)
             if version == "standard":
                 adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", device=x.device, seed=seed)
+            elif version == "square":
+                adversary = AutoAttack(model, norm="Linf", eps=eps, version="custom", device=x.device, seed=seed,
+                                       attacks=["square"])
+                adversary.square.n_queries = queries
             else:
                 adversary = AutoAttack(model, norm="Linf", eps=eps, version="custom", device=x.device, seed=seed,
                                        attacks=["apgd-ce", "apgd-t"])

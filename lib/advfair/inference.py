@@ -7,7 +7,17 @@ A spec is a sequence of steps applied to the logits in order:
   signs of CW margins and APGD-DLR do not change, CE-based attacks do: the "fake gain");
 - `Bias(values)`: z <- z + b (Tian et al.'s logit bias on the weakest class);
 - `PosthocShift(tau_p, counts)`: z <- z - tau_p * log pi (RoBal Eq. 11, "LA-post"). It SUBTRACTS the prior,
-  favouring tail classes; training-time logit adjustment (objectives.logit_adjusted) ADDS it.
+  favouring tail classes; training-time logit adjustment (objectives.logit_adjusted) ADDS it;
+- `PairMax(C)`: a dummy-class (2C) model served C-way, m_c = max(z_c, z_(c+C)). Its argmax is DUCAT's
+  recovery rule (argmax over 2C, then dummy c + C -> c) exactly, so every metric, report, confusion matrix
+  and AutoAttack run on the served module is C-way and recovery-correct.
+
+Attack views of a 2C model (`attack_view`; book designs, not DUCAT's code) are surrogates an attack may
+ascend instead of the served module; predictions always stay the served module's:
+`raw2C` (the raw 2C logits, attacked with CE on y: dummy-unaware, the paper's evaluation), `pairmax` (the
+served C logits), `merged` (log(p_c + p_(c+C)), attacked with loss "nll": dummy-aware) and `dawa` (a
+weighted log-likelihood of y and y + C, loss "nll": a reconstruction of DAWA's dummy-aware weighted attack,
+whose weighting rule is not public).
 
 Specs are JSON-able (`spec_to_json` / `spec_from_json`) and recorded beside every evaluation.
 """
@@ -17,10 +27,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .models import ClassCounts, log_prior
-from .validation import check_counts, check_number, check_positive, fail
+from .validation import check_choice, check_counts, check_number, check_positive, fail
 
 
 class LogitBias(nn.Module):
@@ -94,8 +105,122 @@ class PosthocShift:
         return z if self.tau_p == 0 else f"{z} − {self.tau_p:g}·log π"
 
 
-Step = Scale | Bias | PosthocShift
-STEPS: dict[str, type] = {"scale": Scale, "bias": Bias, "posthoc_shift": PosthocShift}
+def check_dummy_outputs(logits: torch.Tensor, num_classes: int) -> None:
+    """A dummy-class model has 2C outputs: C real classes, then their C dummy twins."""
+    if logits.dim() != 2 or logits.shape[1] != 2 * num_classes:
+        fail("outputs", int(logits.shape[-1]), f"{2 * num_classes} outputs: a 2C dummy-class model (C = {num_classes} "
+             "real classes and their dummy twins); a C-way model has no dummies to recover")
+
+
+def recover(logits: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """DUCAT's runtime recovery (`evals/evals.py::error_k`): argmax over the 2C outputs, then c + C -> c."""
+    check_dummy_outputs(logits, num_classes)
+    top = logits.argmax(1)
+    return torch.where(top >= num_classes, top - num_classes, top)
+
+
+def pair_max(logits: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """m_c = max(z_c, z_(c+C)): C columns whose argmax is `recover` exactly (ties aside)."""
+    check_dummy_outputs(logits, num_classes)
+    return torch.maximum(logits[:, :num_classes], logits[:, num_classes:])
+
+
+def merged_log_probs(logits: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """m_c = log(p_c + p_(c+C)) = logsumexp(z_c, z_(c+C)) - logsumexp(z): the log-probability of class c with
+    its dummy merged in. exp(m) sums to 1, and -m_y = -log(p_y + p_(y+C)) is a dummy-aware CE."""
+    check_dummy_outputs(logits, num_classes)
+    return torch.logaddexp(logits[:, :num_classes], logits[:, num_classes:]) - logits.logsumexp(1, keepdim=True)
+
+
+def dawa_log_scores(logits: torch.Tensor, num_classes: int, weight: float = 0.5) -> torch.Tensor:
+    """s_c = w log p_c + (1 - w) log p_(c+C): ascending -s_y is a weighted CE on y and on y + C.
+    Reconstruction of DAWA's dummy-aware weighted attack (its weighting rule is not public; w = 1/2 is ours)."""
+    check_dummy_outputs(logits, num_classes)
+    log_p = F.log_softmax(logits, dim=1)
+    return weight * log_p[:, :num_classes] + (1 - weight) * log_p[:, num_classes:]
+
+
+class DummyView(nn.Module):
+    """A function of a 2C model's logits (`pair_max`, `merged_log_probs` or `dawa_log_scores`) as a module.
+    It never changes the model's train/eval mode."""
+
+    def __init__(self, model: nn.Module, num_classes: int, kind: str, weight: float = 0.5):
+        super().__init__()
+        self.model = model
+        self.num_classes = check_number("num_classes", num_classes, low=2, integer=True)
+        self.kind = check_choice("kind", kind, ("pairmax", "merged", "dawa"))
+        self.weight = check_number("dawa_weight", weight, low=0, high=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.model(x)
+        if self.kind == "pairmax":
+            return pair_max(z, self.num_classes)
+        if self.kind == "merged":
+            return merged_log_probs(z, self.num_classes)
+        return dawa_log_scores(z, self.num_classes, self.weight)
+
+
+class LogSoftmax(nn.Module):
+    """log softmax of a C-way model's logits (loss "nll" on it is CE)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.model(x), dim=1)
+
+
+@dataclass(frozen=True)
+class PairMax:
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        check_number("num_classes", self.num_classes, low=2, integer=True)
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        return DummyView(model, self.num_classes, "pairmax")
+
+    def label(self, z: str) -> str:
+        return f"max({z}_c, {z}_(c+C))"
+
+
+# View name -> the attack loss that ascends it ("nll": the view outputs log-scores).
+VIEWS: dict[str, str] = {"raw2C": "ce", "pairmax": "ce", "merged": "nll", "dawa": "nll"}
+
+
+def attack_view(name: str, model: nn.Module, num_classes: int, *, dummy: bool, dawa_weight: float = 0.5) -> nn.Module:
+    """The module an attack on view `name` ascends (with the loss `VIEWS[name]`), for the raw `model`.
+
+    For a 2C model (`dummy=True`): raw2C is the model itself, the others `DummyView`s. A C-way model has no
+    dummies, so every view is the model itself (as log-probabilities for the "nll" views): the same attack
+    runs on a baseline and on its dummy-class counterpart."""
+    check_choice("view", name, VIEWS)
+    if not dummy:
+        return LogSoftmax(model) if VIEWS[name] == "nll" else model
+    return model if name == "raw2C" else DummyView(model, num_classes, name, dawa_weight)
+
+
+def check_outputs(model: nn.Module, x: torch.Tensor, num_classes: int, *, dummy: bool) -> None:
+    """Fail unless `model` has C outputs (`dummy=False`: a C-way model, or a 2C model already served with
+    PairMax) or 2C outputs (`dummy=True`: a raw dummy-class model). One eval-mode pass on one image."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            width = int(model(x[:1]).shape[1])
+    finally:
+        model.train(was_training)
+    expected = 2 * num_classes if dummy else num_classes
+    if width != expected:
+        allowed = (f"{expected} outputs: a raw 2C dummy-class model (C = {num_classes} real classes and their "
+                   "dummy twins)" if dummy else
+                   f"{expected} outputs, one per class: a C-way model, or a 2C model served with PairMax({num_classes})")
+        fail("outputs", width, allowed)
+
+
+Step = Scale | Bias | PosthocShift | PairMax
+STEPS: dict[str, type] = {"scale": Scale, "bias": Bias, "posthoc_shift": PosthocShift, "pair_max": PairMax}
 
 
 def deploy(model: nn.Module, spec: Sequence[Step] = ()) -> nn.Module:
@@ -147,3 +272,8 @@ def spec_label(spec: Sequence[Step], z: str = "z") -> str:
     for step in spec:
         z = step.label(z)
     return z
+
+
+def recovery(num_classes: int) -> tuple[Step, ...]:
+    """The spec that serves a 2C dummy-class model C-way with DUCAT's recovery rule."""
+    return (PairMax(num_classes),)

@@ -12,6 +12,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from .validation import check_bool, check_choice, check_counts, check_positive
 
 MODELS = ("small_cnn", "preact_resnet18", "wrn34_10")
+# The DUCAT chapter's backbone switch adds two names: "bottleneck18", the "ResNet-18" of DUCAT's official code
+# (ResNet(Bottleneck, [2, 2, 2, 2]), 2048-d features, not the BasicBlock ResNet-18), and "preact18", another
+# name for PreAct ResNet-18. `build_model` accepts MODELS and BACKBONES; `canonical_model` resolves aliases.
+BACKBONES = ("bottleneck18", "preact18")
+MODEL_ALIASES = {"preact18": "preact_resnet18"}
 ClassCounts = Sequence[int] | torch.Tensor  # training images per class, class 0 first
 HEADS = ("linear", "cosine")
 
@@ -175,15 +180,62 @@ class WideResNetBody(nn.Module):
         return F.adaptive_avg_pool2d(out, 1).flatten(1)
 
 
+class BottleneckBlock(nn.Module):
+    """conv1x1-BN-ReLU, conv3x3(stride)-BN-ReLU, conv1x1-BN (4x the planes), plus the shortcut (conv1x1-BN
+    where the shape changes), then ReLU. Conv-BN pairs sit in Sequentials, so `for_attacks` folds them."""
+
+    expansion = 4
+
+    def __init__(self, c_in: int, planes: int, stride: int):
+        super().__init__()
+        c_out = self.expansion * planes
+        self.branch = nn.Sequential(
+            nn.Conv2d(c_in, planes, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(inplace=True),
+            nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(inplace=True),
+            nn.Conv2d(planes, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.shortcut = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+                         if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.branch(x) + self.shortcut(x))
+
+
+class BottleneckResNet18Body(nn.Module):
+    """ResNet(Bottleneck, [2, 2, 2, 2]): a 3x3 stem of 64 channels, two bottleneck blocks at each of 64, 128,
+    256 and 512 planes (strides 1, 2, 2, 2), global average pooling: 2048-d features."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64),
+                                  nn.ReLU(inplace=True))
+        blocks, c = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            blocks += [BottleneckBlock(c, planes, stride), BottleneckBlock(BottleneckBlock.expansion * planes, planes, 1)]
+            c = BottleneckBlock.expansion * planes
+        self.blocks = nn.Sequential(*blocks)
+        self.out_features = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1).flatten(1)
+
+
+def canonical_model(name: str) -> str:
+    """The architecture a model name builds ("preact18" -> "preact_resnet18"); an unknown name is an error."""
+    check_choice("model", name, MODELS + BACKBONES)
+    return MODEL_ALIASES.get(name, name)
+
+
 def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, width: int = 32,
                 head: str = "linear", head_scale: float = 1.0, head_gamma: float = 0.0,
-                head_bias: bool = True) -> Classifier:
+                head_bias: bool = True, dummy_classes: bool = False) -> Classifier:
     """Build a classifier for inputs in [0, 1] of `dataset` (its statistics set the normalisation).
 
     `head_bias=False` gives a bias-free linear head (the "Dot" head of logit-adjusted training); the
-    cosine head never has a bias.
+    cosine head never has a bias. `dummy_classes=True` gives a 2C head (DUCAT): outputs 0..C-1 are the
+    `num_classes` = C real classes, output c + C is the dummy twin of class c; only the head widens.
     """
-    check_choice("model", name, MODELS)
+    name = canonical_model(name)
+    check_bool("dummy_classes", dummy_classes)
     check_choice("head", head, HEADS)
     check_positive("width", width, integer=True)
     check_bool("head_bias", head_bias)
@@ -192,13 +244,17 @@ def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, 
         body, features = small_cnn_body(in_channels, width)
     elif name == "preact_resnet18":
         body, features = PreActResNet18Body(in_channels), 512
+    elif name == "bottleneck18":
+        body = BottleneckResNet18Body(in_channels)
+        features = body.out_features
     else:
         body = WideResNetBody(in_channels)
         features = body.out_features
+    outputs = 2 * num_classes if dummy_classes else num_classes
     if head == "linear":
-        head_module: nn.Module = LinearHead(features, num_classes, bias=head_bias)
+        head_module: nn.Module = LinearHead(features, outputs, bias=head_bias)
     else:
-        head_module = CosineHead(features, num_classes, scale=head_scale, gamma=head_gamma)
+        head_module = CosineHead(features, outputs, scale=head_scale, gamma=head_gamma)
     return Classifier(Normalize(mean, std), body, head_module)
 
 

@@ -320,3 +320,21 @@ def test_early_stop_off_runs_every_step_and_nll_ascends_minus_the_output(model, 
     nll = AttackSpec(steps=4, alpha=2 / 255, loss="nll")
     x_nll, _ = nll.run(log_probs, x, y, eps=EPS, seed=3, batch_size=20)
     assert torch.allclose(x_nll, x_stop)  # CE(z, y) = -log softmax(z)_y: the same ascent
+
+
+def test_square_is_a_black_box_autoattack_version_with_a_query_budget(model, batch, monkeypatch):
+    calls = []
+
+    def fake(model, x, y, **kw):
+        calls.append(kw)
+        return x.clone(), []
+
+    monkeypatch.setattr(attacks, "autoattack", fake)
+    x, y = batch
+    spec = AttackSpec(kind="autoattack", version="square", steps=300)
+    spec.run(model, x, y, eps=EPS, seed=2, batch_size=20)
+    assert calls[-1]["version"] == "square" and calls[-1]["queries"] == 300
+    AttackSpec(kind="autoattack", version="subset").run(model, x, y, eps=EPS, seed=2, batch_size=20)
+    assert "queries" not in calls[-1]
+    with pytest.raises(ConfigError, match="version='squares'"):
+        AttackSpec(kind="autoattack", version="squares")

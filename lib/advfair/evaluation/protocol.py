@@ -43,7 +43,7 @@ class AttackSpec:
     temperature: float = 1.0
     t_rule: str = "global"
     restarts: int = 1
-    version: str = "subset"  # AutoAttack: "subset" (APGD-CE + APGD-T) or "standard"
+    version: str = "subset"  # AutoAttack: "subset" (APGD-CE + APGD-T), "standard" or "square" (`steps` queries)
     subset: bool = False
     view: str | None = None
     early_stop: bool = True
@@ -56,13 +56,15 @@ class AttackSpec:
         attacks.check_temperature(self.temperature)
         check_choice("t_rule", self.t_rule, attacks.T_RULES)
         check_positive("restarts", self.restarts, integer=True)
-        check_choice("version", self.version, ("subset", "standard"))
+        check_choice("version", self.version, attacks.AUTOATTACK_VERSIONS)
 
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, seed: int,
             batch_size: int) -> tuple[torch.Tensor, list[str]]:
         """The adversarial points, and AutoAttack's own warnings (empty for the other kinds)."""
         if self.kind == "autoattack":
-            return attacks.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed)
+            queries = {"queries": self.steps} if self.version == "square" else {}
+            return attacks.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed,
+                                      **queries)
         if self.kind == "fgsm":
             return torch.cat([attacks.fgsm(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, fold_bn=True)
                               for i in range(0, len(x), batch_size)]), []
