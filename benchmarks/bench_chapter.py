@@ -5,7 +5,7 @@ Default: a fresh, empty model cache (what a new user gets: every model is traine
 the evaluation runs once the models are there. Target: chapter <= 300 s on 2 cores.
 This takes minutes; that is expected.
 
-    python benchmarks/bench_chapter.py [--chapter classwise|robal] [--warm] [--device auto|cpu|cuda]
+    python benchmarks/bench_chapter.py [--chapter NAME] [--warm] [--device auto|cpu|cuda]
 """
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from advfair.experiments import CHAPTERS
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -38,7 +40,7 @@ def main() -> int:
     device = ["--device", args.device]
     plan = [("bench_pgd_eval.py", device), ("bench_training.py", device)]
     if not args.skip_chapter:
-        for chapter in ("classwise", "robal"):
+        for chapter in CHAPTERS:
             plan.append(("bench_chapter.py", device + ["--chapter", chapter] + (["--warm"] if args.warm_chapter else [])))
     plan.append(("bench_stability.py", []))  # reads the stability files: cheap, always run
     failed = [script for script, script_args in plan if run_one(script, script_args) != 0]

@@ -215,7 +215,8 @@ def check_outputs(model: nn.Module, x: torch.Tensor, num_classes: int, *, dummy:
     if width != expected:
         allowed = (f"{expected} outputs: a raw 2C dummy-class model (C = {num_classes} real classes and their "
                    "dummy twins)" if dummy else
-                   f"{expected} outputs, one per class: a C-way model, or a 2C model served with PairMax({num_classes})")
+                   f"{expected} outputs, one per class: a C-way model, or a 2C model served with "
+                   f"PairMax({num_classes})")
         fail("outputs", width, allowed)
 
 

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .mobilenet import mobilenet_v2_body
 from .validation import check_bool, check_choice, check_counts, check_positive
 
-MODELS = ("small_cnn", "preact_resnet18", "wrn34_10")
-# The DUCAT chapter's backbone switch adds two names: "bottleneck18", the "ResNet-18" of DUCAT's official code
-# (ResNet(Bottleneck, [2, 2, 2, 2]), 2048-d features, not the BasicBlock ResNet-18), and "preact18", another
-# name for PreAct ResNet-18. `build_model` accepts MODELS and BACKBONES; `canonical_model` resolves aliases.
-BACKBONES = ("bottleneck18", "preact18")
+# "bottleneck18" is the "ResNet-18" of DUCAT's official code (ResNet(Bottleneck, [2, 2, 2, 2]), 2048-d
+# features, not the BasicBlock ResNet-18); "preact18" is another name for PreAct ResNet-18 (`canonical_model`
+# resolves it); "mobilenet_v2" is ABSLD's second student; "mnist_cnn" the AALP spec's MNIST CNN.
+MODELS = ("small_cnn", "preact_resnet18", "wrn34_10", "bottleneck18", "preact18", "mobilenet_v2", "mnist_cnn")
 MODEL_ALIASES = {"preact18": "preact_resnet18"}
 ClassCounts = Sequence[int] | torch.Tensor  # training images per class, class 0 first
 HEADS = ("linear", "cosine")
@@ -210,8 +210,9 @@ class BottleneckResNet18Body(nn.Module):
                                   nn.ReLU(inplace=True))
         blocks, c = [], 64
         for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            blocks += [BottleneckBlock(c, planes, stride), BottleneckBlock(BottleneckBlock.expansion * planes, planes, 1)]
-            c = BottleneckBlock.expansion * planes
+            c_out = BottleneckBlock.expansion * planes
+            blocks += [BottleneckBlock(c, planes, stride), BottleneckBlock(c_out, planes, 1)]
+            c = c_out
         self.blocks = nn.Sequential(*blocks)
         self.out_features = c
 
@@ -221,8 +222,29 @@ class BottleneckResNet18Body(nn.Module):
 
 def canonical_model(name: str) -> str:
     """The architecture a model name builds ("preact18" -> "preact_resnet18"); an unknown name is an error."""
-    check_choice("model", name, MODELS + BACKBONES)
+    check_choice("model", name, MODELS)
     return MODEL_ALIASES.get(name, name)
+
+
+IMAGE_SIZES = {"cifar10": 32, "cifar100": 32, "svhn": 32, "mnist": 28}
+
+
+def mnist_cnn_body(in_channels: int, width: int, image_size: int, features: int = 128) -> tuple[nn.Module, int]:
+    """The AALP spec's MNIST CNN: conv 3x3 (w) -> BN -> ReLU -> conv 3x3 stride 2 (2w) -> BN -> ReLU -> FC
+    (`features`) -> BN -> ReLU; h = the FC output, the input of the linear head.
+
+    The BatchNorms are the book's addition: without them SGD stays at chance for most of a short schedule of
+    MNIST adversarial training at eps = 0.3. Every conv-BN pair sits in one Sequential, so `for_attacks`
+    folds it for evaluation."""
+    check_positive("width", width, integer=True)
+    check_positive("features", features, integer=True)
+    side = (image_size + 1) // 2
+    body = nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * width),
+        nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(2 * width * side * side, features, bias=False),
+        nn.BatchNorm1d(features), nn.ReLU(inplace=True))
+    return body, features
 
 
 def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, width: int = 32,
@@ -247,6 +269,10 @@ def build_model(name: str, *, dataset: str, num_classes: int, in_channels: int, 
     elif name == "bottleneck18":
         body = BottleneckResNet18Body(in_channels)
         features = body.out_features
+    elif name == "mobilenet_v2":
+        body, features = mobilenet_v2_body(in_channels)
+    elif name == "mnist_cnn":
+        body, features = mnist_cnn_body(in_channels, width, IMAGE_SIZES[dataset])
     else:
         body = WideResNetBody(in_channels)
         features = body.out_features

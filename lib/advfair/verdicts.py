@@ -156,6 +156,22 @@ def less(label: str, estimate: Estimate, threshold: float = 0.0, **display) -> P
     return Part(label, outcome, estimate, f"< {display.get('scale', 100.0) * threshold:g}", **display)
 
 
+def at_most(label: str, estimate: Estimate, threshold: float = 0.0, **display) -> Part:
+    """The claim: the quantity is at most `threshold` (an interval touching it from below still holds)."""
+    lo, hi = estimate.ci
+    outcome = (INCONCLUSIVE if not (np.isfinite(lo) and np.isfinite(hi)) else
+               REPRODUCED if hi <= threshold else NOT_REPRODUCED if lo > threshold else INCONCLUSIVE)
+    return Part(label, outcome, estimate, f"≤ {display.get('scale', 100.0) * threshold:g}", **display)
+
+
+def at_least(label: str, estimate: Estimate, threshold: float = 0.0, **display) -> Part:
+    """The claim: the quantity is at least `threshold` (an interval touching it from above still holds)."""
+    lo, hi = estimate.ci
+    outcome = (INCONCLUSIVE if not (np.isfinite(lo) and np.isfinite(hi)) else
+               REPRODUCED if lo >= threshold else NOT_REPRODUCED if hi < threshold else INCONCLUSIVE)
+    return Part(label, outcome, estimate, f"≥ {display.get('scale', 100.0) * threshold:g}", **display)
+
+
 def within(label: str, estimate: Estimate, margin: float, **display) -> Part:
     """The claim: the quantity is (practically) zero, |q| <= margin. Reproduced when the whole interval lies
     inside the margin, not reproduced when it lies entirely outside."""

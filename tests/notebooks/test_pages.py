@@ -23,7 +23,9 @@ pytestmark = pytest.mark.notebooks
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "book" / "results"
-NOTEBOOKS = {"classwise_cpu": "classwise", "robal_cpu": "robal", "evaluate_cpu": "evaluate"}
+# Every page of reproduce.PAGES, in book order (a later page may reuse an earlier page's cached models):
+# the results file <page>_cpu.json belongs to the notebook book/<page>.ipynb.
+NOTEBOOKS = {name: name.removesuffix("_cpu") for name in reproduce.PAGES}
 
 
 @pytest.fixture(scope="module")

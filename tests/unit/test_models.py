@@ -64,7 +64,7 @@ def test_build_model_rejects_bad_names():
         build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, head="mlp")
     with pytest.raises(ConfigError, match="width=0"):
         build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=0)
-    assert set(MODELS) == {"small_cnn", "preact_resnet18", "wrn34_10"}
+    assert set(MODELS) == {"small_cnn", "preact_resnet18", "wrn34_10", "bottleneck18", "preact18", "mobilenet_v2", "mnist_cnn"}
 
 
 @pytest.mark.parametrize("c", [1e-3, 0.5, 3.0, 1e3])

@@ -338,3 +338,12 @@ def test_square_is_a_black_box_autoattack_version_with_a_query_budget(model, bat
     assert "queries" not in calls[-1]
     with pytest.raises(ConfigError, match="version='squares'"):
         AttackSpec(kind="autoattack", version="squares")
+
+
+def test_worst_case_is_robust_under_every_attack(evaluation):
+    both = evaluation.worst_case(["pgd3", "cw3"])
+    assert np.array_equal(both, evaluation.correct("pgd3") & evaluation.correct("cw3"))
+    assert np.array_equal(evaluation.worst_case(["pgd5_sub", "pgd3"], "subset"),
+                          evaluation.correct("pgd5_sub", "subset") & evaluation.correct("pgd3", "subset"))
+    with pytest.raises(ConfigError, match="attacks"):
+        evaluation.worst_case([])

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..validation import fail
+
 # A statistic of per-class accuracy vectors: each argument has shape (..., C), the result shape (...).
 Statistic = Callable[..., np.ndarray]
 
@@ -138,3 +140,42 @@ def permutation_spearman(a: np.ndarray, b: np.ndarray, *, n_perm: int = 10000, s
     null = spearman_rows(np.asarray(a, dtype=float), np.asarray(b, dtype=float)[perms])
     return {"rho": rho, "p_greater": float((np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1)),
             "p_less": float((np.sum(null <= rho + 1e-12) + 1) / (n_perm + 1))}
+
+
+# ---- paired summaries of per-point values (not accuracies) ----
+
+def paired_mean_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, *, n_boot: int = 1000,
+                           seed: int = 0) -> Estimate:
+    """mean(b) - mean(a) of two per-point statistics on the same points, with the class-stratified paired
+    bootstrap interval (points where either value is nan are left out)."""
+    y, a, b = np.asarray(y), np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not (len(y) == len(a) == len(b)):
+        fail("points", f"{len(y)}, {len(a)} and {len(b)} values", "per-point values of the same points")
+    keep = np.isfinite(a) & np.isfinite(b)
+    y, diff = y[keep], b[keep] - a[keep]
+    if len(y) == 0:
+        return Estimate(float("nan"), (float("nan"), float("nan")), 0)
+    boot = stratified_bootstrap(y, n_boot, seed)
+    return Estimate(float(diff.mean()), tuple(interval(diff[boot].mean(1))), int(len(y)))
+
+
+def mean_estimate(y: np.ndarray, values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> Estimate:
+    """The mean of a per-point statistic with its class-stratified bootstrap interval."""
+    return paired_mean_difference(y, np.zeros(len(values)), values, n_boot=n_boot, seed=seed)
+
+
+def proportion_estimate(k: int, n: int) -> Estimate:
+    """k of n as a proportion with its exact (Clopper-Pearson) 95 % interval."""
+    if n <= 0:
+        return Estimate(float("nan"), (float("nan"), float("nan")), 0)
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(0.95)
+    return Estimate(k / n, (float(ci.low), float(ci.high)), int(n))
+
+
+def difference_of_means(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int) -> Estimate:
+    """mean_b - mean_a with a normal-approximation (Welch) 95 % interval, from summary statistics."""
+    if n_a < 2 or n_b < 2:
+        return Estimate(float("nan"), (float("nan"), float("nan")), int(n_a + n_b))
+    value = mean_b - mean_a
+    half = 1.959964 * float(np.sqrt(var_a / n_a + var_b / n_b))
+    return Estimate(float(value), (float(value - half), float(value + half)), int(n_a + n_b))

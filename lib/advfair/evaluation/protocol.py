@@ -186,6 +186,12 @@ class Evaluation:
         y = self.labels(points)
         return (self.predicted(attack, points) == y) & (self.predicted("clean", points) == y)
 
+    def worst_case(self, attacks: Sequence[str], points: str = "all") -> np.ndarray:
+        """Per point: robust under every one of `attacks` (the per-point worst case over them)."""
+        if not attacks:
+            fail("attacks", list(attacks), "at least one attack")
+        return np.logical_and.reduce([self.correct(a, points) for a in attacks])
+
     def report(self, points: str = "all", *, n_boot: int = 1000, seed: int = 0) -> dict:
         preds = {n: self.predicted(n, points) for n in self.names(points)}
         return {"points": points, **classwise_report(self.labels(points), preds, self.classes, n_boot=n_boot, seed=seed)}

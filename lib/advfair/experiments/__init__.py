@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from ..validation import check_choice
-from . import classwise, robal
+from . import aalp, absld, classwise, ducat, robal
 from .base import Chapter, json_clean, results_dir
 from .cache import write_json_atomic
 
 __all__ = ["CHAPTERS", "Chapter", "chapter_results", "get_chapter", "page_results", "results_dir"]
 
-CHAPTERS: dict[str, Chapter] = {"classwise": classwise.CHAPTER, "robal": robal.CHAPTER}
+CHAPTERS: dict[str, Chapter] = {"classwise": classwise.CHAPTER, "robal": robal.CHAPTER, "ducat": ducat.CHAPTER,
+                                "absld": absld.CHAPTER, "aalp": aalp.CHAPTER}
 
 
 def get_chapter(name: str) -> Chapter:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import classwise, robal
+from . import aalp, absld, classwise, ducat, robal
 from .stability import TOLERANCE_FLOOR, stable_claims, tolerances
 
 VOLATILE_KEYS = frozenset({"seconds", "environment", "from_cache"})
@@ -102,5 +102,8 @@ def report_key_numbers(report: dict) -> dict[str, float]:
 PAGES: dict[str, tuple[Page, str | None]] = {
     "classwise_cpu": (Page(classwise.claims.key_numbers, classwise.claims.verdicts), "classwise"),
     "robal_cpu": (Page(robal.claims.key_numbers, robal.claims.verdicts), "robal"),
+    "ducat_cpu": (Page(ducat.claims.key_numbers, ducat.claims.verdicts), "ducat"),
+    "absld_cpu": (Page(absld.claims.key_numbers, absld.claims.verdicts), "absld"),
+    "aalp_cpu": (Page(aalp.claims.key_numbers, aalp.claims.verdicts), "aalp"),
     "evaluate_cpu": (Page(report_key_numbers, floor=0.05), None),
 }

@@ -9,7 +9,9 @@ import torch
 from ..validation import check_choice, check_eps, check_non_negative, check_positive
 from .base import FunctionObjective, Objective, ObjectiveOutput, as_objective
 from .class_weighted import class_weighted_pgd_at_loss
+from .ducat import DucatObjective, check_ducat_params, ducat_pgd_at_loss
 from .logit_adjusted import check_logit_adjusted_params, logit_adjusted_loss
+from .mart import check_mart_params, mart_loss
 from .pgd_at import check_pgd_at_params, pgd_at_loss
 from .robal import check_robal_params, robal_loss
 from .trades import check_trades_params, trades_loss
@@ -21,6 +23,8 @@ class Method(NamedTuple):
     loss: Callable[..., torch.Tensor]
     version: int  # the cache version of this objective: bump it when a change alters the trained weights
     check: Callable[..., dict] | None = None  # validates (and normalises) the method's own hyperparameters
+    # A stateful objective: factory(name, params, version) -> Objective (None: the loss is a FunctionObjective).
+    factory: Callable[[str, dict, int], Objective] | None = None
 
 
 # Versions 2: every inner maximisation runs on the unfolded model (no BatchNorm folding while training), and
@@ -32,6 +36,9 @@ OBJECTIVES: dict[str, Method] = {
     "class_weighted_pgd_at": Method(class_weighted_pgd_at_loss, 2),
     "logit_adjusted": Method(logit_adjusted_loss, 2, check_logit_adjusted_params),
     "robal": Method(robal_loss, 2, check_robal_params),
+    "mart": Method(mart_loss, 1, check_mart_params),
+    # Stateful: switches between 2C PGD-AT and the DUCAT loss by epoch (`DucatObjective`).
+    "ducat": Method(ducat_pgd_at_loss, 1, check_ducat_params, DucatObjective),
 }
 
 
@@ -46,5 +53,7 @@ def make_objective(name: str, *, eps: float, alpha: float, steps: int, **params)
     method = OBJECTIVES[name]
     if method.check is not None:
         params = method.check(**params)
-    return FunctionObjective(name, method.loss, {"eps": eps, "alpha": alpha, "steps": steps, **params},
-                             version=method.version)
+    params = {"eps": eps, "alpha": alpha, "steps": steps, **params}
+    if method.factory is not None:
+        return method.factory(name, params, method.version)
+    return FunctionObjective(name, method.loss, params, version=method.version)

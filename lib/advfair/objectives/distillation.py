@@ -92,7 +92,8 @@ def absld_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, teacher: 
     x_adv = kl_inner_max(model, x, y, p_adv, eps=eps, alpha=alpha, steps=steps)
     logits_adv = model(x_adv)
     logits_nat = model(x)
-    loss = kl_scale * (RSLAD_ADV_WEIGHT * soft_kl(logits_adv, p_adv) + (1 - RSLAD_ADV_WEIGHT) * soft_kl(logits_nat, p_nat))
+    loss = kl_scale * (RSLAD_ADV_WEIGHT * soft_kl(logits_adv, p_adv)
+                       + (1 - RSLAD_ADV_WEIGHT) * soft_kl(logits_nat, p_nat))
     return loss, logits_adv, logits_nat
 
 

@@ -113,7 +113,7 @@ class DucatObjective(Objective):
     again before every epoch, a resumed run included, so there is no state to checkpoint. Each epoch's
     history record says whether the window was on ("ducat_active")."""
 
-    def __init__(self, name: str, loss_fn, params: dict, version: int = 1):
+    def __init__(self, name: str, params: dict, version: int = 1):
         super().__init__(params)
         self.name, self.version = name, version
         self.epoch: int | None = None

@@ -1,0 +1,132 @@
+"""The AALP chapter's config: every field a papermill parameter or `--set` override, validated.
+
+Every switch of the AALP-style reconstruction (spec §3.3, §3.4) is a field; its default is the spec's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ...contributions import CONTRIB_SIGNS
+from ...models import MODELS
+from ...objectives.aalp import check_gd, check_weights
+from ...objectives.alp import TRAIN_ATTACKS, check_alp_params
+from ...trainer import SCHEDULES
+from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
+                           check_positive, fail)
+from ..base import ChapterConfig
+
+MNIST_CNN = "mnist_cnn"
+# The trained models a run can include; the first four are what every claim rests on.
+MODEL_KEYS = ("standard", "pgd_at", "mpgd", "alp", "aalp", "gd_only", "weights_only")
+REQUIRED_MODELS = ("standard", "pgd_at", "alp", "aalp")
+DATASETS = ("mnist", "cifar10")
+
+# Paper profile (GPU), the spec's book settings (AALP's own are not available): CIFAR-10, PreAct ResNet-18.
+PAPER = {
+    "dataset": "cifar10", "model": "preact_resnet18", "train_per_class": None, "test_per_class": None,
+    "check_per_class": None, "eps": 8 / 255, "train_steps": 10, "train_alpha": 2 / 255, "epochs": 110,
+    "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "schedule": "step", "milestones": (100, 105), "augment": True,
+    "eval_alpha": 2 / 255, "cw_steps": 30, "long_alpha": 2 / 255, "restarts": 10, "aa_version": "standard",
+    "square_queries": 5000, "sweep_eps": (2 / 255, 4 / 255, 8 / 255, 12 / 255), "eval_batch_size": 1000,
+}
+
+
+@dataclass(frozen=True)
+class AALPConfig(ChapterConfig):
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("models", "milestones", "sweep_eps", "contrib_top")
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+
+    dataset: str = "mnist"
+    data_seed: int = 0  # which images form the training and test subsets
+    model: str = MNIST_CNN  # the spec's small CNN (128-d h); any of models.MODELS (small_cnn of width 32: 128-d)
+    width: int = 16  # mnist_cnn: channels of the first conv; small_cnn: its width
+    train_per_class: int | None = 500
+    test_per_class: int | None = 200
+    check_per_class: int | None = 10  # the points of the costly checks: PGD-100 with restarts, AA, Square, eps sweep
+    models: tuple[str, ...] = MODEL_KEYS
+    # Training (every adversarial model: the same attack, schedule and seed).
+    eps: float = 0.3
+    train_steps: int = 5
+    train_alpha: float = 0.075
+    train_attack: str = "pgd"  # "pgd_ll": ALP's official targeted least-likely PGD
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()
+    augment: bool = False
+    # ALP (exact core).
+    lam: float = 0.5
+    label_smoothing: float = 0.1
+    # Guided Dropout (reconstruction, spec §3.3).
+    gd_mode: str = "drop_low"
+    gd_p: float = 0.3
+    gd_score: str = "abs"
+    gd_rescale: bool = False
+    gd_branches: str = "both"
+    gd_among: str = "active"  # "all": the literal p of all d features (after a ReLU mostly zeros already)
+    # Adaptive sample weights (reconstruction, spec §3.4).
+    weight_rule: str = "ratio"
+    weight_low: float = 0.1
+    weight_tau: float = 1.0
+    # Contributions (reconstruction, spec §3.2).
+    contrib_sign: str = "abs"
+    contrib_top: tuple[int, ...] = (5, 10)
+    contrib_mass: float = 0.9
+    # Evaluation.
+    eval_steps: int = 20
+    eval_alpha: float = 0.03
+    cw_steps: int = 20
+    long_steps: int = 100
+    long_alpha: float = 0.01
+    restarts: int = 5
+    aa_version: str = "subset"
+    square_queries: int = 1000
+    sweep_eps: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)
+
+    def validate(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("model", self.model, (MNIST_CNN, *MODELS))
+        if self.model == MNIST_CNN and self.dataset != "mnist":
+            fail("model", self.model, f"a model of models.MODELS for dataset={self.dataset!r} ({MNIST_CNN!r} is "
+                                      "built for 28x28 MNIST images)")
+        check_non_negative("data_seed", self.data_seed, integer=True)
+        check_fields(self, ("width", "train_steps", "epochs", "batch_size", "eval_steps", "cw_steps", "long_steps",
+                            "restarts", "square_queries"), check_positive, integer=True)
+        check_fields(self, ("train_per_class", "test_per_class", "check_per_class"), check_positive, optional=True,
+                     integer=True)
+        if self.check_per_class is not None and self.test_per_class is not None and self.check_per_class > self.test_per_class:
+            fail("check_per_class", self.check_per_class, f"at most test_per_class={self.test_per_class}")
+        for key in self.models:
+            check_choice("models", key, MODEL_KEYS)
+        if len(set(self.models)) != len(self.models) or not set(REQUIRED_MODELS) <= set(self.models):
+            fail("models", list(self.models), "a list of distinct model keys of " + ", ".join(MODEL_KEYS) +
+                 " that includes " + ", ".join(REQUIRED_MODELS))
+        check_eps("eps", self.eps)
+        check_fields(self, ("train_alpha", "lr", "eval_alpha", "long_alpha"), check_positive)
+        check_choice("train_attack", self.train_attack, TRAIN_ATTACKS)
+        check_non_negative("weight_decay", self.weight_decay)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        for m in self.milestones:  # as TrainConfig will check: fail here, before any data is loaded
+            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+        check_alp_params(lam=self.lam, train_attack=self.train_attack, label_smoothing=self.label_smoothing)
+        check_gd(gd=True, gd_mode=self.gd_mode, gd_p=self.gd_p, gd_score=self.gd_score, gd_rescale=self.gd_rescale,
+                 gd_branches=self.gd_branches, gd_among=self.gd_among)
+        check_weights(weight_rule=self.weight_rule, weight_low=self.weight_low, weight_tau=self.weight_tau)
+        if self.weight_rule == "none":
+            fail("weight_rule", self.weight_rule, "'ratio', 'correct' or 'softmax' for the AALP-style model ('none' is "
+                                                  "ALP itself, always trained as the model 'alp')")
+        check_choice("contrib_sign", self.contrib_sign, CONTRIB_SIGNS)
+        if not self.contrib_top:
+            fail("contrib_top", list(self.contrib_top), "a non-empty list of feature counts m >= 1")
+        for m in self.contrib_top:
+            check_positive("contrib_top", m, integer=True)
+        check_number("contrib_mass", self.contrib_mass, low=0, high=1, low_open=True)
+        check_choice("aa_version", self.aa_version, ("subset", "standard"))
+        if self.eps not in self.sweep_eps or len(self.sweep_eps) < 2:
+            fail("sweep_eps", list(self.sweep_eps), f"a list of radii in (0, 1] that includes eps={self.eps:g} and at "
+                                                    "least one other")
+        for e in self.sweep_eps:
+            check_eps("sweep_eps", e)
+        check_bool("augment", self.augment)

@@ -1,0 +1,124 @@
+"""The AALP chapter's methods: its data, the models it trains (objectives built directly), the protocols."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...evaluation import AttackSpec, Protocol
+from ...objectives import OBJECTIVES
+from ...objectives.aalp import AALPObjective
+from ...objectives.base import FunctionObjective, Objective
+from ...objectives.pgd_at import check_pgd_at_params, pgd_at_loss
+from ...splits import Split, balanced_split
+from ...trainer import TrainConfig
+from .config import AALPConfig
+
+MODEL_LABELS = {"standard": "standard (clean CE)", "pgd_at": "PGD-AT", "mpgd": "M-PGD (λ = 0)", "alp": "ALP",
+                "aalp": "AALP-recon (GD + weights)", "gd_only": "AALP-recon: GD only",
+                "weights_only": "AALP-recon: weights only"}
+ALP_FAMILY = ("alp", "aalp", "gd_only", "weights_only")  # the logit-pairing models (lambda > 0)
+RECONSTRUCTED = ("aalp", "gd_only", "weights_only")  # every label of these says "AALP-style reconstruction"
+VAL_PER_CLASS = 50  # held out from the training pool (no choice of this chapter is made on data)
+TEST_SEED_OFFSET = 20
+
+
+def split(cfg: AALPConfig) -> Split:
+    return balanced_split(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=VAL_PER_CLASS,
+                          test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
+
+
+def data_spec(cfg: AALPConfig) -> dict:
+    return {"dataset": cfg.dataset, "seed": cfg.data_seed, "train_per_class": cfg.train_per_class,
+            "val_per_class": VAL_PER_CLASS}
+
+
+def model_spec(cfg: AALPConfig) -> dict:
+    return {"name": cfg.model, "width": cfg.width}
+
+
+def train_config(cfg: AALPConfig) -> TrainConfig:
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                       schedule=cfg.schedule, milestones=cfg.milestones, augment=cfg.augment, seed=cfg.seed)
+
+
+def clean_ce_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Standard training: CE on clean images, no label smoothing."""
+    return F.cross_entropy(model(x), y)
+
+
+def _attack(cfg: AALPConfig) -> dict:
+    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
+
+
+def gd_switches(cfg: AALPConfig, on: bool) -> dict:
+    return {"gd": on, "gd_mode": cfg.gd_mode, "gd_p": cfg.gd_p, "gd_score": cfg.gd_score, "gd_rescale": cfg.gd_rescale,
+            "gd_branches": cfg.gd_branches, "gd_among": cfg.gd_among} if on else {"gd": False}
+
+
+def weight_switches(cfg: AALPConfig, on: bool) -> dict:
+    if not on:
+        return {"weight_rule": "none"}
+    extra = {"correct": {"weight_low": cfg.weight_low}, "softmax": {"weight_tau": cfg.weight_tau}}.get(cfg.weight_rule, {})
+    return {"weight_rule": cfg.weight_rule, **extra}
+
+
+def pairing(cfg: AALPConfig, *, lam: float, gd: bool = False, weights: bool = False) -> Objective:
+    """The ALP family (one objective): M-PGD (lam = 0), ALP, or the AALP-style reconstruction's modules."""
+    return AALPObjective(**_attack(cfg), lam=lam, train_attack=cfg.train_attack, label_smoothing=cfg.label_smoothing,
+                         **gd_switches(cfg, gd), **weight_switches(cfg, weights))
+
+
+def plan(cfg: AALPConfig) -> dict[str, Objective]:
+    """key -> objective of every model the config asks for (in MODEL_KEYS order)."""
+    pgd_at = FunctionObjective("pgd_at", pgd_at_loss, {**_attack(cfg), **check_pgd_at_params()},
+                               version=OBJECTIVES["pgd_at"].version)
+    objectives = {
+        "standard": lambda: FunctionObjective("clean_ce", clean_ce_loss, {}),
+        "pgd_at": lambda: pgd_at,
+        "mpgd": lambda: pairing(cfg, lam=0.0),
+        "alp": lambda: pairing(cfg, lam=cfg.lam),
+        "aalp": lambda: pairing(cfg, lam=cfg.lam, gd=True, weights=True),
+        "gd_only": lambda: pairing(cfg, lam=cfg.lam, gd=True),
+        "weights_only": lambda: pairing(cfg, lam=cfg.lam, weights=True),
+    }
+    return {key: objectives[key]() for key in cfg.models}
+
+
+def attack_names(cfg: AALPConfig) -> dict:
+    """The protocol's attack names; "white_box" are those of the per-point worst case (on the check points)."""
+    long = f"pgd{cfg.long_steps}x{cfg.restarts}"
+    names = {"pgd": f"pgd{cfg.eval_steps}", "cw": f"cw{cfg.cw_steps}", "long": long, "aa": "aa", "square": "square"}
+    names["white_box"] = [names[k] for k in ("pgd", "cw", "long", "aa")]
+    return names
+
+
+def test_protocol(cfg: AALPConfig) -> Protocol:
+    """PGD-20 and CW-20 on every test point; PGD-100 with restarts (each restart only on the points still robust),
+    AutoAttack and Square (black-box, `square_queries` queries) on the check points."""
+    n = attack_names(cfg)
+    suite = {
+        n["pgd"]: AttackSpec(steps=cfg.eval_steps, alpha=cfg.eval_alpha),
+        n["cw"]: AttackSpec(steps=cfg.cw_steps, alpha=cfg.eval_alpha, loss="cw"),
+        n["long"]: AttackSpec(steps=cfg.long_steps, alpha=cfg.long_alpha, restarts=cfg.restarts, subset=True),
+        n["aa"]: AttackSpec(kind="autoattack", version=cfg.aa_version, subset=True),
+        n["square"]: AttackSpec(kind="autoattack", version="square", steps=cfg.square_queries, subset=True),
+    }
+    return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+
+
+def sweep_protocol(cfg: AALPConfig, eps: float) -> Protocol:
+    """PGD-`eval_steps` at radius `eps`, its step scaled with the radius (eval_alpha * eps / cfg.eps)."""
+    spec = AttackSpec(steps=cfg.eval_steps, alpha=cfg.eval_alpha * eps / cfg.eps)
+    return Protocol(eps, {attack_names(cfg)["pgd"]: spec}, seed=cfg.seed + TEST_SEED_OFFSET,
+                    batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+
+
+def switches(cfg: AALPConfig) -> dict:
+    """The reconstruction switches this run used (the chapter lists them beside every AALP-style result)."""
+    return {"gd_mode": cfg.gd_mode, "gd_p": cfg.gd_p, "gd_score": cfg.gd_score, "gd_rescale": cfg.gd_rescale,
+            "gd_branches": cfg.gd_branches, "gd_among": cfg.gd_among, "weight_rule": cfg.weight_rule,
+            **({"weight_low": cfg.weight_low} if cfg.weight_rule == "correct" else {}),
+            **({"weight_tau": cfg.weight_tau} if cfg.weight_rule == "softmax" else {}),
+            "contrib_sign": cfg.contrib_sign, "train_attack": cfg.train_attack, "lam": cfg.lam,
+            "label_smoothing": cfg.label_smoothing}

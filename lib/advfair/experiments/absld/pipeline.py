@@ -1,0 +1,96 @@
+"""Chapter pipeline: robust fairness through distillation (ABSLD; Zhao et al., NeurIPS 2024), with RSLAD and ARD.
+
+`run(config) -> results` gets the teacher from the model cache (training it once if allowed), picks the hard
+classes on the validation split (the teacher's lowest validation PGD accuracies), trains the students (RSLAD,
+ABSLD in both temperature modes, ABSLD with frozen "manual" temperatures, the optional baselines) and the two
+teacher-free label-smoothing models of the C3 demo, and evaluates every model class by class under clean, FGSM,
+PGD, CW∞ and AutoAttack with the shared protocol (the C3 models under PGD and AutoAttack). ABSLD only changes
+training (the student is a plain classifier), so AutoAttack is a complete evaluation here.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ...evaluation import per_class_accuracy, tpgd_name
+from ...splits import Split
+from ...validation import fail
+from ..cache import spec_key
+from ..common import Run
+from ..selection import selected_epoch, train_selected
+from ..training import model_record, model_spec_of, train_cached
+from . import methods
+from .config import AbsldConfig
+
+
+def run(cfg: AbsldConfig) -> dict:
+    """The whole chapter: `config -> results` (a JSON-serialisable dict)."""
+    r = Run(cfg)
+    data = methods.split(cfg)
+    classes = list(data.data.classes)
+    test, val = r.points(data, "test", cfg.aa_per_class), r.points(data, "val")
+    teacher, teacher_key = train_teacher(r, cfg, data)
+
+    pgd = tpgd_name(1.0, cfg.eval_steps)
+    val_ev, _ = r.evaluate("teacher_validation", teacher, val, methods.validation_protocol(cfg))
+    val_pc = per_class_accuracy(val_ev.correct(pgd), val_ev.labels(), len(classes))
+    hard, ls_hard = methods.hardest(val_pc, cfg.hard_count), methods.hardest(val_pc, cfg.ls_hard_count)
+
+    plan = methods.plan(cfg, teacher, teacher_key, hard, ls_hard)
+    students = {key: train_student(r, cfg, key, data, objective) for key, objective in plan.items()}
+
+    records = {}
+    _, records["teacher"] = r.evaluate("teacher", teacher, test, methods.test_protocol(cfg), model_key="teacher")
+    for key, model in students.items():
+        protocol = methods.test_protocol(cfg, fgsm=False, cw=False) if key in methods.TEACHER_FREE else \
+            methods.test_protocol(cfg)
+        _, records[key] = r.evaluate(key, model, test, protocol, model_key=key)
+
+    results = {
+        "classes": classes,
+        "attack_names": {"fgsm": "fgsm", "pgd": pgd, "cw": f"cw{cfg.eval_steps}"},
+        "split_sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test),
+                        "aa_points": len(test.subset)},
+        "teacher": {"key": teacher_key, "val_per_class_pgd": methods.as_float_list(val_pc)},
+        "selection": {"hard": hard, "ls_hard": ls_hard, "paper_hard": methods.paper_hard_classes(classes),
+                      "rule": "the teacher's lowest validation PGD accuracies (ties: the lower class index)"},
+        "settings": {"manual_tau": methods.manual_temperatures(cfg, hard),
+                     "ls_class": plan["ls_class"].params["smoothing"] if "ls_class" in plan else None,
+                     "decay_epochs": list(cfg.student_decay_epochs()),
+                     "lr_milestones": list(methods.train_config(cfg).milestones)},
+        "checkpoints": {key: selected_epoch(r.models[key]["history"]) for key in students},
+        "evaluations": records,
+    }
+    return r.finish("absld", results)
+
+
+def teacher_spec(cfg: AbsldConfig) -> dict:
+    """The teacher's complete cache specification (at the cpu defaults, the class-wise chapter's PGD-AT model)."""
+    return model_spec_of(methods.data_spec(cfg), methods.teacher_model_spec(cfg), methods.teacher_objective(cfg),
+                         methods.teacher_train_config(cfg))
+
+
+def train_teacher(r: Run, cfg: AbsldConfig, data: Split) -> tuple[nn.Module, str]:
+    """The teacher from the model cache (trained first if missing and `train_teacher`), and its cache key."""
+    spec = teacher_spec(cfg)
+    if not cfg.train_teacher and not r.cache.contains(spec):
+        fail("train_teacher", False, f"True, or a teacher already in the model cache: its key {spec_key(spec)} "
+             f"is missing from {r.cache.root}")
+    model, meta = train_cached(r.cache, data, data_spec=methods.data_spec(cfg),
+                               model_spec=methods.teacher_model_spec(cfg), objective=methods.teacher_objective(cfg),
+                               train_cfg=methods.teacher_train_config(cfg), device=r.device, progress=cfg.progress,
+                               allow_training=cfg.train_teacher)
+    r.models["teacher"] = model_record(meta)
+    return model.requires_grad_(False), meta["key"]
+
+
+def train_student(r: Run, cfg: AbsldConfig, key: str, data: Split, objective) -> nn.Module:
+    """A student (or a C3 model) trained on the training images, checkpoint chosen by the config's rule."""
+    common = {"data_spec": methods.data_spec(cfg), "model_spec": methods.student_model_spec(cfg),
+              "objective": objective, "train_cfg": methods.train_config(cfg)}
+    rule = methods.selection_rule(cfg)
+    if rule is None:
+        return r.train(key, data, **common)
+    model, meta = train_selected(r.cache, data, **common, rule=rule, device=r.device, progress=cfg.progress)
+    r.models[key] = model_record(meta)
+    return model
+

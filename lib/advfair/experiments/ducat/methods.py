@@ -1,0 +1,137 @@
+"""The DUCAT chapter's methods: its data, the models it trains (which have a 2C head) and its protocols."""
+from __future__ import annotations
+
+from ...evaluation import AttackSpec, Protocol
+from ...inference import VIEWS
+from ...models import canonical_model
+from ...objectives import Objective, make_objective
+from ...splits import Split, balanced_split
+from ...trainer import TrainConfig, learning_rate
+from .config import DucatConfig
+
+MODEL_LABELS = {"pgd_at": "PGD-AT", "ducat": "PGD-AT + DUCAT", "trades": "TRADES", "mart": "MART",
+                "trades_ducat": "TRADES + DUCAT", "ducat_from_start": "DUCAT from epoch 1"}
+# The evaluations whose models have a 2C head (their key, or an ablation's "ducat_wb<w_b, "." as "p">).
+DUMMY_PREFIXES = ("ducat", "trades_ducat")
+VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
+
+
+def label(key: str) -> str:
+    if key.startswith("ducat_wb"):
+        return f"DUCAT w_b = {float(key.removeprefix('ducat_wb').replace('p', '.')):g}"
+    return MODEL_LABELS[key]
+
+
+def is_dummy(key: str) -> bool:
+    return key.startswith(DUMMY_PREFIXES)
+
+
+def split(cfg: DucatConfig) -> Split:
+    return balanced_split(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
+                          test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
+
+
+def data_spec(cfg: DucatConfig) -> dict:
+    """As the class-wise chapter writes it: equal configs share cached models."""
+    return {"dataset": cfg.dataset, "seed": cfg.data_seed, "train_per_class": cfg.train_per_class,
+            "val_per_class": cfg.val_per_class}
+
+
+def model_spec(cfg: DucatConfig, dummy: bool) -> dict:
+    spec = {"name": canonical_model(cfg.backbone), "width": cfg.width}
+    return {**spec, "dummy_classes": True} if dummy else spec
+
+
+def train_config(cfg: DucatConfig) -> TrainConfig:
+    """The trainer's "step" schedule multiplies by 0.1 from the 1-based epoch m on, so the code's MultiStepLR
+    milestone d (lr x0.1 after epoch d) is m = d + 1: [100, 105] of 130 is milestones (101, 106)."""
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                       schedule="step", milestones=tuple(d + 1 for d in cfg.lr_drops), augment=cfg.augment,
+                       seed=cfg.seed)
+
+
+def _attack(cfg: DucatConfig) -> dict:
+    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
+
+
+def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_benign: float | None = None,
+          base: str = "pgd_at") -> Objective:
+    extra = {"w_alpha": cfg.w_alpha} if base == "pgd_at" else {"beta": cfg.trades_beta}
+    return make_objective("ducat", **_attack(cfg), num_classes=num_classes,
+                          start=cfg.ducat_start if start is None else start, end=cfg.ducat_end,
+                          w_benign=cfg.w_benign if w_benign is None else w_benign, w_adv=cfg.w_adv, base=base, **extra)
+
+
+def plan(cfg: DucatConfig, num_classes: int) -> dict[str, Objective]:
+    """key -> objective of every model the config asks for (the 2C ones: `is_dummy(key)`)."""
+    out = {"pgd_at": make_objective("pgd_at", **_attack(cfg)), "ducat": ducat(cfg, num_classes)}
+    if cfg.baselines or cfg.trades_ducat:
+        out["trades"] = make_objective("trades", **_attack(cfg), beta=cfg.trades_beta, clip_start=False)
+    if cfg.baselines:
+        out["mart"] = make_objective("mart", **_attack(cfg), beta=cfg.mart_beta)
+    if cfg.trades_ducat:
+        out["trades_ducat"] = ducat(cfg, num_classes, base="trades")
+    if cfg.ablation_from_start and cfg.ducat_start != 1:
+        out["ducat_from_start"] = ducat(cfg, num_classes, start=1)
+    for w in cfg.ablation_w_benign:
+        if w != cfg.w_benign:
+            out[f"ducat_wb{w:g}".replace(".", "p")] = ducat(cfg, num_classes, w_benign=w)
+    return out
+
+
+def attack_names(cfg: DucatConfig) -> dict:
+    """The protocol's attack names: the dummy-unaware one and the dummy-aware ones (AA last)."""
+    return {"unaware": f"pgd{cfg.unaware_steps}_raw2C",
+            "aware": [f"pgd{cfg.aware_steps}_merged", f"pgd{cfg.aware_steps}_dawa", "aa_pairmax"]}
+
+
+def protocol(cfg: DucatConfig, *, aware: bool = True, aa: bool = True) -> Protocol:
+    """raw2C: PGD on CE(z, y) over the raw 2C logits (the paper's evaluation); merged: PGD on
+    -log(p_y + p_(y+C)) with restarts; dawa: PGD on the DAWA-style weighted CE; aa: AutoAttack on the served
+    (pairmax) model on the subset points. Views whose argmax is not the served prediction run every step.
+    For a C-way model the views are the model itself."""
+    names, steps, alpha = attack_names(cfg), cfg.aware_steps, cfg.eval_alpha
+    attacks = {names["unaware"]: AttackSpec(steps=cfg.unaware_steps, alpha=alpha, view="raw2C", early_stop=False)}
+    if aware:
+        attacks[names["aware"][0]] = AttackSpec(steps=steps, alpha=alpha, loss="nll", restarts=cfg.merged_restarts,
+                                                view="merged", early_stop=False)
+        attacks[names["aware"][1]] = AttackSpec(steps=steps, alpha=alpha, loss="nll", view="dawa", early_stop=False)
+        if aa:
+            attacks[names["aware"][2]] = AttackSpec(kind="autoattack", version=cfg.aa_version, subset=True)
+    return Protocol(cfg.eps, attacks, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size,
+                    n_boot=cfg.n_boot)
+
+
+def selection_protocol(cfg: DucatConfig) -> Protocol:
+    """The checkpoint rule's attack (on validation): PGD on `select_view`, every step, with recovery."""
+    spec = AttackSpec(steps=cfg.select_steps, alpha=cfg.eval_alpha, loss=VIEWS[cfg.select_view], view=cfg.select_view,
+                      early_stop=False)
+    return Protocol(cfg.eps, {"select": spec}, seed=cfg.seed + VALIDATION_SEED_OFFSET,
+                    batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+
+
+def selection_rule(cfg: DucatConfig) -> dict:
+    """What the checkpoint rule is (part of the selected model's cache key)."""
+    return {"rule": "the epoch with the highest validation accuracy under the attack (strict improvement)",
+            "val_per_class": cfg.val_per_class, "protocol": {k: v.to_json() for k, v in
+                                                              selection_protocol(cfg).attacks.items()},
+            "eps": cfg.eps, "seed": cfg.seed + VALIDATION_SEED_OFFSET, "served": "recovery (pairmax)"}
+
+
+def window_volume(cfg: DucatConfig, train_images: int) -> float:
+    """The DUCAT window's optimisation volume: its SGD steps weighted by lr / base lr. The code's 130-epoch
+    schedule on the full training set gives about 134 (one epoch at x0.1, 25 at x0.01, 383 steps each)."""
+    tc = train_config(cfg)
+    steps = -(-train_images // cfg.batch_size)
+    return sum(steps * learning_rate(tc, e - 1) / cfg.lr for e in range(cfg.ducat_start, cfg.ducat_end + 1))
+
+
+def cost_model(cfg: DucatConfig) -> dict:
+    """Image passes (forward + backward) per training image and epoch: K attack steps and one train-mode pass
+    for PGD-AT; inside the window DUCAT's outer pass is on [x; x'], one image more. Deterministic, unlike
+    the measured seconds."""
+    k = cfg.train_steps
+    window = cfg.ducat_end - cfg.ducat_start + 1
+    return {"pgd_at": k + 1, "ducat_in_window": k + 2, "ducat_outside": k + 1, "window_epochs": window,
+            "epochs": cfg.epochs, "overhead_in_window": 1 / (k + 1),
+            "overhead_schedule": window / cfg.epochs / (k + 1)}

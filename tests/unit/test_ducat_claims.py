@@ -1,0 +1,171 @@
+"""Every verdict rule of the DUCAT chapter on hand-built results, one test per branch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advfair.experiments.common import evaluation
+from advfair.experiments.ducat import claims
+from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+
+from ducat_results_builder import AA, UNAWARE, model, results
+
+
+def outcome(rule, res) -> str:
+    return rule(res).outcome
+
+
+def test_the_builder_gives_the_outcomes_asked_for():
+    res = results()
+    du = evaluation(res, "ducat")
+    assert du.correct(UNAWARE).mean() == pytest.approx(0.6) and du.correct(AA, "subset").mean() == pytest.approx(0.25, abs=0.011)
+    assert claims.trapped(du, UNAWARE).mean() == pytest.approx(0.5)
+    assert claims.aware_correct(du, res).mean() == pytest.approx(0.25)
+    assert not claims.trapped(evaluation(res, "pgd_at"), UNAWARE).any()  # a C-way model has no dummy
+    assert claims.raw_clean_correct(du).mean() == pytest.approx(0.8 - 0.5)  # trapped clean points count as wrong
+
+
+# ---- C1: always-failed points ----
+
+def test_c1_reproduced_when_the_failures_overlap():
+    assert outcome(claims.c1, results()) == REPRODUCED  # one offset: the failures are nested
+
+
+def test_c1_not_reproduced_when_the_failures_are_disjoint():
+    spread = {k: model(unaware=0.6, unaware_only=True, offset=o) for k, o in (("pgd_at", 0), ("trades", 33),
+                                                                              ("mart", 66))}
+    spread["pgd_at"] = model(unaware=0.6, offset=0)
+    verdict = claims.c1(results(**spread))
+    assert verdict.outcome == NOT_REPRODUCED and verdict.parts[0].outcome == NOT_REPRODUCED
+
+
+def test_c1_inconclusive_when_half_of_the_best_model_s_failures_are_shared():
+    # failures: PGD-AT and TRADES points 50..99 of each class (nested); MART points 25..74: all three fail on
+    # 50..74, half of the 50 failures of each; independence would predict 0.5^3 = 12.5 %
+    res = results(pgd_at=model(unaware=0.5), trades=model(unaware=0.5, unaware_only=True),
+                  mart=model(unaware=0.5, unaware_only=True, offset=75))
+    verdict = claims.c1(res)
+    assert verdict.parts[0].outcome == REPRODUCED and verdict.parts[1].outcome == INCONCLUSIVE
+    assert verdict.outcome == INCONCLUSIVE
+
+
+def test_c1_not_testable_without_the_baselines_or_with_a_degenerate_one():
+    verdict = claims.c1(results(mart=None))
+    assert verdict.outcome == NOT_TESTABLE and "baselines=False" in verdict.evidence()
+    weak = claims.c1(results(trades=model(clean=0.15, unaware=0.05, unaware_only=True)))
+    assert weak.outcome == NOT_TESTABLE and "degenerate model" in weak.evidence()
+
+
+# ---- C2 and C3: the paper's evaluation ----
+
+def test_c2_reproduced_when_ducat_wins_clean_and_unaware():
+    res = results(ducat=model(clean=0.9, unaware=0.6, aware=0.2, trap=0.5))
+    assert outcome(claims.c2, res) == REPRODUCED
+
+
+def test_c2_not_reproduced_when_ducat_loses():
+    res = results(ducat=model(clean=0.7, unaware=0.3, trap=0.1))
+    assert outcome(claims.c2, res) == NOT_REPRODUCED
+
+
+def test_c2_inconclusive_when_the_models_tie():
+    same = model(unaware=0.4, aware=0.35)
+    assert outcome(claims.c2, results(ducat=same)) == INCONCLUSIVE
+
+
+def test_c2_not_testable_for_a_degenerate_model():
+    verdict = claims.c2(results(ducat=model(clean=0.2, unaware=0.1, trap=0.05)))
+    assert verdict.outcome == NOT_TESTABLE and "PGD-AT + DUCAT clean 20.0%" in verdict.evidence()
+
+
+def test_c3_not_testable_unless_trades_ducat_ran_and_reproduced_when_it_helps():
+    assert outcome(claims.c3, results()) == NOT_TESTABLE
+    res = results(trades=model(unaware=0.38, aware=0.3), trades_ducat=model(clean=0.9, unaware=0.6, trap=0.5))
+    verdict = claims.c3(res)
+    assert verdict.outcome == REPRODUCED and "TRADES + DUCAT − TRADES" in verdict.evidence()
+
+
+def test_c4_is_reported_without_a_verdict_rule():
+    verdict = claims.c4(results())
+    assert verdict.outcome == NOT_TESTABLE and "wall time" in verdict.evidence()
+    assert all(p.estimate is None for p in verdict.parts)
+
+
+# ---- C5: the dummy-aware evaluation ----
+
+def test_c5_reproduced_when_ducat_collapses_below_pgd_at():
+    assert outcome(claims.c5, results()) == REPRODUCED  # DUCAT 0.6 -> 0.25 aware; PGD-AT 0.35 aware
+
+
+def test_c5_not_reproduced_when_ducat_keeps_its_gain():
+    res = results(ducat=model(unaware=0.6, aware=0.55, trap=0.1))
+    verdict = claims.c5(res)
+    assert verdict.outcome == NOT_REPRODUCED and verdict.parts[1].outcome == NOT_REPRODUCED
+
+
+def test_c5_inconclusive_when_ducat_falls_to_pgd_at():
+    res = results(ducat=model(unaware=0.6, aware=0.35, trap=0.4))
+    verdict = claims.c5(res)
+    assert verdict.parts[0].outcome == REPRODUCED and verdict.parts[1].outcome == INCONCLUSIVE
+    assert verdict.outcome == INCONCLUSIVE
+
+
+def test_c5_uses_only_the_aware_attacks_and_the_aa_points():
+    # an AA-only collapse is seen on the AA points (third part), not on all points
+    res = results(ducat=model(unaware=0.6, aware=0.6, aa=0.1, trap=0.5))
+    verdict = claims.c5(res)
+    assert verdict.parts[2].outcome == REPRODUCED and verdict.parts[1].outcome == NOT_REPRODUCED
+    assert verdict.parts[2].estimate.n == 500
+
+
+def test_c5_not_testable_for_a_degenerate_baseline():
+    res = results(pgd_at=model(clean=0.25, unaware=0.1))
+    assert outcome(claims.c5, res) == NOT_TESTABLE
+
+
+# ---- C6: the label trap ----
+
+@pytest.mark.parametrize("trap, expected", [(0.5, REPRODUCED), (0.1, NOT_REPRODUCED), (0.3, INCONCLUSIVE)])
+def test_c6_share_of_unaware_robust_points_on_their_dummy(trap, expected):
+    verdict = claims.c6(results(ducat=model(unaware=0.6, aware=0.25, trap=trap)))
+    assert verdict.outcome == expected
+    assert verdict.parts[0].estimate.value == pytest.approx(trap / 0.6)
+
+
+def test_c6_not_testable_for_a_degenerate_model():
+    assert outcome(claims.c6, results(ducat=model(clean=0.1, unaware=0.05, trap=0.05))) == NOT_TESTABLE
+
+
+# ---- C7: transfer ----
+
+def test_c7_reproduced_when_ducat_s_points_transfer_better():
+    assert outcome(claims.c7, results()) == REPRODUCED  # PGD-AT keeps 0.3 on DUCAT's points, DUCAT 0.5 on its
+
+
+def test_c7_not_reproduced_when_the_reverse_transfers_better():
+    res = results(ducat=model(unaware=0.6, aware=0.25, trap=0.5, transfer={"pgd_at": (0.8, 0.6), "trades": (0.8, 0.6)}))
+    assert outcome(claims.c7, res) == NOT_REPRODUCED
+
+
+def test_c7_inconclusive_when_both_directions_transfer_alike():
+    res = results(ducat=model(unaware=0.6, aware=0.25, trap=0.5, transfer={"pgd_at": (0.8, 0.5), "trades": (0.8, 0.5)}))
+    assert outcome(claims.c7, res) == INCONCLUSIVE
+
+
+def test_c7_not_testable_without_trades():
+    res = results(trades=None, mart=None)
+    verdict = claims.c7(res)
+    assert verdict.outcome == NOT_TESTABLE and verdict.parts[0].outcome == REPRODUCED
+
+
+# ---- key numbers ----
+
+def test_key_numbers_cover_every_evaluation_and_verdict_estimate():
+    res = results()
+    numbers = claims.key_numbers(res)
+    assert numbers["ducat.clean"] == pytest.approx(0.8) and numbers["ducat.aware"] == pytest.approx(0.25)
+    assert numbers["ducat.trap"] == pytest.approx(0.5) and numbers[f"pgd_at.{AA}"] == pytest.approx(0.35, abs=0.011)
+    assert "trades.aware" not in numbers and "pgd_at.trap" not in numbers
+    assert {"C1.0", "C1.1", "C2.0", "C2.1", "C5.0", "C5.1", "C5.2", "C6.0", "C7.0", "C7.1"} <= set(numbers)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in numbers.values())
+    assert not any(k.startswith("C4") for k in numbers)  # no timing enters
