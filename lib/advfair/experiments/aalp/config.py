@@ -42,7 +42,7 @@ class AALPConfig(ChapterConfig):
     width: int = 16  # mnist_cnn: channels of the first conv; small_cnn: its width
     train_per_class: int | None = 500
     test_per_class: int | None = 200
-    check_per_class: int | None = 10  # the points of the costly checks: PGD-100 with restarts, AA, Square, eps sweep
+    check_per_class: int | None = 20  # the points of the costly checks: PGD-100 with restarts, AA, Square, eps sweep
     models: tuple[str, ...] = MODEL_KEYS
     # Training (every adversarial model: the same attack, schedule and seed).
     eps: float = 0.3

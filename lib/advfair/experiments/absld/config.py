@@ -46,7 +46,7 @@ class AbsldConfig(ChapterConfig):
     data_seed: int = 0  # the training, validation and test images: the class-wise chapter's split at the defaults
     train_per_class: int | None = 400
     val_per_class: int = 50
-    test_per_class: int | None = 200
+    test_per_class: int | None = 150
     eps: float = 8 / 255
     # The teacher: at the cpu defaults exactly the class-wise chapter's cached PGD-AT model (shared through the cache).
     train_teacher: bool = True  # False: the teacher must already be in the model cache
@@ -107,7 +107,7 @@ class AbsldConfig(ChapterConfig):
     eval_steps: int = 20
     eval_alpha: float = 2 / 255
     aa_version: str = "subset"
-    aa_per_class: int | None = 20
+    aa_per_class: int | None = 15
     equivalence_margin: float = 0.03  # "close" (C2, C3): the paired difference of averages lies within ±3 points
 
     def validate(self) -> None:
