@@ -70,6 +70,7 @@ from IPython.display import Markdown, display
 
 from advfair import plots, tables
 from advfair.experiments import chapter_results, results_dir
+from advfair.experiments.ducat import paper as dp
 from advfair.experiments.ducat import report as du
 
 tables.show_full_cells()
@@ -227,10 +228,10 @@ display(Markdown(du.scale_notes(results)))
 # never counted as a reproduction.
 
 # %%
-du.quoted_table(results)
+dp.quoted_table(results)
 
 # %%
-du.quoted_claims_table(results)
+dp.quoted_claims_table(results)
 
 # %% [markdown]
 # ### Paper-scale results
@@ -246,8 +247,8 @@ if paper_path.exists():
     paper = json.loads(paper_path.read_text())
     display(du.verdicts(paper, stability=False))
     display(du.four_numbers_table(paper))
-    display(du.last_epoch_table(paper))
-    display(du.quoted_table(paper))
+    display(dp.last_epoch_table(paper))
+    display(dp.quoted_table(paper))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
                      "`python -m advfair run ducat --profile paper --device cuda "

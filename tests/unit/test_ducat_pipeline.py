@@ -15,7 +15,7 @@ from advfair import attacks
 from advfair.experiments import ducat
 from advfair.experiments.cache import ModelCache
 from advfair.experiments.common import Run, evaluation
-from advfair.experiments.ducat import methods, pipeline, report
+from advfair.experiments.ducat import methods, paper, pipeline, report
 from advfair.experiments.reproduce import stable_part
 from advfair.experiments.training import model_spec_of, train_cached
 from advfair.inference import recover
@@ -130,7 +130,7 @@ def test_validation_checkpoint_rule(runs):
     plain = model_spec_of(methods.data_spec(cfg), methods.model_spec(cfg, True), methods.ducat(cfg, 10),
                           methods.train_config(cfg))
     assert cache.contains(plain) and cache.contains({**plain, "selection": methods.selection_rule(cfg)})
-    table = report.last_epoch_table(results)
+    table = paper.last_epoch_table(results)
     assert len(table) == 4 and any("selected epoch" in i for i in table.index)
 
 
@@ -140,14 +140,14 @@ def test_tables_verdicts_and_key_numbers(runs):
     matplotlib.use("Agg")
     for table in (report.setup_table, report.always_failed_table, report.overlap_table, report.four_numbers_table,
                   report.attack_table, report.tradeoff_points, report.classwise_table, report.cost_table,
-                  report.transfer_table, report.ablation_table, report.quoted_table, report.quoted_claims_table):
+                  report.transfer_table, report.ablation_table, paper.quoted_table, paper.quoted_claims_table):
         out = table(results)
         assert isinstance(out, pd.DataFrame) and len(out) > 0, table.__name__
     for text in (report.points_summary, report.classwise_summary, report.cost_summary, report.scale_notes):
         assert isinstance(text(results), str) and text(results)
     for figure in (report.overlap_figure, report.classwise_figure):
         figure(results)
-    assert report.last_epoch_table(results) is None
+    assert paper.last_epoch_table(results) is None
     assert list(report.verdicts(results, stability=False).index) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7"]
     for res in (results, selected):
         assert set(v.outcome for v in ducat.CHAPTER.verdicts(res)) <= {
