@@ -181,7 +181,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
         loss: str | LossFn = "ce", temperature: float | torch.Tensor = 1.0, t_rule: str = "global",
         random_start: bool | str = True, restarts: int = 1, early_stop: bool = False,
         generator: torch.Generator | None = None, x_init: torch.Tensor | None = None,
-        clip_start: bool = True, fold_bn: bool = False) -> torch.Tensor:
+        clip_start: bool = True, fold_bn: bool = False, judge: nn.Module | None = None) -> torch.Tensor:
     """L-inf PGD maximising `loss` ("ce", "cw" margin, "cw_hinge", or a `LossFn` giving per-sample losses).
 
     Temperature-PGD is ``pgd(..., temperature=T)``: the CE of z / T drives the steps (T = 1 is PGD).
@@ -191,17 +191,20 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
     `early_stop` keeps the first fooling iterate of each point (worst-case evaluation) and skips it
     from then on. `x_init` replaces the random start of the first restart. `clip_start=False` takes the
     first gradient at the start itself, before any projection (TRADES' and RoBal's official training codes
-    do this: on a black background the projected start keeps only positive noise).
+    do this: on a black background the projected start keeps only positive noise). `judge`: the module whose
+    prediction decides which points a restart attacks again (default: `model`), e.g. the served model when
+    `model` is a view of it whose argmax differs.
     """
     return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=temperature,
                              t_rule=t_rule, random_start=random_start, restarts=restarts, early_stop=early_stop,
                              generator=generator, x_init=x_init, momentum=None, clip_start=clip_start,
-                             fold_bn=fold_bn)
+                             fold_bn=fold_bn, judge=judge)
 
 
 def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
         momentum: float = 1.0, loss: str | LossFn = "ce", random_start: bool | str = True, restarts: int = 1,
-        early_stop: bool = False, generator: torch.Generator | None = None, fold_bn: bool = False) -> torch.Tensor:
+        early_stop: bool = False, generator: torch.Generator | None = None, fold_bn: bool = False,
+        judge: nn.Module | None = None) -> torch.Tensor:
     """Momentum iterative attack (MI-FGSM, Dong et al. 2018) as in RoBal's test code:
 
         g_t = momentum * g_(t-1) + grad_t / mean(|grad_t|),   x_(t+1) = Proj(x_t + alpha * sign(g_t))
@@ -212,7 +215,7 @@ def mim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha
     return _iterative_attack(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=loss, temperature=1.0,
                              t_rule="global", random_start=random_start, restarts=restarts, early_stop=early_stop,
                              generator=generator, x_init=None, momentum=momentum, clip_start=True,
-                             fold_bn=fold_bn)
+                             fold_bn=fold_bn, judge=judge)
 
 
 def _start_kind(random_start: bool | str) -> str | None:
@@ -228,7 +231,7 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
                       loss: str | LossFn, temperature: float | torch.Tensor, t_rule: str, random_start: bool | str,
                       restarts: int, early_stop: bool, generator: torch.Generator | None,
                       x_init: torch.Tensor | None, momentum: float | None, clip_start: bool,
-                      fold_bn: bool) -> torch.Tensor:
+                      fold_bn: bool, judge: nn.Module | None) -> torch.Tensor:
     threat = LinfThreat(eps)
     check_positive("alpha", alpha)
     check_positive("steps", steps, integer=True)
@@ -257,7 +260,7 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
                                          early_stop, momentum)
             if r + 1 < restarts:
                 with torch.no_grad():
-                    correct = model(x_best[remaining]).argmax(1) == yr
+                    correct = (judge if judge is not None else model)(x_best[remaining]).argmax(1) == yr
                 remaining = remaining[correct]
                 if len(remaining) == 0:
                     break

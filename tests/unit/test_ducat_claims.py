@@ -110,6 +110,14 @@ def test_c5_inconclusive_when_ducat_falls_to_pgd_at():
     assert verdict.outcome == INCONCLUSIVE
 
 
+def test_c5_drop_must_exceed_the_drop_any_model_shows_under_more_attacks():
+    # DUCAT and PGD-AT both lose 5 points from the unaware to the aware attacks: no collapse of DUCAT's own
+    res = results(pgd_at=model(unaware=0.4, aware=0.35), ducat=model(unaware=0.6, aware=0.55, trap=0.1))
+    assert claims.c5(res).parts[0].outcome == INCONCLUSIVE
+    res = results(pgd_at=model(unaware=0.4, aware=0.2), ducat=model(unaware=0.6, aware=0.55, trap=0.1))
+    assert claims.c5(res).parts[0].outcome == NOT_REPRODUCED  # PGD-AT loses more than DUCAT
+
+
 def test_c5_uses_only_the_aware_attacks_and_the_aa_points():
     # an AA-only collapse is seen on the AA points (third part), not on all points
     res = results(ducat=model(unaware=0.6, aware=0.6, aa=0.1, trap=0.5))

@@ -347,3 +347,25 @@ def test_worst_case_is_robust_under_every_attack(evaluation):
                           evaluation.correct("pgd5_sub", "subset") & evaluation.correct("pgd3", "subset"))
     with pytest.raises(ConfigError, match="attacks"):
         evaluation.worst_case([])
+
+
+def test_restarts_of_a_view_attack_follow_the_served_prediction(model, batch, monkeypatch):
+    """A restart attacks again the points the *served* model still gets right, not those the view does."""
+    x, y = batch
+    seen = []
+    real = attacks._run_pgd
+
+    def spy(m, xr, yr, rows, *args):
+        seen.append(rows.clone())
+        return real(m, xr, yr, rows, *args)
+
+    monkeypatch.setattr(attacks, "_run_pgd", spy)
+    view = Negated(model)
+    spec = AttackSpec(steps=2, alpha=2 / 255, restarts=2, view="neg", early_stop=False)
+    spec.run(view, x, y, eps=EPS, seed=0, batch_size=20, judge=model)
+    first_pass = attacks.pgd(view, x, y, eps=EPS, alpha=2 / 255, steps=2, early_stop=False,
+                             generator=torch.Generator().manual_seed(0), fold_bn=True)
+    still_right = torch.nonzero(predict(model, first_pass) == y).flatten()
+    assert torch.equal(seen[1], still_right)  # the served model's survivors, not the view's
+    view_right = torch.nonzero(predict(view, first_pass) == y).flatten()
+    assert not torch.equal(still_right, view_right)

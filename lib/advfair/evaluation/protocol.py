@@ -58,9 +58,10 @@ class AttackSpec:
         check_positive("restarts", self.restarts, integer=True)
         check_choice("version", self.version, attacks.AUTOATTACK_VERSIONS)
 
-    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, seed: int,
-            batch_size: int) -> tuple[torch.Tensor, list[str]]:
-        """The adversarial points, and AutoAttack's own warnings (empty for the other kinds)."""
+    def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, seed: int, batch_size: int,
+            judge: nn.Module | None = None) -> tuple[torch.Tensor, list[str]]:
+        """The adversarial points, and AutoAttack's own warnings (empty for the other kinds). `judge` (the
+        served model, when `model` is a view of it) decides which points a restart attacks again."""
         if self.kind == "autoattack":
             queries = {"queries": self.steps} if self.version == "square" else {}
             return attacks.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed,
@@ -74,7 +75,8 @@ class AttackSpec:
         extra = {} if self.kind == "mim" else {"temperature": self.temperature, "t_rule": self.t_rule}
         return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, alpha=self.alpha,
                                  steps=self.steps, loss=self.loss, restarts=self.restarts, early_stop=self.early_stop,
-                                 generator=generator, fold_bn=True, **extra) for i in range(0, len(x), batch_size)]), []
+                                 generator=generator, fold_bn=True, judge=judge, **extra)
+                          for i in range(0, len(x), batch_size)]), []
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -252,7 +254,8 @@ def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Map
         target = views[spec.view] if spec.view is not None else model
         xs, ys = (x[subset], y[subset]) if spec.subset else (x, y)
         started = time.perf_counter()
-        x_adv, warnings[name] = spec.run(target, xs, ys, eps=protocol.eps, seed=protocol.seed, batch_size=bs)
+        x_adv, warnings[name] = spec.run(target, xs, ys, eps=protocol.eps, seed=protocol.seed, batch_size=bs,
+                                         judge=model if spec.view is not None else None)
         preds[name] = predict(model, x_adv, batch_size=bs).cpu().numpy()
         for m, module in side.items():
             side_preds[m][name] = predict(module, x_adv, batch_size=bs).cpu().numpy()

@@ -274,5 +274,8 @@ def scale_notes(results: dict) -> str:
             f"PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}, lr ×0.1 after epochs "
             f"{', '.join(map(str, cfg['lr_drops'])) or 'none'}, DUCAT window {cfg['ducat_start']}–{cfg['ducat_end']} "
             f"(its optimisation volume, SGD steps × lr / base lr: {results['window_volume']:.0f}; the official "
-            f"130-epoch schedule's: {PAPER_VOLUME:.0f}); {e['all']} test points, AutoAttack on {e['subset']}.")
+            f"130-epoch schedule's: {PAPER_VOLUME:.0f}); {e['all']} test points, AutoAttack on {e['subset']}; "
+            f"dummy-unaware PGD-{cfg['unaware_steps']}, dummy-aware merged PGD-{cfg['aware_steps']} "
+            f"({cfg['merged_restarts']} start{'s' if cfg['merged_restarts'] > 1 else ''}) and DAWA-style "
+            f"PGD-{cfg['aware_steps']}.")
     return "\n".join([head, untestable_notes(claims.verdicts(results))])
