@@ -234,9 +234,29 @@ def test_g1_not_reproduced_when_accuracy_rises_with_eps():
     assert [p.outcome for p in verdict.parts[:2]] == [NOT_REPRODUCED, NOT_REPRODUCED]
 
 
-def test_g1_reproduced_when_the_curve_is_flat():
+def test_g1_a_flat_curve_does_not_pass():
     flat = {k: {"0.1": sweep_record(0.6), "0.2": sweep_record(0.6)} for k in ("alp", "aalp", "gd_only", "weights_only")}
-    assert outcome(claims.g1, results(sweep=flat)) == REPRODUCED  # equal on every point: no rise
+    verdict = claims.g1(results(sweep=flat))
+    assert verdict.outcome != REPRODUCED
+    steps, drop = verdict.parts[:2], verdict.parts[2]
+    assert [p.outcome for p in steps] == [REPRODUCED, REPRODUCED]  # no rise between consecutive radii...
+    assert "largest ε = 0.3" in drop.label and "smallest ε = 0.1" in drop.label  # ...but no drop either
+    assert drop.estimate.value == 0 and drop.outcome == INCONCLUSIVE
+
+
+def test_g1_requires_a_strict_drop_from_the_smallest_to_the_largest_eps():
+    verdict = claims.g1(results())  # 0.9 -> 0.8 -> 0.6
+    assert len(verdict.parts) == 4 * 3 and verdict.outcome == REPRODUCED
+    drop = verdict.parts[2]
+    assert drop.estimate.value == pytest.approx(0.6 - 0.9) and drop.outcome == REPRODUCED and drop.rule == "< 0"
+    # non-increasing everywhere, but the drop is one point of one class: not shown at this size
+    barely = {k: {"0.1": sweep_record(per_class([0.6] * 9 + [0.65])), "0.2": sweep_record(0.6)}
+              for k in ("alp", "aalp", "gd_only", "weights_only")}
+    drop = claims.g1(results(sweep=barely)).parts[2]
+    assert drop.estimate.value < 0 and drop.outcome == INCONCLUSIVE
+    # a curve that ends above its start: the strict-drop part fails too
+    rising = {"alp": {"0.1": sweep_record(0.3), "0.2": sweep_record(0.5)}}
+    assert claims.g1(results(sweep=rising)).parts[2].outcome == NOT_REPRODUCED
 
 
 def test_g1_sweep_on_other_points_is_an_error():
@@ -259,7 +279,34 @@ def test_g2_not_reproduced_when_square_beats_the_white_box_attacks():
 
 def test_g2_inconclusive_when_square_is_slightly_below():
     e = model(aa=per_class([0.5] * 9 + [0.45]), long=0.5, square=per_class([0.5] * 9 + [0.4]))
+    part = claims.g2(results(evaluations={"alp": e})).parts[0]
+    assert part.outcome == INCONCLUSIVE and "(1 of 200)" in part.label  # 0.5 % [0.01, 2.8]: allows 2 %
     assert outcome(claims.g2, results(evaluations={"alp": e})) == INCONCLUSIVE
+
+
+def with_square(record_: dict, accuracy: float, offset: int) -> dict:
+    """The record with Square's outcomes replaced: `accuracy` of each class's check points, starting at `offset`."""
+    e = claims.Evaluation.from_json(record_)
+    y = Y[SUBSET]
+    correct = {a: e.correct(a, "subset" if a in ON_SUBSET else "all") for a in e.predictions}
+    correct["square"] = outcomes(y, per_class(accuracy), offset=offset) & e.correct("clean", "subset")
+    return record(Y, correct, SUBSET, on_subset=ON_SUBSET, classes=tuple(str(c) for c in range(10)))
+
+
+def test_g2_is_judged_per_point_not_on_the_means():
+    # white-box worst case 30 % (the first 6 check points of each class); Square 50 % on other points (10 to 19):
+    # its mean is above the worst case's, yet it breaks every point the white-box attacks left standing
+    e = with_square(model(), 0.5, offset=10)
+    res = results(evaluations={"alp": e})
+    ev = claims.evaluation(res, "alp")
+    assert ev.correct("square", "subset").mean() > claims.worst_case(res, ev).mean()
+    assert claims.square_only(res, "alp") == (60, 200)
+    part = claims.g2(res).parts[0]
+    assert part.outcome == NOT_REPRODUCED and part.estimate.value == pytest.approx(0.3) and part.rule == "≤ 2"
+    # Square on the same points as the white-box worst case and more: nothing broken by Square alone
+    nested = with_square(model(), 0.5, offset=0)
+    assert claims.square_only(results(evaluations={"alp": nested}), "alp") == (0, 200)
+    assert outcome(claims.g2, results(evaluations={"alp": nested})) == REPRODUCED
 
 
 # ---- G3: zero gradients ----

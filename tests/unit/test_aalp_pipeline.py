@@ -4,7 +4,9 @@ model cache. AutoAttack (APGD and Square) is replaced by a cheap PGD stand-in (i
 test_attacks.py): the wiring is what is tested here. Also: every field of the config is validated."""
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 
 import matplotlib
 import pandas as pd
@@ -88,6 +90,8 @@ def test_contributions_diagnostics_and_training_records(runs):
     assert last["epoch"] == 2 and last["n"] == 50 and last["cohort"]["found"] == 50 and len(last["cohort"]["matched"]) == 5
     assert "gd_dropped_mass" in results["models"]["aalp"]["history"][0]
     assert "gd_dropped_mass" not in results["models"]["alp"]["history"][0]
+    for h in results["models"]["aalp"]["history"]:  # floor(0.3 n) of each row's n active features: at most 30 %
+        assert "gd_dropped_share" not in h and 0 <= h["gd_dropped_of_active"] <= 0.3
     assert results["switches"]["gd_among"] == "active" and results["switches"]["weight_rule"] == "ratio"
 
 
@@ -99,6 +103,19 @@ def test_tables_figures_verdicts_and_key_numbers(runs):
         out = table(results) if table.__code__.co_argcount else table()
         assert isinstance(out, pd.DataFrame) and len(out) > 0, table.__name__
     assert "AALP-style reconstruction" in " ".join(report.setup_table(results).index)
+    dropout = report.dropout_table(results)
+    assert list(dropout.columns) == ["active features % (of d)", "active features dropped % (of the active)",
+                                     "|c_y| mass removed %"]
+    old = copy.deepcopy(results)  # a record of the earlier statistic (inactive features counted): never shown
+    for h in old["models"]["aalp"]["history"]:
+        h["gd_dropped_share"] = h.pop("gd_dropped_of_active")
+    assert set(report.dropout_table(old).loc[report.model_label(old, "aalp"),
+                                             "active features dropped % (of the active)"]) == {"–"}
+    model_row = report.deviations_table(results).loc["model"]
+    assert "stalls" not in model_row["why"] and "Without BatchNorm" in model_row["why"]
+    book = Path(__file__).resolve().parents[2] / "book" / "aalp.py"
+    assert "**Without BatchNorm.**" in book.read_text()  # the exercise the deviation names
+    assert "Square breaks ≤ 2 % of the white-box-robust points" in report.checklist_table(results).columns
     for summary in (report.switches_markdown, report.evenness_summary, report.scale_notes):
         assert isinstance(summary(results), str) and summary(results)
     for figure in (figures.contribution_profile, figures.features_to_mass, figures.ratio_histograms, figures.ce_trajectory,

@@ -97,6 +97,71 @@ def test_c1_needs_aa_too_and_tests_the_configured_mode():
     assert outcome(claims.c1, results(mode="code_product", absld_separate=model(LESS_FAIR))) == REPRODUCED
 
 
+def test_c1_compares_every_other_trained_baseline_and_tests_the_lowest_nsd():
+    only_rslad = claims.c1(results())
+    assert len(only_rslad.parts) == 4  # with RSLAD alone "the lowest NSD" is its NSD part
+    res = results(fair_rslad=model(BASE), ard=model(BASE), pgd_at=model(LESS_FAIR), trades=model(BASE))
+    assert claims.baselines(res) == ["rslad", "ard", "fair_rslad", "pgd_at", "trades"]
+    verdict = claims.c1(res)
+    assert verdict.outcome == REPRODUCED and len(verdict.parts) == 5 * 4 + 1
+    for key in claims.baselines(res):
+        assert sum(p.label.endswith(f"− {claims.MODEL_LABELS[key]}") for p in verdict.parts[:-1]) == 4, key
+    assert "the lowest of" in verdict.parts[-1].label and verdict.parts[-1].outcome == REPRODUCED
+    # a baseline fairer than ABSLD: its parts and "best on NSD" fail
+    fairer = claims.c1(results(fair_rslad=model(FAIREST)))
+    assert fairer.outcome == NOT_REPRODUCED
+    assert [p.outcome for p in fairer.parts[4:]] == [NOT_REPRODUCED] * 5
+    # a degenerate baseline makes C1 not testable (the claim rests on it)
+    weak = claims.c1(results(ard=model(np.full(10, 0.1), clean=np.full(10, 0.2))))
+    assert weak.outcome == NOT_TESTABLE and "ARD clean" in weak.evidence()
+
+
+def test_the_lowest_nsd_is_one_paired_statistic_over_the_same_points():
+    res = results(fair_rslad=model(FAIREST))
+    part = claims.lowest_nsd(res, "absld_separate", ["rslad", "fair_rslad"])
+
+    def nsd(acc):
+        return np.std(acc) / np.mean(acc)
+
+    expected = nsd(FAIRER) - min(nsd(BASE), nsd(FAIREST))
+    assert part.estimate.value == pytest.approx(expected) and part.estimate.n == len(Y)
+    assert part.estimate.ci[0] > 0 and part.outcome == NOT_REPRODUCED
+    # against RSLAD alone, "the lowest" is RSLAD's NSD: the same number as C1's NSD part against RSLAD
+    alone = claims.lowest_nsd(results(), "absld_separate", ["rslad"])
+    assert alone.estimate.value == pytest.approx(claims.c1(results()).parts[1].estimate.value)
+    assert alone.estimate.ci == pytest.approx(claims.c1(results()).parts[1].estimate.ci)
+
+
+# ---- the worst class at the 0 % floor: not testable when both models are there ----
+
+ZERO = np.where(np.arange(10) == 3, 0.0, BASE)  # cat at 0 %
+FAIRER_ZERO = np.where(np.arange(10) == 6, 0.0, FAIRER)  # frog at 0 %
+
+
+@pytest.mark.parametrize("rule, base, other, index", [(claims.c1, "rslad", "absld_separate", 0),
+                                                      (claims.c3, "ls_uniform", "ls_class", 0),
+                                                      (claims.c4, "absld_manual", "absld_separate", 0),
+                                                      (claims.c7, "absld_separate", "absld_code_product", 1)])
+def test_a_worst_class_part_at_the_floor_for_both_models_is_not_testable(rule, base, other, index):
+    both = rule(results(**{base: model(ZERO), other: model(FAIRER_ZERO)}))
+    worst_parts = [p for p in both.parts if p.label.startswith("worst class")]
+    assert len(worst_parts) == 2 and all(p.outcome == NOT_TESTABLE and p.rule == claims.FLOOR for p in worst_parts)
+    assert both.parts[index] is worst_parts[0] and both.outcome in (NOT_TESTABLE, NOT_REPRODUCED)
+    assert "a floor, not a measurement" in both.evidence()
+    # only one of the two at 0 %: a measurement (the other's worst class is above it)
+    one = rule(results(**{base: model(ZERO), other: model(FAIRER)}))
+    worst_parts = [p for p in one.parts if p.label.startswith("worst class")]
+    assert all(p.outcome == REPRODUCED and p.estimate.value == pytest.approx(FAIRER.min()) for p in worst_parts)
+
+
+def test_the_floor_is_judged_per_attack_and_points():
+    on_aa_only = model(BASE, aa=ZERO)  # 0 % only under AutoAttack
+    verdict = claims.c1(results(rslad=on_aa_only, absld_separate=model(FAIRER, aa=FAIRER_ZERO)))
+    assert verdict.parts[0].outcome == REPRODUCED  # PGD: a measurement
+    assert verdict.parts[2].outcome == NOT_TESTABLE and verdict.parts[2].rule == claims.FLOOR  # AA: the floor
+    assert verdict.parts[3].estimate is not None  # the NSD part is still measured
+
+
 # ---- C2: the average stays within the margin; a significant drop is named ----
 
 def test_c2_branches_and_the_reviewers_qualifier():
@@ -167,6 +232,20 @@ def test_c6_branches():
     res = results()
     res["models"]["absld_separate"]["history"] = [{"epoch": 1, "loss": 1.0}]
     assert outcome(claims.c6, res) == NOT_TESTABLE
+
+
+def test_c6_is_gated_on_the_absld_student_and_its_hard_classes():
+    weak = claims.c6(results(absld_separate=model(np.full(10, 0.1), clean=np.full(10, 0.2))))
+    assert weak.outcome == NOT_TESTABLE and "degenerate model" in weak.evidence()
+    assert [p.outcome for p in weak.parts] == [REPRODUCED, REPRODUCED]  # the parts are measured, the gate decides
+    clean = CLEAN.copy()
+    clean[HARD[1]] = 0.05  # a validation-hard class the student does not recognise
+    blind = claims.c6(results(absld_separate=model(np.minimum(FAIRER, clean), clean=clean)))
+    assert blind.outcome == NOT_TESTABLE and "cat clean 5.0%" in blind.evidence() and "degenerate class" in blind.evidence()
+    clean = CLEAN.copy()
+    clean[0] = 0.05  # an easy class below chance: not what C6 rests on
+    assert outcome(claims.c6, results(absld_separate=model(np.minimum(FAIRER, clean), clean=clean))) == REPRODUCED
+    assert outcome(claims.c6, results(absld_separate=None)) == NOT_TESTABLE
 
 
 # ---- C7: code_product more aggressive than separate ----

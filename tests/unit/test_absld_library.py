@@ -11,7 +11,7 @@ from torch import nn
 
 from advfair.data import Dataset
 from advfair.experiments.cache import ModelCache, spec_key
-from advfair.experiments.selection import SelectionRule, selected_epoch, train_selected
+from advfair.experiments.selection import SelectionRule, last_epoch, selected_epoch, train_selected
 from advfair.experiments.training import model_spec_of, train_cached
 from advfair.mobilenet import FEATURES, mobilenet_v2, mobilenet_v2_body
 from advfair.models import Classifier, LinearHead, Normalize, build_model, for_attacks
@@ -140,7 +140,31 @@ def test_selection_returns_the_best_validation_epoch_and_enters_the_cache_key(tm
     assert meta2["from_cache"] and torch.equal(again.head.weight, model.head.weight)
     _, last = train_cached(cache, tiny_split(), **SPECS, objective=objective, train_cfg=CONSTANT,
                            device=torch.device("cpu"))
-    assert selected_epoch(last["history"]) == 3
+    assert last["from_cache"] and selected_epoch(last["history"]) == 3  # written by train_selected
+    assert not any("selected" in h for h in last["history"]) and [h["val_score"] for h in last["history"]] == \
+        [0.1, 0.5, 0.3]
+
+
+def test_the_last_epoch_of_a_selected_training_is_the_plain_trainings(tmp_path):
+    """The real validation attack runs between the epochs: the last epoch cached under the plain key is still
+    bit for bit the model a training without selection gives (so that key never holds other weights)."""
+    rule = SelectionRule(eps=8 / 255, steps=2, alpha=2 / 255, seed=3)
+    objective, cpu = make_objective("pgd_at", **ATTACK), torch.device("cpu")
+    selecting = ModelCache(tmp_path / "selecting")
+    selected, meta = train_selected(selecting, tiny_split(), **SPECS, objective=objective, train_cfg=CONSTANT,
+                                    rule=rule, device=cpu)
+    last, last_meta = last_epoch(selecting, tiny_split(), **SPECS, objective=objective, train_cfg=CONSTANT, device=cpu)
+    assert last_meta["from_cache"] and last_meta["key"] == spec_key(model_spec_of(SPECS["data_spec"],
+                                                                                  SPECS["model_spec"], objective,
+                                                                                  CONSTANT))
+    plain, plain_meta = train_cached(ModelCache(tmp_path / "plain"), tiny_split(), **SPECS, objective=objective,
+                                     train_cfg=CONSTANT, device=cpu)
+    assert not plain_meta["from_cache"]
+    for k, v in plain.state_dict().items():
+        assert torch.equal(v, last.state_dict()[k]), k
+    assert [h["loss"] for h in last_meta["history"]] == [h["loss"] for h in plain_meta["history"]]
+    if selected_epoch(meta["history"]) != 3:  # another epoch was selected: other weights
+        assert not torch.equal(selected.head.weight, last.head.weight)
 
 
 def test_selection_rule_schedule_and_score():

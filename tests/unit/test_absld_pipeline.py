@@ -19,6 +19,7 @@ from advfair.experiments.classwise import make_config as classwise_config
 from advfair.experiments.classwise import methods as classwise_methods
 from advfair.experiments.common import Run
 from advfair.experiments.training import model_spec_of
+from advfair.models import build_model
 from advfair.validation import ConfigError
 
 matplotlib.use("Agg")
@@ -47,11 +48,16 @@ def runs(data_dir, tmp_path_factory):
         first = absld.CHAPTER.run(cfg)
         again = absld.CHAPTER.run(absld.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache),
                                                     train_teacher=False))  # everything from the cache
-    return cfg, first, again, calls, cache
+        n_calls = len(calls)
+        # the paper profile's checkpoint rule on the same cache: the selected epochs, and the last ones evaluated too
+        selected = absld.CHAPTER.run(absld.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache),
+                                                       checkpoint="val_avg_worst", baselines=[], c3=False))
+        del calls[n_calls:]
+    return cfg, first, again, calls, cache, selected
 
 
 def test_results_envelope_and_evaluations(runs):
-    cfg, results, _, calls, _ = runs
+    cfg, results, _, calls, _, _ = runs
     assert json.loads(json.dumps(results)) == results
     assert results["chapter"] == "absld" and results["config_hash"] == cfg.config_hash()
     assert list(results["models"]) == KEYS and list(results["evaluations"]) == KEYS
@@ -64,10 +70,11 @@ def test_results_envelope_and_evaluations(runs):
     assert not any(m["from_cache"] for m in results["models"].values())
     assert results["split_sizes"] == {"train": 60, "val": 30, "test": 40, "aa_points": 10}
     assert results["settings"]["decay_epochs"] == [1, 2] and results["settings"]["lr_milestones"] == [2]
+    assert "last_epoch" not in results and report.last_epoch_table(results) is None  # checkpoint="last": nothing more
 
 
 def test_the_hard_classes_come_from_the_teachers_validation_accuracy(runs):
-    _, results, _, _, _ = runs
+    _, results, _, _, _, _ = runs
     per_class = results["teacher"]["val_per_class_pgd"]
     order = sorted(range(10), key=lambda c: (per_class[c], c))
     assert results["selection"]["hard"] == sorted(order[:4]) and results["selection"]["ls_hard"] == sorted(order[:2])
@@ -80,7 +87,7 @@ def test_the_hard_classes_come_from_the_teachers_validation_accuracy(runs):
 
 
 def test_students_carry_the_teacher_key_and_their_temperature_histories(runs):
-    _, results, _, _, cache = runs
+    _, results, _, _, cache, _ = runs
     teacher_key = results["teacher"]["key"]
     assert results["models"]["teacher"]["key"] == teacher_key
     for key in ("rslad", "absld_separate", "absld_code_product", "absld_manual", "fair_rslad"):
@@ -99,7 +106,7 @@ def test_students_carry_the_teacher_key_and_their_temperature_histories(runs):
 
 
 def test_tables_figures_verdicts_and_key_numbers(runs):
-    _, results, _, _, _ = runs
+    _, results, _, _, _, _ = runs
     for table in (report.setup_table, report.teacher_table, report.per_class_table, report.temperature_table,
                   report.modes_table):
         out = table(results)
@@ -122,7 +129,7 @@ def test_tables_figures_verdicts_and_key_numbers(runs):
 
 
 def test_a_rerun_from_the_cache_gives_the_same_results(runs):
-    _, first, again, _, _ = runs
+    _, first, again, _, _, _ = runs
     assert all(m["from_cache"] for m in again["models"].values())
     for key, record in first["evaluations"].items():
         assert again["evaluations"][key]["outcomes"] == record["outcomes"], key
@@ -131,18 +138,40 @@ def test_a_rerun_from_the_cache_gives_the_same_results(runs):
 
 
 def test_the_validation_checkpoint_rule_selects_an_epoch_and_keys_the_cache(runs, data_dir):
-    cfg, results, _, _, cache = runs
+    cfg, results, _, _, cache, _ = runs
     selecting = absld.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache),
                                   checkpoint="val_avg_worst")
     r, data = Run(selecting), methods.split(selecting)
     teacher, key = pipeline.train_teacher(r, selecting, data)
     assert r.models["teacher"]["from_cache"] and key == results["teacher"]["key"]
     objective = methods.plan(selecting, teacher, key, [0, 1, 2, 3], [0, 1])["rslad"]
-    pipeline.train_student(r, selecting, "rslad", data, objective)
+    model, last = pipeline.train_student(r, selecting, "rslad", data, objective)
     history = r.models["rslad"]["history"]
     assert all("val_score" in h for h in history) and sum(h["selected"] for h in history) == 1
     best = max(history, key=lambda h: (h["val_score"], -h["epoch"]))
     assert best["selected"] and r.models["rslad"]["key"] != results["models"]["rslad"]["key"]
+    # the last epoch: the model the default run trained under the plain key (the same training)
+    plain = torch.load(cache / f"{results['models']['rslad']['key']}.pt", weights_only=True)
+    assert last is not None and all(torch.equal(v, plain[k]) for k, v in last.state_dict().items())
+    assert pipeline.train_student(Run(cfg), cfg, "rslad", data, objective)[1] is None  # checkpoint="last"
+
+
+def test_with_a_checkpoint_rule_the_last_epoch_is_evaluated_too(runs):
+    _, results, _, _, _, selected = runs
+    assert list(selected["last_epoch"]) == list(methods.LAST_EPOCH)
+    assert set(selected["checkpoints"]) == {"rslad", "absld_separate", "absld_code_product", "absld_manual"}
+    for key, record in selected["last_epoch"].items():
+        assert record["model"] == key and list(record["attacks"]) == ["clean", "fgsm", "pgd2", "cw2", "aa"]
+        # the last epoch of a selected training is the default run's model: the same outcomes on the same points
+        assert record["outcomes"] == results["evaluations"][key]["outcomes"], key
+        assert selected["models"][key]["key"] != results["models"][key]["key"]
+    table = report.last_epoch_table(selected)
+    assert table.shape == (3 * len(methods.LAST_EPOCH), 7)
+    epoch = selected["checkpoints"]["rslad"]
+    assert list(table.index[:3]) == [f"RSLAD, selected epoch {epoch}", "RSLAD, last epoch 2",
+                                     "RSLAD: last − selected (paired)"]
+    if epoch == 2:  # the selected epoch is the last: the paired differences are 0
+        assert table.iloc[2][("PGD2", "avg")] == "0.0 [0.0, 0.0]"
 
 
 def test_a_missing_teacher_is_an_error_when_training_it_is_forbidden(tmp_path):
@@ -164,6 +193,33 @@ def test_the_default_teacher_is_the_classwise_chapters_pgd_at_model():
         assert spec_key(pipeline.teacher_spec(absld.make_config("cpu", seed=seed))) == spec_key(model_spec_of(
             classwise_methods.data_spec(cw, cw.dataset, cw.train_per_class), classwise_methods.cifar_model(cw),
             classwise_methods.pgd_at(cw), classwise_methods.train_config(cw)))
+
+
+def test_the_lr_decay_is_its_own_factor_and_the_default_students_are_unchanged():
+    cfg = absld.make_config("cpu")
+    assert cfg.lr_decay == cfg.eta_decay == 0.1
+    assert methods.train_config(cfg).to_dict() == {
+        "epochs": 6, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "weight_decay": 2e-4, "schedule": "step",
+        "milestones": [5, 6], "gamma": 0.1, "augment": False, "drop_last": False, "seed": 0}
+    # the cache keys of the default students (book/results/absld_cpu.json's, hard classes 2, 3, 6, 7)
+    teacher_key = spec_key(pipeline.teacher_spec(cfg))
+    teacher = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=16)
+    plan = methods.plan(cfg, teacher, teacher_key, [2, 3, 6, 7], [2, 3])
+    keys = {k: spec_key(model_spec_of(methods.data_spec(cfg), methods.student_model_spec(cfg), o,
+                                      methods.train_config(cfg))) for k, o in plan.items()}
+    assert teacher_key == "db17b8ab35a744d2f85020fd" and keys == {
+        "rslad": "9b55895b974fa7c213f99b4f", "absld_separate": "09bc263d2cf6476411870aa9",
+        "absld_code_product": "4d2436e2003cf154ec105624", "absld_manual": "99bc722a6b3f2997fde3da33",
+        "fair_rslad": "98c0fe10f5990df653ecdb21", "ls_uniform": "25b50dff063482829b41177b",
+        "ls_class": "0430de74dd80e706b7e1e3b5"}
+    # η_τ's factor no longer moves the lr, and the lr's never moves η_τ
+    eta = absld.make_config("cpu", eta_decay=0.5)
+    assert methods.train_config(eta) == methods.train_config(cfg)
+    assert methods.absld(eta, teacher, teacher_key, "separate").params["eta_decay"] == 0.5
+    lr = absld.make_config("cpu", lr_decay=0.5)
+    assert methods.train_config(lr).gamma == 0.5 and methods.train_config(lr).milestones == (5, 6)
+    assert methods.absld(lr, teacher, teacher_key, "separate").params["eta_decay"] == 0.1
+    assert absld.make_config("cpu", lr_decay=1).lr_decay == 1  # no decay at all is allowed
 
 
 def test_profiles_and_derived_settings():
@@ -197,6 +253,8 @@ def test_profiles_and_derived_settings():
     ({"hard_count": 10}, r"hard_count=10 is not allowed"),
     ({"ls_hard": 1.0}, r"ls_hard=1\.0 is not allowed"),
     ({"kl_scale": 0}, r"kl_scale=0 is not allowed"),
+    ({"lr_decay": 0}, r"lr_decay=0 is not allowed"),
+    ({"lr_decay": 1.5}, r"lr_decay=1\.5 is not allowed"),
     ({"teacher_milestones": [9]}, r"teacher_milestones=9 is not allowed"),
     ({"eval_stepz": 3}, r"eval_stepz=3 is not allowed: expected a field of AbsldConfig"),
 ])

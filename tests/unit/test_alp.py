@@ -15,8 +15,9 @@ from advfair.models import DATASET_STATS, Classifier, LinearHead, Normalize, bui
 from advfair.contributions import class_contributions, concentration, contribution_statistics, contributions, linear_head
 from advfair.evaluation.paired import mean_estimate, paired_mean_difference, proportion_estimate
 from advfair.models import build_model, for_attacks
-from advfair.objectives.aalp import (AALPObjective, alp_objective, alp_terms, guided_dropout, guided_dropout_mask,
-                                     sample_weights)
+from advfair.objectives import aalp as aalp_module
+from advfair.objectives.aalp import (AALPObjective, alp_objective, alp_terms, dropout_stats, guided_dropout,
+                                     guided_dropout_mask, sample_weights)
 from advfair.objectives.alp import alp_loss, least_likely_class, pairing_term, pgd_ll, training_attack
 from advfair.objectives.alp_records import RatioRecorder, matched_difference, pixel_keys
 from advfair.trainer import TrainConfig, train
@@ -159,6 +160,56 @@ def test_guided_dropout_among_the_active_features():
     assert out.tolist() == [[5.0, 0.0, 4.0, 0.0, 0.0, 0.0]]
     out, _ = guided_dropout(h, scores, mode="drop_high", p=0.5, among="active")
     assert out.tolist() == [[0.0, 0.0, 0.0, 0.0, 3.0, 2.0]]
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_spec_8_2_drop_low_keeps_d_minus_floor_pd_features_with_gd_among_all(p, monkeypatch):
+    """Spec §8.2 with the literal reading, gd_among="all": on sparse, ReLU-like features too, each sample keeps
+    exactly d − ⌊p·d⌋ of its d features, the highest-scoring ones (zeros included in the ranking)."""
+    g = torch.Generator().manual_seed(0)
+    h = torch.relu(torch.randn(16, 40, generator=g))  # about half of the entries exactly zero
+    scores = torch.randn(16, 40, generator=g).abs() * h
+    out, mask = guided_dropout(h, scores, mode="drop_low", p=p, among="all")
+    keep = mask.bool()
+    assert (keep.sum(1) == 40 - math.floor(p * 40)).all()
+    assert (torch.where(keep, scores, torch.inf).min(1).values >= torch.where(keep, -torch.inf, scores).max(1).values).all()
+    assert torch.equal(out, h * mask)
+    torch.testing.assert_close(mask, guided_dropout_mask(scores, mode="drop_low", p=p))  # "all" is the plain mask
+    # the objective passes gd_among="all" through: the same kept count on its own features
+    model, (x, y) = tiny_model(features=40).train(), batch()
+    objective = alp_objective(eps=EPS, alpha=ALPHA, steps=1, gd=True, gd_p=p, gd_among="all")
+    seen = []
+    original = aalp_module.guided_dropout
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append((kwargs["among"], out[1]))
+        return out
+
+    monkeypatch.setattr(aalp_module, "guided_dropout", spy)
+    objective(model, x, y)
+    assert seen[0][0] == "all" and (seen[0][1].sum(1) == 40 - math.floor(p * 40)).all()
+
+
+def test_the_dropped_share_counts_only_features_that_were_active():
+    # d = 10, p = 0.3, gd_among="active": rows with 3, 7, 4 and 5 active features lose floor(0.3 n) = 0, 2, 1, 1
+    # of them; the mask also zeroes the inactive features, which must not count as dropped (the earlier statistic,
+    # (1 − mask) over d, gave 70, 50, 70 and 60 %)
+    h = torch.zeros(4, 10)
+    for row, n in enumerate((3, 7, 4, 5)):
+        h[row, :n] = torch.arange(n, 0, -1, dtype=torch.float32)
+    out, mask = guided_dropout(h, h, mode="drop_low", p=0.3, among="active")
+    active = h != 0
+    assert (active & (mask == 0)).sum(1).tolist() == [0, 2, 1, 1]
+    assert ((1 - mask).mean(1) * 100).round().tolist() == [70, 50, 70, 60]  # what the old statistic reported
+    stats = dropout_stats(h, h.abs(), mask, b=2)  # rows 0, 1: clean halves of samples 0, 1; rows 2, 3: adversarial
+    per_row = torch.tensor([0 / 3, 2 / 7, 1 / 4, 1 / 5])
+    torch.testing.assert_close(stats["gd_dropped_of_active"], 0.5 * (per_row[:2] + per_row[2:]))
+    torch.testing.assert_close(stats["gd_active_share"], torch.tensor([(0.3 + 0.4) / 2, (0.7 + 0.5) / 2]))
+    assert "gd_dropped_share" not in stats
+    # a row without any active feature drops nothing (no division by zero)
+    empty = dropout_stats(torch.zeros(2, 10), torch.zeros(2, 10), torch.zeros(2, 10), b=1)
+    assert empty["gd_dropped_of_active"].tolist() == [0.0] and empty["gd_dropped_mass"].tolist() == [0.0]
 
 
 def test_rescale_multiplies_the_kept_features_by_exactly_1_over_1_minus_p():
@@ -415,7 +466,9 @@ def test_training_records_and_an_exact_resume(tmp_path):
         return alp_objective(eps=EPS, alpha=ALPHA, steps=1, gd=True, weight_rule="ratio")
 
     whole = train(tiny_model(), objective(), x, y, cfg)
-    assert {"cls_loss", "pair_loss", "weight", "r_above_1", "gd_dropped_mass", "gd_active_share", "c2"} <= set(whole[0])
+    assert {"cls_loss", "pair_loss", "weight", "r_above_1", "gd_dropped_mass", "gd_active_share", "gd_dropped_of_active",
+            "c2"} <= set(whole[0])
+    assert 0 < whole[0]["gd_dropped_of_active"] <= 0.3  # floor(0.3 n) of each row's n active features
     assert whole[1]["c2"]["cohort"]["found"] == 24 and len(whole[1]["c2"]["cohort"]["matched"]) == 5
     assert whole[0]["weight"] == pytest.approx(1.0)
 

@@ -6,6 +6,10 @@ with PGD on the validation points (never on test), and the weights of the epoch 
 epoch, as the official codes' strict `>`). The rule enters the cache key, so a selected model never shares an
 entry with a last-epoch one. The best weights so far live in a file beside the training checkpoint, so an
 interrupted run resumes with them; every epoch's validation numbers join its history record.
+
+The same training also gives the last epoch's weights: they are cached under the plain training spec (the key
+`train_cached` uses; every epoch is seeded and the validation runs in eval mode, so they are the weights of a
+training without selection, tested), so `last_epoch` loads them without training again.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from ..splits import Split
 from ..trainer import TrainConfig, save_atomic, train
 from ..validation import check_eps, check_non_negative, check_positive
 from .cache import ModelCache
-from .training import model_spec_of
+from .training import model_spec_of, train_cached
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ def train_selected(cache: ModelCache, split: Split, *, data_spec: dict, model_sp
                    progress: bool = False) -> tuple[nn.Module, dict]:
     """Train (or load from the cache) the model the rule selects; meta as `train_cached`'s, and each history
     record has the epoch's validation numbers (where due) and "selected" (True on the returned epoch)."""
-    spec = {**model_spec_of(data_spec, model_spec, objective, train_cfg), "selection": rule.to_dict()}
+    plain = model_spec_of(data_spec, model_spec, objective, train_cfg)
+    spec = {**plain, "selection": rule.to_dict()}
     data = split.data
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(train_cfg.seed)
@@ -104,15 +109,26 @@ def train_selected(cache: ModelCache, split: Split, *, data_spec: dict, model_sp
 
         history = train(m, objective, x, y, train_cfg, device=device, checkpoint=checkpoint, progress=progress,
                         on_epoch_end=on_epoch_end)
-        m.load_state_dict(state["best"]["weights"])
         for record in history:
             record.update(state["scores"].get(record["epoch"], {}))
+        # the last epoch under the plain spec (its history without "selected": its weights are the last epoch's)
+        cache.get_or_train(plain, copy.deepcopy(m), lambda *_: [dict(r) for r in history])
+        m.load_state_dict(state["best"]["weights"])
+        for record in history:
             record["selected"] = record["epoch"] == state["best"]["epoch"]
         best_path.unlink(missing_ok=True)
         return history
 
     model, meta = cache.get_or_train(spec, model, run)
     return model.to(device).eval(), meta
+
+
+def last_epoch(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
+               train_cfg: TrainConfig, device: torch.device, progress: bool = False) -> tuple[nn.Module, dict]:
+    """The last epoch's weights of the training `train_selected` ran (from the cache, where it wrote them; a
+    selected model cached before it did is trained again without selection, to the same weights)."""
+    return train_cached(cache, split, data_spec=data_spec, model_spec=model_spec, objective=objective,
+                        train_cfg=train_cfg, device=device, progress=progress)
 
 
 def selected_epoch(history: list[dict]) -> int:

@@ -122,10 +122,19 @@ def alp_terms(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float) -> 
 
 
 def dropout_stats(h: torch.Tensor, mass: torch.Tensor, mask: torch.Tensor, b: int) -> dict[str, torch.Tensor]:
-    """Per sample (averaged over its clean and adversarial rows): the share of features of h that are active
-    (nonzero), the share Guided Dropout zeroes, and the share of the |c_y| mass it removes."""
+    """Per sample (averaged over its clean and adversarial rows):
+
+    - `gd_active_share`: the active (nonzero) features of h, over all d features;
+    - `gd_dropped_of_active`: the features Guided Dropout zeroes that were active, over the row's active features
+      (0 for a row without any). A feature that is zero already is never counted as dropped: under
+      gd_among="active" the mask also zeroes the inactive features, and zeroing a zero removes nothing;
+    - `gd_dropped_mass`: the share of the |c_y| mass it removes.
+
+    (An earlier statistic, `gd_dropped_share` = (1 − mask) over d, counted the inactive features as dropped.)"""
+    active = h != 0
+    dropped = (active & (mask == 0)).sum(1).to(h.dtype) / active.sum(1).clamp_min(1).to(h.dtype)
     removed = (mass * (1 - mask)).sum(1) / mass.sum(1).clamp_min(torch.finfo(mass.dtype).tiny)
-    per_row = {"gd_active_share": (h != 0).to(h.dtype).mean(1), "gd_dropped_share": (1 - mask).mean(1),
+    per_row = {"gd_active_share": active.to(h.dtype).mean(1), "gd_dropped_of_active": dropped,
                "gd_dropped_mass": removed}
     return {k: 0.5 * (v[:b] + v[b:]) for k, v in per_row.items()}
 

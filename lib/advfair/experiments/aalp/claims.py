@@ -10,8 +10,11 @@ Stated choices:
 - a "noticeable share" (C2) is more than 5 % of the training samples in ALP's last epoch with r_i > 1;
 - "prevents the classification loss from decreasing" (C2) compares, within quintiles of the first-epoch
   l_cls, the change of l_cls since the first epoch of the top decile of r against the rest;
-- the checklist: accuracy does not rise with eps (each consecutive pair of radii), Square (black-box) is not
-  below the white-box worst case, and at most 1 % of the test points have an all-zero clean CE gradient.
+- the checklist: G1, accuracy does not rise with eps (each consecutive pair of radii) AND falls strictly from the
+  smallest to the largest radius (a flat curve does not pass); G2, per check point: the share of the check points
+  that are robust under the white-box worst case but broken by Square (black-box) is at most 2 % (exact
+  binomial interval; a comparison of means would pass when Square breaks points every white-box attack missed,
+  if it misses as many others); G3, at most 1 % of the test points have an all-zero clean CE gradient.
 """
 from __future__ import annotations
 
@@ -21,12 +24,13 @@ from ...evaluation import Estimate, Evaluation, evaluation_statistic, same_point
 from ...evaluation.paired import mean, paired_mean_difference, proportion_estimate
 from ...objectives.alp_records import matched_difference
 from ...validation import fail
-from ...verdicts import Part, Verdict, at_least, at_most, greater, less, model_gate, untestable
+from ...verdicts import Part, Verdict, at_most, greater, less, model_gate, untestable
 from ..common import evaluation
 from .methods import ALP_FAMILY, MODEL_LABELS
 
 NOTICEABLE_SHARE = 0.05
 ZERO_GRADIENT_LIMIT = 0.01
+SQUARE_ONLY_LIMIT = 0.02  # G2: at most this share of the check points broken by Square alone
 RECONSTRUCTION = "AALP-style reconstruction (not AALP's published rule)"
 
 PAPER = {
@@ -39,7 +43,7 @@ PAPER = {
     "C5": "Guided Dropout makes the contributions more concentrated",
     "C6": "book check: the ALP family loses more robust accuracy than PGD-AT from PGD-20 to the strongest attack",
     "G1": "checklist: robust accuracy falls monotonically with ε",
-    "G2": "checklist: black-box (Square) accuracy is not below the white-box accuracy",
+    "G2": "checklist: the black-box attack (Square) breaks (almost) no point that every white-box attack missed",
     "G3": "checklist: (almost) no test point has an all-zero input gradient",
 }
 
@@ -196,18 +200,32 @@ def sweep_accuracy(results: dict, key: str) -> list[tuple[float, np.ndarray, np.
 
 
 def g1_parts(results: dict, key: str) -> list[Part]:
-    """Accuracy at each radius minus at the next smaller one: not above 0."""
+    """Accuracy at each radius minus at the next smaller one: not above 0; and at the largest radius minus at the
+    smallest: below 0 (a strict drop; all paired on the check points)."""
     curve, e = sweep_accuracy(results, key), evaluation(results, key)
-    return [at_most(f"{label(results, key)}: accuracy at ε = {e1:g} − at ε = {e0:g}",
-                      evaluation_statistic(e, [a, b], lambda p, q: mean(q) - mean(p), points="subset", **_boot(results)))
-            for (e0, a, _), (e1, b, _) in zip(curve, curve[1:])]
+
+    def difference(a, b):
+        return evaluation_statistic(e, [a, b], lambda p, q: mean(q) - mean(p), points="subset", **_boot(results))
+
+    steps = [at_most(f"{label(results, key)}: accuracy at ε = {e1:g} − at ε = {e0:g}", difference(a, b))
+             for (e0, a, _), (e1, b, _) in zip(curve, curve[1:])]
+    (lo, first, _), (hi, last, _) = curve[0], curve[-1]
+    return [*steps, less(f"{label(results, key)}: accuracy at the largest ε = {hi:g} − at the smallest ε = {lo:g}",
+                         difference(first, last))]
+
+
+def square_only(results: dict, key: str) -> tuple[int, int]:
+    """(check points robust under the white-box worst case but broken by Square, check points)."""
+    e = evaluation(results, key)
+    robust = worst_case(results, e)
+    broken = ~e.correct(results["attack_names"]["square"], "subset")
+    return int((robust & broken).sum()), int(len(robust))
 
 
 def g2_part(results: dict, key: str) -> Part:
-    e = evaluation(results, key)
-    est = evaluation_statistic(e, [worst_case(results, e), e.correct(results["attack_names"]["square"], "subset")],
-                               lambda a, b: mean(b) - mean(a), points="subset", **_boot(results))
-    return at_least(f"{label(results, key)}: Square − white-box worst case (check points)", est)
+    k, n = square_only(results, key)
+    return at_most(f"{label(results, key)}: share of the check points robust under every white-box attack but "
+                   f"broken by Square ({k} of {n})", proportion_estimate(k, n), SQUARE_ONLY_LIMIT)
 
 
 def g3_part(results: dict, key: str) -> Part:

@@ -4,17 +4,25 @@ Every rule is a function of the results. Accuracy claims use paired statistics o
 stratified bootstrap over points, `advfair.verdicts`); wherever AutoAttack enters, every quantity of the part is
 taken on the AA points. "ABSLD" is the student of the config's `absld_mode` (default `separate`). Stated choices:
 
-- C1 (against RSLAD), C4 (against the frozen "manual" temperatures): the worst class must rise AND the NSD fall,
-  under PGD and under AutoAttack (four parts);
+- C1 (against RSLAD and every other baseline student the run trained: the re-weighted RSLAD, ARD, the PGD-AT and
+  TRADES students), C4 (against the frozen "manual" temperatures): the worst class must rise AND the NSD fall,
+  under PGD and under AutoAttack (four parts per baseline); C1 adds "best on NSD": NSD(ABSLD) − the lowest NSD of
+  those baselines < 0 under PGD, in one paired bootstrap over the same points (with two baselines or more; with
+  RSLAD alone it is C1's NSD part against RSLAD). The ABSLD variants are not baselines;
 - C2: "close" means the paired difference of the averages (PGD, AA) lies within ±`equivalence_margin`; a
   significant drop (interval below 0) is named in the verdict's qualifier (the reviewers' point);
 - C3: class-dependent smoothing (DSD) − the same smoothing (SSD): the worst class up under PGD and AA, and the PGD
   average within ±`equivalence_margin`;
 - C5: on cat, deer, dog and frog the mean gain over RSLAD is > 0 and exceeds the mean gain on the other classes
   (PGD and AA); those classes must be recognised by RSLAD (clean accuracy above chance);
-- C6: the final τ^adv and τ^nat of ABSLD, mean over the validation-hard classes − mean over the others, < 0;
+- C6: the final τ^adv and τ^nat of ABSLD, mean over the validation-hard classes − mean over the others, < 0; gated
+  on ABSLD's clean accuracy and on the clean accuracy of each validation-hard class (ABSLD's, on test);
 - C7: code_product − separate: the range max/min of the final effective temperatures (τ^adv·τ^nat against τ^adv)
   is wider, and the worst class (PGD, AA) is higher.
+
+A worst-class part (C1, C3, C4, C7) where BOTH models have a class at 0 % under that attack on those points is not
+testable: their worst-class difference is 0 in every resample (a floor, not a measurement), so it could only ever
+be "inconclusive".
 
 The temperature parts (C6, C7's first) are deterministic functions of the training history (no points to
 resample): such a part carries its value as a zero-width interval, so it is reproduced or not by its sign, and
@@ -24,10 +32,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...evaluation import Estimate, compare_models, evaluation_statistic
+from ...evaluation import Estimate, Evaluation, compare_models, evaluation_statistic, per_class_accuracy
 from ...evaluation.paired import mean, nsd, of_classes, worst
 from ...verdicts import Part, Verdict, class_gate, greater, less, model_gate, untestable, within
 from ..common import evaluation
+from .config import BASELINES
 from .methods import MODEL_LABELS, absld_key
 
 PAPER = {
@@ -45,6 +54,7 @@ PAPER = {
           "aggressive than its evident intent (two separate temperature vectors)",
 }
 ATTACK_POINTS = (("pgd", "all"), ("aa", "subset"))
+FLOOR = "worst class at 0 % for both models: a floor, not a measurement"
 
 
 def _boot(results: dict) -> dict:
@@ -87,6 +97,18 @@ def fixed(value: float, n: int) -> Estimate:
     return Estimate(float(value), (float(value), float(value)), n)
 
 
+def at_floor(e: Evaluation, attack: str, points: str) -> bool:
+    """Whether some class of `e` is at 0 % robust accuracy under `attack` on those points."""
+    return bool(per_class_accuracy(e.correct(attack, points), e.labels(points), len(e.classes)).min() == 0)
+
+
+def worst_part(results: dict, a: Evaluation, b: Evaluation, attack: str, points: str, label: str) -> Part:
+    """worst(b) − worst(a) > 0; not testable when both have a class at 0 % there (the difference is stuck at 0)."""
+    if at_floor(a, attack, points) and at_floor(b, attack, points):
+        return untestable(label, FLOOR)
+    return greater(label, compare_models(a, b, attack, worst, points=points, **_boot(results)))
+
+
 def _worst_and_nsd(results: dict, base: str, other: str) -> tuple[Part, ...]:
     """other − base: the worst class up and the NSD down, under PGD (all points) and AutoAttack (AA points)."""
     a, b, boot = evaluation(results, base), evaluation(results, other), _boot(results)
@@ -94,17 +116,41 @@ def _worst_and_nsd(results: dict, base: str, other: str) -> tuple[Part, ...]:
     for which, points in ATTACK_POINTS:
         attack, where = _attack(results, which), _where(points)
         name = f"{_label(other)} − {_label(base)}"
-        parts.append(greater(f"worst class under {attack.upper()}{where}, {name}",
-                             compare_models(a, b, attack, worst, points=points, **boot)))
+        parts.append(worst_part(results, a, b, attack, points, f"worst class under {attack.upper()}{where}, {name}"))
         parts.append(less(f"NSD under {attack.upper()}{where}, {name}",
                           compare_models(a, b, attack, nsd, points=points, **boot), scale=1, digits=3))
     return tuple(parts)
 
 
+def baselines(results: dict) -> list[str]:
+    """The baseline students of this run that C1 compares with: RSLAD, then the trained optional baselines."""
+    return ["rslad", *(b for b in BASELINES if b in results["evaluations"])]
+
+
+def lowest_nsd(results: dict, main: str, others: list[str]) -> Part:
+    """NSD(main) − min over `others` of their NSD under PGD (all points), one paired bootstrap over the points."""
+    pgd = _attack(results, "pgd")
+    e = evaluation(results, main)
+    outcomes = [e.correct(pgd)] + [evaluation(results, k).correct(pgd) for k in others]
+
+    def statistic(ours, *theirs):  # fmin: a baseline whose NSD is undefined (mean 0) is not the lowest
+        return nsd(ours) - np.fmin.reduce(np.stack([nsd(t) for t in theirs]), axis=0)
+
+    names = ", ".join(_label(k) for k in others)
+    return less(f"NSD under {pgd.upper()}, {_label(main)} − the lowest of ({names})",
+                evaluation_statistic(e, outcomes, statistic, **_boot(results)), scale=1, digits=3)
+
+
 def c1(results: dict) -> Verdict:
     main = main_key(results)
-    return _missing(results, "C1", "rslad", main) or Verdict(
-        "C1", PAPER["C1"], _worst_and_nsd(results, "rslad", main), _gates(results, "rslad", main))
+    missing = _missing(results, "C1", "rslad", main)
+    if missing:
+        return missing
+    others = baselines(results)
+    parts = [p for base in others for p in _worst_and_nsd(results, base, main)]
+    if len(others) > 1:
+        parts.append(lowest_nsd(results, main, others))
+    return Verdict("C1", PAPER["C1"], tuple(parts), _gates(results, *others, main))
 
 
 def _averages(results: dict, base: str, other: str, attacks=ATTACK_POINTS) -> tuple[tuple[Part, ...], str]:
@@ -135,9 +181,9 @@ def c3(results: dict) -> Verdict:
     missing = _missing(results, "C3", "ls_uniform", "ls_class")
     if missing:
         return missing
-    a, b, boot = evaluation(results, "ls_uniform"), evaluation(results, "ls_class"), _boot(results)
-    parts = [greater(f"worst class under {_attack(results, w).upper()}{_where(p)}, DSD − SSD",
-                     compare_models(a, b, _attack(results, w), worst, points=p, **boot)) for w, p in ATTACK_POINTS]
+    a, b = evaluation(results, "ls_uniform"), evaluation(results, "ls_class")
+    parts = [worst_part(results, a, b, _attack(results, w), p, f"worst class under {_attack(results, w).upper()}"
+                        f"{_where(p)}, DSD − SSD") for w, p in ATTACK_POINTS]
     averages, qualifier = _averages(results, "ls_uniform", "ls_class", attacks=(("pgd", "all"),))
     return Verdict("C3", PAPER["C3"], (*parts, *averages), _gates(results, "ls_uniform", "ls_class"), qualifier)
 
@@ -197,6 +243,9 @@ def effective_temperatures(results: dict, key: str) -> np.ndarray | None:
 
 def c6(results: dict) -> Verdict:
     main = main_key(results)
+    missing = _missing(results, "C6", main)
+    if missing:
+        return missing
     t = trajectories(results, main)
     if t is None:
         return Verdict("C6", PAPER["C6"], (untestable(_label(main), "no temperature history in this run"),))
@@ -209,7 +258,10 @@ def c6(results: dict) -> Verdict:
                        "others",
                        fixed(t[name][-1][hard].mean() - t[name][-1][easy].mean(), len(hard) + len(easy)),
                        scale=1, digits=2) for name, sym in (("tau_adv", "τ^adv"), ("tau_nat", "τ^nat")))
-    return Verdict("C6", PAPER["C6"], parts)
+    per_class_clean = results["evaluations"][main]["reports"]["all"]["attacks"]["clean"]["per_class"]
+    gates = _gates(results, main) + tuple(class_gate(_label(main), results["classes"], per_class_clean, hard,
+                                                     len(results["classes"])))
+    return Verdict("C6", PAPER["C6"], parts, gates)
 
 
 def c7(results: dict) -> Verdict:
@@ -218,11 +270,11 @@ def c7(results: dict) -> Verdict:
     if missing:
         return missing
     t_sep, t_prod = effective_temperatures(results, sep), effective_temperatures(results, prod)
-    a, b, boot = evaluation(results, sep), evaluation(results, prod), _boot(results)
+    a, b = evaluation(results, sep), evaluation(results, prod)
     parts = [greater("max/min of the final effective temperatures, code_product − separate",
                      fixed(t_prod.max() / t_prod.min() - t_sep.max() / t_sep.min(), len(t_sep)), scale=1, digits=2)]
-    parts += [greater(f"worst class under {_attack(results, w).upper()}{_where(p)}, code_product − separate",
-                      compare_models(a, b, _attack(results, w), worst, points=p, **boot)) for w, p in ATTACK_POINTS]
+    parts += [worst_part(results, a, b, _attack(results, w), p, f"worst class under {_attack(results, w).upper()}"
+                         f"{_where(p)}, code_product − separate") for w, p in ATTACK_POINTS]
     return Verdict("C7", PAPER["C7"], tuple(parts), _gates(results, sep, prod))
 
 

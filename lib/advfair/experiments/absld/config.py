@@ -3,7 +3,8 @@
 Epoch conventions: `teacher_milestones` are the trainer's (the first 1-based epoch trained at the decayed rate);
 `decay_epochs` are the official ABSLD/RSLAD code's (the decay happens at the END of that epoch, for the student's
 learning rate and, in the same block and before that epoch's temperature update, for η_τ). None: the code's
-215/260/285 of 300, as fractions of `epochs`.
+215/260/285 of 300, as fractions of `epochs`. The two are separate quantities with separate factors: the lr is
+multiplied by `lr_decay`, η_τ by `eta_decay` (both 0.1 in the official code).
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ class AbsldConfig(ChapterConfig):
     # The code's 0.1 per epoch saturates the temperatures within the first few percent of its 300 epochs; over six
     # epochs it would move them by at most 0.3. At cpu scale the hardest class reaches the 0.5 bound in one epoch.
     eta_tau: float = 0.5
-    eta_decay: float = 0.1
+    eta_decay: float = 0.1  # η_τ × eta_decay at the end of each decay epoch
+    lr_decay: float = 0.1  # the student's lr × lr_decay at the end of each decay epoch (the code's 0.1)
     tau_min: float = 0.5
     tau_max: float = 5.0
     hard_count: int = 4  # the hard classes: the lowest validation PGD accuracies of the teacher
@@ -152,6 +154,7 @@ class AbsldConfig(ChapterConfig):
         if len(set(self.baselines)) != len(self.baselines):
             fail("baselines", list(self.baselines), "distinct names from " + ", ".join(BASELINES))
         check_number("ard_alpha", self.ard_alpha, low=0, high=1)
+        check_number("lr_decay", self.lr_decay, low=0, high=1, low_open=True)
         check_choice("checkpoint", self.checkpoint, CHECKPOINT_RULES)
         for name in ("ls_uniform", "ls_hard", "ls_easy"):
             check_number(name, getattr(self, name), low=0, high=1, high_open=True)
@@ -160,7 +163,7 @@ class AbsldConfig(ChapterConfig):
         check_fields(self, ("train_teacher", "teacher_augment", "augment", "c3"), check_bool)
 
     def student_decay_epochs(self) -> tuple[int, ...]:
-        """The epochs at whose end the student's lr and η_τ are multiplied by `eta_decay` (1-based)."""
+        """The epochs at whose end the student's lr is multiplied by `lr_decay` and η_τ by `eta_decay` (1-based)."""
         if self.decay_epochs is not None:
             return tuple(sorted(set(self.decay_epochs)))
         scaled = (round(e * self.epochs / CODE_EPOCHS) for e in CODE_DECAY_EPOCHS)

@@ -23,6 +23,9 @@ MODEL_LABELS = {
 }
 STUDENTS = ("rslad", "absld_separate", "absld_code_product", "absld_manual")
 TEACHER_FREE = ("ls_uniform", "ls_class")
+# With a checkpoint rule other than "last", these students' last epochs are evaluated too (spec §6): RSLAD and both
+# ABSLD modes, the models C1, C2 and C7 compare (each extra evaluation is a full one, AutoAttack included).
+LAST_EPOCH = ("rslad", "absld_separate", "absld_code_product")
 VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
@@ -69,10 +72,11 @@ def student_model_spec(cfg: AbsldConfig) -> dict:
 
 
 def train_config(cfg: AbsldConfig) -> TrainConfig:
-    """The students' schedule: lr ×0.1 after each decay epoch (the trainer's milestone is the next epoch)."""
+    """The students' schedule: lr × `lr_decay` after each decay epoch (the trainer's milestone is the next epoch);
+    η_τ has its own factor, `eta_decay`, applied by the ABSLD objective."""
     milestones = tuple(e + 1 for e in cfg.student_decay_epochs() if e < cfg.epochs)
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       schedule="step", milestones=milestones, gamma=cfg.eta_decay, augment=cfg.augment,
+                       schedule="step", milestones=milestones, gamma=cfg.lr_decay, augment=cfg.augment,
                        seed=cfg.seed)
 
 

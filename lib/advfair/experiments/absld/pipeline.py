@@ -5,7 +5,9 @@ classes on the validation split (the teacher's lowest validation PGD accuracies)
 ABSLD in both temperature modes, ABSLD with frozen "manual" temperatures, the optional baselines) and the two
 teacher-free label-smoothing models of the C3 demo, and evaluates every model class by class under clean, FGSM,
 PGD, CW∞ and AutoAttack with the shared protocol (the C3 models under PGD and AutoAttack). ABSLD only changes
-training (the student is a plain classifier), so AutoAttack is a complete evaluation here.
+training (the student is a plain classifier), so AutoAttack is a complete evaluation here. With a checkpoint rule
+other than "last", the last epoch's weights of the students in `methods.LAST_EPOCH` are evaluated as well, with
+the same protocol on the same points (`results["last_epoch"]`; spec §6: report the last epoch too).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from ...splits import Split
 from ...validation import fail
 from ..cache import spec_key
 from ..common import Run
-from ..selection import selected_epoch, train_selected
+from ..selection import last_epoch, selected_epoch, train_selected
 from ..training import model_record, model_spec_of, train_cached
 from . import methods
 from .config import AbsldConfig
@@ -36,7 +38,8 @@ def run(cfg: AbsldConfig) -> dict:
     hard, ls_hard = methods.hardest(val_pc, cfg.hard_count), methods.hardest(val_pc, cfg.ls_hard_count)
 
     plan = methods.plan(cfg, teacher, teacher_key, hard, ls_hard)
-    students = {key: train_student(r, cfg, key, data, objective) for key, objective in plan.items()}
+    trained = {key: train_student(r, cfg, key, data, objective) for key, objective in plan.items()}
+    students = {key: model for key, (model, _) in trained.items()}
 
     records = {}
     _, records["teacher"] = r.evaluate("teacher", teacher, test, methods.test_protocol(cfg), model_key="teacher")
@@ -60,6 +63,10 @@ def run(cfg: AbsldConfig) -> dict:
         "checkpoints": {key: selected_epoch(r.models[key]["history"]) for key in students},
         "evaluations": records,
     }
+    if cfg.checkpoint != "last":
+        results["last_epoch"] = {key: r.evaluate(f"{key}_last", trained[key][1], test, methods.test_protocol(cfg),
+                                                 model_key=key)[1]
+                                 for key in methods.LAST_EPOCH if key in trained}
     return r.finish("absld", results)
 
 
@@ -83,14 +90,19 @@ def train_teacher(r: Run, cfg: AbsldConfig, data: Split) -> tuple[nn.Module, str
     return model.requires_grad_(False), meta["key"]
 
 
-def train_student(r: Run, cfg: AbsldConfig, key: str, data: Split, objective) -> nn.Module:
-    """A student (or a C3 model) trained on the training images, checkpoint chosen by the config's rule."""
+def train_student(r: Run, cfg: AbsldConfig, key: str, data: Split, objective) -> tuple[nn.Module, nn.Module | None]:
+    """A student (or a C3 model) trained on the training images, checkpoint chosen by the config's rule, and its
+    last epoch's weights when the rule selects another epoch (None with checkpoint="last": the model is the last
+    epoch). Only the selected model is recorded in `r.models`."""
     common = {"data_spec": methods.data_spec(cfg), "model_spec": methods.student_model_spec(cfg),
               "objective": objective, "train_cfg": methods.train_config(cfg)}
     rule = methods.selection_rule(cfg)
     if rule is None:
-        return r.train(key, data, **common)
+        return r.train(key, data, **common), None
     model, meta = train_selected(r.cache, data, **common, rule=rule, device=r.device, progress=cfg.progress)
     r.models[key] = model_record(meta)
-    return model
+    last = None
+    if key in methods.LAST_EPOCH:  # written to the cache by train_selected
+        last, _ = last_epoch(r.cache, data, **common, device=r.device, progress=cfg.progress)
+    return model, last
 

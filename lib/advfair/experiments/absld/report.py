@@ -7,9 +7,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from ...evaluation import compare_models
+from ...evaluation import Evaluation, compare_models
 from ...evaluation.paired import mean, nsd, worst
 from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
+from ...verdicts import CLASS_FLOOR, MODEL_FLOOR
 from ..base import results_dir
 from ..common import attack_entry, evaluation, report
 from ..stability import claim_stability, load_stability
@@ -17,6 +18,8 @@ from . import claims
 from .methods import MODEL_LABELS, TEACHER_FREE, absld_key
 
 STATISTICS = {"avg": mean, "worst": worst, "NSD": nsd}
+# Quoted from the spec (§6 "worst class on small per-class test sets", §7 evaluation): what a CPU run should use.
+SPEC_TEST_PER_CLASS, SPEC_AA_POINTS = 200, 500
 
 
 def attacks(results: dict, key: str) -> list[tuple[str, str, str]]:
@@ -93,6 +96,32 @@ def paired_table(results: dict, base: str, names: list[str]) -> pd.DataFrame:
                 row[(label, f"Δ {stat}")] = with_ci(est.value, est.ci, **scale)
         rows[f"{MODEL_LABELS.get(key, key)} − {MODEL_LABELS.get(base, base)}"] = row
     return pd.DataFrame.from_dict(rows, orient="index").fillna("")
+
+
+def last_epoch_table(results: dict) -> pd.DataFrame | None:
+    """With a checkpoint rule other than "last": each student of `results["last_epoch"]` at its selected and at its
+    last epoch (clean; avg / worst / NSD under PGD and under AA on the AA points; 95% intervals), and the paired
+    difference last − selected on the same points. None when the run evaluated the last epoch only."""
+    if "last_epoch" not in results:
+        return None
+    pgd, boot = results["attack_names"]["pgd"], {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    columns = (("clean", "all", "clean", ("avg",)), (pgd, "all", pgd.upper(), tuple(STATISTICS)),
+               ("aa", "subset", "AA (AA points)", tuple(STATISTICS)))
+    rows = {}
+    for key, record in results["last_epoch"].items():
+        name, epochs = MODEL_LABELS.get(key, key), len(results["models"][key]["history"])
+        selected, last = evaluation(results, key), Evaluation.from_json(record)
+        for which, entries in ((f"selected epoch {results['checkpoints'][key]}", results["evaluations"][key]),
+                               (f"last epoch {epochs}", record)):
+            rows[f"{name}, {which}"] = {(label, stat): _cell(entries["reports"][points]["attacks"][attack], stat)
+                                        for attack, points, label, stats in columns for stat in stats}
+        delta = {}
+        for attack, points, label, stats in columns:
+            for stat in stats:
+                est = compare_models(selected, last, attack, STATISTICS[stat], points=points, **boot)
+                delta[(label, stat)] = with_ci(est.value, est.ci, **({"scale": 1, "digits": 3} if stat == "NSD" else {}))
+        rows[f"{name}: last − selected (paired)"] = delta
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def per_class_aa_table(results: dict) -> pd.DataFrame:
@@ -230,9 +259,45 @@ def scale_notes(results: dict) -> str:
              f"{cfg['teacher_width']} ({cfg['teacher_objective']}, {len(t['history'])} epochs"
              f"{', from the model cache' if t['from_cache'] else ''}); students {cfg['model']} of width "
              f"{cfg['width']}, "
-             f"{cfg['epochs']} epochs of PGD-{cfg['train_steps']} distillation on {s['train']} training images, lr and "
-             f"η_τ × {cfg['eta_decay']:g} after epochs {', '.join(map(str, results['settings']['decay_epochs']))}; "
+             f"{cfg['epochs']} epochs of PGD-{cfg['train_steps']} distillation on {s['train']} training images, lr × "
+             f"{cfg.get('lr_decay', cfg['eta_decay']):g} and η_τ × {cfg['eta_decay']:g} after epochs "
+             f"{', '.join(map(str, results['settings']['decay_epochs']))}; "
              f"η_τ = {cfg['eta_tau']:g}, KL × {cfg['kl_scale']:g}; checkpoint: "
              f"{'the last epoch' if cfg['checkpoint'] == 'last' else 'best avg + worst PGD on validation'}; "
              f"{s['test']} test points, AutoAttack on {s['aa_points']}."]
     return "\n".join([*lines, untestable_notes(claims.verdicts(results))])
+
+
+def teacher_sentence(results: dict) -> str:
+    """What the teacher's test evaluation says of its quality: its clean accuracy against the degeneracy floor and
+    the classes it does not recognise (clean accuracy below chance), from the numbers of this run."""
+    entry, classes = attack_entry(results, "teacher", "clean"), results["classes"]
+    k = len(classes)
+    floor, chance = min(MODEL_FLOOR / k, (1 + 1 / k) / 2), CLASS_FLOOR / k
+    below = [f"{classes[c]} ({pct(a)} %)" for c, a in enumerate(entry["per_class"]) if a < chance]
+    quality = "below" if entry["overall"] < floor else "above"
+    return (f"The teacher's clean accuracy on the test points is {pct(entry['overall'])} % ({quality} the degeneracy "
+            f"floor of {pct(floor, 0)} %, {floor * k:g}× chance); "
+            + (f"classes below chance ({pct(chance, 0)} %) clean accuracy: {', '.join(below)}." if below else
+               f"no class is below chance ({pct(chance, 0)} %) clean accuracy."))
+
+
+def scale_deviations(results: dict) -> str:
+    """The deviation rows that depend on this run's scale (a Markdown table with the deviations table's columns),
+    from the config and the split sizes, and the teacher's sentence."""
+    cfg, s, k = results["config"], results["split_sizes"], len(results["classes"])
+    per_class, aa = s["test"] // k, s["aa_points"]
+    short = per_class < SPEC_TEST_PER_CLASS or aa < SPEC_AA_POINTS
+    rows = [
+        ("model, data", "—", f"students {cfg['model']} (width {cfg['width']}), teacher {cfg['teacher_model']} (width "
+         f"{cfg['teacher_width']}), {s['train']} training images ({s['train'] // k} per class)",
+         f"the {cfg['profile']} profile's scale"),
+        ("test points and AutoAttack", f"the spec's CPU plan: ≥ {SPEC_TEST_PER_CLASS} test images per class, AutoAttack "
+         f"on {SPEC_AA_POINTS} points", f"{per_class} test images per class ({s['test']} points), AutoAttack "
+         f"({cfg['aa_version']}) on {aa // k} per class ({aa} points)",
+         "the CPU budget of the chapter: the worst class and its interval are coarser" if short else
+         "meets the spec's plan"),
+    ]
+    table = ["| item | paper / spec | this run | why |", "|---|---|---|---|",
+             *(f"| {' | '.join(row)} |" for row in rows)]
+    return "\n".join([*table, "", teacher_sentence(results)])
