@@ -233,9 +233,9 @@ def mnist_cnn_body(in_channels: int, width: int, image_size: int, features: int 
     """The AALP spec's MNIST CNN: conv 3x3 (w) -> BN -> ReLU -> conv 3x3 stride 2 (2w) -> BN -> ReLU -> FC
     (`features`) -> BN -> ReLU; h = the FC output, the input of the linear head.
 
-    The BatchNorms are the book's addition: without them SGD stays at chance for most of a short schedule of
-    MNIST adversarial training at eps = 0.3. Every conv-BN pair sits in one Sequential, so `for_attacks`
-    folds it for evaluation."""
+    The BatchNorms are the book's addition (the spec's CNN has none), chosen so that a few epochs of SGD
+    adversarial training at eps = 0.3 leave the first plateau; the AALP chapter has an exercise without them.
+    Every conv-BN pair sits in one Sequential, so `for_attacks` folds it for evaluation."""
     check_positive("width", width, integer=True)
     check_positive("features", features, integer=True)
     side = (image_size + 1) // 2
