@@ -66,14 +66,15 @@ def run_the_command() -> dict:
     """Save the book's PGD-AT weights, then evaluate them exactly as a user would, through the CLI."""
     cfg = make_config("cpu")
     model, _ = pipeline.baseline(cfg)
+    # Run in a scratch folder with relative paths: the report records the paths as given, and they must not
+    # depend on where the scratch folder happens to be.
     with tempfile.TemporaryDirectory() as tmp:
-        weights, out = Path(tmp) / "pgd_at.pt", Path(tmp) / "report.json"
-        torch.save(model.state_dict(), weights)
+        torch.save(model.state_dict(), Path(tmp) / "pgd_at.pt")
         command = [sys.executable, "-m", "advfair", "evaluate", "--model", "advfair.models:cifar10_small_cnn",
-                   "--model-args", f'{{"width": {cfg.width}}}', "--weights", str(weights), "--dataset", "cifar10",
-                   "--eps", "8/255", "--attacks", attacks, "--per-class", str(per_class), "--out", str(out)]
-        subprocess.run(command, check=True, capture_output=True, text=True)
-        return api.load_report(out)
+                   "--model-args", f'{{"width": {cfg.width}}}', "--weights", "pgd_at.pt", "--dataset", "cifar10",
+                   "--eps", "8/255", "--attacks", attacks, "--per-class", str(per_class), "--out", "report.json"]
+        subprocess.run(command, check=True, capture_output=True, text=True, cwd=tmp)
+        return api.load_report(Path(tmp) / "report.json")
 
 
 report = page_results("evaluate_cpu", run_the_command, results_json)
