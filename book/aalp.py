@@ -230,7 +230,8 @@ display(Markdown(ar.evenness_summary(results)))
 # AALP's tables are not available, so there is no AALP number to compare: the paper column paraphrases the
 # abstract's claims (C6 and G1–G3 are the book's checks). The evidence column gives each tested part: the
 # paired estimate (points of accuracy, features, or a loss change), its 95 % interval and the claimed direction.
-# The last column says in how many training seeds of `book/results/aalp_stability.json` the same verdict came out.
+# The last column says in how many runs of `book/results/aalp_stability.json` (the training seeds, and the first
+# seed again with other CPU kernels) the same verdict came out.
 
 # %%
 ar.verdicts(results)

@@ -100,8 +100,8 @@ display(Markdown(ab.points_summary(results)))
 # itself, and their uncertainty is the seed stability. A model below three times chance clean accuracy, or a named
 # class below chance, is degenerate: the claims resting on it are `not testable at this scale`; so is a worst-class
 # comparison in which both models have a class at 0 % (the difference is stuck at 0: a floor, not a measurement).
-# The last column of the verdict table says in how many training seeds of `book/results/absld_stability.json` the
-# verdict held.
+# The last column of the verdict table says in how many runs of `book/results/absld_stability.json` (the training
+# seeds, and the first seed again with other CPU kernels) the verdict held.
 
 # %% [markdown]
 # (ab-teacher)=

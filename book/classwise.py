@@ -92,9 +92,9 @@ display(Markdown(cw.points_summary(results)))
 # the claimed side, `not reproduced` that it lies on the other side, `inconclusive at this scale` that it
 # allows both. A model whose clean accuracy is below three times chance, or a class the claim names whose
 # clean accuracy is below chance, is *degenerate*: claims resting on it are `not testable at this scale`.
-# The last column of the verdict table says in how many of the training seeds of
-# `book/results/classwise_stability.json` the same verdict came out; a verdict that differs between seeds
-# is reported as not stable, never as reproduced.
+# The last column of the verdict table says in how many runs of `book/results/classwise_stability.json` (the
+# training seeds, and the first seed again with other CPU kernels) the same verdict came out; a verdict that
+# differs between runs is reported as not stable, never as reproduced.
 
 # %% [markdown]
 # (cw-disparity)=

@@ -212,7 +212,8 @@ du.ablation_table(results)
 # ## Paper vs this book
 #
 # Each claim with its paired evidence (points of accuracy unless stated), the verdict and its seed stability
-# ("held in k of n seeds", from `book/results/ducat_stability.json`).
+# ("held in k of n runs": the training seeds of `book/results/ducat_stability.json`, and the first seed again
+# with other CPU kernels).
 
 # %%
 du.verdicts(results)

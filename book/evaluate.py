@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.00167, "end_time": "2026-12-01T09:53:51.189668+00:00", "exception": false, "start_time": "2026-12-01T09:53:51.187998+00:00", "status": "completed"}
 # # Evaluate your own model, class by class
 #
 # Robustness leaderboards report one number per model. The chapters of this book show why that hides the
@@ -40,12 +40,12 @@
 # Below we run it on a model trained in this book: the PGD-AT baseline of the class-wise chapter (taken from
 # the model cache, or trained if it is not there).
 
-# %% tags=["parameters"]
+# %% papermill={"duration": 0.007125, "end_time": "2026-12-01T09:53:51.198013+00:00", "exception": false, "start_time": "2026-12-01T09:53:51.190888+00:00", "status": "completed"} tags=["parameters"]
 per_class = 30  # test images per class
 attacks = "fgsm,pgd20,cw20,aa"
 results_json = None  # show a saved report instead of running
 
-# %%
+# %% papermill={"duration": 18.702969, "end_time": "2026-12-01T09:54:09.902023+00:00", "exception": false, "start_time": "2026-12-01T09:53:51.199054+00:00", "status": "completed"}
 import subprocess
 import sys
 import tempfile
@@ -80,36 +80,36 @@ def run_the_command() -> dict:
 report = page_results("evaluate_cpu", run_the_command, results_json)
 print(api.summary_table(report))
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.001255, "end_time": "2026-12-01T09:54:09.904786+00:00", "exception": false, "start_time": "2026-12-01T09:54:09.903531+00:00", "status": "completed"}
 # That is the table the command prints (accuracy in %, robust = correct on the clean image *and* under the
 # attack). The same numbers with their bootstrap intervals:
 
-# %%
+# %% papermill={"duration": 0.117774, "end_time": "2026-12-01T09:54:10.023593+00:00", "exception": false, "start_time": "2026-12-01T09:54:09.905819+00:00", "status": "completed"}
 names = list(report["reports"]["all"]["attacks"])
 plots.per_class_bars(report["reports"]["all"], names, labels=[n.upper() for n in names],
                      title="The book's PGD-AT model (small CNN), class by class")
 plt.show()
 
-# %%
+# %% papermill={"duration": 0.01021, "end_time": "2026-12-01T09:54:10.035352+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.025142+00:00", "status": "completed"}
 tables.spread_table({n.upper(): (report["reports"]["all"], n) for n in names})
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.001254, "end_time": "2026-12-01T09:54:10.037962+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.036708+00:00", "status": "completed"}
 # Do the attacks agree on which classes are weak? Spearman's ρ between the per-class accuracies of every pair
 # of attacks, with its bootstrap interval:
 
-# %%
+# %% papermill={"duration": 0.007275, "end_time": "2026-12-01T09:54:10.046371+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.039096+00:00", "status": "completed"}
 tables.rank_pairs(report["reports"]["all"], names, [n.upper() for n in names])
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.001225, "end_time": "2026-12-01T09:54:10.048889+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.047664+00:00", "status": "completed"}
 # And where do the attacked images of each class end up? Rows are the true classes; each row sums to 100%.
 
-# %%
+# %% papermill={"duration": 0.292045, "end_time": "2026-12-01T09:54:10.342095+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.050050+00:00", "status": "completed"}
 strongest = names[-1]
 plots.confusion_heatmap(report["reports"]["all"]["attacks"][strongest]["confusion"], report["classes"],
                         title=f"Predictions under {strongest.upper()} (% of each true class)")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.001952, "end_time": "2026-12-01T09:54:10.346091+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.344139+00:00", "status": "completed"}
 # ## From Python
 #
 # The same evaluation without the command line: `advfair.evaluate(model, dataset=..., eps=..., attacks=...)`
@@ -126,11 +126,11 @@ plt.show()
 # (`advfair.evaluation.Evaluation.to_json`), including the per-point predictions, so two reports on the same
 # points can be compared pairwise with `advfair.evaluation.compare_models`.
 
-# %%
+# %% papermill={"duration": 0.006339, "end_time": "2026-12-01T09:54:10.353992+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.347653+00:00", "status": "completed"}
 display(Markdown(f"This run: {report['points']['all']} test images ({per_class} per class), ε = "
                  f"{255 * report['eps']:.0f}/255, attacks {', '.join(names[1:])}."))
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.001483, "end_time": "2026-12-01T09:54:10.356995+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.355512+00:00", "status": "completed"}
 # ## Exercises
 #
 # 1. Evaluate the TRADES model of the class-wise chapter instead (`advfair.experiments.classwise.methods.trades`

@@ -81,7 +81,8 @@ display(rb.setup_table(results))
 # "unchanged" (C4, C5) means the interval lies within ±`equivalence_margin`. `reproduced`, `not reproduced`,
 # `inconclusive at this scale` and `not testable at this scale` (a model below three times chance clean
 # accuracy is degenerate) mean what they mean in every chapter; the last column of the verdict table gives
-# the seed stability from `book/results/robal_stability.json`.
+# the stability over the runs of `book/results/robal_stability.json` (training seeds, and the first seed with
+# other CPU kernels).
 
 # %%
 counts = results["counts"]

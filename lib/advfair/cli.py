@@ -1,7 +1,7 @@
 """Command line: chapters without Jupyter, their seed-stability runs, and class-wise evaluation of any model.
 
     python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
-    python -m advfair stability classwise --seeds 0 1 2
+    python -m advfair stability classwise --seeds 0 1 2 --kernels avx2
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
 """
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from . import api
 from .experiments import CHAPTERS
 from .experiments.cache import write_json_atomic
-from .experiments.stability import refresh_stability, run_stability, stability_path
-from .validation import ConfigError
+from .experiments.stability import (KERNELS, add_kernel_runs, refresh_stability, run_stability,
+                                   stability_path)
+from .validation import ConfigError, fail
 
 
 def parse_value(text: str) -> Any:
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     stab.add_argument("--out", type=Path, default=None, help="default: book/results/<chapter>_stability.json")
     stab.add_argument("--refresh", action="store_true", help="recompute the verdicts and key numbers of an existing "
                                                              "stability file from its saved per-seed results (no training)")
+    stab.add_argument("--kernels", nargs="+", default=[], metavar="KERNELS",
+                      help="also run the first seed with these CPU kernel sets, each in a fresh process (" +
+                           ", ".join(KERNELS) + ")")
+    stab.add_argument("--extend", action="store_true", help="add the --kernels runs to an existing stability file "
+                                                            "(its seeds are not rerun)")
     ev = sub.add_parser("evaluate", help="class-wise robustness report of any model")
     ev.add_argument("--model", required=True, help="package.module:factory returning the torch.nn.Module")
     ev.add_argument("--model-args", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"width\": 16}'")
@@ -111,11 +117,17 @@ def _stability(args: argparse.Namespace) -> int:
         refresh_stability(chapter, out)
         print(f"refreshed {out}")
         return 0
+    if args.extend:
+        if not (out.exists() and args.kernels):
+            fail("--extend", str(out), "an existing stability file and at least one --kernels set to add")
+        add_kernel_runs(chapter, args.kernels, json.loads(out.read_text()), out)
+        print(f"added {args.kernels} to {out}")
+        return 0
     overrides = _config(args)
     for seed in args.seeds:  # validate every config before the first, long, run
         _make_config(chapter, args.profile, {**overrides, "seed": seed})
-    record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out)
-    print(f"wrote {out} ({record['seconds']['wall']:.0f} s, seeds {args.seeds})")
+    record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out, kernels=args.kernels)
+    print(f"wrote {out} ({record['seconds']['wall']:.0f} s, seeds {args.seeds}, kernels {args.kernels or 'default'})")
     return 0
 
 

@@ -108,7 +108,8 @@ class Verdict:
             return "seed stability not current (the stability file is for another config)"
         if s["stable"] is False:
             counts = ", ".join(f"{o} in {k}" for o, k in sorted(s["outcomes"].items(), key=lambda kv: -kv[1]))
-            return f"not stable across seeds ({counts} of {s['n']})"
+            across = "seeds" if s.get("unit", "seeds") == "seeds" else "seeds and kernels"
+            return f"not stable across {across} ({counts} of {s['n']})"
         return ""
 
     def seeds_text(self) -> str:
@@ -117,7 +118,7 @@ class Verdict:
             return "no stability file"
         if s.get("stale"):
             return "stale"
-        return f"held in {s['held']} of {s['n']} seeds"
+        return f"held in {s['held']} of {s['n']} {s.get('unit', 'seeds')}"
 
     def to_json(self) -> dict:
         return {"claim": self.claim, "statement": self.statement, "outcome": self.outcome, "text": self.text(),
@@ -214,7 +215,8 @@ def class_gate(label: str, class_names: Sequence[str], per_class_clean: Sequence
 
 
 def with_stability(verdict: Verdict, stability: dict | None) -> Verdict:
-    """Attach a claim's seed-stability record: {"stale": bool} or {"outcomes": {outcome: count}, "n": n}."""
+    """Attach a claim's seed-stability record: {"stale": bool} or {"outcomes": {outcome: count}, "n": n} (and
+    "unit", what the n runs are: seeds by default)."""
     if stability is None:
         return verdict
     if stability.get("stale"):
@@ -222,4 +224,5 @@ def with_stability(verdict: Verdict, stability: dict | None) -> Verdict:
     outcomes, n = stability["outcomes"], stability["n"]
     held = outcomes.get(verdict.outcome, 0)
     stable = set(outcomes) == {verdict.outcome}  # every seed, and this run, agree
-    return replace(verdict, stability={"outcomes": outcomes, "n": n, "held": held, "stable": stable})
+    return replace(verdict, stability={"outcomes": outcomes, "n": n, "held": held, "stable": stable,
+                                       "unit": stability.get("unit", "seeds")})

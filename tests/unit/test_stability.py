@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from advfair import cli
 from advfair.experiments.base import Chapter, ChapterConfig, git_commit, machine_kind
-from advfair.experiments.stability import (SCHEMA, claim_stability, load_stability, refresh_stability, run_stability,
-                                           stability_path, stable_claims, tolerances)
+from advfair.experiments import stability
+from advfair.experiments.stability import (SCHEMA, add_kernel_runs, claim_stability, load_stability, refresh_stability,
+                                           run_stability, stability_path, stable_claims, tolerances)
 from advfair.validation import ConfigError
 from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, Verdict, with_stability
 
@@ -117,9 +120,9 @@ def test_refresh_recomputes_verdicts_from_the_saved_results_without_running(chap
 
 def test_claim_stability_counts(record):
     counts = claim_stability(record, record["config_hash"])
-    assert counts == {"A": {"outcomes": {REPRODUCED: 3}, "n": 3},
-                      "B": {"outcomes": {REPRODUCED: 2, INCONCLUSIVE: 1}, "n": 3},
-                      "C": {"outcomes": {NOT_REPRODUCED: 3}, "n": 3}}
+    assert counts == {"A": {"outcomes": {REPRODUCED: 3}, "n": 3, "unit": "seeds"},
+                      "B": {"outcomes": {REPRODUCED: 2, INCONCLUSIVE: 1}, "n": 3, "unit": "seeds"},
+                      "C": {"outcomes": {NOT_REPRODUCED: 3}, "n": 3, "unit": "seeds"}}
     assert claim_stability(None, record["config_hash"]) == {}
     # what a chapter shows beside this run's verdict
     b = with_stability(verdicts({"seed": 0})[1], counts["B"])
@@ -188,3 +191,71 @@ def test_cli_stability(chapter, tmp_path, monkeypatch, capsys):
     assert cli.main(["stability", "fake", "--seeds", "1", "2", "--set", "seed=1", "--out", str(tmp_path / "x.json")]) == 2
     assert "seed=1" in capsys.readouterr().err
     assert calls == [] and not (tmp_path / "x.json").exists()
+
+
+class FakeProcess:
+    """Stands in for `python -m advfair run` in a fresh process: records the command and the environment, and
+    writes the fake chapter's results for the seed given with --set."""
+
+    def __init__(self, chapter: Chapter):
+        self.chapter, self.calls = chapter, []
+
+    def __call__(self, command, env):
+        self.calls.append((command, env))
+        sets = dict(arg.removeprefix("--set=").split("=", 1) for arg in command if arg.startswith("--set="))
+        cfg = self.chapter.make_config("cpu", **{k: json.loads(v) for k, v in sets.items()})
+        out = Path(command[command.index("--out") + 1])
+        out.write_text(json.dumps(self.chapter.run(cfg)))
+
+
+@pytest.fixture
+def kernel_run(chapter, monkeypatch):
+    fake = FakeProcess(chapter[0])
+    monkeypatch.setattr(stability, "run_process", fake)
+    return fake
+
+
+def test_a_kernel_run_is_the_first_seed_in_a_fresh_process_with_the_kernels_forced(chapter, kernel_run, tmp_path):
+    ch, calls = chapter
+    out = tmp_path / "fake_stability.json"
+    record = run_stability(ch, [1, 2], overrides={"size": 4}, out=out, kernels=["avx2"])
+    (command, env), = kernel_run.calls
+    assert command[1:5] == ["-m", "advfair", "run", "fake"] and "--set=size=4" in command and "--set=seed=1" in command
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert env["ADVFAIR_CACHE_DIR"] != os.environ.get("ADVFAIR_CACHE_DIR")  # nothing trained with other kernels
+    assert list(record["per_seed"]) == ["1", "2", "1@avx2"] and record["kernels"] == ["avx2"]
+    assert record["results_files"]["1@avx2"] == "stability/fake_cpu_seed1_avx2.json"
+    assert json.loads((tmp_path / "stability/fake_cpu_seed1_avx2.json").read_text())["seed"] == 1
+    assert not list((tmp_path / "stability").glob("*.run.json")) and load_stability("fake", tmp_path) == record
+    counts = claim_stability(record, record["config_hash"])
+    assert counts["B"]["n"] == 3 and counts["B"]["unit"] == "runs (2 seeds, and seed 1 with avx2 kernels)"
+    held = with_stability(verdicts({"seed": 1})[0], counts["A"])
+    assert held.seeds_text() == "held in 3 of 3 runs (2 seeds, and seed 1 with avx2 kernels)"
+    flipped = with_stability(verdicts({"seed": 1})[1], counts["B"])
+    assert "not stable across seeds and kernels" in flipped.text()
+
+
+def test_extend_adds_kernel_runs_to_an_existing_file_without_rerunning_its_seeds(chapter, kernel_run, record, tmp_path,
+                                                                               monkeypatch):
+    ch, calls = chapter
+    monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
+    out = tmp_path / "fake_stability.json"
+    calls.clear()
+    assert cli.main(["stability", "fake", "--kernels", "avx2", "--extend", "--out", str(out)]) == 0
+    extended = json.loads(out.read_text())
+    assert [c.seed for c in calls] == [0] and len(kernel_run.calls) == 1  # only the first seed, in its own process
+    assert list(extended["per_seed"]) == ["0", "1", "2", "0@avx2"] and extended["per_seed"]["0"] == record["per_seed"]["0"]
+    assert stable_claims(extended) == {"A": REPRODUCED, "C": NOT_REPRODUCED}
+
+
+def test_bad_kernels_and_a_stale_file_to_extend_are_errors(chapter, kernel_run, record, tmp_path, monkeypatch, capsys):
+    ch, calls = chapter
+    with pytest.raises(ConfigError, match=r"kernels='avx512' is not allowed: expected one of 'avx2'"):
+        run_stability(ch, [0, 1], out=tmp_path / "k.json", kernels=["avx512"])
+    assert calls[3:] == [] and not (tmp_path / "k.json").exists()
+    stale = {**record, "config_hash": "0" * 16}
+    with pytest.raises(ConfigError, match="a file made for the chapter's current config"):
+        add_kernel_runs(ch, ["avx2"], stale, tmp_path / "fake_stability.json")
+    monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
+    assert cli.main(["stability", "fake", "--extend", "--out", str(tmp_path / "missing.json")]) == 2
+    assert "--extend=" in capsys.readouterr().err and kernel_run.calls == []

@@ -5,10 +5,19 @@ verdict and key numbers of every seed, the config hash (seed excluded), the comm
 wall time. Chapters read it to say "held in k of n seeds"; a file whose config hash differs from the
 config shown is stale and is shown as such. The spread of the key numbers over seeds sets the tolerances
 with which a re-execution on another machine is checked against the committed book.
+
+`--kernels avx2` adds a run of the first seed with other CPU kernels (`KERNELS`), in a fresh process: the
+floats, and so the trained models, change with the kernels torch and oneDNN pick, as on another CPU, and a
+verdict that changes with them is no more a finding than one that changes with the seed. `--extend` adds
+such runs to an existing file without repeating its seeds.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,6 +35,8 @@ SCHEMA = "advfair.stability/1"
 # less than TOLERANCE_FLOOR (accuracies are proportions: 0.03 = 3 points).
 TOLERANCE_SDS = 4.0
 TOLERANCE_FLOOR = 0.03
+# Kernel sets a CPU run can be forced to (set before torch starts, so each runs in its own process).
+KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
 
 def stability_path(chapter: str, directory: Path | None = None) -> Path:
@@ -39,13 +50,15 @@ def seed_record(chapter: Chapter, results: dict) -> dict:
 
 
 def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", overrides: dict[str, Any] | None = None,
-                  out: Path | None = None) -> dict:
-    """Run the chapter once per seed (all other fields as given) and write the stability file."""
+                  out: Path | None = None, kernels: list[str] = ()) -> dict:
+    """Run the chapter once per seed (all other fields as given), and the first seed once per kernel set in
+    `kernels`, and write the stability file."""
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         fail("seeds", seeds, "at least two distinct training seeds")
     overrides = dict(overrides or {})
     if "seed" in overrides:
         fail("seed", overrides["seed"], "no seed override: the seeds come from --seeds")
+    _check_kernels(kernels)
     started = time.perf_counter()
     out = out or stability_path(chapter.name)
     configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
@@ -57,13 +70,58 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
         per_seed[str(s)] = seed_record(chapter, results)
     reference = configs[seeds[0]]
     record = json_clean({
-        "schema": SCHEMA, "chapter": chapter.name, "profile": profile, "seeds": seeds,
-        "config_hash": reference.config_hash(),
+        "schema": SCHEMA, "chapter": chapter.name, "profile": profile, "seeds": seeds, "kernels": [],
+        "overrides": overrides, "config_hash": reference.config_hash(),
         "config": {k: v for k, v in reference.to_dict().items() if k != "seed"},
         "per_seed": per_seed, "results_files": files, "commit": git_commit(), "machine": machine_kind(),
         "environment": environment(resolve_device(reference.device)),
         "seconds": {"wall": time.perf_counter() - started},
     })
+    return add_kernel_runs(chapter, kernels, record, out) if kernels else _write(record, out)
+
+
+def add_kernel_runs(chapter: Chapter, kernels: list[str], record: dict, out: Path) -> dict:
+    """Run the record's first seed once per kernel set (each in a fresh process, `python -m advfair run`) and add
+    the runs to the record as "<seed>@<kernels>"."""
+    _check_kernels(kernels)
+    seed, profile = record["seeds"][0], record["profile"]
+    overrides = record.get("overrides", {})
+    if chapter.make_config(profile, **overrides, seed=seed).config_hash() != record["config_hash"]:
+        fail("stability file", str(out), "a file made for the chapter's current config (rerun without --extend)")
+    started = time.perf_counter()
+    for kernel in kernels:
+        name = f"{seed}@{kernel}"
+        path = out.parent / f"stability/{chapter.name}_{profile}_seed{seed}_{kernel}.json"
+        sets = [f"--set={key}={json.dumps(value)}" for key, value in {**overrides, "seed": seed}.items()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(".run.json")
+        # An empty model cache: cached models were trained with the default kernels.
+        with tempfile.TemporaryDirectory() as cache:
+            run_process([sys.executable, "-m", "advfair", "run", chapter.name, "--profile", profile, *sets,
+                         "--out", str(scratch)], env={**os.environ, **KERNELS[kernel], "ADVFAIR_CACHE_DIR": cache})
+        results = json.loads(scratch.read_text())
+        write_json_atomic(results, path, indent=None)
+        scratch.unlink()
+        record["results_files"][name] = path.relative_to(out.parent).as_posix()
+        record["per_seed"][name] = seed_record(chapter, results)
+        record["kernels"] = sorted({*record.get("kernels", []), kernel})
+    record["seconds"]["kernels"] = record["seconds"].get("kernels", 0.0) + time.perf_counter() - started
+    return _write(record, out)
+
+
+def run_process(command: list[str], env: dict[str, str]) -> None:
+    """A run in a fresh process: torch picks its kernels when it starts."""
+    subprocess.run(command, env=env, check=True)
+
+
+def _check_kernels(kernels: list[str]) -> None:
+    for kernel in kernels:
+        if kernel not in KERNELS:
+            fail("kernels", kernel, "one of " + ", ".join(repr(k) for k in KERNELS))
+
+
+def _write(record: dict, out: Path) -> dict:
+    record = json_clean(record)
     write_json_atomic(record, out)
     return record
 
@@ -93,7 +151,7 @@ def load_stability(chapter: str, directory: Path | None = None) -> dict | None:
 
 
 def claim_stability(record: dict | None, config_hash: str) -> dict[str, dict]:
-    """{claim: {"outcomes": {outcome: count}, "n": n}} from a stability record, or {claim: {"stale": True}}
+    """{claim: {"outcomes": {outcome: count}, "n": n, "unit": what the runs are}} from a stability record, or {claim: {"stale": True}}
     when the record was made for another config. Empty when there is no record."""
     if record is None:
         return {}
@@ -101,8 +159,17 @@ def claim_stability(record: dict | None, config_hash: str) -> dict[str, dict]:
     claims = {c for seed in per_seed for c in seed["verdicts"]}
     if record["config_hash"] != config_hash:
         return {c: {"stale": True} for c in claims}
+    unit = run_unit(record)
     return {c: {"outcomes": dict(Counter(seed["verdicts"][c]["outcome"] for seed in per_seed if c in seed["verdicts"])),
-                "n": sum(c in seed["verdicts"] for seed in per_seed)} for c in claims}
+                "n": sum(c in seed["verdicts"] for seed in per_seed), "unit": unit} for c in claims}
+
+
+def run_unit(record: dict) -> str:
+    """What the runs of a stability file are, for "held in k of n ...": seeds, or seeds and kernel sets."""
+    kernels = record.get("kernels", [])
+    if not kernels:
+        return "seeds"
+    return f"runs ({len(record['seeds'])} seeds, and seed {record['seeds'][0]} with {', '.join(kernels)} kernels)"
 
 
 def stable_claims(record: dict) -> dict[str, str]:
