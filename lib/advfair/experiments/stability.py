@@ -172,6 +172,11 @@ def run_unit(record: dict) -> str:
     return f"runs ({len(record['seeds'])} seeds, and seed {record['seeds'][0]} with {', '.join(kernels)} kernels)"
 
 
+def chapter_stability(chapter: str, config_hash: str) -> dict[str, dict]:
+    """`claim_stability` of the chapter's committed stability file, for the results of config `config_hash`."""
+    return claim_stability(load_stability(chapter, results_dir()), config_hash)
+
+
 def stable_claims(record: dict) -> dict[str, str]:
     """{claim: outcome} for the claims whose verdict is the same in every seed."""
     out = {}

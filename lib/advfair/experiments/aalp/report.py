@@ -11,9 +11,8 @@ from ...evaluation.paired import gap, mean, sd, worst
 from ...objectives.alp_records import matched_difference
 from ...tables import pct, untestable_notes, verdict_table, with_ci
 from ...verdicts import combine
-from ..base import results_dir
 from ..common import evaluation
-from ..stability import claim_stability, load_stability
+from ..stability import chapter_stability
 from . import claims
 from .claims import ALP_README, THIRD_PARTY, features_difference, label, mass_key, worst_case
 from .methods import ALP_FAMILY, RECONSTRUCTED
@@ -237,8 +236,7 @@ def quoted_third_party_table() -> pd.DataFrame:
 
 def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
     """The claims and checks with their verdicts and, for the cpu profile, the seed stability of each."""
-    record = load_stability("aalp", results_dir()) if stability else None
-    return verdict_table(claims.verdicts(results), claim_stability(record, results["config_hash"]) if stability else None)
+    return verdict_table(claims.verdicts(results), chapter_stability("aalp", results["config_hash"]) if stability else None)
 
 
 def scale_notes(results: dict) -> str:

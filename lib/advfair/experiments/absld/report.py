@@ -11,9 +11,8 @@ from ...evaluation import Evaluation, compare_models
 from ...evaluation.paired import mean, nsd, worst
 from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
 from ...verdicts import CLASS_FLOOR, MODEL_FLOOR
-from ..base import results_dir
 from ..common import attack_entry, evaluation, report
-from ..stability import claim_stability, load_stability
+from ..stability import chapter_stability
 from . import claims
 from .methods import MODEL_LABELS, TEACHER_FREE, absld_key
 
@@ -224,9 +223,8 @@ def modes_table(results: dict) -> pd.DataFrame:
 
 def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
     """The claims with their verdicts and, for the cpu profile, the seed stability of each."""
-    record = load_stability("absld", results_dir()) if stability else None
     return verdict_table(claims.verdicts(results),
-                         claim_stability(record, results["config_hash"]) if stability else None)
+                         chapter_stability("absld", results["config_hash"]) if stability else None)
 
 
 def critiques(results: dict) -> str:

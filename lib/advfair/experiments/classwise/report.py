@@ -7,9 +7,8 @@ import pandas as pd
 from ...evaluation import attack_gains, attack_mcnemar, compare_attacks, rank_agreement, tpgd_name
 from ...evaluation.paired import gap, sd
 from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
-from ..base import results_dir
 from ..common import attack_entry, evaluation, report
-from ..stability import claim_stability, load_stability
+from ..stability import chapter_stability
 from . import claims
 from .methods import MODEL_LABELS
 
@@ -180,8 +179,7 @@ def mnist_table(results: dict) -> pd.DataFrame:
 
 def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
     """The claims with their verdicts and, for the cpu profile, the seed stability of each."""
-    record = load_stability("classwise", results_dir()) if stability else None
-    return verdict_table(claims.verdicts(results), claim_stability(record, results["config_hash"]) if stability else None)
+    return verdict_table(claims.verdicts(results), chapter_stability("classwise", results["config_hash"]) if stability else None)
 
 
 def scale_notes(results: dict) -> str:

@@ -12,9 +12,8 @@ import seaborn as sns
 from ...evaluation import Evaluation
 from ...evaluation.paired import bootstrap_per_class, interval
 from ...tables import pct, untestable_notes, verdict_table, with_ci
-from ..base import results_dir
 from ..common import evaluation
-from ..stability import claim_stability, load_stability
+from ..stability import chapter_stability
 from . import claims
 from .claims import aware_correct, aware_names, raw_clean_correct, trapped, unaware
 from .config import DucatConfig
@@ -262,8 +261,7 @@ def ablation_table(results: dict) -> pd.DataFrame:
 
 
 def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
-    record = load_stability("ducat", results_dir()) if stability else None
-    seeds = claim_stability(record, results["config_hash"]) if stability else None
+    seeds = chapter_stability("ducat", results["config_hash"]) if stability else None
     return verdict_table(claims.verdicts(results), seeds)
 
 

@@ -7,9 +7,8 @@ import pandas as pd
 from ...evaluation import Evaluation, evaluation_statistic
 from ...evaluation.paired import of_classes
 from ...tables import pct, untestable_notes, verdict_table, with_ci
-from ..base import results_dir
 from ..common import attack_entry, evaluation, report
-from ..stability import claim_stability, load_stability
+from ..stability import chapter_stability
 from . import claims
 from .claims import PAPER_ROWS, PAPER_TABLE3_BLOCK2, PAPER_TOLERANCE_PT
 from .methods import MODEL_LABELS
@@ -170,8 +169,7 @@ def paper_comparison(results: dict) -> pd.DataFrame:
 
 
 def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
-    record = load_stability("robal", results_dir()) if stability else None
-    return verdict_table(claims.verdicts(results), claim_stability(record, results["config_hash"]) if stability else None)
+    return verdict_table(claims.verdicts(results), chapter_stability("robal", results["config_hash"]) if stability else None)
 
 
 def scale_notes(results: dict) -> str:
