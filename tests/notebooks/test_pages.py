@@ -3,8 +3,9 @@ book (see advfair.experiments.reproduce): exactly on the machine kind that produ
 within the seed-derived tolerances, and with every seed-stable verdict unchanged, on any other.
 
 The exact comparison of the rendered outputs (every table and text cell) with the committed notebooks is
-nbval's, run on the committed results (ADVFAIR_REPLAY_DIR, see the Makefile): that check is
-machine-independent, because rendering a results file involves no training.
+nbval's, run on the committed results (ADVFAIR_REPLAY_DIR, see the Makefile): rendering involves no training,
+and its statistics are the same bits under every BLAS and SIMD kernel (tests/test_kernels.py replays the
+pages under each kernel this CPU can run).
 """
 from __future__ import annotations
 

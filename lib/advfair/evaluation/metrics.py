@@ -11,17 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from .paired import bootstrap_per_class, interval
+from .paired import bootstrap_per_class, interval, per_class_accuracy
 
 
 def robust_correctness(preds: dict[str, np.ndarray], y: np.ndarray, clean: str = "clean") -> dict[str, np.ndarray]:
     """Per-point correctness under each attack, counting a point only if it is also correct on the clean input."""
     correct_clean = np.asarray(preds[clean]) == y
     return {name: (np.asarray(p) == y) & correct_clean for name, p in preds.items()}
-
-
-def per_class_accuracy(correct: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
-    return np.array([correct[y == c].mean() for c in range(num_classes)])
 
 
 def spread(acc: np.ndarray) -> dict[str, float]:

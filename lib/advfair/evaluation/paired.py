@@ -55,11 +55,15 @@ def interval(samples: np.ndarray, level: float = 0.95) -> list:
 
 
 def bootstrap_per_class(y: np.ndarray, correct: np.ndarray, n_boot: int, seed: int, num_classes: int) -> np.ndarray:
-    """(n_boot, C) per-class accuracies over stratified resamples: resampling within classes keeps
-    y[boot] == y, so the per-class means are one matrix product. Equal seeds give paired resamples.
+    """(n_boot, C) per-class accuracies over stratified resamples. Resampling within classes keeps
+    y[boot] == y, so each entry is an exact integer count of correct points divided once by the class size:
+    the same bits on every CPU. (A float matrix product would round by whichever BLAS kernel the CPU gets,
+    and an interval endpoint then prints differently on another machine.) Equal seeds give paired resamples.
     `num_classes` comes from the class names, never from the labels present."""
-    class_means = np.eye(num_classes)[y] / np.bincount(y, minlength=num_classes)
-    return correct[stratified_bootstrap(y, n_boot, seed)].astype(float) @ class_means
+    hits = np.asarray(correct, dtype=bool)[stratified_bootstrap(y, n_boot, seed)]
+    counts = np.stack([hits[:, y == c].sum(1) for c in range(num_classes)], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return counts / np.bincount(y, minlength=num_classes)
 
 
 def paired_statistic(y: np.ndarray, outcomes: Sequence[np.ndarray], statistic: Statistic, *, num_classes: int,
@@ -69,7 +73,7 @@ def paired_statistic(y: np.ndarray, outcomes: Sequence[np.ndarray], statistic: S
     `outcomes` are boolean per-point vectors on the same points, passed to `statistic` in order; it must
     work on (C,) and on (n_boot, C) arrays alike."""
     y = np.asarray(y)
-    point = [_per_class(np.asarray(v), y, num_classes) for v in outcomes]
+    point = [per_class_accuracy(np.asarray(v), y, num_classes) for v in outcomes]
     boot = [bootstrap_per_class(y, np.asarray(v), n_boot, seed, num_classes) for v in outcomes]
     with np.errstate(divide="ignore", invalid="ignore"):
         value, samples = float(statistic(*point)), np.asarray(statistic(*boot), dtype=float)
@@ -83,8 +87,12 @@ def paired_difference(y: np.ndarray, correct_a: np.ndarray, correct_b: np.ndarra
                             num_classes=num_classes, n_boot=n_boot, seed=seed)
 
 
-def _per_class(correct: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
-    return np.array([correct[y == c].mean() for c in range(num_classes)])
+def per_class_accuracy(correct: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
+    """(C,) accuracy of each class: its integer count of correct points over its size (nan for an empty class)."""
+    y = np.asarray(y)
+    counts = np.bincount(y[np.asarray(correct, dtype=bool)], minlength=num_classes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return counts / np.bincount(y, minlength=num_classes)
 
 
 # ---- statistics of per-class accuracy vectors (..., C) ----

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from ... import plots
+from ...evaluation.paired import per_class_accuracy
 from ..common import evaluation
 from .claims import mass_key, worst_case
 from .methods import RECONSTRUCTED
@@ -123,7 +124,7 @@ def per_class_heatmap(results: dict) -> plt.Figure:
     for key in results["evaluations"]:
         e = evaluation(results, key)
         correct, y = e.correct(n["pgd"]) & e.correct(n["cw"]), e.labels()
-        table[model_label(results, key)] = [100 * correct[y == c].mean() for c in range(len(classes))]
+        table[model_label(results, key)] = 100 * per_class_accuracy(correct, y, len(classes))
     frame = pd.DataFrame(table, index=classes)
     fig, ax = plt.subplots(figsize=(1.3 * len(table) + 2.5, 4.6))
     sns.heatmap(frame, annot=True, fmt=".0f", cmap="rocket", vmin=0, vmax=100, ax=ax,

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ...evaluation.paired import mean_estimate
 from ...evaluation import evaluation_statistic, same_points
-from ...evaluation.paired import gap, mean, sd, worst
+from ...evaluation.paired import gap, mean, per_class_accuracy, sd, worst
 from ...objectives.alp_records import matched_difference
 from ...tables import pct, untestable_notes, verdict_table, with_ci
 from ...verdicts import combine
@@ -174,7 +174,7 @@ def classwise_table(results: dict, points: str = "subset") -> pd.DataFrame:
         e = evaluation(results, key)
         correct = worst_case(results, e) if points == "subset" else e.correct(n["pgd"]) & e.correct(n["cw"])
         y = e.labels(points)
-        columns[model_label(results, key)] = [pct(correct[y == c].mean(), 0) for c in range(len(classes))]
+        columns[model_label(results, key)] = [pct(a, 0) for a in per_class_accuracy(correct, y, len(classes))]
     return pd.DataFrame(columns, index=classes)
 
 

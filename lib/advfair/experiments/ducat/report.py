@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from ...evaluation import Evaluation
-from ...evaluation.paired import bootstrap_per_class, interval
+from ...evaluation.paired import bootstrap_per_class, interval, per_class_accuracy
 from ...tables import pct, untestable_notes, verdict_table, with_ci
 from ..common import evaluation
 from ..stability import chapter_stability
@@ -168,17 +168,12 @@ def tradeoff_points(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _per_class(e, correct: np.ndarray) -> np.ndarray:
-    y = e.labels()
-    return np.array([correct[y == c].mean() for c in range(len(e.classes))])
-
-
 def classwise_table(results: dict) -> pd.DataFrame:
     """Per-class robust accuracy (%) of PGD-AT and DUCAT under the unaware and the aware attacks."""
     u, columns = unaware(results), {}
     at, du = evaluation(results, "pgd_at"), evaluation(results, "ducat")
     for kind, of in (("dummy-unaware", lambda e: e.correct(u)), ("dummy-aware", lambda e: aware_correct(e, results))):
-        a, b = _per_class(at, of(at)), _per_class(du, of(du))
+        a, b = (per_class_accuracy(of(e), e.labels(), len(e.classes)) for e in (at, du))
         columns[(kind, "PGD-AT")] = np.round(100 * a, 1)
         columns[(kind, "DUCAT")] = np.round(100 * b, 1)
         columns[(kind, "Δ (pt)")] = np.round(100 * (b - a), 1)
