@@ -1,19 +1,23 @@
 """Command line: chapters without Jupyter, their seed-stability runs, and class-wise evaluation of any model.
 
     python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
-    python -m advfair stability classwise --seeds 0 1 2 --kernels avx2
+    python -m advfair stability classwise --seeds 0 1 2 --kernels avx2 --into-book
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
+
+Outputs go to runs/ (in the current directory) unless --out says otherwise. Nothing replaces a file of the
+book's committed results (book/results) without --into-book.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import api
-from .experiments import CHAPTERS
+from .experiments import CHAPTERS, results_dir
 from .experiments.cache import write_json_atomic
 from .experiments.stability import (KERNELS, add_kernel_runs, refresh_stability, run_stability,
                                    stability_path)
@@ -38,6 +42,30 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+# Where a command's outputs go unless --out says otherwise: a folder of the user's, never the committed book.
+RUNS_DIR = Path("runs")
+# The checkout's committed results (lib/advfair/cli.py -> the repository root), wherever the command runs from.
+BOOK_RESULTS = Path(__file__).resolve().parents[2] / "book" / "results"
+
+
+def _timestamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def checked_output(path: Path, into_book: bool, *, writes_beside: bool = False) -> Path:
+    """`path` as an output file, checked before any work: not a folder, and nothing of the book's committed
+    results (book/results) replaced unless --into-book says so on purpose. `writes_beside`: the command also
+    writes files next to `path` (a stability run's per-seed results), so any path in the book counts."""
+    if path.is_dir():
+        fail("--out", str(path), "a file path, not a folder")
+    target = path.resolve()
+    for book in {results_dir().resolve(), BOOK_RESULTS}:
+        if target.is_relative_to(book) and (path.exists() or writes_beside) and not into_book:
+            fail("--out", str(path), f"a path that does not replace the book's committed results in {book} "
+                                     "(give another --out, or --into-book to replace them on purpose)")
+    return path
+
+
 def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("chapter", choices=sorted(CHAPTERS))
     parser.add_argument("--profile", default="cpu", help="cpu (default) or paper")
@@ -45,6 +73,8 @@ def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (same as --set device=...)")
     parser.add_argument("--progress", action="store_true", help="show training progress bars")
+    parser.add_argument("--into-book", action="store_true",
+                        help="allow replacing the book's committed results in book/results (e.g. after make book)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,11 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one chapter's experiment and write its results JSON")
     _chapter_arguments(run)
     run.add_argument("--out", type=Path, default=None,
-                     help="results JSON path (default: book/results/<chapter>_<profile>.json)")
+                     help="results JSON path (default: runs/<chapter>_<profile>_<UTC time>.json)")
     stab = sub.add_parser("stability", help="run a chapter once per training seed and write its stability file")
     _chapter_arguments(stab)
     stab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
-    stab.add_argument("--out", type=Path, default=None, help="default: book/results/<chapter>_stability.json")
+    stab.add_argument("--out", type=Path, default=None,
+                      help="default: runs/<chapter>_stability_<UTC time>/<chapter>_stability.json; with --into-book "
+                           "(and for --refresh, --extend), book/results/<chapter>_stability.json")
     stab.add_argument("--refresh", action="store_true", help="recompute the verdicts and key numbers of an existing "
                                                              "stability file from its saved per-seed results (no training)")
     stab.add_argument("--kernels", nargs="+", default=[], metavar="KERNELS",
@@ -103,7 +135,7 @@ def _make_config(chapter, profile: str, overrides: dict[str, Any]):
 def _run(args: argparse.Namespace) -> int:
     chapter = CHAPTERS[args.chapter]
     config = _make_config(chapter, args.profile, _config(args))
-    out = args.out or Path("book/results") / f"{args.chapter}_{args.profile}.json"
+    out = checked_output(args.out or RUNS_DIR / f"{args.chapter}_{args.profile}_{_timestamp()}.json", args.into_book)
     results = chapter.run(config)
     write_json_atomic(results, out)
     print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
@@ -112,7 +144,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _stability(args: argparse.Namespace) -> int:
     chapter = CHAPTERS[args.chapter]
-    out = args.out or stability_path(args.chapter, Path("book/results"))
+    in_book = args.into_book or args.refresh or args.extend  # these two change an existing file: the book's by default
+    out = args.out or (stability_path(args.chapter, results_dir()) if in_book
+                       else RUNS_DIR / f"{args.chapter}_stability_{_timestamp()}" / f"{args.chapter}_stability.json")
+    checked_output(out, args.into_book, writes_beside=True)
     if args.refresh:
         refresh_stability(chapter, out)
         print(f"refreshed {out}")
@@ -140,6 +175,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--model-args={args.model_args!r} is not allowed: expected a JSON object")
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     api.attack_specs(attacks, api.parse_eps(args.eps))  # fail on a bad attack before loading anything
+    if args.out is not None:
+        checked_output(args.out, into_book=False)
     model = api.load_model(args.model, args.weights, kwargs=kwargs)
     report = api.evaluate(model, dataset=args.dataset, eps=args.eps, attacks=attacks, per_class=args.per_class,
                           device=args.device, batch_size=args.batch_size, seed=args.seed)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,7 +65,77 @@ def test_device_flag_and_default_output_path(fake_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", "classwise", "--device", "cpu", "--profile", "paper", "--set", "mnist=false"]) == 0
     assert fake_run[0].device == "cpu" and fake_run[0].profile == "paper" and fake_run[0].mnist is False
-    assert (tmp_path / "book" / "results" / "classwise_paper.json").exists()
+    written = list((tmp_path / "runs").glob("classwise_paper_*.json"))  # a user folder, never the book
+    assert len(written) == 1 and not (tmp_path / "book").exists()
+
+
+@pytest.fixture
+def book_results(tmp_path, monkeypatch):
+    """A stand-in for the book's committed results folder, with one committed file in it."""
+    book = tmp_path / "book" / "results"
+    book.mkdir(parents=True)
+    (book / "classwise_cpu.json").write_text('{"committed": true}')
+    monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(book))
+    return book
+
+
+def test_a_rerun_never_replaces_committed_results_without_into_book(fake_run, capsys, book_results):
+    committed = book_results / "classwise_cpu.json"
+    assert cli.main(["run", "classwise", "--out", str(committed)]) == 2
+    err = capsys.readouterr().err
+    assert "--out=" in err and "--into-book" in err and str(book_results) in err
+    assert fake_run == [] and committed.read_text() == '{"committed": true}'  # refused before any work
+    assert cli.main(["run", "classwise", "--out", str(committed), "--into-book"]) == 0
+    assert json.loads(committed.read_text())["eps"] == fake_run[0].eps
+    # A new file beside them is an explicit choice, e.g. publishing a paper-scale run.
+    assert cli.main(["run", "classwise", "--out", str(book_results / "classwise_paper.json")]) == 0
+
+
+def test_out_must_be_a_file_path(fake_run, capsys, tmp_path):
+    assert cli.main(["run", "classwise", "--out", str(tmp_path)]) == 2
+    assert "a file path, not a folder" in capsys.readouterr().err and fake_run == []
+
+
+def test_stability_writes_into_the_book_only_with_into_book(capsys, book_results, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ran = []
+    monkeypatch.setattr(cli, "run_stability", lambda chapter, seeds, **kw: ran.append(kw["out"]) or {
+        "seconds": {"wall": 1.0}})
+    monkeypatch.setattr(cli, "refresh_stability", lambda chapter, out: ran.append(out))
+    assert cli.main(["stability", "classwise", "--seeds", "0", "1"]) == 0
+    assert ran[-1].parts[0] == "runs" and ran[-1].name == "classwise_stability.json"
+    # per-seed files would land beside it: any path in the book counts, existing or not
+    assert cli.main(["stability", "classwise", "--seeds", "0", "1", "--out", str(book_results / "new.json")]) == 2
+    assert cli.main(["stability", "classwise", "--refresh"]) == 2  # the book's file by default: say so
+    assert "--into-book" in capsys.readouterr().err and len(ran) == 1
+    assert cli.main(["stability", "classwise", "--refresh", "--into-book"]) == 0
+    assert ran[-1] == book_results / "classwise_stability.json"
+
+
+def test_a_real_rerun_from_the_repository_root_leaves_git_clean(tmp_path):
+    """The README's rerun, run from the checkout as a new user would: the work tree stays as it was."""
+    import subprocess
+    import sys
+
+    repo = cli.BOOK_RESULTS.parents[1]
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    status = lambda: subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                                    capture_output=True, text=True, check=True).stdout
+    before, had_runs = status(), (repo / "runs").exists()
+    tiny = ["epochs=1", "train_per_class=10", "val_per_class=5", "test_per_class=5", "aa_per_class=2",
+            "mnist=false", "temperatures=[1,2]", "bias_grid=[0,1]", "long_steps=[]"]
+    run = subprocess.run([sys.executable, "-m", "advfair", "run", "classwise", *[f"--set={s}" for s in tiny]],
+                         cwd=repo, capture_output=True, text=True,
+                         env={**__import__("os").environ, "ADVFAIR_CACHE_DIR": str(tmp_path / "cache")})
+    assert run.returncode == 0, run.stderr[-3000:]
+    written = Path(run.stdout.split("wrote ", 1)[1].split(" (")[0])
+    try:
+        assert written.parts[0] == "runs" and status() == before
+    finally:
+        (repo / written).unlink(missing_ok=True)
+        if not had_runs:
+            (repo / "runs").rmdir()
 
 
 def test_argparse_errors(fake_run, capsys):

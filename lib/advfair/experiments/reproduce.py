@@ -71,7 +71,7 @@ def check(page: Page, fresh: dict, committed: dict, stability: dict | None) -> l
     problems = []
     if stability is not None and stability["config_hash"] != committed.get("config_hash"):
         return [f"the stability file is stale: made for config {stability['config_hash']}, the committed results are "
-                f"for {committed.get('config_hash')} (rerun `python -m advfair stability`)"]
+                f"for {committed.get('config_hash')} (rerun `python -m advfair stability ... --into-book`)"]
     tol = tolerances(stability) if stability is not None else {}
     fresh_numbers, committed_numbers = page.key_numbers(fresh), page.key_numbers(committed)
     for key, value in committed_numbers.items():

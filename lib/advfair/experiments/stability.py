@@ -1,6 +1,6 @@
 """Seed stability: a chapter's pipeline at its defaults once per training seed.
 
-`python -m advfair stability CHAPTER --seeds 0 1 2` writes book/results/<chapter>_stability.json with the
+`python -m advfair stability CHAPTER --seeds 0 1 2 --into-book` writes book/results/<chapter>_stability.json with the
 verdict and key numbers of every seed, the config hash (seed excluded), the commit, the machine and the
 wall time. Chapters read it to say "held in k of n seeds"; a file whose config hash differs from the
 config shown is stale and is shown as such. The spread of the key numbers over seeds sets the tolerances
@@ -95,10 +95,11 @@ def add_kernel_runs(chapter: Chapter, kernels: list[str], record: dict, out: Pat
         sets = [f"--set={key}={json.dumps(value)}" for key, value in {**overrides, "seed": seed}.items()]
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(".run.json")
-        # An empty model cache: cached models were trained with the default kernels.
+        # An empty model cache: cached models were trained with the default kernels. --into-book: the stability
+        # command already checked where it may write.
         with tempfile.TemporaryDirectory() as cache:
             run_process([sys.executable, "-m", "advfair", "run", chapter.name, "--profile", profile, *sets,
-                         "--out", str(scratch)], env={**os.environ, **KERNELS[kernel], "ADVFAIR_CACHE_DIR": cache})
+                         "--out", str(scratch), "--into-book"], env={**os.environ, **KERNELS[kernel], "ADVFAIR_CACHE_DIR": cache})
         results = json.loads(scratch.read_text())
         write_json_atomic(results, path, indent=None)
         scratch.unlink()
