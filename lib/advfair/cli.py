@@ -19,6 +19,7 @@ from typing import Any
 from . import api
 from .experiments import CHAPTERS, results_dir
 from .experiments.cache import write_json_atomic
+from .locations import BOOK_RESULTS
 from .experiments.stability import (KERNELS, add_kernel_runs, refresh_stability, run_stability,
                                    stability_path)
 from .validation import ConfigError, fail
@@ -44,8 +45,6 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 # Where a command's outputs go unless --out says otherwise: a folder of the user's, never the committed book.
 RUNS_DIR = Path("runs")
-# The checkout's committed results (lib/advfair/cli.py -> the repository root), wherever the command runs from.
-BOOK_RESULTS = Path(__file__).resolve().parents[2] / "book" / "results"
 
 
 def _timestamp() -> str:

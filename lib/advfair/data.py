@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .validation import check_choice, check_non_negative, check_number, check_positive
+from .locations import default_data_dir
+from .validation import check_choice, check_non_negative, check_number, check_positive, fail
 
 DATASETS = ("cifar10", "cifar100", "mnist", "svhn")
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
@@ -48,10 +50,6 @@ class Dataset:
     @property
     def in_channels(self) -> int:
         return self.x_train.shape[1]
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("ADVFAIR_DATA_DIR", Path.home() / ".cache" / "advfair" / "data"))
 
 
 def content_checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -110,6 +108,19 @@ def _torchvision_arrays(name: str, root: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _downloaded(name: str, data_dir: Path) -> dict[str, np.ndarray]:
+    """The dataset from torchvision; on failure (e.g. offline) a clear error, and no folder left behind."""
+    created = [p for p in (data_dir, data_dir / "torchvision") if not p.exists()]
+    try:
+        return _torchvision_arrays(name, data_dir / "torchvision")
+    except (OSError, RuntimeError) as error:  # URLError is an OSError; torchvision raises RuntimeError too
+        for folder in created[:1]:  # the outermost folder this call created, with all it wrote
+            shutil.rmtree(folder, ignore_errors=True)
+        fail("dataset", name, f"a dataset this machine has: {data_dir / (name + '.npz')} does not exist and the "
+                              f"download failed ({type(error).__name__}: {error}). Put {name}.npz there, or set "
+                              "ADVFAIR_DATA_DIR to a folder that has it (see the README, 'Data and caches')")
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
     """Load a dataset: the offline ``.npz`` first, otherwise download with torchvision and cache it."""
     check_choice("dataset", name, DATASETS)
@@ -118,7 +129,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     if not path.exists():
         if not download:
             raise FileNotFoundError(f"{path} does not exist and download=False; set ADVFAIR_DATA_DIR")
-        save_npz_atomic(path, _torchvision_arrays(name, data_dir / "torchvision"))
+        save_npz_atomic(path, _downloaded(name, data_dir))
     with np.load(path) as npz:
         arrays = {key: npz[key] for key in npz.files}
     _verify(name, path, arrays)

@@ -348,3 +348,51 @@ def test_batches_drop_last():
     out = list(batches(y[:, None], y, 5, shuffle=True, generator=torch.Generator().manual_seed(0), drop_last=True))
     assert [len(b[1]) for b in out] == [5, 5, 5, 5]
     assert len(set(torch.cat([b[1] for b in out]).tolist())) == 20
+
+
+def test_an_offline_download_failure_says_what_to_do_and_leaves_no_folder(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(name, root):
+        root.mkdir(parents=True)  # torchvision creates its folder before it fails
+        (root / "partial.tar.gz").write_bytes(b"x")
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(D, "_torchvision_arrays", offline)
+    target = tmp_path / "fresh" / "data"
+    with pytest.raises(ConfigError) as info:
+        D.load_dataset("svhn", target)
+    message = str(info.value)
+    assert "dataset='svhn'" in message and "svhn.npz" in message and "ADVFAIR_DATA_DIR" in message
+    assert "URLError" in message
+    assert not target.exists() and (tmp_path / "fresh").exists()  # only what the call created is gone
+    existing = tmp_path / "mine"
+    (existing / "keep.txt").parent.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    with pytest.raises(ConfigError):
+        D.load_dataset("svhn", existing)
+    assert sorted(p.name for p in existing.iterdir()) == ["keep.txt"]  # a user's folder stays as it was
+
+
+def test_one_rule_for_data_and_cache_folders(monkeypatch, tmp_path):
+    from advfair import locations
+
+    monkeypatch.setenv("ADVFAIR_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("ADVFAIR_CACHE_DIR", str(tmp_path / "c"))
+    assert locations.default_data_dir() == tmp_path / "d" and locations.default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("ADVFAIR_DATA_DIR")
+    monkeypatch.delenv("ADVFAIR_CACHE_DIR")
+    # In this checkout: the Makefile's defaults (shared/data beside it when present, .cache/advfair in it).
+    assert locations.in_checkout()
+    shared = locations.CHECKOUT.parent / "shared" / "data"
+    expected = shared if shared.is_dir() else tmp_path.home() / ".cache" / "advfair" / "data"
+    assert locations.default_data_dir() == expected
+    assert locations.default_cache_dir() == locations.CHECKOUT / ".cache" / "advfair"
+    # An installed package without a checkout: the home folder.
+    monkeypatch.setattr(locations, "in_checkout", lambda: False)
+    assert locations.default_cache_dir() == tmp_path.home() / ".cache" / "advfair" / "models"
+    assert locations.default_data_dir() == tmp_path.home() / ".cache" / "advfair" / "data"
+    from advfair.experiments.cache import ModelCache
+
+    monkeypatch.setattr(locations, "in_checkout", lambda: True)
+    assert ModelCache().root == locations.CHECKOUT / ".cache" / "advfair"

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ..locations import BOOK_RESULTS
 from ..trainer import resolve_device
 from ..validation import check_bool, check_choice, check_non_negative, check_positive, fail, freeze_lists
 
@@ -147,7 +148,7 @@ def results_dir() -> Path:
     for candidate in (Path("results"), Path("book/results")):
         if candidate.is_dir():
             return candidate
-    return Path(__file__).resolve().parents[3] / "book" / "results"
+    return BOOK_RESULTS
 
 
 def json_clean(obj: Any) -> Any:

@@ -17,11 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..locations import default_cache_dir
 from ..trainer import save_atomic
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("ADVFAIR_CACHE_DIR", Path.home() / ".cache" / "advfair" / "models"))
-
 
 def spec_key(spec: dict) -> str:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
