@@ -66,20 +66,28 @@ def evaluate(model: nn.Module, *, dataset: str = "cifar10", eps: float | str = 8
     specs = attack_specs(attacks, eps)
     dev = resolve_device(device)
     data = load_dataset(dataset, data_dir)
+    smallest = int(torch.bincount(data.y_test, minlength=data.num_classes).min())
+    if per_class is not None and per_class > smallest:
+        fail("--per-class", per_class, f"at most {smallest}, the test images of the smallest class of {dataset}")
     idx = (torch.arange(len(data.y_test)) if per_class is None
            else class_balanced_indices(data.y_test, per_class, seed=seed))
     x, y = to_float(data.x_test[idx]).to(dev), data.y_test[idx].to(dev)
     model = model.to(dev).eval()
-    _check_outputs(model, x, data.num_classes)
+    _check_outputs(model, x, data.num_classes, dataset)
     protocol = Protocol(eps, specs, seed=seed, batch_size=batch_size, n_boot=n_boot)
     result = evaluate_points(model, Points.of(x, y, data.classes), protocol)
     return {"dataset": dataset, "eps": eps, "per_class": per_class, "test_indices": idx.tolist(),
             **result.to_json(n_boot=n_boot, seed=seed), "environment": environment(dev)}
 
 
-def _check_outputs(model: nn.Module, x: torch.Tensor, num_classes: int) -> None:
-    with torch.no_grad():
-        out = model(x[:2])
+def _check_outputs(model: nn.Module, x: torch.Tensor, num_classes: int, dataset: str) -> None:
+    """One forward pass on two test images before any attack: a model made for other images fails here."""
+    try:
+        with torch.no_grad():
+            out = model(x[:2])
+    except RuntimeError as error:  # e.g. an MNIST model given CIFAR-10 images: a conv or matmul shape error
+        fail("--model", type(model).__name__, f"a model for {dataset} images of shape {tuple(x.shape[1:])} in [0, 1] "
+             f"(its forward pass raised: {str(error).splitlines()[0]})")
     if out.ndim != 2 or out.shape[1] != num_classes:
         fail("--model", type(model).__name__, f"a model that maps a batch of images in [0, 1] to "
              f"(batch, {num_classes}) logits (got output shape {tuple(out.shape)})")
@@ -110,7 +118,7 @@ def load_model(spec: str, weights: str | Path | None = None, *, kwargs: dict | N
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-            fail("--weights", str(path), f"a file torch.load(weights_only=True) can read ({error})")
+            fail("--weights", str(path), f"a file torch.load(weights_only=True) can read ({_load_error(error)})")
         state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
         if not isinstance(state, dict):
             fail("--weights", str(path), "a state dict (a mapping of parameter names to tensors)")
@@ -120,6 +128,21 @@ def load_model(spec: str, weights: str | Path | None = None, *, kwargs: dict | N
             first = str(error).splitlines()[0:3]
             fail("--weights", str(path), "weights that fit the model: " + " ".join(first))
     return model.eval()
+
+
+def _load_error(error: Exception) -> str:
+    """torch's reason for refusing a file, without its advice to retry with weights_only=False: that runs any
+    code the file holds, and a file from someone else must never be loaded that way."""
+    text = str(error)
+    if "Weights only load failed" not in text:
+        return text.splitlines()[0] if text else type(error).__name__
+    if "WeightsUnpickler error:" in text:
+        reason = text.split("WeightsUnpickler error:", 1)[1]
+    else:  # the advice, the reason and a pointer to the docs come as paragraphs
+        reason = next((p for p in text.split("\n\n") if p.strip() and "weights_only" not in p
+                       and "documentation" not in p), "objects other than tensors")
+    return (f"it holds more than tensors ({reason.strip().splitlines()[0]}); advfair never loads a file with "
+            "weights_only=False: save the model's state_dict() with torch.save and pass that file")
 
 
 def load_report(path: str | Path) -> dict:
@@ -132,7 +155,7 @@ def summary_table(report: dict) -> str:
     then the mean, worst class, gap and NSD."""
     rep = report["reports"]["all"]
     attacks = list(rep["attacks"])
-    width = max(len(c) for c in rep["classes"]) + 2
+    width = max(len("class"), *(len(c) for c in rep["classes"])) + 2
     lines = ["".join([f"{'class':<{width}}", *(f"{a:>10}" for a in attacks)])]
     for c, name in enumerate(rep["classes"]):
         lines.append("".join([f"{name:<{width}}", *(f"{100 * rep['attacks'][a]['per_class'][c]:>10.1f}" for a in attacks)]))

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import api
+from . import __version__, api
 from .experiments import CHAPTERS, results_dir
 from .experiments.cache import write_json_atomic
 from .locations import BOOK_RESULTS
@@ -78,6 +78,7 @@ def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advfair", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"advfair {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one chapter's experiment and write its results JSON")
     _chapter_arguments(run)
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", required=True, help="package.module:factory returning the torch.nn.Module")
     ev.add_argument("--model-args", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"width\": 16}'")
     ev.add_argument("--weights", default=None, help="state dict file (loaded with weights_only=True)")
+    ev.add_argument("--untrained", action="store_true",
+                    help="evaluate the factory's fresh weights, without --weights (a smoke test, not a result)")
     ev.add_argument("--dataset", default="cifar10")
     ev.add_argument("--eps", default="8/255", help="L-inf radius for inputs in [0, 1], e.g. 8/255")
     ev.add_argument("--attacks", default=",".join(api.DEFAULT_ATTACKS),
@@ -177,6 +180,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.out is not None:
         checked_output(args.out, into_book=False)
     model = api.load_model(args.model, args.weights, kwargs=kwargs)
+    if args.weights is None and not args.untrained:
+        fail("--weights", None, "a state dict file for the model (or --untrained, to evaluate its fresh weights)")
+    if any(a.startswith("aa") for a in attacks) and (args.per_class is None or args.per_class > 100) \
+            and api.resolve_device(args.device).type == "cpu":
+        print("advfair: AutoAttack on this many test images can take hours on a CPU; --per-class 20 gives a first "
+              "look", file=sys.stderr)
     report = api.evaluate(model, dataset=args.dataset, eps=args.eps, attacks=attacks, per_class=args.per_class,
                           device=args.device, batch_size=args.batch_size, seed=args.seed)
     print(api.summary_table(report))

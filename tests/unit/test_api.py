@@ -12,7 +12,7 @@ from torch import nn
 
 import advfair
 from advfair import api, cli
-from advfair.models import cifar10_small_cnn
+from advfair.models import build_model, cifar10_small_cnn
 from advfair.validation import ConfigError
 
 
@@ -157,7 +157,7 @@ def test_evaluate_rejects_models_with_other_outputs_and_bad_arguments(cifar):
 def test_cli_evaluate_writes_the_report_and_prints_the_table(cifar, tmp_path, capsys):
     out = tmp_path / "report.json"
     code = cli.main(["evaluate", "--model", "advfair.models:cifar10_small_cnn", "--model-args", '{"width": 4}',
-                     "--per-class", "2", "--attacks", "fgsm,pgd2", "--device", "cpu", "--out", str(out)])
+                     "--per-class", "2", "--attacks", "fgsm,pgd2", "--device", "cpu", "--out", str(out), "--untrained"])
     assert code == 0
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
@@ -181,7 +181,7 @@ def test_cli_evaluate_writes_the_report_and_prints_the_table(cifar, tmp_path, ca
 ])
 def test_cli_evaluate_errors_exit_2(args, expected, capsys, tmp_path):
     base = ["evaluate", "--model", "advfair.models:cifar10_small_cnn", "--model-args", '{"width": 4}',
-            "--per-class", "1", "--device", "cpu", "--out", str(tmp_path / "r.json")]
+            "--per-class", "1", "--device", "cpu", "--out", str(tmp_path / "r.json"), "--untrained"]
     assert cli.main([*base, *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("advfair: ") and expected in err
@@ -191,3 +191,46 @@ def test_cli_evaluate_errors_exit_2(args, expected, capsys, tmp_path):
 def test_cli_evaluate_bad_model_exits_2(capsys):
     assert cli.main(["evaluate", "--model", "advfair.models:nope", "--attacks", "fgsm"]) == 2
     assert "--model='advfair.models:nope'" in capsys.readouterr().err
+
+
+def test_cli_evaluate_checks_before_any_work(cifar, capsys, tmp_path):
+    """Each mistake of a new user is a clear message naming the argument, not a traceback."""
+    base = ["evaluate", "--model", "advfair.models:cifar10_small_cnn", "--model-args", '{"width": 4}',
+            "--attacks", "fgsm", "--device", "cpu"]
+    assert cli.main([*base, "--untrained", "--per-class", "2000"]) == 2
+    assert "--per-class=2000 is not allowed: expected at most 1000" in capsys.readouterr().err
+    assert cli.main([*base, "--untrained", "--per-class", "1", "--out", str(tmp_path)]) == 2
+    assert "a file path, not a folder" in capsys.readouterr().err
+    assert cli.main([*base, "--per-class", "1"]) == 2  # no weights: never a silent evaluation of random ones
+    assert "--weights=None is not allowed" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_a_model_for_other_images_is_named_before_any_attack(cifar, monkeypatch):
+    mnist_model = build_model("small_cnn", dataset="mnist", num_classes=10, in_channels=1, width=4)
+    with pytest.raises(ConfigError, match=r"--model=.*a model for cifar10 images of shape \(3, 32, 32\)"):
+        api.evaluate(mnist_model, attacks=["pgd2"], per_class=1, device="cpu", data_dir=str(cifar))
+
+
+def test_a_pickle_with_code_is_refused_without_the_advice_to_unpickle_it(tmp_path):
+    import os
+
+    class Payload:
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    path = tmp_path / "payload.pt"
+    torch.save({"state_dict": Payload()}, path)
+    with pytest.raises(ConfigError) as info:
+        api.load_model("advfair.models:cifar10_small_cnn", path, kwargs={"width": 4})
+    message = str(info.value)
+    assert "holds more than tensors" in message and "state_dict()" in message
+    assert "two options" not in message and "trust the source" not in message and "set to `False`" not in message
+
+
+def test_version_and_a_table_aligned_for_short_class_names(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"advfair {advfair.__version__}"
+    entry = {"per_class": [0.5, 1.0], "mean": 0.75, "worst": 0.5, "gap": 0.5, "nsd": 0.33}
+    table = api.summary_table({"reports": {"all": {"classes": ["a", "b"], "attacks": {"clean": entry}}}})
+    assert len({line.index(line.split()[1]) + len(line.split()[1]) for line in table.splitlines()}) == 1
