@@ -136,12 +136,28 @@ def _make_config(chapter, profile: str, overrides: dict[str, Any]):
 
 def _run(args: argparse.Namespace) -> int:
     chapter = CHAPTERS[args.chapter]
-    config = _make_config(chapter, args.profile, _config(args))
+    overrides = _config(args)
+    config = _make_config(chapter, args.profile, overrides)
+    if args.profile == "paper" and "device" not in overrides and api.resolve_device(config.device).type == "cpu":
+        fail("--device", None, "cuda for the paper profile (paper-scale models and schedules: days to weeks on a "
+                               "CPU), or --device cpu to run it on the CPU anyway")
     out = checked_output(args.out or RUNS_DIR / f"{args.chapter}_{args.profile}_{_timestamp()}.json", args.into_book)
     results = chapter.run(config)
     write_json_atomic(results, out)
+    print(summary(chapter, results))
     print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
     return 0
+
+
+def summary(chapter, results: dict) -> str:
+    """What a run found, for the terminal: every claim's verdict and evidence, then the key numbers."""
+    lines = [f"{chapter.name} ({results.get('config', {}).get('profile', '?')} profile): verdicts"]
+    lines += [f"  {v.claim:<5} {v.outcome:<28} {v.evidence()}" for v in chapter.verdicts(results)]
+    numbers = chapter.key_numbers(results)
+    if numbers:
+        lines.append("key numbers")
+        lines += [f"  {key:<48} {value:.4f}" for key, value in numbers.items()]
+    return "\n".join(lines)
 
 
 def _stability(args: argparse.Namespace) -> int:

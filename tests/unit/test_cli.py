@@ -10,6 +10,7 @@ import pytest
 from advfair import cli
 from advfair.experiments.classwise import CHAPTER
 from advfair.validation import ConfigError
+from advfair.verdicts import Part, Verdict
 
 
 @pytest.fixture
@@ -21,7 +22,9 @@ def fake_run(monkeypatch):
         calls.append(cfg)
         return {"seconds": {"total": 1.5}, "eps": cfg.eps}
 
-    monkeypatch.setitem(cli.CHAPTERS, "classwise", dataclasses.replace(CHAPTER, run=run))
+    verdict = Verdict("C1", "a claim", (Part("a part", "reproduced"),))
+    monkeypatch.setitem(cli.CHAPTERS, "classwise", dataclasses.replace(
+        CHAPTER, run=run, verdicts=lambda results: [verdict], key_numbers=lambda results: {"pgd_at.clean": 0.5}))
     return calls
 
 
@@ -162,3 +165,17 @@ def test_parse_value_and_sets():
         with pytest.raises(ConfigError, match="KEY=VALUE"):
             cli.parse_sets([bad])
     assert cli.parse_sets([]) == {}
+
+
+def test_run_prints_its_verdicts_and_key_numbers(fake_run, capsys, tmp_path):
+    assert cli.main(["run", "classwise", "--out", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "C1" in printed and "reproduced" in printed and "pgd_at.clean" in printed and "0.5000" in printed
+
+
+def test_the_paper_profile_never_falls_back_to_the_cpu_silently(fake_run, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.api.torch.cuda, "is_available", lambda: False)
+    assert cli.main(["run", "classwise", "--profile", "paper", "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--device=None is not allowed" in err and "--device cpu" in err and fake_run == []
+    assert cli.main(["run", "classwise", "--profile", "paper", "--device", "cpu", "--out", str(tmp_path / "r.json")]) == 0
