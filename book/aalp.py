@@ -66,15 +66,19 @@ seed = None  # training seed (initial weights, batch order, attack starts); None
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
 overrides = {}  # any other field of AALPConfig, e.g. {"gd_p": 0.5, "weight_rule": "correct", "train_attack": "pgd_ll"}
 results_json = None  # show a saved results JSON (e.g. "results/aalp_paper.json") instead of running
+_declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %%
-import json
+from advfair.experiments import check_parameters
+
+check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+
 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import tables
-from advfair.experiments import chapter_results, results_dir
+from advfair.experiments import chapter_results, load_results, results_dir, scale_label
 from advfair.experiments.aalp import figures
 from advfair.experiments.aalp import report as ar
 
@@ -266,7 +270,8 @@ ar.quoted_third_party_table()
 # %%
 paper_path = results_dir() / "aalp_paper.json"
 if paper_path.exists():
-    paper = json.loads(paper_path.read_text())
+    paper = load_results(paper_path, "aalp")
+    display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
     display(ar.verdicts(paper, stability=False))
     display(ar.checklist_table(paper))
 else:

@@ -60,15 +60,19 @@ seed = None  # training seed (initial weights, batch order, attack starts); None
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
 overrides = {}  # any other field of AbsldConfig, e.g. {"absld_mode": "code_product", "eta_tau": 0.1}
 results_json = None  # show a saved results JSON (e.g. "results/absld_paper.json") instead of running
+_declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %%
-import json
+from advfair.experiments import check_parameters
+
+check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+
 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, results_dir
+from advfair.experiments import chapter_results, load_results, results_dir, scale_label
 from advfair.experiments.absld import report as ab
 from advfair.experiments.absld.claims import baselines, main_key
 from advfair.experiments.absld.methods import MODEL_LABELS
@@ -281,7 +285,8 @@ if ab.last_epoch_table(results) is not None:
     display(ab.last_epoch_table(results))
 paper_path = results_dir() / "absld_paper.json"
 if paper_path.exists():
-    paper = json.loads(paper_path.read_text())
+    paper = load_results(paper_path, "absld")
+    display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
     display(ab.verdicts(paper, stability=False))
     if ab.last_epoch_table(paper) is not None:
         display(Markdown("**Paper profile: the selected against the last epoch**"))

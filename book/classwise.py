@@ -53,9 +53,13 @@ seed = None  # training seed (initial weights, batch order, attack starts); None
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
 overrides = {}  # any other field of ClasswiseConfig, e.g. {"temperatures": [0.5, 1, 2], "w_worst": 3}
 results_json = None  # show a saved results JSON (e.g. "results/classwise_paper.json") instead of running
+_declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %%
-import json
+from advfair.experiments import check_parameters
+
+check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -63,7 +67,7 @@ from IPython.display import Markdown, display
 
 from advfair import plots, tables
 from advfair.evaluation import tpgd_name
-from advfair.experiments import chapter_results, results_dir
+from advfair.experiments import chapter_results, load_results, results_dir, scale_label
 from advfair.experiments.classwise import report as cw
 from advfair.experiments.common import report
 
@@ -269,7 +273,9 @@ display(Markdown(cw.scale_notes(results)))
 # %%
 paper_path = results_dir() / "classwise_paper.json"
 if paper_path.exists():
-    display(cw.verdicts(json.loads(paper_path.read_text())))
+    paper = load_results(paper_path, "classwise")
+    display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
+    display(cw.verdicts(paper))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
                      "`python -m advfair run classwise --profile paper --device cuda "

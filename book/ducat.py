@@ -61,15 +61,19 @@ seed = None  # training seed (initial weights, batch order, attack starts); None
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
 overrides = {}  # any other field of DucatConfig, e.g. {"ducat_start": 1, "w_benign": 0.5, "backbone": "preact18"}
 results_json = None  # show a saved results JSON (e.g. "results/ducat_paper.json") instead of running
+_declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %%
-import json
+from advfair.experiments import check_parameters
+
+check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+
 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, results_dir
+from advfair.experiments import chapter_results, load_results, results_dir, scale_label
 from advfair.experiments.ducat import paper as dp
 from advfair.experiments.ducat import report as du
 
@@ -245,7 +249,8 @@ dp.quoted_claims_table(results)
 # %%
 paper_path = results_dir() / "ducat_paper.json"
 if paper_path.exists():
-    paper = json.loads(paper_path.read_text())
+    paper = load_results(paper_path, "ducat")
+    display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
     display(du.verdicts(paper, stability=False))
     display(du.four_numbers_table(paper))
     display(dp.last_epoch_table(paper))

@@ -44,8 +44,13 @@
 per_class = 30  # test images per class
 attacks = "fgsm,pgd20,cw20,aa"
 results_json = None  # show a saved report instead of running
+_declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %% papermill={"duration": 18.702969, "end_time": "2026-12-01T09:54:09.902023+00:00", "exception": false, "start_time": "2026-12-01T09:53:51.199054+00:00", "status": "completed"}
+from advfair.experiments import check_parameters
+
+check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+
 import subprocess
 import sys
 import tempfile

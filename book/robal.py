@@ -45,16 +45,20 @@ seed = None  # training and attack seed; None keeps the profile's value
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
 overrides = {}  # any other field of RobalConfig, e.g. {"lr_schedule": "paper_step", "kl_weight": 2}
 results_json = None  # show a saved results JSON (e.g. "results/robal_paper.json") instead of running
+_declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %%
-import json
+from advfair.experiments import check_parameters
+
+check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, results_dir
+from advfair.experiments import chapter_results, load_results, results_dir, scale_label
 from advfair.experiments.common import report
 from advfair.experiments.robal import report as rb
 
@@ -269,7 +273,9 @@ rb.paper_comparison(results)
 # %%
 paper_path = results_dir() / "robal_paper.json"
 if paper_path.exists():
-    display(rb.verdicts(json.loads(paper_path.read_text())))
+    paper = load_results(paper_path, "robal")
+    display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
+    display(rb.verdicts(paper))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
                      "`python -m advfair run robal --profile paper --device cuda "

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..validation import check_choice
+from ..validation import check_choice, fail
 from . import aalp, absld, classwise, ducat, robal
-from .base import Chapter, json_clean, results_dir
+from .base import EXECUTION_FIELDS, Chapter, json_clean, results_dir
 from .cache import write_json_atomic
+from .common import RESULTS_SCHEMA
 
-__all__ = ["CHAPTERS", "Chapter", "chapter_results", "get_chapter", "page_results", "results_dir"]
+__all__ = ["CHAPTERS", "Chapter", "chapter_results", "check_parameters", "get_chapter", "load_results", "page_results",
+           "results_dir", "scale_label"]
 
 CHAPTERS: dict[str, Chapter] = {"classwise": classwise.CHAPTER, "robal": robal.CHAPTER, "ducat": ducat.CHAPTER,
                                 "absld": absld.CHAPTER, "aalp": aalp.CHAPTER}
@@ -22,7 +24,59 @@ def get_chapter(name: str) -> Chapter:
     return CHAPTERS[check_choice("chapter", name, CHAPTERS)]
 
 
-def page_results(name: str, compute: Callable[[], dict], results_json: str | None = None) -> dict:
+# Names IPython itself puts in a notebook's namespace that hold plain values.
+_IPYTHON_NAMES = frozenset({"In", "Out"})
+
+
+def check_parameters(namespace: dict[str, Any], declared: set[str]) -> None:
+    """Stop a page before any work when papermill injected a parameter its parameters cell does not declare
+    (papermill itself only warns, then runs the whole page). `declared` is the namespace's names at the end of
+    the parameters cell; an injected parameter is a new plain value (imports are modules, functions, classes)."""
+    plain = (str, int, float, bool, list, dict, tuple, type(None))
+    unknown = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in declared
+                     and k not in _IPYTHON_NAMES and isinstance(v, plain))
+    if unknown:
+        allowed = sorted(k for k in declared if not k.startswith("_") and k not in _IPYTHON_NAMES
+                         and isinstance(namespace.get(k), plain))
+        fail("parameter", unknown[0] if len(unknown) == 1 else unknown,
+             f"one of this page's parameters: {', '.join(allowed)} (any other config field goes in overrides)")
+
+
+def load_results(path: str | Path, chapter: str | None = None) -> dict:
+    """A saved results file, checked: it exists, is a results JSON, and (given `chapter`) is that chapter's."""
+    path = Path(path)
+    if not path.is_file():
+        fail("results_json", str(path), "an existing results JSON file")
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        fail("results_json", str(path), f"a results JSON file ({error})")
+    if chapter is None:
+        return results
+    fields = results if isinstance(results, dict) else {}
+    if fields.get("schema") != RESULTS_SCHEMA:
+        fail("results_json", str(path), f"a results file of the {chapter!r} chapter (this one is no chapter results "
+                                        f"file: schema {fields.get('schema')!r}, not {RESULTS_SCHEMA!r})")
+    if fields.get("chapter") != chapter:
+        fail("results_json", str(path), f"a results file of the {chapter!r} chapter (this one is of the "
+                                        f"{fields.get('chapter')!r} chapter)")
+    return results
+
+
+def scale_label(results: dict) -> str:
+    """What scale a chapter's results file is: its profile as defined, or the profile with the fields that a
+    run changed (then it is not that profile's scale: a 1-epoch smoke run is never shown as paper scale)."""
+    cfg = results["config"]
+    reference = get_chapter(results["chapter"]).make_config(cfg["profile"]).to_dict()
+    changed = [f"{k}={cfg.get(k)!r} (profile: {v!r})" for k, v in reference.items()
+               if k not in (*EXECUTION_FIELDS, "seed") and json_clean(cfg.get(k)) != json_clean(v)]
+    if not changed:
+        return f"the {cfg['profile']} profile as defined (seed {cfg.get('seed')})"
+    return f"not the {cfg['profile']} profile's scale: this run changed " + ", ".join(changed)
+
+
+def page_results(name: str, compute: Callable[[], dict], results_json: str | None = None,
+                 chapter: str | None = None) -> dict:
     """What a book page shows: `compute()`, or the results saved in `results_json`.
 
     Two environment variables serve the book's checks (see the README):
@@ -33,7 +87,7 @@ def page_results(name: str, compute: Callable[[], dict], results_json: str | Non
     if results_json is None and os.environ.get("ADVFAIR_REPLAY_DIR"):
         results_json = str(Path(os.environ["ADVFAIR_REPLAY_DIR"]) / f"{name}.json")
     if results_json is not None:
-        return json.loads(Path(results_json).read_text())
+        return load_results(results_json, chapter)
     results = json_clean(compute())
     if os.environ.get("ADVFAIR_RESULTS_OUT"):
         write_json_atomic(results, Path(os.environ["ADVFAIR_RESULTS_OUT"]) / f"{name}.json")
@@ -49,4 +103,4 @@ def chapter_results(chapter: str, profile: str, fields: dict[str, Any], override
     The config is built (and so validated) even when saved results are shown, so a typo still fails loudly."""
     ch = get_chapter(chapter)
     config = ch.make_config(profile, **{k: v for k, v in fields.items() if v is not None}, **overrides)
-    return page_results(f"{chapter}_{profile}", lambda: ch.run(config), results_json)
+    return page_results(f"{chapter}_{profile}", lambda: ch.run(config), results_json, chapter)
