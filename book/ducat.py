@@ -55,7 +55,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # "cpu" (default, small CNN on a CIFAR-10 subset) or "paper" (the code's bottleneck ResNet-18, GPU)
-epochs = None  # training epochs; None keeps the profile's value (change lr_drops and the DUCAT window with it)
+epochs = None  # training epochs; None keeps the profile's value (lr_drops and the DUCAT window follow it unless set)
 train_per_class = None  # training images per class; None keeps the profile's value
 seed = None  # training seed (initial weights, batch order, attack starts); None keeps the profile's value
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value

@@ -17,6 +17,8 @@ from advfair.experiments.classwise import ClasswiseConfig, make_config
 from advfair.splits import subset_per_class
 from advfair.validation import ConfigError
 
+RESULTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "book" / "results"
+
 PROFILES = ClasswiseConfig.PROFILES
 
 
@@ -105,9 +107,11 @@ def test_bad_fields_raise_config_error_naming_field_and_value(overrides, match):
 
 
 def test_paper_profile_with_fewer_epochs_than_milestones_fails_early():
-    """The milestones are checked against epochs in the config, not first when training starts."""
-    with pytest.raises(ConfigError, match="milestones=105"):
-        make_config("paper", epochs=100)
+    """Milestones set with epochs are checked against them in the config, not first when training starts;
+    left unset, the profile's milestones follow epochs."""
+    with pytest.raises(ConfigError, match=r"milestones=105 is not allowed: expected epochs in \[1, epochs=100\]"):
+        make_config("paper", epochs=100, milestones=[100, 105])
+    assert make_config("paper", epochs=100).milestones == (91, 95)
     assert make_config("paper", epochs=50, milestones=[40, 45]).milestones == (40, 45)
 
 
@@ -292,7 +296,7 @@ def test_pick_bias_ties_go_to_the_smaller_bias_and_b0_need_not_come_first():
 def test_chapter_results_shows_a_saved_json_but_still_validates_the_parameters(tmp_path):
     from advfair.experiments import chapter_results
     saved = tmp_path / "r.json"
-    saved.write_text(json.dumps({"chapter": "classwise", "marker": 7}))
+    saved.write_text(json.dumps({"chapter": "classwise", "schema": "advfair.results/1", "marker": 7}))
     assert chapter_results("classwise", "cpu", {"epochs": None}, {}, str(saved))["marker"] == 7
     with pytest.raises(ConfigError, match="epochs=-1"):
         chapter_results("classwise", "cpu", {"epochs": -1}, {}, str(saved))
@@ -368,3 +372,46 @@ def test_run_context_evaluates_as_served_and_writes_the_envelope(linear_model, t
     with torch.no_grad():
         cnn.head.weight.copy_(torch.arange(160.0).view(10, 16) / 100)
     assert weight_norms(cnn) == pytest.approx([float((torch.arange(16.0) + 16 * c).div(100).norm()) for c in range(10)])
+
+
+# ---- schedules written in epochs follow `epochs` (issue: `--set epochs=1` alone failed in most chapters) ----
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_epochs_alone_works_in_every_chapter_and_profile(chapter, monkeypatch, tmp_path):
+    from advfair import cli
+
+    ch = CHAPTERS[chapter]
+    ran = []
+    monkeypatch.setitem(cli.CHAPTERS, chapter, dataclasses.replace(
+        ch, run=lambda cfg: ran.append(cfg) or {"seconds": {"total": 0.0}}, verdicts=lambda r: [],
+        key_numbers=lambda r: {}))
+    for profile in ch.config.PROFILES:
+        assert cli.main(["run", chapter, "--profile", profile, "--device", "cpu", "--set", "epochs=1",
+                         "--out", str(tmp_path / f"{profile}.json")]) == 0
+        cfg = ran[-1]
+        for name, epochs_name in ch.config.SCHEDULE_FIELDS.items():
+            value = getattr(cfg, name)
+            values = [] if value is None else value if isinstance(value, tuple) else [value]
+            assert all(1 <= e <= getattr(cfg, epochs_name) for e in values), (profile, name, value)
+
+
+def test_a_schedule_follows_epochs_unless_set_and_a_conflict_names_both():
+    robal = CHAPTERS["robal"]
+    assert robal.make_config("cpu").milestones == (3, 4)  # the defaults are untouched
+    assert robal.make_config("cpu", epochs=8).milestones == (6, 8)
+    assert robal.make_config("paper", epochs=160, device="cpu").milestones == (120, 150)
+    assert robal.make_config("cpu", epochs=8, milestones=[2]).milestones == (2,)  # set explicitly: kept
+    with pytest.raises(ConfigError) as info:
+        robal.make_config("cpu", epochs=2, milestones=[3])
+    assert str(info.value).startswith("milestones=3 is not allowed") and "epochs=2" in str(info.value)
+    ducat = CHAPTERS["ducat"].make_config("cpu", epochs=20)
+    assert (ducat.ducat_start, ducat.ducat_end, ducat.lr_drops) == (16, 20, (18,))
+    absld = CHAPTERS["absld"].make_config("paper", teacher_epochs=38, device="cpu")
+    assert absld.teacher_milestones == (38,) and absld.decay_epochs == (215, 260, 285)
+
+
+def test_the_default_configs_keep_the_committed_results_config_hashes():
+    """Following epochs changes nothing unless epochs is overridden: the committed results stay current."""
+    for name, ch in CHAPTERS.items():
+        committed = json.loads((RESULTS / f"{name}_cpu.json").read_text())
+        assert ch.make_config("cpu", seed=committed["config"]["seed"]).config_hash() == committed["config_hash"]

@@ -305,10 +305,10 @@ def test_preact18_is_preact_resnet18():
 # ---- Bad input: each names the field, the value and what is allowed ----
 
 @pytest.mark.parametrize("overrides, match", [
-    ({"ducat_end": 11}, r"ducat_end=11 is not allowed: expected an integer in \[1, 10\]"),
-    ({"ducat_start": 0}, r"ducat_start=0 is not allowed: expected an integer in \[1, 10\]"),
+    ({"ducat_end": 11}, r"ducat_end=11 is not allowed: expected epochs in \[1, epochs=10\]"),
+    ({"ducat_start": 0}, r"ducat_start=0 is not allowed: expected epochs in \[1, epochs=10\]"),
     ({"ducat_start": 9, "ducat_end": 8}, r"ducat_start=9 is not allowed: expected at most ducat_end=8"),
-    ({"epochs": 5}, r"ducat_start=8 is not allowed"),
+    ({"epochs": 5, "ducat_start": 8}, r"ducat_start=8 is not allowed: expected epochs in \[1, epochs=5\]"),
     ({"w_benign": 1.5}, r"w_benign=1.5 is not allowed: expected a finite number in \[0, 1\]"),
     ({"w_adv": -0.1}, r"w_adv=-0.1 is not allowed"),
     ({"w_alpha": 2}, r"w_alpha=2 is not allowed"),

@@ -33,6 +33,9 @@ class ChapterConfig:
 
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ()
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}}
+    # Fields written in epochs (a schedule), each with the epoch count it lies in: they follow an overridden
+    # epoch count unless set too (`make`), and must lie inside it (`check_schedule`).
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {}
 
     profile: str = "cpu"
     seed: int = 0  # the training seed: initial weights, batch order, training attacks, evaluation starts
@@ -76,7 +79,33 @@ class ChapterConfig:
         for key in overrides:
             if key not in names:
                 fail(key, overrides[key], f"a field of {cls.__name__}: " + ", ".join(sorted(names)))
-        return cls(**{**cls.PROFILES[profile], **overrides, "profile": profile})
+        return cls(**{**cls.PROFILES[profile], **cls._schedules_following(profile, overrides), **overrides,
+                      "profile": profile})
+
+    @classmethod
+    def _schedules_following(cls, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The profile's schedule fields rescaled to an overridden epoch count (each epoch e becomes
+        round(e * new / old) within [1, new], as the papers' schedules are fractions of their training length),
+        for the schedules the overrides do not set themselves. Without an epoch override: nothing changes."""
+        base = {**{f.name: f.default for f in dataclasses.fields(cls)}, **cls.PROFILES[profile]}
+        out = {}
+        for name, epochs_name in cls.SCHEDULE_FIELDS.items():
+            new, value = overrides.get(epochs_name), base[name]
+            if name in overrides or value is None or not isinstance(new, int) or isinstance(new, bool) or new < 1:
+                continue  # not overridden, set explicitly, derived elsewhere, or a bad count validation names
+            old = base[epochs_name]
+            scaled = lambda e: max(1, min(new, round(e * new / old)))
+            out[name] = tuple(sorted({scaled(e) for e in value})) if isinstance(value, (list, tuple)) else scaled(value)
+        return out
+
+    def check_schedule(self, name: str) -> None:
+        """Every epoch of schedule field `name` lies in [1, its epoch count]; the message names both."""
+        epochs_name = self.SCHEDULE_FIELDS[name]
+        epochs, value = getattr(self, epochs_name), getattr(self, name)
+        for e in value if isinstance(value, (list, tuple)) else [value]:
+            if not (isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= epochs):
+                fail(name, e, f"epochs in [1, {epochs_name}={epochs}]: a schedule lies inside the training (left "
+                              f"unset, it follows {epochs_name})")
 
 
 @dataclass(frozen=True)

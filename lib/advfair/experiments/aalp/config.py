@@ -35,6 +35,7 @@ PAPER = {
 class AALPConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("models", "milestones", "sweep_eps", "contrib_top")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
 
     dataset: str = "mnist"
     data_seed: int = 0  # which images form the training and test subsets
@@ -108,8 +109,7 @@ class AALPConfig(ChapterConfig):
         check_choice("train_attack", self.train_attack, TRAIN_ATTACKS)
         check_non_negative("weight_decay", self.weight_decay)
         check_choice("schedule", self.schedule, SCHEDULES)
-        for m in self.milestones:  # as TrainConfig will check: fail here, before any data is loaded
-            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+        self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
         check_alp_params(lam=self.lam, train_attack=self.train_attack, label_smoothing=self.label_smoothing)
         check_gd(gd=True, gd_mode=self.gd_mode, gd_p=self.gd_p, gd_score=self.gd_score, gd_rescale=self.gd_rescale,
                  gd_branches=self.gd_branches, gd_among=self.gd_among)

@@ -42,6 +42,7 @@ PAPER = {
 class AbsldConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("teacher_milestones", "baselines")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "decay_epochs": "epochs"}
 
     dataset: str = "cifar10"
     data_seed: int = 0  # the training, validation and test images: the class-wise chapter's split at the defaults
@@ -129,8 +130,7 @@ class AbsldConfig(ChapterConfig):
         check_choice("model", self.model, MODELS)
         check_choice("teacher_objective", self.teacher_objective, TEACHER_OBJECTIVES)
         check_choice("teacher_schedule", self.teacher_schedule, SCHEDULES)
-        for m in self.teacher_milestones:  # as TrainConfig will check: fail here, before any data is loaded
-            check_number("teacher_milestones", m, low=1, high=self.teacher_epochs, integer=True)
+        self.check_schedule("teacher_milestones")  # as TrainConfig will check: fail here, before any data is loaded
         check_fields(self, ("teacher_alpha", "teacher_lr", "lr", "train_alpha", "eval_alpha", "kl_scale", "ard_t",
                             "manual_tau_hard", "manual_tau_easy"), check_positive)
         check_fields(self, ("teacher_beta", "teacher_weight_decay", "weight_decay", "trades_beta"), check_non_negative)
@@ -138,8 +138,7 @@ class AbsldConfig(ChapterConfig):
             if not isinstance(self.decay_epochs, (list, tuple)):
                 fail("decay_epochs", self.decay_epochs, "None or a list of epochs")
             object.__setattr__(self, "decay_epochs", tuple(self.decay_epochs))
-            for e in self.decay_epochs:
-                check_number("decay_epochs", e, low=1, high=self.epochs, integer=True)
+            self.check_schedule("decay_epochs")
         check_temperatures(mode=self.absld_mode, eta=self.eta_tau, tau_min=self.tau_min, tau_max=self.tau_max,
                            init_tau=self.tau_min, decay=self.eta_decay, decay_epochs=self.student_decay_epochs())
         if self.tau_min > 1:

@@ -26,6 +26,7 @@ PAPER = {
 class ClasswiseConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("milestones", "long_steps", "temperatures", "bias_grid")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
 
     dataset: str = "cifar10"
     data_seed: int = 0  # which images form the training, validation and test subsets
@@ -94,8 +95,7 @@ class ClasswiseConfig(ChapterConfig):
                 check_temperature(t)
             except ValueError:
                 fail("temperatures", list(self.temperatures), "finite temperatures > 0")
-        for m in self.milestones:  # as TrainConfig will check: fail here, before any data is loaded
-            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+        self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
         for k in self.long_steps:
             check_positive("long_steps", k, integer=True)
         if 0.0 not in self.bias_grid or len(self.bias_grid) < 2:

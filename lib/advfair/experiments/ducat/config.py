@@ -30,6 +30,7 @@ PAPER = {
 class DucatConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("lr_drops", "ablation_w_benign")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"lr_drops": "epochs", "ducat_start": "epochs", "ducat_end": "epochs"}
 
     dataset: str = "cifar10"
     data_seed: int = 0  # which images form the training, validation and test subsets
@@ -99,15 +100,10 @@ class DucatConfig(ChapterConfig):
         check_fields(self, ("augment", "baselines", "trades_ducat", "ablation_from_start"), check_bool)
 
     def _check_schedule(self) -> None:
-        inside = f"an integer in [1, {self.epochs}] (epochs={self.epochs})"
-        for name in ("ducat_start", "ducat_end"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= self.epochs):
-                fail(name, value, f"{inside}: the DUCAT window lies inside the training epochs")
+        for name in ("ducat_start", "ducat_end", "lr_drops"):
+            self.check_schedule(name)
         if self.ducat_start > self.ducat_end:
             fail("ducat_start", self.ducat_start, f"at most ducat_end={self.ducat_end}: the window "
                  "[ducat_start, ducat_end] is inclusive")
-        for m in self.lr_drops:
-            check_number("lr_drops", m, low=1, high=self.epochs, integer=True)
         if list(self.lr_drops) != sorted(set(self.lr_drops)):
             fail("lr_drops", list(self.lr_drops), "strictly increasing epochs after which the lr is multiplied by 0.1")

@@ -33,6 +33,7 @@ class RobalConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("models", "milestones", "la_post_grid", "ablation_tau_b", "tau_p_grid",
                                               "kappa_grid")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
 
     seed: int = 1  # the released code trains with seed 1 (its data seed is 0)
     dataset: str = "cifar10"
@@ -109,8 +110,7 @@ class RobalConfig(ChapterConfig):
                             "robal_r_eval_scale"), check_positive)
         check_choice("train_start", self.train_start, START_KINDS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        for m in self.milestones:  # as TrainConfig will check: fail here, before any data is loaded
-            check_number("milestones", m, low=1, high=self.epochs, integer=True)
+        self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
         check_fields(self, ("weight_decay", "trades_beta", "robal_m0", "robal_gamma", "kl_weight", "robal_n_tau_p"),
                      check_non_negative)
         check_fields(self, ("la_tau", "robal_n_tau_b", "robal_n_tau_m", "robal_r_tau_b", "robal_r_tau_m"), check_number)
