@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,15 @@ from .validation import ConfigError, fail
 
 
 def parse_value(text: str) -> Any:
-    """JSON where it parses (numbers, lists, true/false/null), otherwise the plain string."""
+    """JSON where it parses (numbers, lists, true/false/null), a fraction such as 8/255 as its float (as
+    `evaluate --eps` takes it), otherwise the plain string."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text
+        pass
+    if FRACTION.fullmatch(text) and Fraction(text.split("/")[1]) != 0:  # 8/0 stays a string: the field says why
+        return float(Fraction(text))
+    return text
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -42,6 +48,8 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
         overrides[key.strip()] = parse_value(value.strip())
     return overrides
 
+
+FRACTION = re.compile(r"\d+/\d+")
 
 # Where a command's outputs go unless --out says otherwise: a folder of the user's, never the committed book.
 RUNS_DIR = Path("runs")

@@ -179,3 +179,9 @@ def test_the_paper_profile_never_falls_back_to_the_cpu_silently(fake_run, capsys
     err = capsys.readouterr().err
     assert "--device=None is not allowed" in err and "--device cpu" in err and fake_run == []
     assert cli.main(["run", "classwise", "--profile", "paper", "--device", "cpu", "--out", str(tmp_path / "r.json")]) == 0
+
+
+def test_set_takes_a_fraction_as_evaluate_does(fake_run, tmp_path):
+    assert cli.parse_value("8/255") == 8 / 255 and cli.parse_value("cosine") == "cosine"
+    assert cli.main(["run", "classwise", "--set", "eps=4/255", "--out", str(tmp_path / "r.json")]) == 0
+    assert fake_run[0].eps == 4 / 255
