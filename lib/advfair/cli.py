@@ -34,7 +34,7 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    if FRACTION.fullmatch(text) and Fraction(text.split("/")[1]) != 0:  # 8/0 stays a string: the field says why
+    if FRACTION.fullmatch(text) and int(text.split("/")[1]) != 0:  # 8/0 stays a string: the field says why
         return float(Fraction(text))
     return text
 
