@@ -8,7 +8,7 @@ attack path itself (input-only gradients, folded BatchNorm: both advfair rows) a
 (the AttackSpec.run row only).
 
 The attack, the test points and the seed of the random starts are the class-wise chapter's, taken from
-its cpu config: `methods.test_protocol(cfg, ())` and the chapter's test split.
+its cpu config: `methods.test_protocol(cfg, methods.cifar_track(cfg), ())` and the chapter's test split.
 
     python benchmarks/bench_pgd_eval.py [--device auto|cpu|cuda] [--repeats 3] [--model auto|brief|chapter]
 """
@@ -53,7 +53,7 @@ class Setting:
 
     @classmethod
     def of(cls, cfg: ClasswiseConfig) -> "Setting":
-        protocol = methods.test_protocol(cfg, ())
+        protocol = methods.test_protocol(cfg, methods.cifar_track(cfg), ())
         name = tpgd_name(1.0, cfg.eval_steps)
         spec = protocol.attacks[name]
         # The textbook loop below implements plain PGD on the CE with one random start, nothing else.
@@ -103,8 +103,8 @@ def chapter_model_cached(cfg: ClasswiseConfig) -> bool:
     """Whether the model cache (cfg.cache_dir, else ADVFAIR_CACHE_DIR, else the library's default; `make book`
     fills it) holds the class-wise chapter's PGD-AT model: its exact cache spec, built as the chapter builds
     it, so any change to the chapter's data, model, objective or training settings is a miss."""
-    spec = model_spec_of(methods.data_spec(cfg, cfg.dataset, cfg.train_per_class), methods.cifar_model(cfg),
-                         methods.pgd_at(cfg), methods.train_config(cfg))
+    t = methods.cifar_track(cfg)
+    spec = model_spec_of(methods.data_spec(cfg, t), t.model, methods.pgd_at(t), methods.train_config(cfg, t))
     return ModelCache(cfg.cache_dir).contains(spec)
 
 
@@ -272,7 +272,7 @@ def main() -> None:
           f"batch {s.batch_size}, eps {s.eps * 255:g}/255, alpha {s.spec.alpha * 255:g}/255, random starts seeded "
           f"{s.seed}")
     print(f"environment: {environment_line(device)}")
-    split = methods.cifar_split(cfg)
+    split = methods.split(cfg, methods.cifar_track(cfg))
     model, description = get_model(args.model, cfg, split.data, device)
     x, y = split.float_images("test", device)
     clean = predict(model, x, batch_size=s.batch_size).cpu()

@@ -36,7 +36,7 @@ SETTINGS = {
 BUSY_LOOP = "while True: pass"
 
 WORKER = r"""
-import sys, time, torch
+import dataclasses, sys, time, torch
 sys.path.insert(0, sys.argv[2])
 from benchlib import configure_data_dir
 from advfair.data import class_balanced_indices, load_dataset
@@ -47,12 +47,13 @@ configure_data_dir()
 cfg = make_config("cpu")
 data = load_dataset("cifar10")
 idx = class_balanced_indices(data.y_train, int(sys.argv[1]) // 10, seed=1)
-train_cfg = methods.train_config(cfg, epochs=1)
+track = dataclasses.replace(methods.cifar_track(cfg), epochs=1)
+train_cfg = methods.train_config(cfg, track)
 torch.manual_seed(0)
 model = build_model(cfg.model, dataset="cifar10", num_classes=10, in_channels=3, width=cfg.width)
-train(model, methods.pgd_at(cfg), data.x_train[idx[:2 * train_cfg.batch_size]], data.y_train[idx[:2 * train_cfg.batch_size]], train_cfg)
+train(model, methods.pgd_at(track), data.x_train[idx[:2 * train_cfg.batch_size]], data.y_train[idx[:2 * train_cfg.batch_size]], train_cfg)
 started = time.perf_counter()
-train(model, methods.pgd_at(cfg), data.x_train[idx], data.y_train[idx], train_cfg)
+train(model, methods.pgd_at(track), data.x_train[idx], data.y_train[idx], train_cfg)
 print(len(idx) / (time.perf_counter() - started), torch.get_num_threads())
 """
 

@@ -233,9 +233,10 @@ display(Markdown(ar.evenness_summary(results)))
 #
 # AALP's tables are not available, so there is no AALP number to compare: the paper column paraphrases the
 # abstract's claims (C6 and G1–G3 are the book's checks). The evidence column gives each tested part: the
-# paired estimate (points of accuracy, features, or a loss change), its 95 % interval and the claimed direction.
-# The last column says in how many runs of `book/results/aalp_stability.json` (the training seeds, and the first
-# seed again with other CPU kernels) the same verdict came out.
+# paired estimate (points of accuracy, features, or a loss change) pooled over the training seeds of
+# `book/results/aalp_stability.json`, its 95 % interval and the claim with its smallest effect of interest, decided
+# as {doc}`summary` describes. The last column gives each run's own verdict (the training seeds, and the first seed
+# again with other CPU kernels): a diagnostic, not a vote.
 
 # %%
 ar.verdicts(results)
@@ -272,7 +273,7 @@ paper_path = results_dir() / "aalp_paper.json"
 if paper_path.exists():
     paper = load_results(paper_path, "aalp")
     display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
-    display(ar.verdicts(paper, stability=False))
+    display(ar.verdicts(paper))
     display(ar.checklist_table(paper))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "

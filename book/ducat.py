@@ -113,13 +113,19 @@ display(Markdown(du.points_summary(results)))
 # served prediction run every step (no early stop). For a C-way model (PGD-AT, TRADES, MART) every view is the
 # model itself, so the baselines face the same attacks.
 #
-# **How the verdicts are made.** Every claim is tested by a rule in `advfair.experiments.ducat.claims`
-# (tested in `tests/unit/test_ducat_claims.py`): a paired estimate on the same test points, its 95%
-# stratified-bootstrap interval and the claim's direction, in the book's vocabulary (`reproduced`, `not
-# reproduced`, `inconclusive at this scale`, `not testable at this scale`). A model with clean accuracy below
-# three times chance is degenerate and the claims resting on it are not testable. The dummy-aware robust
-# accuracy of a point is its worst case over every dummy-aware attack that ran on it; **only this number
-# enters the verdict on robustness (C5)**. C2 and C3 test the claim as the paper evaluated it.
+# **How the verdicts are made.** Every claim is tested by a rule in `advfair.experiments.ducat.claims` (tested in
+# `tests/unit/test_ducat_claims.py`): paired estimates on the same test points (a stratified bootstrap over
+# points). The dummy-aware robust accuracy of a point is its worst case over every dummy-aware attack that ran on
+# it; **only this number enters the verdict on robustness (C5)**. C2 and C3 test the claim as the paper evaluated
+# it. Each part's estimate is pooled over the chapter's training seeds (`book/results/ducat_stability.json`): the
+# mean of the per-seed paired estimates, with a 95% *t* interval that counts the spread over seeds as well as the
+# test points. `reproduced`: the interval lies beyond the threshold on the claimed side; `not reproduced`: it
+# excludes every effect of interest (the other side, or short of the claim's smallest effect of interest,
+# declared in the claims module before any result was read); `inconclusive at this scale` otherwise. All primary
+# parts must hold; Holm's correction guards the `not reproduced` side. A model below three times chance clean
+# accuracy is checked first, on its interval: `degenerate` or `borderline`, the claim is `not testable at this
+# scale`. The last column gives each run's own verdict (the training seeds, and the first seed again with other
+# CPU kernels): a diagnostic, not a vote. {doc}`summary` describes the rules in full.
 
 # %% [markdown]
 # (du-always)=
@@ -215,9 +221,9 @@ du.ablation_table(results)
 # (du-paper)=
 # ## Paper vs this book
 #
-# Each claim with its paired evidence (points of accuracy unless stated), the verdict and its seed stability
-# ("held in k of n runs": the training seeds of `book/results/ducat_stability.json`, and the first seed again
-# with other CPU kernels).
+# Each claim with its paired evidence (points of accuracy unless stated, pooled over the training seeds of
+# `book/results/ducat_stability.json`), the verdict, and each run's own verdict beside it (the training seeds, and
+# the first seed again with other CPU kernels).
 
 # %%
 du.verdicts(results)
@@ -251,7 +257,7 @@ paper_path = results_dir() / "ducat_paper.json"
 if paper_path.exists():
     paper = load_results(paper_path, "ducat")
     display(Markdown(f"Results of `{paper_path.name}`: {scale_label(paper)}."))
-    display(du.verdicts(paper, stability=False))
+    display(du.verdicts(paper))
     display(du.four_numbers_table(paper))
     display(dp.last_epoch_table(paper))
     display(dp.quoted_table(paper))

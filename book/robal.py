@@ -79,14 +79,18 @@ display(rb.setup_table(results))
 # the paper's tables, on `aa_per_class` points per class; every table that shows AA takes its clean and
 # other columns on those same points.
 #
-# **How the verdicts are made.** Every claim is tested by a rule written in
-# `advfair.experiments.robal.claims` and tested in `tests/unit/test_robal_claims.py`: a paired estimate on the
-# same test points (a stratified bootstrap over points), its 95% interval, and the claim's direction;
-# "unchanged" (C4, C5) means the interval lies within ±`equivalence_margin`. `reproduced`, `not reproduced`,
-# `inconclusive at this scale` and `not testable at this scale` (a model below three times chance clean
-# accuracy is degenerate) mean what they mean in every chapter; the last column of the verdict table gives
-# the stability over the runs of `book/results/robal_stability.json` (training seeds, and the first seed with
-# other CPU kernels).
+# **How the verdicts are made.** Every claim is tested by a rule written in `advfair.experiments.robal.claims`
+# and tested in `tests/unit/test_robal_claims.py`: paired estimates on the same test points (a stratified
+# bootstrap over points); "unchanged" (C4, C5) means the interval lies within ±`equivalence_margin`. Each part's
+# estimate is pooled over the chapter's training seeds (`book/results/robal_stability.json`): the mean of the
+# per-seed paired estimates, with a 95% *t* interval that counts the spread over seeds as well as the test
+# points. `reproduced`: the interval lies beyond the threshold on the claimed side; `not reproduced`: it excludes
+# every effect of interest (the other side, or short of the claim's smallest effect of interest, declared in the
+# claims module before any result was read); `inconclusive at this scale` otherwise. All primary parts must hold;
+# Holm's correction guards the `not reproduced` side. A model below three times chance clean accuracy is checked
+# first, on its interval: `degenerate` or `borderline`, the claim is `not testable at this scale`. The last
+# column gives each run's own verdict (the training seeds, and the first seed again with other CPU kernels): a
+# diagnostic, not a vote. {doc}`summary` describes the rules in full.
 
 # %%
 counts = results["counts"]
@@ -109,7 +113,7 @@ plt.show()
 #
 # ```{admonition} What this scale can and cannot test
 # :class: warning
-# At the `cpu` scale a small CNN adversarially trained for a few minutes on the long-tailed subset learns
+# At the `cpu` scale a small CNN adversarially trained briefly on the long-tailed subset (the setup table gives the times) learns
 # little beyond the head classes: the middle classes are barely recognised even on clean images. Its balanced
 # clean accuracy then falls below the book's degeneracy floor (three times chance), and every claim that rests
 # on such a model is reported as `not testable at this scale`, with the number that makes it so, rather than

@@ -22,7 +22,7 @@ from . import __version__, api
 from .experiments import CHAPTERS, results_dir
 from .experiments.cache import write_json_atomic
 from .locations import BOOK_RESULTS
-from .experiments.stability import (KERNELS, add_kernel_runs, refresh_stability, run_stability,
+from .experiments.stability import (KERNELS, add_kernel_runs, pooled_verdicts, refresh_stability, run_stability,
                                    stability_path)
 from .validation import ConfigError, fail
 
@@ -158,9 +158,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def summary(chapter, results: dict) -> str:
-    """What a run found, for the terminal: every claim's verdict and evidence, then the key numbers."""
+    """What a run found, for the terminal: every claim's verdict (pooled with the committed stability file's seeds
+    when it was made for this config, else this run alone) and its evidence, then the key numbers."""
     lines = [f"{chapter.name} ({results.get('config', {}).get('profile', '?')} profile): verdicts"]
-    lines += [f"  {v.claim:<5} {v.outcome:<28} {v.evidence()}" for v in chapter.verdicts(results)]
+    lines += [f"  {v.claim:<5} {v.text()}\n        {v.evidence()}"
+              for v in pooled_verdicts(chapter.name, results, chapter.verdicts)]
     numbers = chapter.key_numbers(results)
     if numbers:
         lines.append("key numbers")

@@ -116,3 +116,20 @@ def tradeoff_plot(points: pd.DataFrame, *, x: str = "mean", y: str = "worst", hu
                 ax.annotate(f"{row[annotate]:g}", (100 * row[x], 100 * row[y]), textcoords="offset points",
                             xytext=(4, 4), fontsize="x-small", color=color)
     return _labelled(fig, ax, xlabel, ylabel, title)
+
+
+def stacked_counts(counts: pd.DataFrame, categories: Sequence[str], *, colors: Sequence[str], xlabel: str,
+                   title: str = "") -> plt.Figure:
+    """One horizontal bar per row of `counts`, split into its `categories` columns (counts, left to right)."""
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(counts) + 1.2))
+    left = np.zeros(len(counts))
+    for category, color in zip(categories, colors):
+        values = counts[category].to_numpy(dtype=float)
+        ax.barh(counts.index, values, left=left, color=color, label=category)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,12 +1,12 @@
 """Tables shared by every chapter: class-wise reports and verdicts turned into pandas DataFrames."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .verdicts import Verdict, with_stability
+from .verdicts import Verdict
 
 
 def show_full_cells() -> None:
@@ -70,14 +70,11 @@ def rank_pairs(report: dict, attacks: Sequence[str], labels: Sequence[str] | Non
     return pd.DataFrame(rows).set_index("pair")
 
 
-def verdict_table(verdicts: Sequence[Verdict], stability: Mapping[str, dict] | None = None) -> pd.DataFrame:
-    """Claim, paper statement, the paired evidence (estimates with 95% intervals), the verdict and its
-    seed stability ("held in k of n seeds"; a stale or missing stability file says so)."""
-    rows = []
-    for v in verdicts:
-        v = with_stability(v, (stability or {}).get(v.claim)) if stability is not None else v
-        rows.append({"claim": v.claim, "paper (paraphrased)": v.statement, "this book [95% CI]": v.evidence(),
-                     "verdict": v.text(), "seeds": v.seeds_text()})
+def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    """Claim, paper statement, the evidence (estimates with 95% intervals, pooled over training seeds where a
+    stability file gives them), the verdict, and each run's own verdict beside it (a diagnostic, not a vote)."""
+    rows = [{"claim": v.claim, "paper (paraphrased)": v.statement, "this book [95% CI]": v.evidence(),
+             "verdict": v.text(), "each run's own verdict": v.seeds_text()} for v in verdicts]
     return pd.DataFrame(rows).set_index("claim")
 
 
@@ -85,9 +82,9 @@ def untestable_notes(verdicts: Sequence[Verdict]) -> str:
     """Markdown: the claims this run cannot test, each with the reasons its verdict gives."""
     untestable = [v for v in verdicts if v.outcome == "not testable at this scale"]
     if not untestable:
-        return "Every claim is testable at this scale: no model or class it rests on is degenerate."
+        return "Every claim is testable at this scale: no model or class it rests on is degenerate or borderline."
     lines = ["Claims this scale cannot test:"]
     for v in untestable:
-        reasons = [*v.gates, *(p for p in v.parts if p.outcome == "not testable at this scale")]
+        reasons = [*v.failed_gates(), *(p for p in v.primary_parts() if p.outcome == "not testable at this scale")]
         lines.append(f"* **{v.claim}**: " + "; ".join(r.text() for r in reasons))
     return "\n".join(lines)

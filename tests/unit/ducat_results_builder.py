@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from advfair.evaluation import Evaluation
+from advfair.experiments.ducat import methods
+from advfair.experiments.ducat.config import DucatConfig
 
 from results_builder import CLASSES, labels, outcomes
 
@@ -35,7 +37,8 @@ def model(*, clean=0.8, unaware=0.5, aware=None, aa=None, trap=None, offset: int
     """An evaluation record: clean and the unaware PGD (per-class accuracies); `aware` for the merged and
     DAWA-style PGD (default: = unaware); `aa` on the subset (default: = aware); `trap` the per-class share of
     all points whose raw prediction (under every attack) is y + C, taken among the robust ones (None: a C-way
-    model, no side head); `transfer` {target: (clean, adversarial) accuracy of the target on this model's points}."""
+    model, no side head); `transfer` {target: (clean, adversarial) accuracy of the target on this model's points,
+    optionally with an offset for the adversarial points: the same accuracy on other points}."""
     aware = unaware if aware is None else aware
     aa = aware if aa is None else aa
     acc = {"clean": clean, UNAWARE: unaware} if unaware_only else {"clean": clean, UNAWARE: unaware, MERGED: aware,
@@ -53,18 +56,20 @@ def model(*, clean=0.8, unaware=0.5, aware=None, aa=None, trap=None, offset: int
         for k, p in preds.items():
             t = trapped[SUBSET] if k in on_subset else trapped
             side["raw2C"][k] = np.where(t & correct[k], (Y[SUBSET] if k in on_subset else Y) + C, p)
-    for target, (t_clean, t_adv) in (transfer or {}).items():
-        c, a = outcomes(Y, _acc(t_clean)), outcomes(Y, _acc(t_adv))
+    for target, (t_clean, t_adv, *moved) in (transfer or {}).items():
+        c, a = outcomes(Y, _acc(t_clean)), outcomes(Y, _acc(t_adv), offset=moved[0] if moved else 0)
         side[target] = {"clean": _preds(c, Y), UNAWARE: _preds(a, Y)}
     e = Evaluation(CLASSES, Y, SUBSET, preds, on_subset, {k: {} for k in preds}, side=side)
     return {"model": None, "inference": [], "inference_label": "z", **e.to_json(n_boot=n_boot, seed=0)}
 
 
-def results(**evaluations) -> dict:
+def results(cost_model: dict | None = None, **evaluations) -> dict:
+    """The chapter's results: the evaluations (None drops one) and the cost model (default: the cpu profile's)."""
     base = {"pgd_at": model(unaware=0.4, aware=0.35, transfer={"ducat": (0.8, 0.5), "trades": (0.8, 0.5)}),
             "ducat": model(unaware=0.6, aware=0.25, trap=0.5, transfer={"pgd_at": (0.8, 0.3), "trades": (0.8, 0.3)}),
             "trades": model(unaware=0.38, unaware_only=True, transfer={"pgd_at": (0.8, 0.5), "ducat": (0.8, 0.5)}),
             "mart": model(unaware=0.42, unaware_only=True)}
     base.update(evaluations)
     return {"config": {"n_boot": 200, "seed": 0, "profile": "cpu"}, "classes": list(CLASSES), "attack_names": NAMES,
-            "evaluations": {k: v for k, v in base.items() if v is not None}}
+            "evaluations": {k: v for k, v in base.items() if v is not None},
+            "cost_model": cost_model or methods.cost_model(DucatConfig())}

@@ -7,7 +7,8 @@ import pytest
 from advfair.evaluation import Estimate
 from advfair.experiments.aalp import claims
 from advfair.validation import ConfigError
-from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, at_least, at_most
+from advfair.objectives.alp_records import LOG10_EDGES
+from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, at_least, at_most
 
 from results_builder import labels, outcomes, record
 
@@ -26,10 +27,12 @@ def per_class(value) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=float), (10,))
 
 
-def model(clean=0.95, pgd=0.6, cw=0.55, long=0.5, aa=0.3, square=0.4) -> dict:
-    """One evaluation record; every accuracy a scalar or a per-class list (first-k outcomes, so they nest)."""
+def model(clean=0.95, pgd=0.6, cw=0.55, long=0.5, aa=0.3, square=0.4, offset: int = 0) -> dict:
+    """One evaluation record; every accuracy a scalar or a per-class list (first-k outcomes, so they nest).
+    `offset`: every attack's correct points start that many points later in each class (the same accuracies on
+    other points; they stay nested and, below clean - offset, clean-correct)."""
     acc = {"clean": clean, "pgd20": pgd, "cw20": cw, "pgd100x5": long, "aa": aa, "square": square}
-    correct = {k: outcomes(Y, per_class(v)) for k, v in acc.items()}
+    correct = {k: outcomes(Y, per_class(v), offset=0 if k == "clean" else offset) for k, v in acc.items()}
     for k in ON_SUBSET:
         correct[k] = correct[k][SUBSET]
     return record(Y, correct, SUBSET, on_subset=ON_SUBSET, classes=tuple(str(c) for c in range(10)))
@@ -46,12 +49,26 @@ def n90(base: float, shift: float = 0.0) -> list[float]:
     return list(base + shift + np.tile(np.linspace(-2, 2, PER_CLASS), 10))
 
 
-def alp_records(share: float = 0.2, high: float = 0.0, rest: float = -0.4, var: float = 0.04, found: int = 5000) -> list:
+def r_hist(n: int, above_1: int, above_tenth: int) -> dict:
+    """A log10 histogram of r (the recorder's edges): `above_1` samples in [1, 10^0.25), the others of the
+    `above_tenth` in [0.1, 10^-0.75), the rest in the first bin."""
+    counts = [0] * (len(LOG10_EDGES) - 1)
+    counts[LOG10_EDGES.index(0.0)] = above_1
+    counts[LOG10_EDGES.index(-1.0)] = above_tenth - above_1
+    counts[0] = n - above_tenth
+    return {"log10_edges": list(LOG10_EDGES), "counts": counts, "below": 0, "above": 0}
+
+
+def alp_records(share: float = 0.2, high: float = 0.0, rest: float = -0.4, var: float = 0.04, found: int = 5000,
+                share_sum: float = 0.6) -> list:
+    """ALP's first and last epoch records; `share_sum`: the share with r > 1 / C (r > 1 under the sum over the C
+    logits)."""
     strata = [{"high": {"n": 100, "mean": high, "var": var}, "rest": {"n": 900, "mean": rest, "var": var}}
               for _ in range(5)]
-    first = {"epoch": 1, "n": 5000, "r_above_1": int(share * 5000), "share_r_above_1": share,
+    hist = r_hist(5000, int(share * 5000), int(max(share, share_sum) * 5000))
+    first = {"epoch": 1, "n": 5000, "r_above_1": int(share * 5000), "share_r_above_1": share, "r_hist": hist,
              "cohort": {"found": 5000, "ce_high": 1.0, "ce_rest": 1.5}}
-    last = {"epoch": 2, "n": 5000, "r_above_1": int(share * 5000), "share_r_above_1": share,
+    last = {"epoch": 2, "n": 5000, "r_above_1": int(share * 5000), "share_r_above_1": share, "r_hist": hist,
             "cohort": {"found": found, "ce_high": 1.0 + high, "ce_rest": 1.5 + rest, "matched": strata}}
     return [first, last]
 
@@ -111,14 +128,22 @@ def test_c1_not_reproduced_when_a_robust_model_needs_more():
     assert outcome(claims.c1, results(n90s={"alp": n90(60.0)})) == NOT_REPRODUCED
 
 
-def test_c1_inconclusive_when_the_difference_is_noise():
-    noise = list(np.array(n90(40.0)) + np.tile([3.0, -3.0], len(Y) // 2))
-    assert outcome(claims.c1, results(n90s={"pgd_at": noise, "alp": noise})) == INCONCLUSIVE
+def test_c1_not_reproduced_when_the_difference_is_small_noise_and_inconclusive_when_it_is_large():
+    def noisy(amplitude):  # the standard model's counts, ± amplitude point by point: mean difference 0
+        return list(np.array(n90(40.0)) + np.tile([amplitude, -amplitude], len(Y) // 2))
+
+    small = claims.c1(results(n90s={"pgd_at": noisy(3.0), "alp": noisy(3.0)}))  # interval well inside ±1 feature
+    assert small.outcome == NOT_REPRODUCED and small.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    large = claims.c1(results(n90s={"pgd_at": noisy(30.0), "alp": noisy(30.0)}))  # interval reaching past 1 feature
+    assert large.outcome == INCONCLUSIVE and large.text() == INCONCLUSIVE
 
 
 def test_c1_not_testable_for_a_degenerate_model():
     verdict = claims.c1(results(evaluations={"pgd_at": model(clean=0.2, pgd=0.1, cw=0.1, long=0.1, aa=0.1, square=0.1)}))
-    assert verdict.outcome == NOT_TESTABLE and "degenerate model" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
+    assert [g.label for g in verdict.gates] == ["standard (clean CE) clean", "PGD-AT clean", "ALP clean"]
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT clean"]
+    assert verdict.evidence().startswith("PGD-AT clean 20.0 [16.2, 24.3]; model floor 30% (3× chance) (degenerate)")
 
 
 # ---- C2: the share with r > 1, and the loss change of the high-r samples ----
@@ -145,6 +170,35 @@ def test_c2_not_testable_without_records_or_without_the_cohort():
     assert verdict.outcome == NOT_TESTABLE and "cohort" in verdict.evidence()
 
 
+def test_share_above_counts_the_histogram_from_an_edge():
+    edges = np.asarray(LOG10_EDGES)
+    r = np.array([1e-3, 0.05, 0.1, 0.2, 0.5, 0.99, 1.0, 2.0, 50.0, 500.0, 1e4])
+    counts, _ = np.histogram(np.log10(r), bins=edges)  # as the recorder makes it: [a, b) bins, "above" beyond 100
+    hist = {"log10_edges": list(LOG10_EDGES), "counts": counts.tolist(), "below": 0, "above": int((r > 100).sum())}
+    assert claims.share_above(hist, 0.1) == 9  # 0.1 itself lies in the bin that starts at the edge
+    assert claims.share_above(hist, 1.0) == 5
+    assert claims.share_above(hist, 100.0) == 2  # only the "above" count
+    assert claims.share_above(hist, 1e-4) == len(r)
+    with pytest.raises(ConfigError, match="threshold"):  # not an edge: the count would not be exact
+        claims.share_above(hist, 0.3)
+
+
+def test_c2_shows_the_paper_s_sum_convention_as_a_secondary_part():
+    verdict = claims.c2(results())  # 20 % with r > 1; 60 % with r > 0.1 (r × 10 > 1)
+    code, paper = verdict.parts[:2]
+    assert code.primary and code.estimate.value == pytest.approx(0.2)
+    assert not paper.primary and paper.estimate.value == pytest.approx(0.6) and paper.outcome == REPRODUCED
+    assert "the paper's sum over the 10 logits (r × 10)" in paper.label and "(secondary)" in verdict.evidence()
+    # it does not vote: no sample above 1 under the code's mean, most of them above 1 under the sum
+    mean_only = claims.c2(results(training={"alp": alp_records(share=0.0, share_sum=0.6)}))
+    assert [p.outcome for p in mean_only.parts[:2]] == [NOT_REPRODUCED, REPRODUCED]
+    assert mean_only.outcome == NOT_REPRODUCED
+    # nor does it lift an open claim: 5 % under the code's mean (its interval holds the threshold)
+    open_ = claims.c2(results(training={"alp": alp_records(share=0.05, share_sum=0.6)}))
+    assert [p.outcome for p in open_.parts] == [INCONCLUSIVE, REPRODUCED, REPRODUCED]
+    assert open_.outcome == INCONCLUSIVE
+
+
 # ---- C3: AALP-recon beats ALP under the worst case ----
 
 def test_c3_reproduced_when_aalp_recon_is_more_robust_under_every_attack():
@@ -157,8 +211,11 @@ def test_c3_not_reproduced_when_aalp_recon_is_less_robust():
     assert outcome(claims.c3, results(evaluations={"aalp": model(aa=0.05)})) == NOT_REPRODUCED
 
 
-def test_c3_inconclusive_when_they_are_equal():
-    assert outcome(claims.c3, results()) == INCONCLUSIVE
+def test_c3_not_reproduced_when_they_are_equal_and_inconclusive_when_equal_on_other_points():
+    same = claims.c3(results())  # the same outcomes as ALP: no gain of interest, measured exactly
+    assert same.outcome == NOT_REPRODUCED and same.text().startswith(f"{NOT_REPRODUCED}; {NEGLIGIBLE}; ")
+    moved = claims.c3(results(evaluations={"aalp": model(offset=10)}))  # ALP's accuracies, on other points
+    assert moved.outcome == INCONCLUSIVE and moved.parts[0].estimate.value == pytest.approx(0.0)
 
 
 def test_c3_not_testable_for_a_degenerate_aalp_recon():
@@ -177,13 +234,23 @@ def test_c4_not_reproduced_when_dropping_a_module_helps():
     assert outcome(claims.c4, results(evaluations={"gd_only": model(aa=0.5, long=0.5)})) == NOT_REPRODUCED
 
 
-def test_c4_inconclusive_when_all_three_are_equal():
-    assert outcome(claims.c4, results()) == INCONCLUSIVE
+def test_c4_not_reproduced_when_all_three_are_equal_and_inconclusive_when_equal_on_other_points():
+    same = claims.c4(results())
+    assert same.outcome == NOT_REPRODUCED and [p.note for p in same.parts] == [NEGLIGIBLE, NEGLIGIBLE]
+    moved = {"gd_only": model(offset=10), "weights_only": model(offset=10)}
+    assert outcome(claims.c4, results(evaluations=moved)) == INCONCLUSIVE
 
 
 def test_c4_not_testable_without_the_ablations():
-    verdict = claims.c4(results(drop=("gd_only",)))
+    verdict = claims.c4(results(drop=("gd_only", "weights_only")))
     assert verdict.outcome == NOT_TESTABLE and "not trained" in verdict.evidence()
+    # one ablation missing: the other's open part leaves the claim not testable...
+    verdict = claims.c4(results(drop=("gd_only",), evaluations={"weights_only": model(offset=10)}))
+    assert [p.outcome for p in verdict.parts] == [NOT_TESTABLE, INCONCLUSIVE] and verdict.outcome == NOT_TESTABLE
+    # ...but a module shown not to contribute rejects the claim whatever the missing one would show
+    verdict = claims.c4(results(drop=("gd_only",)))
+    assert [p.outcome for p in verdict.parts] == [NOT_TESTABLE, NOT_REPRODUCED] and verdict.outcome == NOT_REPRODUCED
+    assert "ablation not trained in this run" in verdict.evidence()
 
 
 # ---- C5: Guided Dropout concentrates the contributions ----
@@ -196,8 +263,11 @@ def test_c5_not_reproduced_when_gd_spreads_them():
     assert outcome(claims.c5, results(n90s={"aalp": n90(9.0), "gd_only": n90(9.0)})) == NOT_REPRODUCED
 
 
-def test_c5_inconclusive_when_gd_changes_nothing():
-    assert outcome(claims.c5, results()) == INCONCLUSIVE
+def test_c5_not_reproduced_when_gd_changes_nothing_and_inconclusive_when_it_only_adds_noise():
+    same = claims.c5(results())
+    assert same.outcome == NOT_REPRODUCED and same.text().startswith(f"{NOT_REPRODUCED}; {NEGLIGIBLE}")
+    noise = list(np.array(n90(6.0)) + np.tile([30.0, -30.0], len(Y) // 2))  # the same mean, point by point ±30
+    assert outcome(claims.c5, results(n90s={"aalp": noise, "gd_only": noise})) == INCONCLUSIVE
 
 
 def test_c5_falls_back_to_aalp_recon_vs_alp_without_the_ablations():
@@ -216,9 +286,14 @@ def test_c6_not_reproduced_when_pgd_at_drops_more():
     assert outcome(claims.c6, res) == NOT_REPRODUCED
 
 
-def test_c6_inconclusive_for_equal_drops():
+def test_c6_not_reproduced_for_equal_drops_and_inconclusive_for_equal_drops_on_other_points():
     same = {k: model(pgd=0.6, cw=0.58, long=0.55, aa=0.5, square=0.55) for k in ("alp", "aalp", "gd_only", "weights_only")}
-    assert outcome(claims.c6, results(evaluations=same)) == INCONCLUSIVE
+    verdict = claims.c6(results(evaluations=same))
+    assert verdict.outcome == NOT_REPRODUCED and verdict.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    moved = {k: model(pgd=0.6, cw=0.58, long=0.55, aa=0.5, square=0.55, offset=10)
+             for k in ("alp", "aalp", "gd_only", "weights_only")}
+    verdict = claims.c6(results(evaluations=moved))
+    assert verdict.outcome == INCONCLUSIVE and all(p.outcome == INCONCLUSIVE for p in verdict.parts)
 
 
 # ---- G1: accuracy falls with eps ----
@@ -241,14 +316,16 @@ def test_g1_a_flat_curve_does_not_pass():
     steps, drop = verdict.parts[:2], verdict.parts[2]
     assert [p.outcome for p in steps] == [REPRODUCED, REPRODUCED]  # no rise between consecutive radii...
     assert "largest ε = 0.3" in drop.label and "smallest ε = 0.1" in drop.label  # ...but no drop either
-    assert drop.estimate.value == 0 and drop.outcome == INCONCLUSIVE
+    assert drop.estimate.value == 0 and drop.outcome == NOT_REPRODUCED and drop.note == NEGLIGIBLE
+    assert verdict.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
 
 
 def test_g1_requires_a_strict_drop_from_the_smallest_to_the_largest_eps():
     verdict = claims.g1(results())  # 0.9 -> 0.8 -> 0.6
     assert len(verdict.parts) == 4 * 3 and verdict.outcome == REPRODUCED
     drop = verdict.parts[2]
-    assert drop.estimate.value == pytest.approx(0.6 - 0.9) and drop.outcome == REPRODUCED and drop.rule == "< 0"
+    assert drop.estimate.value == pytest.approx(0.6 - 0.9) and drop.outcome == REPRODUCED
+    assert drop.rule == "< 0, effect of interest 1"
     # non-increasing everywhere, but the drop is one point of one class: not shown at this size
     barely = {k: {"0.1": sweep_record(per_class([0.6] * 9 + [0.65])), "0.2": sweep_record(0.6)}
               for k in ("alp", "aalp", "gd_only", "weights_only")}

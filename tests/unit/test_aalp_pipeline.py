@@ -124,7 +124,7 @@ def test_tables_figures_verdicts_and_key_numbers(runs):
         assert "AALP-style reconstruction" in fig.axes[0].get_title() or figure in (figures.ratio_histograms,
                                                                                     figures.ce_trajectory), figure.__name__
         matplotlib.pyplot.close(fig)
-    verdicts = report.verdicts(results, stability=False)
+    verdicts = report.verdicts(results)
     assert list(verdicts.index) == ["C1", "C2", "C3", "C4", "C5", "C6", "G1", "G2", "G3"]
     numbers = aalp.CHAPTER.key_numbers(results)
     assert numbers and all(isinstance(v, float) for v in numbers.values())

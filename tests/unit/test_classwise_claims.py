@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from advfair.experiments.classwise import claims
-from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 from results_builder import CLASSES, labels, outcomes, record
 
@@ -15,16 +15,23 @@ SUBSET = np.sort(np.concatenate([np.flatnonzero(Y == c)[:AA_PER_CLASS] for c in 
 CLEAN = np.linspace(0.85, 0.6, 10)  # fairly even clean accuracy
 ROBUST = np.array([0.6, 0.7, 0.2, 0.1, 0.25, 0.3, 0.45, 0.5, 0.65, 0.55])  # very uneven under attack
 NAMES = {"pgd": "pgd10", "tpgd": "tpgd10_T0.1", "cw": "cw10", "fgsm": "fgsm", "long": []}
+# classes whose robust points can move 10 places and stay inside the clean-correct ones (robust + 10 pt <= clean)
+MOVABLE = tuple(c for c in range(10) if ROBUST[c] + 0.1 <= CLEAN[c])
 
 
-def model(clean=CLEAN, robust=ROBUST, **attacks) -> dict:
+def model(clean=CLEAN, robust=ROBUST, moved=None, **attacks) -> dict:
     """A model record: clean, FGSM (robust + 10 pt), PGD, CW and T-PGD (= PGD) on all points, AA (= PGD)
-    on the subset; any attack can be given its own per-class accuracy."""
+    on the subset; any attack can be given its own per-class accuracy. `moved` = {attack: classes}: in those
+    classes the attack's correct points start 10 points later (the same accuracy, on other points)."""
     acc = {"clean": clean, "fgsm": np.minimum(clean, np.asarray(robust) + 0.1), "pgd10": robust, "cw10": robust,
            "tpgd10_T0.1": robust, **attacks}
-    aa = np.asarray(acc.pop("aa", robust))
-    correct = {k: outcomes(Y, v) for k, v in acc.items()}
-    correct["aa"] = outcomes(Y, aa)[SUBSET]
+    acc["aa"] = np.asarray(acc.pop("aa", robust))
+    correct = {}
+    for k, v in acc.items():
+        correct[k] = outcomes(Y, v)
+        if k in (moved or {}):
+            correct[k] = np.where(np.isin(Y, moved[k]), outcomes(Y, v, offset=10), correct[k])
+    correct["aa"] = correct["aa"][SUBSET]
     return record(Y, correct, SUBSET)
 
 
@@ -40,10 +47,13 @@ def outcome(rule, res) -> str:
     return rule(res).outcome
 
 
-# ---- C1: robust NSD above clean NSD ----
+# ---- C1: robust gap and NSD above the clean ones, for PGD-AT and TRADES ----
 
 def test_c1_reproduced_when_robust_accuracy_is_more_uneven():
-    assert outcome(claims.c1, results()) == REPRODUCED
+    verdict = claims.c1(results())
+    assert verdict.outcome == REPRODUCED
+    assert [p.outcome for p in verdict.parts] == [REPRODUCED] * 4  # gap and NSD, for each of the two models
+    assert [p.label.split(":")[1].split()[0] for p in verdict.parts] == ["gap", "NSD", "gap", "NSD"]
 
 
 def test_c1_not_reproduced_when_robust_accuracy_is_more_even():
@@ -51,16 +61,31 @@ def test_c1_not_reproduced_when_robust_accuracy_is_more_even():
     assert outcome(claims.c1, results(pgd_at=even, trades=even)) == NOT_REPRODUCED
 
 
-def test_c1_inconclusive_when_the_spreads_are_proportional():
+def test_c1_not_reproduced_when_the_spreads_are_proportional():
+    """Halving every class: the NSD is unchanged (open), but the absolute gap shrinks, which rejects the claim."""
     proportional = model(clean=ROBUST + 0.3, robust=(ROBUST + 0.3) / 2)
     verdict = claims.c1(results(pgd_at=proportional, trades=proportional))
+    assert verdict.outcome == NOT_REPRODUCED
+    assert [p.outcome for p in verdict.parts] == [NOT_REPRODUCED, INCONCLUSIVE] * 2
+
+
+def test_c1_inconclusive_when_only_the_mean_falls():
+    """A uniform drop leaves the gap as it is (open) while the NSD rises with the falling mean: NSD alone
+    would reproduce the claim; with the gap it stays open."""
+    shifted = model(clean=ROBUST + 0.3, robust=ROBUST)
+    verdict = claims.c1(results(pgd_at=shifted, trades=shifted))
     assert verdict.outcome == INCONCLUSIVE
+    assert [p.outcome for p in verdict.parts] == [INCONCLUSIVE, REPRODUCED] * 2
 
 
 def test_c1_not_testable_for_a_degenerate_model():
     weak = model(clean=np.full(10, 0.2), robust=np.full(10, 0.1))
     verdict = claims.c1(results(pgd_at=weak))
-    assert verdict.outcome == NOT_TESTABLE and "degenerate model" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
+    assert [g.outcome for g in verdict.gates] == [NOT_REPRODUCED, REPRODUCED]  # both gates, always present
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT clean"]
+    assert verdict.evidence().startswith("PGD-AT clean 20.0 [") and "(degenerate)" in verdict.evidence()
+    assert "TRADES (β=6) clean" not in verdict.evidence()  # a passing gate is not shown
 
 
 # ---- C2, C3: rank agreement above 0.5 ----
@@ -116,16 +141,25 @@ def test_c4_inconclusive_when_every_class_loses_the_same_share():
 
 def test_c5_branches():
     assert outcome(claims.c5, results(pgd_at=model(**{"tpgd10_T0.1": ROBUST - 0.1}))) == REPRODUCED
-    assert outcome(claims.c5, results(pgd_at=model(**{"tpgd10_T0.1": np.minimum(CLEAN, ROBUST + 0.1)}))) == NOT_REPRODUCED
-    assert outcome(claims.c5, results()) == INCONCLUSIVE  # T-PGD = PGD on every point
+    higher = claims.c5(results(pgd_at=model(**{"tpgd10_T0.1": np.minimum(CLEAN, ROBUST + 0.1)})))
+    assert higher.outcome == NOT_REPRODUCED and higher.parts[0].note == ""  # the other side, not negligible
+    same = claims.c5(results())  # T-PGD = PGD on every point: a null measured exactly
+    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    noisy = claims.c5(results(pgd_at=model(moved={"tpgd10_T0.1": MOVABLE})))  # same accuracy, other points
+    assert noisy.outcome == INCONCLUSIVE and noisy.parts[0].note == ""
+    assert noisy.parts[0].estimate.value == pytest.approx(0.0)
 
 
 def test_c6_branches():
     wider = np.clip((ROBUST - ROBUST.mean()) * 2 + ROBUST.mean(), 0, 1)
     assert outcome(claims.c6, results(pgd_at=model(**{"tpgd10_T0.1": wider}))) == REPRODUCED
     narrower = (ROBUST - ROBUST.mean()) / 3 + ROBUST.mean()
-    assert outcome(claims.c6, results(pgd_at=model(**{"tpgd10_T0.1": narrower}))) == NOT_REPRODUCED
-    assert outcome(claims.c6, results()) == INCONCLUSIVE
+    narrow = claims.c6(results(pgd_at=model(**{"tpgd10_T0.1": narrower})))
+    assert narrow.outcome == NOT_REPRODUCED and narrow.parts[0].note == ""
+    same = claims.c6(results())
+    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    noisy = claims.c6(results(pgd_at=model(moved={"tpgd10_T0.1": MOVABLE})))
+    assert noisy.outcome == INCONCLUSIVE and noisy.parts[0].note == ""
 
 
 # ---- C7a, C7b: the weakest class (cat, 10%) up and the gap down, under PGD and AA ----
@@ -147,17 +181,33 @@ def test_c7_needs_every_part_a_gain_on_the_target_alone_is_not_enough():
     assert [p.outcome for p in verdict.parts][::2] == [REPRODUCED, REPRODUCED]  # the target part holds
 
 
-def test_c7_inconclusive_for_an_unchanged_model():
-    assert outcome(claims.c7b, results()) == INCONCLUSIVE
+def test_c7_not_reproduced_for_an_unchanged_model():
+    """The same predictions: every part is exactly 0, which excludes every effect of interest."""
+    verdict = claims.c7b(results())
+    assert verdict.outcome == NOT_REPRODUCED and verdict.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    assert [p.note for p in verdict.parts] == [NEGLIGIBLE] * 4
 
 
-def test_c7_not_testable_when_the_target_class_is_not_recognised():
+def test_c7_inconclusive_when_the_target_changes_points_but_not_accuracy():
+    reshuffled = model(moved={"pgd10": [3], "aa": [3]})  # cat right on other points, as often
+    for rule, key in ((claims.c7a, "class_weighted"), (claims.c7b, "pgd_at_bias")):
+        verdict = rule(results(**{key: reshuffled}))
+        assert verdict.outcome == INCONCLUSIVE
+        assert [p.outcome for p in verdict.parts] == [INCONCLUSIVE] * 4 and verdict.text() == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("cat_clean, status", [(0.0, "degenerate"), (0.05, "borderline")])
+def test_c7_not_testable_when_the_target_class_is_not_recognised(cat_clean, status):
     clean = CLEAN.copy()
-    clean[3] = 0.05
+    clean[3] = cat_clean  # 0 of 100 lies below chance (10 %); 5 of 100 has an interval holding it
     robust = np.minimum(ROBUST, clean)
     res = results(pgd_at=model(clean=clean, robust=robust), class_weighted=model(robust=LIFTED))
     verdict = claims.c7a(res)
-    assert verdict.outcome == NOT_TESTABLE and "degenerate class" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and verdict.text() == f"{NOT_TESTABLE}; {status}"
+    assert [g.label for g in verdict.gates] == ["PGD-AT clean", "PGD-AT cat clean"]
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT cat clean"]
+    assert verdict.failed_gates()[0].note == status and f"({status})" in verdict.evidence()
+    assert [p.outcome for p in verdict.parts] == [REPRODUCED] * 4  # the parts alone would reproduce it
 
 
 # ---- C8b: weight norms and robustness ----
@@ -165,7 +215,9 @@ def test_c7_not_testable_when_the_target_class_is_not_recognised():
 def test_c8b_branches():
     res = results()
     res["diagnostics"]["weight_norms"] = list(ROBUST + 1)
-    assert outcome(claims.c8b, res) == REPRODUCED
+    verdict = claims.c8b(res)
+    assert verdict.outcome == REPRODUCED
+    assert [p.label.split("(")[0] for p in verdict.parts] == ["ρ", "partial ρ"]  # ρ, and ρ given clean accuracy
     res["diagnostics"]["weight_norms"] = list(2 - ROBUST)
     assert outcome(claims.c8b, res) == NOT_REPRODUCED
     flat = results(pgd_at=model(clean=np.full(10, 0.8), robust=np.full(10, 0.4)))

@@ -53,13 +53,30 @@ def test_results_envelope_and_evaluations(runs):
     assert full["points"] == {"all": 40, "subset": 10} and full["attacks"]["aa"]["points"] == "subset"
     for name in ("trades", "class_weighted"):  # the T picked on validation only
         assert list(results["evaluations"][name]["attacks"]) == ["clean", "fgsm", "pgd2", "cw2", n["tpgd"], "aa"]
-    # AutoAttack on the AA points of the four CIFAR evaluations and of MNIST, in each of the two runs
-    assert calls == [(10, "subset", cfg.seed + 20)] * 10
+    # AutoAttack on the AA points of the four evaluations of each track (CIFAR-10, MNIST), in each of the two runs
+    assert calls == [(10, "subset", cfg.seed + 20)] * 16
     assert {k: m["from_cache"] for k, m in results["models"].items()} == {
-        "pgd_at": False, "trades": False, "class_weighted": False, "mnist": False}
-    mnist = results["mnist"]["evaluation"]
-    assert mnist["points"] == {"all": 30, "subset": 10} and list(mnist["attacks"]) == ["clean", "fgsm", "pgd2", "cw2",
-                                                                                        "aa"]
+        "pgd_at": False, "trades": False, "class_weighted": False, "mnist_pgd_at": False, "mnist_trades": False,
+        "mnist_class_weighted": False}
+
+
+def test_the_mnist_track_is_the_same_pipeline_on_mnist(runs):
+    _, results, _, _ = runs
+    mnist = results["mnist"]
+    assert set(mnist) == {"classes", "attack_names", "selection", "evaluations", "bias", "diagnostics"}
+    assert list(mnist["evaluations"]) == ["pgd_at", "trades", "class_weighted", "pgd_at_bias"]
+    full = mnist["evaluations"]["pgd_at"]
+    assert full["points"] == {"all": 30, "subset": 10}
+    assert list(full["attacks"]) == ["clean", "fgsm", "pgd2", "cw2", "tpgd2_T0.5", "tpgd2_T2", "aa"]
+    assert mnist["selection"]["worst_class"] == int(np.argmin(mnist["selection"]["val_per_class_pgd"]))
+    assert len(mnist["diagnostics"]["weight_norms"]) == 10
+    # every claim again on MNIST, under the same rules
+    ids = [v.claim for v in classwise.CHAPTER.verdicts(results)]
+    assert ids == ["C1", "C2", "C3", "C4", "C5", "C6", "C7a", "C7b", "C8b",
+                   *(f"{c} (MNIST)" for c in ("C1", "C2", "C3", "C4", "C5", "C6", "C7a", "C7b", "C8b"))]
+    assert {k for k in classwise.CHAPTER.key_numbers(results) if k.startswith("mnist.")} >= {"mnist.pgd_at.clean",
+                                                                                              "mnist.pgd_at.aa"}
+    assert len(report.setup_table(results, "mnist")) == 3
 
 
 def test_choices_are_made_on_validation(runs):
@@ -91,10 +108,12 @@ def test_tables_verdicts_and_key_numbers(runs):
                   report.mnist_table):
         out = table(results)
         assert isinstance(out, pd.DataFrame) and len(out) > 0, table.__name__
-    for summary in (report.points_summary, report.disparity_summary, report.scale_notes):
+    for summary in (report.points_summary, report.disparity_summary, report.scale_notes, report.mnist_summary,
+                    report.bias_choice):
         assert isinstance(summary(results), str) and summary(results)
-    verdicts = report.verdicts(results, stability=False)
-    assert list(verdicts.index) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7a", "C7b", "C8b"]
+    verdicts = report.verdicts(results)
+    assert list(verdicts.index)[:9] == ["C1", "C2", "C3", "C4", "C5", "C6", "C7a", "C7b", "C8b"]
+    assert len(verdicts) == 18
     assert set(v.outcome for v in classwise.CHAPTER.verdicts(results)) <= {
         "reproduced", "not reproduced", "inconclusive at this scale", "not testable at this scale"}
     numbers = classwise.CHAPTER.key_numbers(results)
@@ -108,4 +127,5 @@ def test_a_rerun_from_the_cache_gives_the_same_results(runs):
         assert again["evaluations"][name]["outcomes"] == record["outcomes"], name
         assert again["evaluations"][name]["reports"] == record["reports"], name
     assert again["selection"] == first["selection"] and again["bias"] == first["bias"]
-    assert again["mnist"]["evaluation"]["outcomes"] == first["mnist"]["evaluation"]["outcomes"]
+    for name, record in first["mnist"]["evaluations"].items():
+        assert again["mnist"]["evaluations"][name]["outcomes"] == record["outcomes"], name

@@ -14,13 +14,17 @@ from advfair.verdicts import Part, Verdict
 
 
 @pytest.fixture
-def fake_run(monkeypatch):
-    """Replace the classwise pipeline by a recorder; the real config factory stays."""
+def fake_run(monkeypatch, tmp_path_factory):
+    """Replace the classwise pipeline by a recorder; the real config factory stays. Its results carry the
+    envelope's config and hash (what the printed verdicts are pooled by), and no committed stability file is
+    seen (an empty results folder), so the printed verdicts are this run's alone."""
     calls = []
 
     def run(cfg):
         calls.append(cfg)
-        return {"seconds": {"total": 1.5}, "eps": cfg.eps}
+        return {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "seconds": {"total": 1.5}, "eps": cfg.eps}
+
+    monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
 
     verdict = Verdict("C1", "a claim", (Part("a part", "reproduced"),))
     monkeypatch.setitem(cli.CHAPTERS, "classwise", dataclasses.replace(
@@ -59,7 +63,9 @@ def test_valid_run_writes_results(fake_run, capsys, tmp_path):
     assert len(fake_run) == 1
     cfg = fake_run[0]
     assert cfg.eps == 0.03 and cfg.temperatures == (0.5, 1.0) and cfg.progress is True and cfg.device == "cpu"
-    assert json.loads(out.read_text()) == {"seconds": {"total": 1.5}, "eps": 0.03}
+    written = json.loads(out.read_text())
+    assert written["seconds"] == {"total": 1.5} and written["eps"] == 0.03
+    assert written["config_hash"] == cfg.config_hash() and written["config"]["eps"] == 0.03
     assert str(out) in capsys.readouterr().out
     assert not list(out.parent.glob("*.tmp")) and not list(out.parent.glob(".*.tmp"))
 
@@ -171,6 +177,8 @@ def test_run_prints_its_verdicts_and_key_numbers(fake_run, capsys, tmp_path):
     assert cli.main(["run", "classwise", "--out", str(tmp_path / "r.json")]) == 0
     printed = capsys.readouterr().out
     assert "C1" in printed and "reproduced" in printed and "pgd_at.clean" in printed and "0.5000" in printed
+    # the decision, pooled over this run alone (no stability file): a training comparison stays open
+    assert "inconclusive at this scale; one training seed (reproduced for this model)" in printed
 
 
 def test_the_paper_profile_never_falls_back_to_the_cpu_silently(fake_run, capsys, tmp_path, monkeypatch):

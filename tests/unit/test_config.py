@@ -383,7 +383,8 @@ def test_epochs_alone_works_in_every_chapter_and_profile(chapter, monkeypatch, t
     ch = CHAPTERS[chapter]
     ran = []
     monkeypatch.setitem(cli.CHAPTERS, chapter, dataclasses.replace(
-        ch, run=lambda cfg: ran.append(cfg) or {"seconds": {"total": 0.0}}, verdicts=lambda r: [],
+        ch, run=lambda cfg: ran.append(cfg) or {"config": cfg.to_dict(), "config_hash": cfg.config_hash(),
+                                                "seconds": {"total": 0.0}}, verdicts=lambda r: [],
         key_numbers=lambda r: {}))
     for profile in ch.config.PROFILES:
         assert cli.main(["run", chapter, "--profile", profile, "--device", "cpu", "--set", "epochs=1",

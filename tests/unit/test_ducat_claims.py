@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from advfair.experiments.common import evaluation
-from advfair.experiments.ducat import claims
-from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.experiments.ducat import claims, methods
+from advfair.experiments.ducat.config import DucatConfig
+from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 from ducat_results_builder import AA, UNAWARE, model, results
 
@@ -53,7 +54,11 @@ def test_c1_not_testable_without_the_baselines_or_with_a_degenerate_one():
     verdict = claims.c1(results(mart=None))
     assert verdict.outcome == NOT_TESTABLE and "baselines=False" in verdict.evidence()
     weak = claims.c1(results(trades=model(clean=0.15, unaware=0.05, unaware_only=True)))
-    assert weak.outcome == NOT_TESTABLE and "degenerate model" in weak.evidence()
+    assert weak.outcome == NOT_TESTABLE and weak.text() == NOT_TESTABLE + "; degenerate"
+    assert [g.label for g in weak.gates] == ["PGD-AT clean", "TRADES clean", "MART clean"]  # always all three
+    assert [g.label for g in weak.failed_gates()] == ["TRADES clean"]
+    assert weak.evidence().startswith("TRADES clean 15.0 [12.8, 17.4]; model floor 30% (3× chance) (degenerate)")
+    assert [p.outcome for p in weak.parts] == [REPRODUCED, REPRODUCED]  # the parts alone would reproduce it
 
 
 # ---- C2 and C3: the paper's evaluation ----
@@ -68,14 +73,19 @@ def test_c2_not_reproduced_when_ducat_loses():
     assert outcome(claims.c2, res) == NOT_REPRODUCED
 
 
-def test_c2_inconclusive_when_the_models_tie():
-    same = model(unaware=0.4, aware=0.35)
-    assert outcome(claims.c2, results(ducat=same)) == INCONCLUSIVE
+def test_c2_not_reproduced_when_the_models_tie_exactly_and_inconclusive_when_they_tie_on_other_points():
+    same = claims.c2(results(ducat=model(unaware=0.4, aware=0.35)))  # the same predictions as PGD-AT
+    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    assert [p.note for p in same.parts] == [NEGLIGIBLE, NEGLIGIBLE]
+    moved = claims.c2(results(ducat=model(unaware=0.4, aware=0.35, offset=10)))  # as accurate, on other points
+    assert moved.outcome == INCONCLUSIVE and [p.outcome for p in moved.parts] == [INCONCLUSIVE, INCONCLUSIVE]
 
 
 def test_c2_not_testable_for_a_degenerate_model():
     verdict = claims.c2(results(ducat=model(clean=0.2, unaware=0.1, trap=0.05)))
-    assert verdict.outcome == NOT_TESTABLE and "PGD-AT + DUCAT clean 20.0%" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT + DUCAT clean"]
+    assert verdict.evidence().startswith("PGD-AT + DUCAT clean 20.0 [17.6, 22.6]; model floor 30%")
 
 
 def test_c3_not_testable_unless_trades_ducat_ran_and_reproduced_when_it_helps():
@@ -85,10 +95,21 @@ def test_c3_not_testable_unless_trades_ducat_ran_and_reproduced_when_it_helps():
     assert verdict.outcome == REPRODUCED and "TRADES + DUCAT − TRADES" in verdict.evidence()
 
 
-def test_c4_is_reported_without_a_verdict_rule():
-    verdict = claims.c4(results())
-    assert verdict.outcome == NOT_TESTABLE and "wall time" in verdict.evidence()
-    assert all(p.estimate is None for p in verdict.parts)
+def test_c4_is_an_at_most_test_of_the_deterministic_cost_model():
+    res = results()  # the cpu profile: 3 window epochs of 10, K = 3: 3 / 10 / 4 = 7.5 % more image passes
+    verdict = claims.c4(res)
+    assert verdict.outcome == REPRODUCED and verdict.compares == "model" and verdict.gates == ()
+    assert verdict.parts[0].estimate.value == pytest.approx(0.075) == res["cost_model"]["overhead_schedule"]
+    assert verdict.evidence() == ("extra image passes over the whole schedule, DUCAT / PGD-AT − 1 (cost model) "
+                                  "7.5 [7.5, 7.5]; claim ≤ 10")
+    res["seconds"] = {"train_pgd_at": 1.0, "train_ducat": 100.0}  # wall time never enters
+    assert claims.c4(res) == verdict
+    # the window over the whole schedule: 10 / 10 / 4 = 25 %
+    heavy = claims.c4(results(cost_model=methods.cost_model(DucatConfig(ducat_start=1, ducat_end=10))))
+    assert heavy.outcome == NOT_REPRODUCED and heavy.parts[0].estimate.value == pytest.approx(0.25)
+    # exactly at the threshold (4 / 10 / 4 = 10 %): "at most" holds
+    edge = claims.c4(results(cost_model=methods.cost_model(DucatConfig(ducat_start=7, ducat_end=10))))
+    assert edge.parts[0].estimate.value == claims.SMALL_COST and edge.outcome == REPRODUCED
 
 
 # ---- C5: the dummy-aware evaluation ----
@@ -103,11 +124,36 @@ def test_c5_not_reproduced_when_ducat_keeps_its_gain():
     assert verdict.outcome == NOT_REPRODUCED and verdict.parts[1].outcome == NOT_REPRODUCED
 
 
-def test_c5_inconclusive_when_ducat_falls_to_pgd_at():
+def test_c5_not_reproduced_when_ducat_falls_exactly_to_pgd_at():
+    """DUCAT's aware points are PGD-AT's: a collapse, but not below PGD-AT (a null measured exactly)."""
     res = results(ducat=model(unaware=0.6, aware=0.35, trap=0.4))
     verdict = claims.c5(res)
-    assert verdict.parts[0].outcome == REPRODUCED and verdict.parts[1].outcome == INCONCLUSIVE
-    assert verdict.outcome == INCONCLUSIVE
+    assert verdict.parts[0].outcome == REPRODUCED and verdict.parts[1].outcome == NOT_REPRODUCED
+    assert verdict.parts[1].note == NEGLIGIBLE
+    assert verdict.outcome == NOT_REPRODUCED and verdict.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+
+
+def test_c5_inconclusive_when_ducat_falls_to_pgd_at_s_accuracy_on_other_points():
+    res = results(ducat=model(unaware=0.6, aware=0.35, trap=0.4, offset=10))
+    verdict = claims.c5(res)
+    assert [p.outcome for p in verdict.parts] == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
+    assert verdict.outcome == INCONCLUSIVE and verdict.text() == INCONCLUSIVE
+
+
+def test_c5_gate_needs_a_dummy_unaware_gain():
+    verdict = claims.c5(results())
+    gain = verdict.gates[-1]
+    assert [g.label for g in verdict.gates[:2]] == ["PGD-AT clean", "PGD-AT + DUCAT clean"]
+    assert gain.gate and gain.outcome == REPRODUCED and "a collapse presupposes a dummy-unaware gain (C2)" in gain.rule
+    assert verdict.failed_gates() == []
+    # no gain to lose (DUCAT = PGD-AT under the unaware attack): not testable, whatever the parts say
+    none = claims.c5(results(ducat=model(unaware=0.4, aware=0.2, trap=0.3)))
+    assert none.gates[-1].outcome == NOT_REPRODUCED and none.gates[-1].note == "degenerate"
+    assert none.outcome == NOT_TESTABLE and none.text() == NOT_TESTABLE + "; degenerate"
+    assert none.failed_gates() == [none.gates[-1]]
+    # a gain whose interval holds 0: borderline
+    moved = claims.c5(results(ducat=model(unaware=0.4, aware=0.2, trap=0.3, offset=10)))
+    assert moved.gates[-1].note == "borderline" and moved.text() == NOT_TESTABLE + "; borderline"
 
 
 def test_c5_drop_must_exceed_the_drop_any_model_shows_under_more_attacks():
@@ -147,7 +193,10 @@ def test_c6_not_testable_for_a_degenerate_model():
 # ---- C7: transfer ----
 
 def test_c7_reproduced_when_ducat_s_points_transfer_better():
-    assert outcome(claims.c7, results()) == REPRODUCED  # PGD-AT keeps 0.3 on DUCAT's points, DUCAT 0.5 on its
+    verdict = claims.c7(results())  # PGD-AT keeps 0.3 on DUCAT's points, DUCAT 0.5 on its
+    assert verdict.outcome == REPRODUCED
+    # on the points both models classify correctly (80 %): (0.3 - 0.5) / 0.8
+    assert verdict.parts[0].estimate.value == pytest.approx(-0.2 / 0.8)
 
 
 def test_c7_not_reproduced_when_the_reverse_transfers_better():
@@ -155,9 +204,17 @@ def test_c7_not_reproduced_when_the_reverse_transfers_better():
     assert outcome(claims.c7, res) == NOT_REPRODUCED
 
 
-def test_c7_inconclusive_when_both_directions_transfer_alike():
+def test_c7_not_reproduced_when_both_directions_transfer_alike_on_the_same_points():
     res = results(ducat=model(unaware=0.6, aware=0.25, trap=0.5, transfer={"pgd_at": (0.8, 0.5), "trades": (0.8, 0.5)}))
-    assert outcome(claims.c7, res) == INCONCLUSIVE
+    verdict = claims.c7(res)
+    assert verdict.outcome == NOT_REPRODUCED and verdict.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+
+
+def test_c7_inconclusive_when_both_directions_transfer_alike_on_other_points():
+    res = results(ducat=model(unaware=0.6, aware=0.25, trap=0.5, transfer={"pgd_at": (0.8, 0.5, 10),
+                                                                            "trades": (0.8, 0.5, 10)}))
+    verdict = claims.c7(res)
+    assert verdict.outcome == INCONCLUSIVE and [p.outcome for p in verdict.parts] == [INCONCLUSIVE, INCONCLUSIVE]
 
 
 def test_c7_not_testable_without_trades():
@@ -176,4 +233,6 @@ def test_key_numbers_cover_every_evaluation_and_verdict_estimate():
     assert "trades.aware" not in numbers and "pgd_at.trap" not in numbers
     assert {"C1.0", "C1.1", "C2.0", "C2.1", "C5.0", "C5.1", "C5.2", "C6.0", "C7.0", "C7.1"} <= set(numbers)
     assert all(isinstance(v, float) and np.isfinite(v) for v in numbers.values())
-    assert not any(k.startswith("C4") for k in numbers)  # no timing enters
+    # no timing enters: C4's number is the deterministic cost model's overhead
+    assert [k for k in numbers if k.startswith("C4")] == ["C4.0"]
+    assert numbers["C4.0"] == res["cost_model"]["overhead_schedule"]

@@ -148,7 +148,7 @@ def test_tables_verdicts_and_key_numbers(runs):
     for figure in (report.overlap_figure, report.classwise_figure):
         figure(results)
     assert paper.last_epoch_table(results) is None
-    assert list(report.verdicts(results, stability=False).index) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7"]
+    assert list(report.verdicts(results).index) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7"]
     for res in (results, selected):
         assert set(v.outcome for v in ducat.CHAPTER.verdicts(res)) <= {
             "reproduced", "not reproduced", "inconclusive at this scale", "not testable at this scale"}

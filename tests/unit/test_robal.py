@@ -520,7 +520,7 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
     for table in (report.setup_table, report.main_table, report.group_table, report.kappa_table,
                   report.ablation_table, report.paper_comparison):
         assert isinstance(table(results), pd.DataFrame) and len(table(results)) > 0
-    verdicts = report.verdicts(results, stability=False)
+    verdicts = report.verdicts(results)
     assert isinstance(verdicts, pd.DataFrame)
     assert set(verdicts.index) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10–C12"}
     assert "AT-FC" in report.tail_summary(results)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from advfair.experiments.robal import claims
-from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 from results_builder import CLASSES, labels, outcomes, record
 
@@ -19,16 +19,24 @@ PGD = np.linspace(0.6, 0.05, 10)
 NAMES = {"pgd": "pgd20", "cw": "cw20", "pgd_scaled": "tpgd20_T0.1", "fgsm": None, "mim": None}
 
 
-def model(clean=CLEAN, pgd=PGD, aa=None, aa_clean=None) -> dict:
+def model(clean=CLEAN, pgd=PGD, aa=None, aa_clean=None, moved=()) -> dict:
     """Clean, PGD, CW (= PGD) and PGD on scaled logits (= PGD) on all points; AA (default: PGD) on the
-    subset, whose points are the first AA_PER_CLASS of each class (`aa_clean` sets their clean accuracy)."""
-    correct = {"clean": outcomes(Y, clean), "pgd20": outcomes(Y, pgd), "cw20": outcomes(Y, pgd),
-               "tpgd20_T0.1": outcomes(Y, pgd)}
+    subset, whose points are the first AA_PER_CLASS of each class (`aa_clean` sets their clean accuracy).
+    The outcomes named in `moved` have the same accuracy on other points: each class's correct points start
+    10 points later (robust accuracy is 25+ pt below clean in every class, so they stay clean-correct)."""
+    def hits(name, y, accuracy):
+        return outcomes(y, accuracy, offset=10 if name in moved else 0)
+
+    correct = {"clean": hits("clean", Y, clean), "pgd20": hits("pgd20", Y, pgd), "cw20": hits("cw20", Y, pgd),
+               "tpgd20_T0.1": hits("tpgd20_T0.1", Y, pgd)}
     if aa_clean is not None:  # the subset's clean outcomes, independently of the other points
-        sub = outcomes(Y[SUBSET], aa_clean)
+        sub = hits("clean", Y[SUBSET], aa_clean)
         correct["clean"][SUBSET] = sub
-    correct["aa"] = outcomes(Y[SUBSET], PGD if aa is None else aa)
+    correct["aa"] = hits("aa", Y[SUBSET], PGD if aa is None else aa)
     return record(Y, correct, SUBSET)
+
+
+ATTACKS = ("pgd20", "cw20", "tpgd20_T0.1", "aa")
 
 
 def results(kappa=None, ablation=None, **models) -> dict:
@@ -62,15 +70,22 @@ def test_c1_not_reproduced_when_the_tail_is_better():
 
 def test_c1_not_testable_for_a_degenerate_baseline():
     verdict = claims.c1(results(at_fc=model(clean=np.full(10, 0.2), pgd=np.full(10, 0.1))))
-    assert verdict.outcome == NOT_TESTABLE and "degenerate model" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
+    assert [g.label for g in verdict.failed_gates()] == ["AT-FC clean"]
+    assert verdict.evidence().startswith("AT-FC clean 20.0 [17.6, 22.6]; model floor 30% (3× chance) (degenerate)")
+    assert claims.c1(results()).failed_gates() == [] and len(claims.c1(results()).gates) == 1  # always present
 
 
 def test_c2_branches():
     stronger_head = PGD.copy()
     stronger_head[:3] += 0.2
     assert outcome(claims.c2, results(at_fc=model(pgd=stronger_head))) == REPRODUCED
-    assert outcome(claims.c2, results(sml_bal=model(pgd=stronger_head))) == NOT_REPRODUCED
-    assert outcome(claims.c2, results()) == INCONCLUSIVE
+    weaker = claims.c2(results(sml_bal=model(pgd=stronger_head)))
+    assert weaker.outcome == NOT_REPRODUCED and weaker.text() == NOT_REPRODUCED  # the other side
+    same = claims.c2(results())  # identical predictions: no difference, measured exactly
+    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    noisy = claims.c2(results(sml_bal=model(moved=ATTACKS)))  # as accurate, right on other points
+    assert noisy.outcome == INCONCLUSIVE and noisy.text() == INCONCLUSIVE
     res = results()
     del res["evaluations"]["sml_bal"]
     assert outcome(claims.c2, res) == NOT_TESTABLE
@@ -84,8 +99,13 @@ def test_c3_needs_a_clean_gain_larger_than_the_aa_gain():
     both = model(clean=np.minimum(CLEAN + 0.1, 1), aa_clean=np.full(10, 1.0), aa=np.minimum(PGD + 0.3, 1))
     verdict = claims.c3(results(at_fc=base, la_train=both, la_post=both))
     assert verdict.outcome == NOT_REPRODUCED
-    # no clean gain at all (interval [0, 0]): inconclusive, never "reproduced"
-    assert outcome(claims.c3, results()) == INCONCLUSIVE
+    # no clean gain at all (interval [0, 0]): a null measured exactly, never "reproduced"
+    none = claims.c3(results())
+    assert none.outcome == NOT_REPRODUCED and none.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    # the same accuracies on other points: open
+    moved = model(aa_clean=np.full(10, 0.8), moved=("clean", *ATTACKS))
+    noisy = claims.c3(results(at_fc=base, la_train=moved, la_post=moved))
+    assert noisy.outcome == INCONCLUSIVE and noisy.text() == INCONCLUSIVE
 
 
 def test_c4_fake_gain_branches():
@@ -93,7 +113,11 @@ def test_c4_fake_gain_branches():
     assert outcome(claims.c4, results(kappa={"-3": model(), "0": model(), "3": fake})) == REPRODUCED
     real = model(pgd=PGD + 0.1, aa=PGD + 0.2)  # AA moves too: not a fake gain
     assert outcome(claims.c4, results(kappa={"-3": model(), "0": model(), "3": real})) == NOT_REPRODUCED
-    assert outcome(claims.c4, results()) == INCONCLUSIVE  # no PGD gain at all
+    none = claims.c4(results())  # no PGD gain at all
+    assert none.outcome == NOT_REPRODUCED and none.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    assert [p.outcome for p in none.parts] == [NOT_REPRODUCED, REPRODUCED]  # AA is unchanged, as claimed
+    noisy = claims.c4(results(kappa={"-3": model(), "0": model(), "3": model(moved=("pgd20",))}))
+    assert noisy.outcome == INCONCLUSIVE and [p.outcome for p in noisy.parts] == [INCONCLUSIVE, REPRODUCED]
 
 
 def test_c5_u_shape_with_clean_and_aa_unchanged():
@@ -108,9 +132,17 @@ def test_c5_u_shape_with_clean_and_aa_unchanged():
 def test_c6_branches():
     base = model(aa_clean=np.full(10, 0.9))
     smaller_gap = model(aa_clean=np.full(10, 0.7))
-    assert outcome(claims.c6, results(at_fc=base, at_cos=smaller_gap)) == REPRODUCED
+    smaller = claims.c6(results(at_fc=base, at_cos=smaller_gap))
+    assert smaller.outcome == REPRODUCED
+    # the gap shrinks by a lower clean accuracy alone: the AA difference, shown beside it, does not vote
+    aa = smaller.parts[1]
+    assert not aa.primary and aa.outcome == NOT_REPRODUCED and aa.label.startswith("AA, AT-Cos − AT-FC")
+    assert "(secondary)" in smaller.evidence()
     assert outcome(claims.c6, results(at_fc=smaller_gap, at_cos=base)) == NOT_REPRODUCED
-    assert outcome(claims.c6, results()) == INCONCLUSIVE
+    same = claims.c6(results())
+    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    noisy = claims.c6(results(at_cos=model(moved=("aa",))))  # AA as accurate, on other points
+    assert noisy.outcome == INCONCLUSIVE and noisy.parts[0].outcome == INCONCLUSIVE
 
 
 def test_c7_weight_norms_and_feature_ratio():
@@ -127,8 +159,13 @@ def test_c7_weight_norms_and_feature_ratio():
 def test_c8_every_attack_and_clean():
     better = model(clean=np.minimum(CLEAN + 0.1, 1), pgd=PGD + 0.1, aa=PGD + 0.1)
     assert outcome(claims.c8, results(robal_n=better, robal_r=better)) == REPRODUCED
-    clean_only = model(clean=np.minimum(CLEAN + 0.1, 1))
-    assert outcome(claims.c8, results(robal_n=better, robal_r=clean_only)) == INCONCLUSIVE
+    clean_only = model(clean=np.minimum(CLEAN + 0.1, 1))  # the same robust points: no robust gain, exactly
+    verdict = claims.c8(results(robal_n=better, robal_r=clean_only))
+    assert verdict.outcome == NOT_REPRODUCED and verdict.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    clean_and_moved = model(clean=np.minimum(CLEAN + 0.1, 1), moved=ATTACKS)  # as robust, on other points
+    verdict = claims.c8(results(robal_n=better, robal_r=clean_and_moved))
+    assert verdict.outcome == INCONCLUSIVE
+    assert [p.outcome for p in verdict.parts[4:]] == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE]
     worse = model(pgd=PGD - 0.04, aa=PGD - 0.04)
     assert outcome(claims.c8, results(robal_n=better, robal_r=worse)) == NOT_REPRODUCED
 

@@ -14,10 +14,13 @@ import pytest
 from advfair import cli
 from advfair.experiments.base import Chapter, ChapterConfig, git_commit, machine_kind
 from advfair.experiments import stability
-from advfair.experiments.stability import (SCHEMA, add_kernel_runs, claim_stability, load_stability, refresh_stability,
-                                           run_stability, stability_path, stable_claims, tolerances)
+from advfair.evaluation import Estimate
+from advfair.experiments.stability import (SCHEMA, add_kernel_runs, claim_stability, load_stability, pooled_verdicts,
+                                           refresh_stability, run_stability, seed_record, seed_verdicts, stability_path,
+                                           stable_claims, tolerances)
 from advfair.validation import ConfigError
-from advfair.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, Verdict, with_stability
+from advfair.verdicts import (ACCURACY_POINT, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, Verdict, greater,
+                              with_stability)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +83,8 @@ def test_run_stability_writes_the_record(chapter, tmp_path, record):
     assert {c: v["outcome"] for c, v in one["verdicts"].items()} == {"A": REPRODUCED, "B": INCONCLUSIVE,
                                                                      "C": NOT_REPRODUCED}
     assert one["verdicts"]["C"]["evidence"] == "c: seed 1"
+    # each run's whole verdict is kept, for pooling over seeds
+    assert Verdict.from_json(one["verdicts"]["B"]["verdict"]) == verdicts({"seed": 1})[1]
     assert one["key_numbers"]["spread"] == pytest.approx(0.52) and one["key_numbers"]["size"] == 4.0
     assert math.isnan(record["per_seed"]["0"]["key_numbers"]["partial"])
     assert [record["per_seed"][s]["seconds"] for s in ("0", "1", "2")] == [0.5, 1.5, 2.5]
@@ -124,11 +129,14 @@ def test_claim_stability_counts(record):
                       "B": {"outcomes": {REPRODUCED: 2, INCONCLUSIVE: 1}, "n": 3, "unit": "seeds"},
                       "C": {"outcomes": {NOT_REPRODUCED: 3}, "n": 3, "unit": "seeds"}}
     assert claim_stability(None, record["config_hash"]) == {}
-    # what a chapter shows beside this run's verdict
+    # what a chapter shows beside the verdict: each run's own verdict, as it is; it changes no outcome
     b = with_stability(verdicts({"seed": 0})[1], counts["B"])
-    assert b.outcome == INCONCLUSIVE and "not stable across seeds" in b.text()
+    assert b.outcome == REPRODUCED and b.text() == REPRODUCED
+    assert b.seeds_text() == "reproduced in 2, inconclusive in 1 of 3 seeds"
     a = with_stability(verdicts({"seed": 0})[0], counts["A"])
-    assert a.outcome == REPRODUCED and a.seeds_text() == "held in 3 of 3 seeds"
+    assert a.outcome == REPRODUCED and a.seeds_text() == "reproduced in 3 of 3 seeds"
+    c = with_stability(verdicts({"seed": 0})[2], counts["C"])
+    assert c.text() == NOT_REPRODUCED and c.seeds_text() == "not reproduced in 3 of 3 seeds"
 
 
 def test_a_record_for_another_config_is_stale(record):
@@ -230,9 +238,10 @@ def test_a_kernel_run_is_the_first_seed_in_a_fresh_process_with_the_kernels_forc
     counts = claim_stability(record, record["config_hash"])
     assert counts["B"]["n"] == 3 and counts["B"]["unit"] == "runs (2 seeds, and seed 1 with avx2 kernels)"
     held = with_stability(verdicts({"seed": 1})[0], counts["A"])
-    assert held.seeds_text() == "held in 3 of 3 runs (2 seeds, and seed 1 with avx2 kernels)"
-    flipped = with_stability(verdicts({"seed": 1})[1], counts["B"])
-    assert "not stable across seeds and kernels" in flipped.text()
+    assert held.seeds_text() == "reproduced in 3 of 3 runs (2 seeds, and seed 1 with avx2 kernels)"
+    flipped = with_stability(verdicts({"seed": 1})[1], counts["B"])  # seed 1: inconclusive, seed 2: reproduced
+    assert flipped.seeds_text() == "inconclusive in 2, reproduced in 1 of 3 runs (2 seeds, and seed 1 with avx2 kernels)"
+    assert flipped.outcome == INCONCLUSIVE and flipped.text() == INCONCLUSIVE  # the record never vetoes
 
 
 def test_extend_adds_kernel_runs_to_an_existing_file_without_rerunning_its_seeds(chapter, kernel_run, record, tmp_path,
@@ -259,3 +268,75 @@ def test_bad_kernels_and_a_stale_file_to_extend_are_errors(chapter, kernel_run, 
     monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
     assert cli.main(["stability", "fake", "--extend", "--out", str(tmp_path / "missing.json")]) == 2
     assert "--extend=" in capsys.readouterr().err and kernel_run.calls == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pooling the committed stability file's runs into the chapter's decisions
+
+def _delta(seed: int) -> float:
+    return 0.05 + 0.002 * seed ** 2  # seeds 0, 1, 2: 0.050, 0.052, 0.058 (so double-counting a seed shows)
+
+
+def pooled_rules(results: dict) -> list[Verdict]:
+    """A training comparison whose estimate depends on the seed (a kernel run can be given another value)."""
+    value = results.get("value", _delta(results["seed"]))
+    part = greater("Δ", Estimate(value, (value - 0.01, value + 0.01), 1000), effect=ACCURACY_POINT)
+    return [Verdict("D", "training helps", (part,), compares="training")]
+
+
+@pytest.fixture
+def pooled_record(tmp_path, monkeypatch):
+    """A stability file for seeds 0, 1, 2 with a kernel run "0@avx2" whose estimate is far off, in the directory
+    chapters read committed results from."""
+    ch = Chapter("fake", FakeConfig, _run([]), pooled_rules, key_numbers)
+    record = run_stability(ch, [0, 1, 2], overrides={"size": 4}, out=tmp_path / "fake_stability.json")
+    record["per_seed"]["0@avx2"] = seed_record(ch, {"seed": 0, "size": 4, "value": -0.5, "seconds": {"total": 1.0}})
+    record["kernels"] = ["avx2"]
+    (tmp_path / "fake_stability.json").write_text(json.dumps(record))
+    monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(tmp_path))
+    return record
+
+
+def this_run(seed: int, config_hash: str) -> dict:
+    return {"seed": seed, "config": {"seed": seed}, "config_hash": config_hash}
+
+
+def test_pooled_verdicts_pool_this_run_with_the_record_s_other_seeds(pooled_record):
+    (v,) = pooled_verdicts("fake", this_run(1, pooled_record["config_hash"]), pooled_rules)
+    part = v.parts[0]
+    assert v.pooled and v.runs == 3  # this run (seed 1) and seeds 0 and 2; not the record's seed 1 again
+    assert part.estimate.value == pytest.approx((_delta(0) + _delta(1) + _delta(2)) / 3)  # the kernel run is not pooled
+    assert v.outcome == REPRODUCED and v.text() == REPRODUCED
+    assert v.evidence().startswith("pooled over 3 training seeds; Δ 5.3 [")
+    # every run's own verdict is shown beside it, the kernel run included
+    assert v.seeds_text() == ("reproduced in 3, not reproduced in 1 of 4 runs (3 seeds, and seed 0 with avx2 "
+                              "kernels)")
+    assert [r.parts[0].estimate.value for r in seed_verdicts(pooled_record, "D", besides=1)] == [_delta(0), _delta(2)]
+
+
+def test_a_stale_record_leaves_the_run_alone_and_a_training_comparison_open(pooled_record):
+    other = FakeConfig.make("cpu", size=5).config_hash()
+    (v,) = pooled_verdicts("fake", this_run(1, other), pooled_rules)
+    assert v.pooled and v.runs == 1 and v.parts[0].estimate.value == _delta(1)
+    assert v.outcome == INCONCLUSIVE and v.seeds_text() == "stale"
+    assert v.text() == (INCONCLUSIVE + "; one training seed (reproduced for this model): training variance not counted; "
+                        "seed stability not current (the stability file is for another config)")
+
+
+def test_without_a_stability_file_the_pool_is_the_run_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(tmp_path))
+    (v,) = pooled_verdicts("fake", this_run(0, "0" * 16), pooled_rules)
+    assert v.runs == 1 and v.outcome == INCONCLUSIVE and v.seeds_text() == "no stability file"
+
+
+def test_a_record_made_before_verdicts_were_stored_asks_for_a_refresh(pooled_record, tmp_path):
+    old = json.loads(json.dumps(pooled_record))
+    for entry in old["per_seed"].values():
+        for claim in entry["verdicts"].values():
+            del claim["verdict"]
+    (tmp_path / "fake_stability.json").write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="--refresh"):
+        pooled_verdicts("fake", this_run(1, old["config_hash"]), pooled_rules)
+    # a stale old record is never read for pooling: no error
+    (v,) = pooled_verdicts("fake", this_run(1, FakeConfig.make("cpu", size=5).config_hash()), pooled_rules)
+    assert v.runs == 1

@@ -62,6 +62,15 @@ def spearman_rows_finite(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(a.shape[:-1])
 
 
+def partial_spearman_rows(a: np.ndarray, b: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """Row-wise partial Spearman correlation of a and b given `control`: the rank correlation of a and b
+    that remains once both are adjusted linearly (in ranks) for the control; nan where it is undefined."""
+    ab, ac, bc = spearman_rows(a, b), spearman_rows(a, control), spearman_rows(b, control)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denominator = np.sqrt((1 - ac ** 2) * (1 - bc ** 2))
+        return np.where(denominator > 0, (ab - ac * bc) / np.where(denominator > 0, denominator, 1), np.nan)
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation with average ranks for ties (nan if either vector is constant)."""
     return float(spearman_rows(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))

@@ -21,18 +21,39 @@ Statistic = Callable[..., np.ndarray]
 
 @dataclass(frozen=True)
 class Estimate:
-    """A paired estimate with its 95% percentile bootstrap interval, on `n` points."""
+    """A paired estimate with its 95% interval, on `n` points. A per-run estimate carries a percentile bootstrap
+    (or exact) interval; a pooled one (`advfair.verdicts.pool`) its standard error, the degrees of freedom of
+    its t interval and the number of training runs it pools."""
 
     value: float
     ci: tuple[float, float]
     n: int
+    se: float | None = None
+    df: float = float("inf")
+    runs: int = 1
+    bounds: tuple[float, float] | None = None  # the statistic's range (a proportion's [0, 1]): a pooled interval stops there
+
+    @property
+    def standard_error(self) -> float:
+        """The stored SE, else the interval's half-width / 1.96 (a normal reading of a percentile interval)."""
+        if self.se is not None:
+            return self.se
+        return (self.ci[1] - self.ci[0]) / (2 * 1.959964)
 
     def to_json(self) -> dict:
-        return {"value": self.value, "ci": list(self.ci), "n": self.n}
+        out = {"value": self.value, "ci": list(self.ci), "n": self.n}
+        if self.se is not None:
+            out.update(se=self.se, df=self.df if np.isfinite(self.df) else None, runs=self.runs)
+        if self.bounds is not None:
+            out["bounds"] = list(self.bounds)
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> "Estimate":
-        return cls(d["value"], tuple(d["ci"]), d["n"])
+        df = d.get("df")
+        bounds = d.get("bounds")
+        return cls(d["value"], tuple(d["ci"]), d["n"], d.get("se"), float("inf") if df is None else df, d.get("runs", 1),
+                   None if bounds is None else tuple(bounds))
 
 
 def stratified_bootstrap(y: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -177,7 +198,7 @@ def proportion_estimate(k: int, n: int) -> Estimate:
     if n <= 0:
         return Estimate(float("nan"), (float("nan"), float("nan")), 0)
     ci = stats.binomtest(int(k), int(n)).proportion_ci(0.95)
-    return Estimate(k / n, (float(ci.low), float(ci.high)), int(n))
+    return Estimate(k / n, (float(ci.low), float(ci.high)), int(n), bounds=(0.0, 1.0))
 
 
 def difference_of_means(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int) -> Estimate:

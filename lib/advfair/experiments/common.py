@@ -14,6 +14,7 @@ from ..inference import Step, deploy, spec_label, spec_to_json
 from ..objectives import Objective
 from ..splits import Split, subset_per_class
 from ..trainer import TrainConfig, resolve_device
+from ..verdicts import Part, model_gate
 from .base import ChapterConfig, environment, json_clean
 from .cache import ModelCache
 from .training import model_record, train_cached
@@ -90,3 +91,8 @@ def weight_norms(model: nn.Module) -> list[float]:
 
 def as_list(values: np.ndarray | Sequence[float]) -> list[float]:
     return np.asarray(values, dtype=float).tolist()
+
+
+def clean_gate(label: str, e: Evaluation) -> Part:
+    """The degeneracy gate of a model: its clean accuracy on the evaluation's points against the model floor."""
+    return model_gate(label, e.correct("clean"), len(e.classes))

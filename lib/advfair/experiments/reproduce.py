@@ -110,3 +110,6 @@ PAGES: dict[str, tuple[Page, str | None]] = {
     "aalp_cpu": (Page(aalp.claims.key_numbers, aalp.claims.verdicts), "aalp"),
     "evaluate_cpu": (Page(report_key_numbers, floor=0.05), None),
 }
+# The page that renders the other pages' results and computes nothing of its own ("What this book decides"): first
+# in the book, executed after the pages whose results it reads, and checked by the replay only.
+SUMMARY_PAGE = "summary"

@@ -1,9 +1,10 @@
 """Seed stability: a chapter's pipeline at its defaults once per training seed.
 
 `python -m advfair stability CHAPTER --seeds 0 1 2 --into-book` writes book/results/<chapter>_stability.json with the
-verdict and key numbers of every seed, the config hash (seed excluded), the commit, the machine and the
-wall time. Chapters read it to say "held in k of n seeds"; a file whose config hash differs from the
-config shown is stale and is shown as such. The spread of the key numbers over seeds sets the tolerances
+verdicts (with their estimates) and key numbers of every seed, the config hash (seed excluded), the commit, the
+machine and the wall time. Chapters pool each claim's estimates over its seeds (`pooled_verdicts`) and show each
+run's own verdict beside the pooled one; a file whose config hash differs from the config shown is stale: shown as
+such, and not pooled. The spread of the key numbers over seeds sets the tolerances
 with which a re-execution on another machine is checked against the committed book.
 
 `--kernels avx2` adds a run of the first seed with other CPU kernels (`KERNELS`), in a fresh process: the
@@ -19,14 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..validation import fail
 from ..trainer import resolve_device
+from ..validation import fail
+from ..verdicts import Verdict, pool, run_record, with_stability
 from .base import Chapter, environment, git_commit, json_clean, machine_kind, results_dir
 from .cache import write_json_atomic
 
@@ -44,8 +46,10 @@ def stability_path(chapter: str, directory: Path | None = None) -> Path:
 
 
 def seed_record(chapter: Chapter, results: dict) -> dict:
+    """One run's per-run verdicts (with their estimates, for pooling) and key numbers."""
     verdicts = chapter.verdicts(results)
-    return {"verdicts": {v.claim: {"outcome": v.outcome, "evidence": v.evidence()} for v in verdicts},
+    return {"verdicts": {v.claim: {"outcome": v.outcome, "evidence": v.evidence(), "verdict": v.to_json()}
+                         for v in verdicts},
             "key_numbers": chapter.key_numbers(results), "seconds": results["seconds"]["total"]}
 
 
@@ -152,8 +156,9 @@ def load_stability(chapter: str, directory: Path | None = None) -> dict | None:
 
 
 def claim_stability(record: dict | None, config_hash: str) -> dict[str, dict]:
-    """{claim: {"outcomes": {outcome: count}, "n": n, "unit": what the runs are}} from a stability record, or {claim: {"stale": True}}
-    when the record was made for another config. Empty when there is no record."""
+    """{claim: {"outcomes": {outcome: count}, "n": n, "unit": what the runs are}} (each run's own verdict) from a
+    stability record, or {claim: {"stale": True}} when the record was made for another config. Empty when there
+    is no record."""
     if record is None:
         return {}
     per_seed = list(record["per_seed"].values())
@@ -161,8 +166,39 @@ def claim_stability(record: dict | None, config_hash: str) -> dict[str, dict]:
     if record["config_hash"] != config_hash:
         return {c: {"stale": True} for c in claims}
     unit = run_unit(record)
-    return {c: {"outcomes": dict(Counter(seed["verdicts"][c]["outcome"] for seed in per_seed if c in seed["verdicts"])),
-                "n": sum(c in seed["verdicts"] for seed in per_seed), "unit": unit} for c in claims}
+    return {c: run_record([seed["verdicts"][c]["outcome"] for seed in per_seed if c in seed["verdicts"]], unit)
+            for c in claims}
+
+
+def seed_verdicts(record: dict, claim: str, *, besides: int) -> list[Verdict]:
+    """The per-run verdicts of `claim` in the record's training seeds other than `besides` (kernel runs repeat a
+    seed, so they are shown in the record but not pooled)."""
+    out = []
+    for seed in record["seeds"]:
+        entry = record["per_seed"][str(seed)]["verdicts"].get(claim)
+        if seed == besides or entry is None:
+            continue
+        if "verdict" not in entry:
+            fail("stability file", f"{record['chapter']} (made before verdicts were pooled)",
+                 f"a file with each run's estimates: run `python -m advfair stability {record['chapter']} --refresh "
+                 "--into-book`")
+        out.append(Verdict.from_json(entry["verdict"]))
+    return out
+
+
+def pooled_verdicts(chapter: str, results: dict, rules: Callable[[dict], list[Verdict]]) -> list[Verdict]:
+    """The chapter's decisions for `results`: each claim pooled (`advfair.verdicts.pool`) over this run and the
+    other training seeds of the committed stability file when it was made for the same config, with every
+    run's own verdict shown beside it. Without such a file, the pool is this run alone."""
+    record = load_stability(chapter, results_dir())
+    record_matches = record is not None and record["config_hash"] == results["config_hash"]
+    runs = claim_stability(record, results["config_hash"])
+    seed = results["config"]["seed"]
+    out = []
+    for v in rules(results):
+        others = seed_verdicts(record, v.claim, besides=seed) if record_matches else []
+        out.append(with_stability(pool([v, *others]), runs.get(v.claim)))
+    return out
 
 
 def run_unit(record: dict) -> str:
@@ -171,11 +207,6 @@ def run_unit(record: dict) -> str:
     if not kernels:
         return "seeds"
     return f"runs ({len(record['seeds'])} seeds, and seed {record['seeds'][0]} with {', '.join(kernels)} kernels)"
-
-
-def chapter_stability(chapter: str, config_hash: str) -> dict[str, dict]:
-    """`claim_stability` of the chapter's committed stability file, for the results of config `config_hash`."""
-    return claim_stability(load_stability(chapter, results_dir()), config_hash)
 
 
 def stable_claims(record: dict) -> dict[str, str]:

@@ -12,7 +12,7 @@ from ...objectives.alp_records import matched_difference
 from ...tables import pct, untestable_notes, verdict_table, with_ci
 from ...verdicts import combine
 from ..common import evaluation
-from ..stability import chapter_stability
+from ..stability import pooled_verdicts
 from . import claims
 from .claims import ALP_README, THIRD_PARTY, features_difference, label, mass_key, worst_case
 from .methods import ALP_FAMILY, RECONSTRUCTED
@@ -234,9 +234,15 @@ def quoted_third_party_table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["source", "setting"])
 
 
-def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
-    """The claims and checks with their verdicts and, for the cpu profile, the seed stability of each."""
-    return verdict_table(claims.verdicts(results), chapter_stability("aalp", results["config_hash"]) if stability else None)
+def decisions(results: dict) -> list:
+    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
+    when it was made for the same config (else over this run alone)."""
+    return pooled_verdicts("aalp", results, claims.verdicts)
+
+
+def verdicts(results: dict) -> pd.DataFrame:
+    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
+    return verdict_table(decisions(results))
 
 
 def scale_notes(results: dict) -> str:
@@ -245,7 +251,7 @@ def scale_notes(results: dict) -> str:
             f"training images, {cfg['epochs']} epochs of PGD-{cfg['train_steps']} (α = {cfg['train_alpha']:g}, ε = "
             f"{cfg['eps']:g}) with SGD (lr {cfg['lr']:g}, batch {cfg['batch_size']}); {sizes['test']} test points, the "
             f"costly checks on {sizes['check']} of them.")
-    return "\n".join([head, untestable_notes(claims.verdicts(results))])
+    return "\n".join([head, untestable_notes(decisions(results))])
 
 
 def deviations_table(results: dict) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from ...evaluation.paired import mean, nsd, worst
 from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
 from ...verdicts import CLASS_FLOOR, MODEL_FLOOR
 from ..common import attack_entry, evaluation, report
-from ..stability import chapter_stability
+from ..stability import pooled_verdicts
 from . import claims
 from .methods import MODEL_LABELS, TEACHER_FREE, absld_key
 
@@ -221,10 +221,15 @@ def modes_table(results: dict) -> pd.DataFrame:
     return table
 
 
-def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
-    """The claims with their verdicts and, for the cpu profile, the seed stability of each."""
-    return verdict_table(claims.verdicts(results),
-                         chapter_stability("absld", results["config_hash"]) if stability else None)
+def decisions(results: dict) -> list:
+    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
+    when it was made for the same config (else over this run alone)."""
+    return pooled_verdicts("absld", results, claims.verdicts)
+
+
+def verdicts(results: dict) -> pd.DataFrame:
+    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
+    return verdict_table(decisions(results))
 
 
 def critiques(results: dict) -> str:
@@ -263,7 +268,7 @@ def scale_notes(results: dict) -> str:
              f"η_τ = {cfg['eta_tau']:g}, KL × {cfg['kl_scale']:g}; checkpoint: "
              f"{'the last epoch' if cfg['checkpoint'] == 'last' else 'best avg + worst PGD on validation'}; "
              f"{s['test']} test points, AutoAttack on {s['aa_points']}."]
-    return "\n".join([*lines, untestable_notes(claims.verdicts(results))])
+    return "\n".join([*lines, untestable_notes(decisions(results))])
 
 
 def teacher_sentence(results: dict) -> str:

@@ -6,16 +6,29 @@ spreads are compared as NSD (SD / mean), which allows for robust accuracies bein
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...evaluation import Estimate, Evaluation, compare_attacks, compare_models, evaluation_statistic, rank_agreement
-from ...evaluation.metrics import spearman_rows, spearman_rows_finite
+from ...evaluation.metrics import partial_spearman_rows, spearman_rows, spearman_rows_finite
 from ...evaluation.paired import gap, mean, nsd, of_classes, sd
-from ...verdicts import Part, Verdict, class_gate, greater, less, model_gate
-from ..common import evaluation
+from ...verdicts import (ACCURACY_POINT, NSD_STEP, SD_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, class_gate, greater,
+                         less)
+from ..common import clean_gate, evaluation
 from .methods import MODEL_LABELS
 
 RANK_AGREEMENT = 0.5  # "largely the same ranking": Spearman rho above this
+RANK_STEP = Effect(0.1, "convention: 0.1 of Spearman ρ")
+
+# The smallest effect of interest of each claim, fixed before any result is read (the paper reports no effect
+# sizes with intervals, so each is a stated convention in the statistic's units).
+SMALLEST_EFFECT = {
+    "C1": {"gap": SD_POINT, "nsd": NSD_STEP},
+    "C2": THRESHOLD_ONLY, "C3": THRESHOLD_ONLY, "C4": RANK_STEP, "C5": ACCURACY_POINT, "C6": SD_POINT,
+    "C7a": {"class": ACCURACY_POINT, "gap": SD_POINT}, "C7b": {"class": ACCURACY_POINT, "gap": SD_POINT},
+    "C8b": RANK_STEP,
+}
 
 PAPER = {
     "C1": "adversarially trained models show large gaps in robust accuracy between classes, larger than in "
@@ -37,11 +50,8 @@ def _boot(results: dict) -> dict:
 
 
 def _gates(results: dict, *names: str) -> list[Part]:
-    gates = []
-    for name in names:
-        e = evaluation(results, name)
-        gates += model_gate(MODEL_LABELS[name], float((e.predicted("clean") == e.labels()).mean()), len(e.classes))
-    return gates
+    return [clean_gate(MODEL_LABELS[name], evaluation(results, name))
+            for name in names]
 
 
 def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
@@ -49,10 +59,17 @@ def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
 
 
 def c1(results: dict) -> Verdict:
-    pgd, boot = results["attack_names"]["pgd"], _boot(results)
-    parts = tuple(greater(f"{MODEL_LABELS[m]}: NSD under {pgd.upper()} − clean NSD", _nsd_gap(evaluation(results, m), pgd, boot),
-                          scale=1, digits=3) for m in ("pgd_at", "trades"))
-    return Verdict("C1", PAPER["C1"], parts, tuple(_gates(results, "pgd_at", "trades")))
+    """Both the absolute spread (the gap, max - min) and the relative one (NSD) must be larger under attack:
+    NSD alone rises whenever the mean falls."""
+    pgd, boot, effect = results["attack_names"]["pgd"], _boot(results), SMALLEST_EFFECT["C1"]
+    parts = []
+    for m in ("pgd_at", "trades"):
+        e = evaluation(results, m)
+        parts.append(greater(f"{MODEL_LABELS[m]}: gap under {pgd.upper()} − clean gap",
+                             compare_attacks(e, "clean", pgd, gap, **boot), effect=effect["gap"]))
+        parts.append(greater(f"{MODEL_LABELS[m]}: NSD under {pgd.upper()} − clean NSD", _nsd_gap(e, pgd, boot),
+                             effect=effect["nsd"], scale=1, digits=3))
+    return Verdict("C1", PAPER["C1"], tuple(parts), tuple(_gates(results, "pgd_at", "trades")), compares="model")
 
 
 def c2(results: dict) -> Verdict:
@@ -62,15 +79,16 @@ def c2(results: dict) -> Verdict:
              (n["pgd"], "aa", "subset")]
     parts = tuple(greater(f"ρ({a.upper()}, {b.upper()}){' on the AA points' if pts == 'subset' else ''}",
                           rank_agreement(e, a, e, b, points=pts, **boot), RANK_AGREEMENT,
-                          scale=1, digits=2) for a, b, pts in pairs)
-    return Verdict("C2", PAPER["C2"], parts, tuple(_gates(results, "pgd_at")))
+                          effect=SMALLEST_EFFECT["C2"], scale=1, digits=2) for a, b, pts in pairs)
+    return Verdict("C2", PAPER["C2"], parts, tuple(_gates(results, "pgd_at")), compares="model")
 
 
 def c3(results: dict) -> Verdict:
     pgd, boot = results["attack_names"]["pgd"], _boot(results)
     a, b = evaluation(results, "pgd_at"), evaluation(results, "trades")
     part = greater(f"ρ(PGD-AT, TRADES) under {pgd.upper()}",
-                   rank_agreement(a, pgd, b, pgd, **boot), RANK_AGREEMENT, scale=1, digits=2)
+                   rank_agreement(a, pgd, b, pgd, **boot), RANK_AGREEMENT, effect=SMALLEST_EFFECT["C3"], scale=1,
+                   digits=2)
     return Verdict("C3", PAPER["C3"], (part,), tuple(_gates(results, "pgd_at", "trades")))
 
 
@@ -89,8 +107,9 @@ def c4(results: dict) -> Verdict:
     parts = tuple(less(f"ρ(relative drop {a.upper()}→{b.upper()}, {a.upper()} accuracy)"
                        f"{' on the AA points' if pts == 'subset' else ''}",
                        evaluation_statistic(e, [e.correct(a, pts), e.correct(b, pts)], relative_drop_rank,
-                                            points=pts, **boot), scale=1, digits=2) for a, b, pts in chains)
-    return Verdict("C4", PAPER["C4"], parts, tuple(_gates(results, "pgd_at")))
+                                            points=pts, **boot), effect=SMALLEST_EFFECT["C4"], scale=1, digits=2)
+                  for a, b, pts in chains)
+    return Verdict("C4", PAPER["C4"], parts, tuple(_gates(results, "pgd_at")), compares="model")
 
 
 def c5(results: dict) -> Verdict:
@@ -98,77 +117,104 @@ def c5(results: dict) -> Verdict:
     e = evaluation(results, "pgd_at")
     t = results["selection"]["t_picked"]
     part = less(f"robust accuracy, T-PGD (T = {t:g}, picked on validation) − PGD",
-                compare_attacks(e, n["pgd"], n["tpgd"], mean, **boot))
-    return Verdict("C5", PAPER["C5"], (part,), tuple(_gates(results, "pgd_at")))
+                compare_attacks(e, n["pgd"], n["tpgd"], mean, **boot), effect=SMALLEST_EFFECT["C5"])
+    return Verdict("C5", PAPER["C5"], (part,), tuple(_gates(results, "pgd_at")), compares="model")
 
 
 def c6(results: dict) -> Verdict:
     n, boot = results["attack_names"], _boot(results)
     e = evaluation(results, "pgd_at")
     part = greater(f"class SD, T-PGD (T = {results['selection']['t_picked']:g}) − PGD",
-                   compare_attacks(e, n["pgd"], n["tpgd"], sd, **boot))
-    return Verdict("C6", PAPER["C6"], (part,), tuple(_gates(results, "pgd_at")))
+                   compare_attacks(e, n["pgd"], n["tpgd"], sd, **boot), effect=SMALLEST_EFFECT["C6"])
+    return Verdict("C6", PAPER["C6"], (part,), tuple(_gates(results, "pgd_at")), compares="model")
 
 
-def _tweak(results: dict, claim: str, tweaked: str, label: str) -> Verdict:
+def _tweak(results: dict, claim: str, tweaked: str, label: str, compares: str) -> Verdict:
     """The tweaked model against PGD-AT on the same points: the validation-weakest class up and the
     max-min gap down, under PGD (all points) and under AutoAttack (the AA points)."""
     pgd, boot = results["attack_names"]["pgd"], _boot(results)
     target = results["selection"]["worst_class"]
-    name = results["classes"][target]
+    name, effect = results["classes"][target], SMALLEST_EFFECT[claim]
     base, tw = evaluation(results, "pgd_at"), evaluation(results, tweaked)
     parts = []
     for attack, points in ((pgd, "all"), ("aa", "subset")):
         where = " (AA points)" if points == "subset" else ""
         parts.append(greater(f"{name} under {attack.upper()}{where}, {label} − PGD-AT",
-                             compare_models(base, tw, attack, of_classes([target]), points=points, **boot)))
+                             compare_models(base, tw, attack, of_classes([target]), points=points, **boot),
+                             effect=effect["class"]))
         parts.append(less(f"gap under {attack.upper()}{where}, {label} − PGD-AT",
-                          compare_models(base, tw, attack, gap, points=points, **boot)))
+                          compare_models(base, tw, attack, gap, points=points, **boot), effect=effect["gap"]))
     gates = _gates(results, "pgd_at")
-    per_class_clean = results["evaluations"]["pgd_at"]["reports"]["all"]["attacks"]["clean"]["per_class"]
-    gates += class_gate("PGD-AT", results["classes"], per_class_clean, [target], len(results["classes"]))
-    return Verdict(claim, PAPER[claim], tuple(parts), tuple(gates))
+    gates += class_gate("PGD-AT", results["classes"], base.correct("clean"), base.labels(), [target])
+    return Verdict(claim, PAPER[claim], tuple(parts), tuple(gates), compares=compares)
 
 
 def c7a(results: dict) -> Verdict:
-    return _tweak(results, "C7a", "class_weighted", f"class-weighted (w = {results['config']['w_worst']:g})")
+    return _tweak(results, "C7a", "class_weighted", f"class-weighted (w = {results['config']['w_worst']:g})",
+                  "training")
 
 
 def c7b(results: dict) -> Verdict:
-    return _tweak(results, "C7b", "pgd_at_bias", f"bias b = {results['bias']['picked']:g}")
+    """An inference-phase change of one trained model: a comparison of two heads of the same model."""
+    return _tweak(results, "C7b", "pgd_at_bias", f"bias b = {results['bias']['picked']:g}", "model")
 
 
 def c8b(results: dict) -> Verdict:
-    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    """The norm must go with robustness, not only with clean accuracy (which robust accuracy follows): the
+    partial rank correlation given the clean per-class accuracy must be positive too."""
+    pgd, boot, effect = results["attack_names"]["pgd"], _boot(results), SMALLEST_EFFECT["C8b"]
     e = evaluation(results, "pgd_at")
     norms = np.asarray(results["diagnostics"]["weight_norms"])
     rho = evaluation_statistic(e, [e.correct(pgd)], lambda acc: spearman_rows(norms, acc), **boot)
-    part = greater(f"ρ(‖w_c‖, {pgd.upper()} accuracy)", rho, scale=1, digits=2)
-    return Verdict("C8b", PAPER["C8b"], (part,), tuple(_gates(results, "pgd_at")))
+    partial = evaluation_statistic(e, [e.correct(pgd), e.correct("clean")],
+                                   lambda robust, clean: partial_spearman_rows(norms, robust, clean), **boot)
+    parts = (greater(f"ρ(‖w_c‖, {pgd.upper()} accuracy)", rho, effect=effect, scale=1, digits=2),
+             greater(f"partial ρ(‖w_c‖, {pgd.upper()} accuracy | clean accuracy)", partial, effect=effect, scale=1,
+                     digits=2))
+    return Verdict("C8b", PAPER["C8b"], parts, tuple(_gates(results, "pgd_at")), compares="model")
 
 
 RULES = (c1, c2, c3, c4, c5, c6, c7a, c7b, c8b)
 
 
+MNIST = " (MNIST)"  # the claim ids of the MNIST track: the same rules on the same pipeline's MNIST results
+
+
+def mnist_view(results: dict) -> dict:
+    """The MNIST track as results of their own, for the same rules (the config is shared)."""
+    return {**results["mnist"], "config": results["config"]}
+
+
+def has_mnist_track(results: dict) -> bool:
+    return "evaluations" in results.get("mnist", {})
+
+
 def verdicts(results: dict) -> list[Verdict]:
-    return [rule(results) for rule in RULES]
+    """Every claim on CIFAR-10, then every claim on MNIST (ids with the suffix MNIST)."""
+    out = [rule(results) for rule in RULES]
+    if has_mnist_track(results):
+        view = mnist_view(results)
+        out += [replace(v, claim=v.claim + MNIST) for v in (rule(view) for rule in RULES)]
+    return out
+
+
+def _accuracies(results: dict, prefix: str) -> dict[str, float]:
+    n, out = results["attack_names"], {}
+    for name, record in results["evaluations"].items():
+        rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
+        out[f"{prefix}{name}.clean"] = rep["clean"]["overall"]
+        out[f"{prefix}{name}.{n['pgd']}"] = rep[n["pgd"]]["overall"]
+        out[f"{prefix}{name}.{n['pgd']}.worst"] = rep[n["pgd"]]["worst"]
+        out[f"{prefix}{name}.aa"] = sub["aa"]["overall"]
+    return out
 
 
 def key_numbers(results: dict) -> dict[str, float]:
-    """Headline accuracies of every evaluation and every verdict's estimates: what the stability file
-    tracks and what a re-execution on another machine is compared on."""
-    n = results["attack_names"]
-    out = {}
-    for name, record in results["evaluations"].items():
-        rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
-        out[f"{name}.clean"] = rep["clean"]["overall"]
-        out[f"{name}.{n['pgd']}"] = rep[n["pgd"]]["overall"]
-        out[f"{name}.{n['pgd']}.worst"] = rep[n["pgd"]]["worst"]
-        out[f"{name}.aa"] = sub["aa"]["overall"]
-    if "mnist" in results:
-        rep = results["mnist"]["evaluation"]["reports"]
-        out["mnist.clean"] = rep["all"]["attacks"]["clean"]["overall"]
-        out["mnist.aa"] = rep["subset"]["attacks"]["aa"]["overall"]
+    """Headline accuracies of every evaluation (both tracks) and every verdict's estimates: what the stability
+    file tracks and what a re-execution on another machine is compared on."""
+    out = _accuracies(results, "")
+    if has_mnist_track(results):
+        out.update(_accuracies(mnist_view(results), "mnist."))
     for v in verdicts(results):
         for i, part in enumerate(v.parts):
             if part.estimate is not None:

@@ -1,5 +1,11 @@
-"""The class-wise chapter's methods: its data, the models it trains, and the protocols it evaluates with."""
+"""The class-wise chapter's methods: its data, the models it trains, and the protocols it evaluates with.
+
+The chapter runs one pipeline per dataset, a `Track`: CIFAR-10 (its main track) and MNIST (the paper diagnoses
+MNIST too). A track holds the settings that differ between them; everything else is the config's.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ...evaluation import Protocol, standard_attacks
 from ...objectives import Objective, make_objective
@@ -9,78 +15,94 @@ from ...trainer import TrainConfig
 from .config import ClasswiseConfig
 
 MODEL_LABELS = {"pgd_at": "PGD-AT", "trades": "TRADES (β=6)", "class_weighted": "class-weighted PGD-AT",
-                "pgd_at_bias": "PGD-AT + logit bias", "mnist": "MNIST PGD-AT"}
+                "pgd_at_bias": "PGD-AT + logit bias"}
 VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
-def cifar_split(cfg: ClasswiseConfig) -> Split:
-    return balanced_split(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
-                          test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
+@dataclass(frozen=True)
+class Track:
+    """One dataset's pipeline settings: data, model, threat model, training and evaluation budget."""
+
+    name: str  # "cifar" or "mnist": model-cache labels and results keys
+    dataset: str
+    model: dict
+    eps: float
+    train_per_class: int | None
+    test_per_class: int | None
+    aa_per_class: int | None
+    train_steps: int
+    train_alpha: float
+    epochs: int
+    augment: bool
+    eval_steps: int
+    eval_alpha: float
+    long_steps: tuple[int, ...]
+
+    def key(self, model: str) -> str:
+        """The cache label of a model of this track (the CIFAR-10 track keeps the plain names)."""
+        return model if self.name == "cifar" else f"{self.name}_{model}"
 
 
-def mnist_split(cfg: ClasswiseConfig) -> Split:
-    return balanced_split("mnist", train_per_class=cfg.mnist_train_per_class, val_per_class=cfg.val_per_class,
-                          test_per_class=cfg.mnist_test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
+def cifar_track(cfg: ClasswiseConfig) -> Track:
+    return Track("cifar", cfg.dataset, {"name": cfg.model, "width": cfg.width}, cfg.eps, cfg.train_per_class,
+                 cfg.test_per_class, cfg.aa_per_class, cfg.train_steps, cfg.train_alpha, cfg.epochs, cfg.augment,
+                 cfg.eval_steps, cfg.eval_alpha, cfg.long_steps)
 
 
-def data_spec(cfg: ClasswiseConfig, dataset: str, train_per_class: int | None) -> dict:
-    return {"dataset": dataset, "seed": cfg.data_seed, "train_per_class": train_per_class,
+def mnist_track(cfg: ClasswiseConfig) -> Track:
+    return Track("mnist", "mnist", {"name": cfg.mnist_model, "width": cfg.mnist_width}, cfg.mnist_eps,
+                 cfg.mnist_train_per_class, cfg.mnist_test_per_class, cfg.mnist_aa_per_class, cfg.mnist_train_steps,
+                 cfg.mnist_train_alpha, cfg.mnist_epochs, False, cfg.mnist_eval_steps, cfg.mnist_eval_alpha, ())
+
+
+def split(cfg: ClasswiseConfig, t: Track) -> Split:
+    return balanced_split(t.dataset, train_per_class=t.train_per_class, val_per_class=cfg.val_per_class,
+                          test_per_class=t.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
+
+
+def data_spec(cfg: ClasswiseConfig, t: Track) -> dict:
+    return {"dataset": t.dataset, "seed": cfg.data_seed, "train_per_class": t.train_per_class,
             "val_per_class": cfg.val_per_class}
 
 
-def train_config(cfg: ClasswiseConfig, *, epochs: int | None = None, augment: bool | None = None) -> TrainConfig:
-    epochs = cfg.epochs if epochs is None else epochs
-    return TrainConfig(epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       schedule=cfg.schedule, milestones=cfg.milestones if epochs == cfg.epochs else (),
-                       augment=cfg.augment if augment is None else augment, seed=cfg.seed)
+def train_config(cfg: ClasswiseConfig, t: Track) -> TrainConfig:
+    return TrainConfig(epochs=t.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                       schedule=cfg.schedule, milestones=cfg.milestones if t.epochs == cfg.epochs else (),
+                       augment=t.augment, seed=cfg.seed)
 
 
-def _attack(cfg: ClasswiseConfig) -> dict:
-    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
+def _attack(t: Track) -> dict:
+    return {"eps": t.eps, "alpha": t.train_alpha, "steps": t.train_steps}
 
 
-def cifar_model(cfg: ClasswiseConfig) -> dict:
-    return {"name": cfg.model, "width": cfg.width}
+def pgd_at(t: Track) -> Objective:
+    return make_objective("pgd_at", **_attack(t))
 
 
-def pgd_at(cfg: ClasswiseConfig) -> Objective:
-    return make_objective("pgd_at", **_attack(cfg))
+def trades(cfg: ClasswiseConfig, t: Track) -> Objective:
+    return make_objective("trades", **_attack(t), beta=cfg.trades_beta, clip_start=cfg.trades_clip_start)
 
 
-def trades(cfg: ClasswiseConfig) -> Objective:
-    return make_objective("trades", **_attack(cfg), beta=cfg.trades_beta, clip_start=cfg.trades_clip_start)
-
-
-def class_weighted(cfg: ClasswiseConfig, num_classes: int, worst: int) -> Objective:
+def class_weighted(cfg: ClasswiseConfig, t: Track, num_classes: int, worst: int) -> Objective:
     """Reconstruction (in the spirit of Tian et al.): weight w_worst on the validation-weakest class."""
-    return make_objective("class_weighted_pgd_at", **_attack(cfg),
+    return make_objective("class_weighted_pgd_at", **_attack(t),
                           class_weights=worst_class_weights(num_classes, worst, cfg.w_worst))
 
 
-def mnist_pgd_at(cfg: ClasswiseConfig) -> Objective:
-    return make_objective("pgd_at", eps=cfg.mnist_eps, alpha=cfg.mnist_train_alpha, steps=cfg.mnist_train_steps)
-
-
-def test_protocol(cfg: ClasswiseConfig, temperatures: tuple[float, ...]) -> Protocol:
+def test_protocol(cfg: ClasswiseConfig, t: Track, temperatures: tuple[float, ...]) -> Protocol:
     """FGSM, PGD, the longer PGDs, CW, T-PGD at `temperatures` and AutoAttack (on the AA points)."""
-    suite = standard_attacks(steps=cfg.eval_steps, alpha=cfg.eval_alpha, temperatures=temperatures,
-                             t_rule=cfg.t_rule, extra_steps=cfg.long_steps, autoattack=cfg.aa_version)
-    return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    suite = standard_attacks(steps=t.eval_steps, alpha=t.eval_alpha, temperatures=temperatures,
+                             t_rule=cfg.t_rule, extra_steps=t.long_steps, autoattack=cfg.aa_version)
+    return Protocol(t.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
 
 
-def validation_protocol(cfg: ClasswiseConfig, temperatures: tuple[float, ...]) -> Protocol:
+def validation_protocol(cfg: ClasswiseConfig, t: Track, temperatures: tuple[float, ...]) -> Protocol:
     """PGD and T-PGD only: what the choices of the weakest class, T and b need."""
-    suite = standard_attacks(steps=cfg.eval_steps, alpha=cfg.eval_alpha, temperatures=temperatures, t_rule=cfg.t_rule,
+    suite = standard_attacks(steps=t.eval_steps, alpha=t.eval_alpha, temperatures=temperatures, t_rule=cfg.t_rule,
                              fgsm=False, cw=False, autoattack=None)
-    return Protocol(cfg.eps, suite, seed=cfg.seed + VALIDATION_SEED_OFFSET, batch_size=cfg.eval_batch_size,
+    return Protocol(t.eps, suite, seed=cfg.seed + VALIDATION_SEED_OFFSET, batch_size=cfg.eval_batch_size,
                     n_boot=cfg.n_boot)
 
 
 def pgd_only(protocol: Protocol, pgd: str) -> Protocol:
     return protocol.with_attacks({pgd: protocol.attacks[pgd]})
-
-
-def mnist_protocol(cfg: ClasswiseConfig) -> Protocol:
-    suite = standard_attacks(steps=cfg.mnist_eval_steps, alpha=cfg.mnist_eval_alpha, autoattack=cfg.aa_version)
-    return Protocol(cfg.mnist_eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size,
-                    n_boot=cfg.n_boot)

@@ -8,7 +8,7 @@ from ...evaluation import attack_gains, attack_mcnemar, compare_attacks, rank_ag
 from ...evaluation.paired import gap, sd
 from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
 from ..common import attack_entry, evaluation, report
-from ..stability import chapter_stability
+from ..stability import pooled_verdicts
 from . import claims
 from .methods import MODEL_LABELS
 
@@ -24,20 +24,23 @@ def attack_columns(results: dict, *, clean: bool = False, aa: bool = False) -> t
     return list(columns), list(columns.values())
 
 
-def setup_table(results: dict) -> pd.DataFrame:
-    names, cfg = results["attack_names"], results["config"]
-    rows = []
-    for model, meta in results["models"].items():
-        if model == "mnist":
-            continue
-        rows.append({"model": MODEL_LABELS[model], "architecture": f"{cfg['model']} (width {cfg['width']})",
-                     "training images": (cfg["train_per_class"] * len(results["classes"]) if cfg["train_per_class"]
-                                         else "all but validation"),
+def setup_table(results: dict, track: str = "cifar") -> pd.DataFrame:
+    """The models of one track (`cifar` or `mnist`): architecture, training size and epochs, headline accuracies."""
+    cfg = results["config"]
+    view, prefix, arch, per_class = (
+        (claims.mnist_view(results), "mnist_", f"{cfg['mnist_model']} (width {cfg['mnist_width']})",
+         cfg["mnist_train_per_class"]) if track == "mnist" else
+        (results, "", f"{cfg['model']} (width {cfg['width']})", cfg["train_per_class"]))
+    names, rows = view["attack_names"], []
+    for model in ("pgd_at", "trades", "class_weighted"):
+        meta = results["models"][prefix + model]
+        rows.append({"model": MODEL_LABELS[model], "architecture": arch,
+                     "training images": per_class * len(view["classes"]) if per_class else "all but validation",
                      "epochs": len(meta["history"]),
-                     "clean %": pct(attack_entry(results, model, "clean")["overall"]),
-                     f"{names['pgd'].upper()} %": pct(attack_entry(results, model, names["pgd"])["overall"]),
-                     "AA % (AA points)": pct(attack_entry(results, model, "aa", "subset")["overall"]),
-                     "mean logit margin": round(results["diagnostics"]["mean_logit_margin"][model], 2)})
+                     "clean %": pct(attack_entry(view, model, "clean")["overall"]),
+                     f"{names['pgd'].upper()} %": pct(attack_entry(view, model, names["pgd"])["overall"]),
+                     "AA % (AA points)": pct(attack_entry(view, model, "aa", "subset")["overall"]),
+                     "mean logit margin": round(view["diagnostics"]["mean_logit_margin"][model], 2)})
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -59,8 +62,21 @@ def disparity_summary(results: dict) -> str:
             f"({classes[rob['best_class']]}), a gap of {with_ci(rob['gap'], rob['ci']['gap'])} points; the clean "
             f"gap is {with_ci(clean['gap'], clean['ci']['gap'])}. The relative spread (NSD) is "
             f"{with_ci(rob['nsd'], rob['ci']['nsd'], scale=1, digits=3)} under attack against "
-            f"{with_ci(clean['nsd'], clean['ci']['nsd'], scale=1, digits=3)} clean.")
+            f"{with_ci(clean['nsd'], clean['ci']['nsd'], scale=1, digits=3)} clean: {_spread_direction(clean, rob)}")
     return "\n".join(lines)
+
+
+def _spread_direction(clean: dict, robust: dict) -> str:
+    """In words, which spread grows under attack: the gap in points, the NSD (relative to the mean), or both."""
+    gap, nsd = robust["gap"] > clean["gap"], robust["nsd"] > clean["nsd"]
+    if gap and nsd:
+        return "the classes are further apart under attack, in points and relative to the mean."
+    if nsd:
+        return ("in points the classes are closer under attack than clean; they are further apart only relative to "
+                "the lower mean.")
+    if gap:
+        return "the gap in points widens under attack, but less than the mean falls."
+    return "the classes are no further apart under attack than clean, in points or relative to the mean."
 
 
 def spreads(results: dict) -> pd.DataFrame:
@@ -164,22 +180,62 @@ def weight_norm_table(results: dict) -> pd.DataFrame:
                         index=results["classes"])
 
 
+def bias_choice(results: dict) -> str:
+    """How C7b's operating point b was chosen, in words: by the tolerance rule, or by its fallback (the smallest
+    b > 0) when no b keeps the validation mean within the tolerance."""
+    rows, tolerance = results["bias"]["rows"], results["config"]["bias_tolerance"]
+    base = next(row["val_mean"] for row in rows if row["bias"] == 0)
+    within = [row["bias"] for row in rows if row["bias"] > 0 and row["val_mean"] >= base - tolerance]
+    picked = results["bias"]["picked"]
+    if within:
+        return (f"b = {picked:g} raises the weakest class most on validation among the b that keep the validation "
+                f"mean within {pct(tolerance)} points of b = 0 ({', '.join(f'{b:g}' for b in within)}).")
+    mean = next(row["val_mean"] for row in rows if row["bias"] == picked)
+    return (f"No b > 0 keeps the validation mean within {pct(tolerance)} points of b = 0 ({pct(base)}%), so the "
+            f"rule falls back to the smallest b > 0: b = {picked:g}, whose validation mean is {pct(mean)}%. C7b then "
+            "tests a tweak that costs mean accuracy.")
+
+
+def _per_class(ev: dict, points: str) -> int:
+    return ev["points"][points] // len(ev["reports"][points]["classes"])
+
+
 def mnist_table(results: dict) -> pd.DataFrame:
-    mn, names = results["mnist"], results["attack_names"]
-    mrep = mn["evaluation"]["reports"]
-    return spread_table({
-        "CIFAR-10 PGD-AT — clean": (report(results, "pgd_at"), "clean"),
-        f"CIFAR-10 PGD-AT — {names['pgd'].upper()}": (report(results, "pgd_at"), names["pgd"]),
-        "CIFAR-10 PGD-AT — AA (AA points)": (report(results, "pgd_at", "subset"), "aa"),
-        "MNIST PGD-AT — clean": (mrep["all"], "clean"),
-        f"MNIST PGD-AT — {mn['attack_names']['pgd'].upper()}": (mrep["all"], mn["attack_names"]["pgd"]),
-        "MNIST PGD-AT — AA (AA points)": (mrep["subset"], "aa"),
-    })
+    """PGD-AT's spreads on both tracks: clean, PGD and AA (with the AA points per class in each label)."""
+    rows = {}
+    for name, view in (("CIFAR-10", results), ("MNIST", claims.mnist_view(results))):
+        pgd, ev = view["attack_names"]["pgd"], view["evaluations"]["pgd_at"]
+        rows[f"{name} PGD-AT — clean"] = (report(view, "pgd_at"), "clean")
+        rows[f"{name} PGD-AT — {pgd.upper()}"] = (report(view, "pgd_at"), pgd)
+        rows[f"{name} PGD-AT — AA (AA points, {_per_class(ev, 'subset')} per class)"] = (report(view, "pgd_at", "subset"),
+                                                                                        "aa")
+    return spread_table(rows)
 
 
-def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
-    """The claims with their verdicts and, for the cpu profile, the seed stability of each."""
-    return verdict_table(claims.verdicts(results), chapter_stability("classwise", results["config_hash"]) if stability else None)
+def mnist_summary(results: dict) -> str:
+    """The MNIST contrast in words, from the numbers: the relative spread (NSD) and the spread in points, each
+    against CIFAR-10's, and the AA rows' size."""
+    view = claims.mnist_view(results)
+    m_clean, m_rob = (attack_entry(view, "pgd_at", a) for a in ("clean", view["attack_names"]["pgd"]))
+    c_rob = attack_entry(results, "pgd_at", results["attack_names"]["pgd"])
+    ratio = m_rob["sd"] / m_clean["sd"] if m_clean["sd"] > 0 else float("inf")
+    return (f"On MNIST the robust NSD is {m_rob['nsd']:.3f}, {'smaller' if m_rob['nsd'] < c_rob['nsd'] else 'larger'} "
+            f"than CIFAR-10's {c_rob['nsd']:.3f}; in points the MNIST classes are {ratio:.1f}× as spread under attack "
+            f"as clean (class SD {pct(m_rob['sd'])} against {pct(m_clean['sd'])}). The AA rows rest on "
+            f"{_per_class(view['evaluations']['pgd_at'], 'subset')} (MNIST) and "
+            f"{_per_class(results['evaluations']['pgd_at'], 'subset')} (CIFAR-10) points per class: read their spreads "
+            "with their intervals.")
+
+
+def decisions(results: dict) -> list:
+    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
+    when it was made for the same config (else over this run alone)."""
+    return pooled_verdicts("classwise", results, claims.verdicts)
+
+
+def verdicts(results: dict) -> pd.DataFrame:
+    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
+    return verdict_table(decisions(results))
 
 
 def scale_notes(results: dict) -> str:
@@ -189,4 +245,9 @@ def scale_notes(results: dict) -> str:
     lines = [f"**Scale of this run ({cfg['profile']} profile):** {cfg['model']} of width {cfg['width']}, {train}, "
              f"{cfg['epochs']} epochs of PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}; "
              f"{cfg['val_per_class']} validation images per class; {e['all']} test points, AutoAttack on {e['subset']}."]
-    return "\n".join([*lines, untestable_notes(claims.verdicts(results))])
+    if claims.has_mnist_track(results):
+        m = results["mnist"]["evaluations"]["pgd_at"]["points"]
+        lines.append(f"**MNIST track:** {cfg['mnist_model']} of width {cfg['mnist_width']}, {cfg['mnist_epochs']} epochs "
+                     f"of PGD-{cfg['mnist_train_steps']} training at ε = {cfg['mnist_eps']:g}; {m['all']} test points, "
+                     f"AutoAttack on {m['subset']}.")
+    return "\n".join([*lines, untestable_notes(decisions(results))])

@@ -9,16 +9,26 @@ than half of the most robust model's failures, "much of" (C6) more than half.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...evaluation import Estimate, Evaluation, compare_models, evaluation_statistic, same_points
 from ...evaluation.paired import mean
-from ...verdicts import Part, Verdict, greater, less, model_gate, untestable
-from ..common import evaluation
+from ...verdicts import (ACCURACY_POINT, NOT_REPRODUCED, REPRODUCED, THRESHOLD_ONLY, Part, Verdict, at_most, greater,
+                         less, untestable)
+from ..common import clean_gate, evaluation
 from .methods import label
 
 MOST = 0.5  # C1: the always-failed points are more than half of the most robust model's failures
 TRAP_MAJORITY = 0.5  # C6: more than half of DUCAT's dummy-unaware robust points sit on their own dummy
+SMALL_COST = 0.10  # C4: "small (about +8 %)": at most 10 % more image passes than PGD-AT over the whole schedule
+
+# The smallest effect of interest of each part, fixed before any result is read: 1 pt of accuracy (or of a share
+# of points) by convention; the "more than half" thresholds are the claims' own.
+SMALLEST_EFFECT = {"C1": {"beyond": ACCURACY_POINT, "of_best": THRESHOLD_ONLY}, "C2": ACCURACY_POINT,
+                   "C3": ACCURACY_POINT, "C4": THRESHOLD_ONLY, "C5": ACCURACY_POINT, "C6": THRESHOLD_ONLY,
+                   "C7": ACCURACY_POINT}
 
 PAPER = {
     "C1": "a large share of CIFAR-10 adversarial test examples (\"up to 40 %\") fool every AT method "
@@ -107,11 +117,8 @@ def clean_accuracy(e: Evaluation) -> float:
 
 
 def gates(results: dict, *names: str) -> tuple[Part, ...]:
-    out = []
-    for name in names:
-        e = evaluation(results, name)
-        out += model_gate(label(name), clean_accuracy(e), len(e.classes))
-    return tuple(out)
+    return tuple(clean_gate(label(name), evaluation(results, name))
+                 for name in names)
 
 
 def _difference(e: Evaluation, a: np.ndarray, b: np.ndarray, results: dict, points: str = "all") -> Estimate:
@@ -137,19 +144,21 @@ def c1(results: dict) -> Verdict:
 
     stat = {"points": "all", **boot(results)}
     parts = (greater("always-failed share − the product of the three failure rates (independent errors)",
-                     evaluation_statistic(evs[0], [always, *fails], beyond, **stat)),
+                     evaluation_statistic(evs[0], [always, *fails], beyond, **stat), effect=SMALLEST_EFFECT["C1"]["beyond"]),
              greater("always-failed share / failure rate of the most robust model",
-                     evaluation_statistic(evs[0], [always, *fails], of_best, **stat), MOST, scale=1, digits=2))
+                     evaluation_statistic(evs[0], [always, *fails], of_best, **stat), MOST,
+                     effect=SMALLEST_EFFECT["C1"]["of_best"], scale=1, digits=2))
     return Verdict("C1", PAPER["C1"], parts, gates(results, *names))
 
 
 def _paper_evaluation(results: dict, claim: str, base: str, tweaked: str) -> Verdict:
     a, b = evaluation(results, base), evaluation(results, tweaked)
     u, stat = unaware(results), boot(results)
+    effect = SMALLEST_EFFECT[claim]
     parts = (greater(f"recovered clean accuracy, {label(tweaked)} − {label(base)}",
-                     compare_models(a, b, "clean", mean, **stat)),
+                     compare_models(a, b, "clean", mean, **stat), effect=effect),
              greater(f"{u} robust accuracy (dummy-unaware, recovered), {label(tweaked)} − {label(base)}",
-                     compare_models(a, b, u, mean, **stat)))
+                     compare_models(a, b, u, mean, **stat), effect=effect))
     return Verdict(claim, PAPER[claim], parts, gates(results, base, tweaked))
 
 
@@ -166,9 +175,12 @@ def c3(results: dict) -> Verdict:
 
 
 def c4(results: dict) -> Verdict:
-    return Verdict("C4", PAPER["C4"], (untestable(
-        "seconds per training epoch", "wall time is measured, not a paired statistic, and differs between runs: "
-        "the cost table reports it (same run, same machine) and the deterministic pass count, without a verdict"),))
+    """Judged on the deterministic cost model (image passes per training image over the whole schedule), not on
+    wall time, which moves with the machine's load (the cost table shows it beside)."""
+    overhead = results["cost_model"]["overhead_schedule"]
+    part = at_most("extra image passes over the whole schedule, DUCAT / PGD-AT − 1 (cost model)",
+                   Estimate(overhead, (overhead, overhead), results["cost_model"]["epochs"]), SMALL_COST)
+    return Verdict("C4", PAPER["C4"], (part,), compares="model")
 
 
 def c5(results: dict) -> Verdict:
@@ -179,13 +191,19 @@ def c5(results: dict) -> Verdict:
     drops = evaluation_statistic(du, [du.correct(u), aware_correct(du, results), at.correct(u), aware_correct(at, results)],
                                  lambda du_u, du_a, at_u, at_a: (mean(du_a) - mean(du_u)) - (mean(at_a) - mean(at_u)),
                                  **boot(results))
-    parts = [less("DUCAT's drop from dummy-unaware to dummy-aware robust accuracy, minus PGD-AT's", drops)]
+    parts = [less("DUCAT's drop from dummy-unaware to dummy-aware robust accuracy, minus PGD-AT's", drops,
+                  effect=SMALLEST_EFFECT["C5"])]
+    # A collapse presupposes a gain to lose: C2's dummy-unaware gain is this claim's gate.
+    gain = greater(f"{u} robust accuracy (dummy-unaware), DUCAT − PGD-AT", compare_models(at, du, u, mean, **boot(results)),
+                   effect=SMALLEST_EFFECT["C5"])
+    gain = replace(gain, gate=True, rule=f"{gain.rule}: a collapse presupposes a dummy-unaware gain (C2)",
+                   note={REPRODUCED: "", NOT_REPRODUCED: "degenerate"}.get(gain.outcome, "borderline"))
     for points, where in (("all", "all points: merged and DAWA-style PGD"),
                           ("subset", "AA points: pairmax AA, merged and DAWA-style PGD")):
         parts.append(less(f"dummy-aware robust accuracy ({where}), DUCAT − PGD-AT",
                           _difference(at, aware_correct(at, results, points), aware_correct(du, results, points),
-                                      results, points)))
-    return Verdict("C5", PAPER["C5"], tuple(parts), gates(results, "pgd_at", "ducat"))
+                                      results, points), effect=SMALLEST_EFFECT["C5"]))
+    return Verdict("C5", PAPER["C5"], tuple(parts), (*gates(results, "pgd_at", "ducat"), gain))
 
 
 def trap_share(e: Evaluation, attack: str, results: dict, points: str = "all") -> Estimate:
@@ -199,8 +217,8 @@ def trap_share(e: Evaluation, attack: str, results: dict, points: str = "all") -
 def c6(results: dict) -> Verdict:
     du = evaluation(results, "ducat")
     part = greater(f"share of DUCAT's {unaware(results)}-robust points whose raw prediction is their own dummy y + C",
-                   trap_share(du, unaware(results), results), TRAP_MAJORITY)
-    return Verdict("C6", PAPER["C6"], (part,), gates(results, "ducat"))
+                   trap_share(du, unaware(results), results), TRAP_MAJORITY, effect=SMALLEST_EFFECT["C6"])
+    return Verdict("C6", PAPER["C6"], (part,), gates(results, "ducat"), compares="model")
 
 
 def c7(results: dict) -> Verdict:
@@ -212,8 +230,14 @@ def c7(results: dict) -> Verdict:
             continue
         e = evaluation(results, base)
         same_points(e, du)
-        parts.append(less(f"{label(base)}'s accuracy on DUCAT's {u} points − DUCAT's on {label(base)}'s",
-                          _difference(e, transfer_correct(e, "ducat", u), transfer_correct(du, base, u), results)))
+        # On the points both models classify correctly: DUCAT's lower clean accuracy alone would favour the claim.
+        both = e.correct("clean") & du.correct("clean")
+        parts.append(less(f"{label(base)}'s accuracy on DUCAT's {u} points − DUCAT's on {label(base)}'s (points both "
+                          "classify correctly)",
+                          evaluation_statistic(e, [transfer_correct(e, "ducat", u) & both,
+                                                   transfer_correct(du, base, u) & both, both],
+                                               lambda x, y, b: (mean(y) - mean(x)) / mean(b), **boot(results)),
+                          effect=SMALLEST_EFFECT["C7"]))
     bases = [b for b in ("pgd_at", "trades") if b in results["evaluations"]]
     return Verdict("C7", PAPER["C7"], tuple(parts), gates(results, "ducat", *bases))
 

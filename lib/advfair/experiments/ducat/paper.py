@@ -60,7 +60,7 @@ def quoted_claims_table(results: dict) -> pd.DataFrame:
                      "source": claims.QUOTED_C1[1],
                      "this book": f"{pct(always)}% of the test points (reconstructed protocol)"})
     rows.append({"item": "C4: DUCAT's extra training cost", "paper (quoted)": claims.QUOTED_C4[0],
-                 "source": claims.QUOTED_C4[1], "this book": cost_summary(results).split(". Pass count")[0]})
+                 "source": claims.QUOTED_C4[1], "this book": cost_summary(results).split(" The verdict uses")[0]})
     names = {"PGD-AT": "pgd_at", "TRADES": "trades", "MART": "mart", "DUCAT": "ducat"}
     for method, count in claims.QUOTED_TRANSFER_DIAGONAL.items():
         key = names.get(method)

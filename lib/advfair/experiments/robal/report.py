@@ -8,7 +8,7 @@ from ...evaluation import Evaluation, evaluation_statistic
 from ...evaluation.paired import of_classes
 from ...tables import pct, untestable_notes, verdict_table, with_ci
 from ..common import attack_entry, evaluation, report
-from ..stability import chapter_stability
+from ..stability import pooled_verdicts
 from . import claims
 from .claims import PAPER_ROWS, PAPER_TABLE3_BLOCK2, PAPER_TOLERANCE_PT
 from .methods import MODEL_LABELS
@@ -53,7 +53,7 @@ def main_table(results: dict) -> pd.DataFrame:
             row["standard AA"] = pct(h["aa_standard"])
         table, paper_row = PAPER_ROWS.get(name, (None, None))
         if table is not None:
-            quoted = dict(zip(table["columns"], table["rows"][paper_row]))
+            quoted = {k: quote(v, table) for k, v in zip(table["columns"], table["rows"][paper_row])}
             row["paper clean / PGD / AA (quoted)"] = f"{quoted['clean']} / {quoted['pgd']} / {quoted['aa']}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("model").fillna("")
@@ -126,7 +126,8 @@ def ablation_table(results: dict) -> pd.DataFrame:
         end, best = _clean_aa(r["end"]), _clean_aa(r["best"])
         rows.append([r["tau_b_minus_tau_m"], f"{pct(end[0])} / {pct(end[1])}", r["validation"]["picked"],
                      f"{pct(best[0])} / {pct(best[1])}",
-                     f"{quoted[0][0]} / {quoted[0][1]} → {quoted[1][0]} / {quoted[1][1]}" if quoted else ""])
+                     " → ".join(" / ".join(quote(v, PAPER_TABLE3_BLOCK2) for v in pair) for pair in quoted)
+                     if quoted else ""])
     return pd.DataFrame(rows, columns=columns).set_index(columns[0])
 
 
@@ -147,6 +148,11 @@ def feature_norm_summary(results: dict) -> str:
             f"{robust.sum()} that stay robust ({side}). Paired difference: {v.parts[1].text()}.")
 
 
+def quote(value: float, table: dict) -> str:
+    """A quoted number with the digits the paper printed."""
+    return f"{value:.{table['digits']}f}"
+
+
 def paper_comparison(results: dict) -> pd.DataFrame:
     """Paper number (quoted, with its table) vs ours (AA points), the profile, and a verdict."""
     profile, n = results["config"]["profile"], results["attack_names"]
@@ -163,13 +169,20 @@ def paper_comparison(results: dict) -> pd.DataFrame:
                        f"reproduced (±{PAPER_TOLERANCE_PT:g} pt)" if abs(mine - quoted) <= PAPER_TOLERANCE_PT
                        else "not reproduced")
             rows.append({"model": MODEL_LABELS[name], "metric": column.upper(),
-                         "paper (quoted)": f"{quoted} ({table['ref'].split(' (')[0]}, {paper_row})",
+                         "paper (quoted)": f"{quote(quoted, table)} ({table['ref'].split(' (')[0]}, {paper_row})",
                          "this book (AA points)": f"{mine:.1f}", "profile": profile, "verdict": verdict})
     return pd.DataFrame(rows).set_index(["model", "metric"])
 
 
-def verdicts(results: dict, *, stability: bool = True) -> pd.DataFrame:
-    return verdict_table(claims.verdicts(results), chapter_stability("robal", results["config_hash"]) if stability else None)
+def decisions(results: dict) -> list:
+    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
+    when it was made for the same config (else over this run alone)."""
+    return pooled_verdicts("robal", results, claims.verdicts)
+
+
+def verdicts(results: dict) -> pd.DataFrame:
+    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
+    return verdict_table(decisions(results))
 
 
 def scale_notes(results: dict) -> str:
@@ -179,4 +192,4 @@ def scale_notes(results: dict) -> str:
             f"long-tailed set of {sizes['long_tailed']} images (n_max = {cfg['n_max']}, ratio "
             f"{1 / cfg['imbalance']:.0f}), {cfg['epochs']} epochs of PGD-{cfg['train_steps']} training with batch "
             f"{cfg['batch_size']}; {sizes['test']} test points, AutoAttack on {sizes['aa_points']}.")
-    return "\n".join([head, untestable_notes(claims.verdicts(results))])
+    return "\n".join([head, untestable_notes(decisions(results))])
