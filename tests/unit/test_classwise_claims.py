@@ -95,8 +95,18 @@ def test_c2_reproduced_when_every_attack_ranks_alike():
 
 
 def test_c2_not_reproduced_when_one_attack_reverses_the_ranking():
+    reversed_cw = model(cw10=np.minimum(CLEAN, 0.8 - ROBUST))
+    assert outcome(claims.c2, results(pgd_at=reversed_cw)) == NOT_REPRODUCED
+
+
+def test_c2_the_fgsm_pair_is_shown_but_does_not_vote():
+    """FGSM is PGD's own loss in one step: its agreement with PGD says nothing about other attack objectives."""
     reversed_fgsm = model(fgsm=np.minimum(CLEAN, 0.8 - ROBUST))
-    assert outcome(claims.c2, results(pgd_at=reversed_fgsm)) == NOT_REPRODUCED
+    verdict = claims.c2(results(pgd_at=reversed_fgsm))
+    assert verdict.outcome == REPRODUCED
+    fgsm = verdict.parts[0]
+    assert not fgsm.primary and fgsm.outcome == NOT_REPRODUCED and "(secondary)" in fgsm.text()
+    assert [p.primary for p in verdict.parts] == [False, True, True, True]
 
 
 def test_c2_inconclusive_when_the_classes_cannot_be_ranked():

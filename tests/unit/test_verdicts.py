@@ -109,6 +109,11 @@ def test_within_notes_a_significant_shift_and_an_interval_too_wide_to_show_close
     assert Verdict("C2", "s", (within("Δ", est(-0.01, -0.02, -0.001), 0.03),)).text() == REPRODUCED
 
 
+def test_an_undefined_estimate_is_never_a_verdict_whatever_its_interval():
+    part = greater("ρ", est(NAN, 1.0, 1.0), 0.5, effect=NONE, scale=1, digits=2)  # e.g. ρ of constant vectors
+    assert (part.outcome, part.note) == (INCONCLUSIVE, "the estimate is undefined")
+
+
 def test_at_most_and_at_least_accept_touching_the_threshold():
     assert at_most("Δ", est(-0.01, -0.02, 0.0)).outcome == REPRODUCED
     assert at_most("Δ", est(0.02, 0.01, 0.03)).outcome == NOT_REPRODUCED
@@ -354,7 +359,7 @@ def test_part_text_scales_rounds_and_never_prints_negative_zero():
     part = greater("Δ mean", est(-0.0004, -0.00049, 0.0123), effect=NONE)
     assert part.text() == "Δ mean 0.0 [0.0, 1.2]; claim > 0"
     assert greater("ρ", est(0.456, 0.1, 0.789), effect=NONE, scale=1, digits=2).text() == "ρ 0.46 [0.10, 0.79]; claim > 0"
-    assert greater("Δ", est(NAN, NAN, NAN), effect=NONE).text() == "Δ – [–, –]; claim > 0"
+    assert greater("Δ", est(NAN, NAN, NAN), effect=NONE).text() == "Δ – [–, –]; claim > 0 (the estimate is undefined)"
     assert untestable("this pipeline", "runs one ratio").text() == "this pipeline: runs one ratio"
     assert Part("bare", INCONCLUSIVE).text() == "bare"
     negligible = greater("Δ", est(0.0, -0.004, 0.008), effect=ACCURACY_POINT)

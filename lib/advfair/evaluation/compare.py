@@ -2,12 +2,17 @@
 attack, or two attacks on one model. Each returns an `Estimate` with its paired bootstrap interval."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..validation import fail
 from .metrics import spearman_rows
 from .paired import Estimate, Statistic, mcnemar, paired_statistic
 from .protocol import Evaluation
+
+
+RHO_BOUNDS = (-1.0, 1.0)  # a correlation's range: a pooled interval stops there
 
 
 def same_points(a: Evaluation, b: Evaluation) -> None:
@@ -41,8 +46,8 @@ def rank_agreement(a: Evaluation, attack_a: str, b: Evaluation, attack_b: str, *
     """Spearman rho between the per-class robust accuracies of two evaluations (or two attacks of one) on
     the same points."""
     same_points(a, b)
-    return evaluation_statistic(a, [a.correct(attack_a, points), b.correct(attack_b, points)], spearman_rows,
-                                points=points, n_boot=n_boot, seed=seed)
+    return replace(evaluation_statistic(a, [a.correct(attack_a, points), b.correct(attack_b, points)], spearman_rows,
+                                        points=points, n_boot=n_boot, seed=seed), bounds=RHO_BOUNDS)
 
 
 def attack_mcnemar(e: Evaluation, attack_a: str, attack_b: str, points: str = "all") -> dict:

@@ -201,8 +201,16 @@ def gate_status(gates: Sequence[Part]) -> str:
 
 def _part(label: str, estimate: Estimate, test: Rule, *, primary: bool = True, scale: float = 100.0,
           digits: int = 1) -> Part:
-    outcome, note = test.decide(*estimate.ci)
+    outcome, note = decide(test, estimate)
     return Part(label, outcome, estimate, test.rule(scale), scale, digits, test, primary, note)
+
+
+def decide(test: Rule, estimate: Estimate) -> tuple[str, str]:
+    """The rule on the estimate's interval; an undefined estimate (e.g. a rank correlation of constant vectors,
+    whose resamples may still agree perfectly) is never a verdict."""
+    if not np.isfinite(estimate.value):
+        return INCONCLUSIVE, "the estimate is undefined"
+    return test.decide(*estimate.ci)
 
 
 def greater(label: str, estimate: Estimate, threshold: float = 0.0, *, effect: Effect, **display) -> Part:

@@ -11,7 +11,7 @@ from scipy import stats
 from ..evaluation.paired import Estimate
 from ..validation import fail
 from .gates import gate_note
-from .parts import Part, Verdict
+from .parts import Part, Verdict, decide
 from .rule import NOT_TESTABLE
 
 
@@ -50,7 +50,7 @@ def _pool_part(parts: Sequence[Part]) -> Part:
     if len(usable) < 2 or first.estimate is None:
         return first
     estimate = pooled_estimate([p.estimate for p in usable])
-    outcome, note = first.test.decide(*estimate.ci)
+    outcome, note = decide(first.test, estimate)
     return replace(first, outcome=outcome, estimate=estimate, note=gate_note(outcome) if first.gate else note)
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from ...evaluation import Estimate, Evaluation, compare_attacks, compare_models, evaluation_statistic, rank_agreement
+from ...evaluation.compare import RHO_BOUNDS
 from ...evaluation.metrics import partial_spearman_rows, spearman_rows, spearman_rows_finite
 from ...evaluation.paired import gap, mean, nsd, of_classes, sd
 from ...verdicts import (ACCURACY_POINT, NSD_STEP, SD_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, class_gate, greater,
@@ -73,13 +74,17 @@ def c1(results: dict) -> Verdict:
 
 
 def c2(results: dict) -> Verdict:
+    """Across attacks of other objectives (CW's margin, T-PGD's tempered CE, AutoAttack): FGSM is PGD's own loss
+    in one step, so a PGD-FGSM agreement holds whether or not rankings move with the attack; it is shown, not
+    voted."""
     n, boot = results["attack_names"], _boot(results)
     e = evaluation(results, "pgd_at")
-    pairs = [(n["pgd"], n["fgsm"], "all"), (n["pgd"], n["cw"], "all"), (n["pgd"], n["tpgd"], "all"),
-             (n["pgd"], "aa", "subset")]
+    pairs = [(n["pgd"], n["fgsm"], "all", False), (n["pgd"], n["cw"], "all", True), (n["pgd"], n["tpgd"], "all", True),
+             (n["pgd"], "aa", "subset", True)]
     parts = tuple(greater(f"ρ({a.upper()}, {b.upper()}){' on the AA points' if pts == 'subset' else ''}",
                           rank_agreement(e, a, e, b, points=pts, **boot), RANK_AGREEMENT,
-                          effect=SMALLEST_EFFECT["C2"], scale=1, digits=2) for a, b, pts in pairs)
+                          effect=SMALLEST_EFFECT["C2"], primary=primary, scale=1, digits=2)
+                  for a, b, pts, primary in pairs)
     return Verdict("C2", PAPER["C2"], parts, tuple(_gates(results, "pgd_at")), compares="model")
 
 
@@ -106,8 +111,9 @@ def c4(results: dict) -> Verdict:
     chains = [(n["fgsm"], n["pgd"], "all"), (n["fgsm"], "aa", "subset")]
     parts = tuple(less(f"ρ(relative drop {a.upper()}→{b.upper()}, {a.upper()} accuracy)"
                        f"{' on the AA points' if pts == 'subset' else ''}",
-                       evaluation_statistic(e, [e.correct(a, pts), e.correct(b, pts)], relative_drop_rank,
-                                            points=pts, **boot), effect=SMALLEST_EFFECT["C4"], scale=1, digits=2)
+                       replace(evaluation_statistic(e, [e.correct(a, pts), e.correct(b, pts)], relative_drop_rank,
+                                                    points=pts, **boot), bounds=RHO_BOUNDS),
+                       effect=SMALLEST_EFFECT["C4"], scale=1, digits=2)
                   for a, b, pts in chains)
     return Verdict("C4", PAPER["C4"], parts, tuple(_gates(results, "pgd_at")), compares="model")
 
@@ -165,9 +171,11 @@ def c8b(results: dict) -> Verdict:
     pgd, boot, effect = results["attack_names"]["pgd"], _boot(results), SMALLEST_EFFECT["C8b"]
     e = evaluation(results, "pgd_at")
     norms = np.asarray(results["diagnostics"]["weight_norms"])
-    rho = evaluation_statistic(e, [e.correct(pgd)], lambda acc: spearman_rows(norms, acc), **boot)
-    partial = evaluation_statistic(e, [e.correct(pgd), e.correct("clean")],
-                                   lambda robust, clean: partial_spearman_rows(norms, robust, clean), **boot)
+    rho = replace(evaluation_statistic(e, [e.correct(pgd)], lambda acc: spearman_rows(norms, acc), **boot),
+                  bounds=RHO_BOUNDS)
+    partial = replace(evaluation_statistic(e, [e.correct(pgd), e.correct("clean")],
+                                           lambda robust, clean: partial_spearman_rows(norms, robust, clean), **boot),
+                      bounds=RHO_BOUNDS)
     parts = (greater(f"ρ(‖w_c‖, {pgd.upper()} accuracy)", rho, effect=effect, scale=1, digits=2),
              greater(f"partial ρ(‖w_c‖, {pgd.upper()} accuracy | clean accuracy)", partial, effect=effect, scale=1,
                      digits=2))
