@@ -15,8 +15,8 @@ import numpy as np
 
 from ...evaluation import Estimate, Evaluation, compare_models, evaluation_statistic, same_points
 from ...evaluation.paired import mean
-from ...verdicts import (ACCURACY_POINT, NOT_REPRODUCED, REPRODUCED, THRESHOLD_ONLY, Part, Verdict, at_most, greater,
-                         less, untestable)
+from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
+from ...verdicts.gates import gate_note
 from ..common import clean_gate, evaluation
 from .methods import label
 
@@ -197,7 +197,7 @@ def c5(results: dict) -> Verdict:
     gain = greater(f"{u} robust accuracy (dummy-unaware), DUCAT − PGD-AT", compare_models(at, du, u, mean, **boot(results)),
                    effect=SMALLEST_EFFECT["C5"])
     gain = replace(gain, gate=True, rule=f"{gain.rule}: a collapse presupposes a dummy-unaware gain (C2)",
-                   note={REPRODUCED: "", NOT_REPRODUCED: "degenerate"}.get(gain.outcome, "borderline"))
+                   note=gate_note(gain.outcome))
     for points, where in (("all", "all points: merged and DAWA-style PGD"),
                           ("subset", "AA points: pairmax AA, merged and DAWA-style PGD")):
         parts.append(less(f"dummy-aware robust accuracy ({where}), DUCAT − PGD-AT",
