@@ -5,6 +5,8 @@ A spec is a sequence of steps applied to the logits in order:
 
 - `Scale(factor)`: z <- factor * z (RoBal's W_i / 10^kappa sweep is factor = 10^-kappa; the argmax, the
   signs of CW margins and APGD-DLR do not change, CE-based attacks do: the "fake gain");
+- `ClassScale(factors)`: z_c <- factors_c * z_c, one factor per class (RoBal's Table 1 inference remedies:
+  re-scaling z_c / n_c^tau, and tau-normalisation W_c / ||W_c||^tau; both change predictions);
 - `Bias(values)`: z <- z + b (Tian et al.'s logit bias on the weakest class);
 - `PosthocShift(tau_p, counts)`: z <- z - tau_p * log pi (RoBal Eq. 11, "LA-post"). It SUBTRACTS the prior,
   favouring tail classes; training-time logit adjustment (objectives.logit_adjusted) ADDS it;
@@ -24,7 +26,7 @@ Specs are JSON-able (`spec_to_json` / `spec_from_json`) and recorded beside ever
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -72,9 +74,39 @@ class Scale:
         return f"{self.factor:g}·{z}"
 
 
+class LogitClassScale(nn.Module):
+    """Multiplies each class's logit by its own factor."""
+
+    def __init__(self, model: nn.Module, factors: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.register_buffer("factors", factors.detach().clone().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) * self.factors
+
+
+@dataclass(frozen=True)
+class ClassScale:
+    factors: tuple[float, ...]
+    name: str = "s_c"  # how the factors read in a formula, e.g. "n_c^−0.3"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "factors", tuple(float(v) for v in self.factors))
+        for v in self.factors:
+            check_positive("factors", v)
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        return LogitClassScale(model, torch.tensor(self.factors))
+
+    def label(self, z: str) -> str:
+        return f"{self.name}·{z}" if " " not in z else f"{self.name}·({z})"
+
+
 @dataclass(frozen=True)
 class Bias:
     values: tuple[float, ...]
+    name: str = ""  # how the bias reads in a formula, e.g. "− b" (empty: its non-zero terms are listed)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(float(v) for v in self.values))
@@ -85,7 +117,7 @@ class Bias:
         return LogitBias(model, torch.tensor(self.values))
 
     def label(self, z: str) -> str:
-        terms = [f"{v:+g}·1[c={c}]" for c, v in enumerate(self.values) if v]
+        terms = [self.name] if self.name else [f"{v:+g}·1[c={c}]" for c, v in enumerate(self.values) if v]
         return f"{z} {' '.join(terms)}" if terms else z
 
 
@@ -220,8 +252,9 @@ def check_outputs(model: nn.Module, x: torch.Tensor, num_classes: int, *, dummy:
         fail("outputs", width, allowed)
 
 
-Step = Scale | Bias | PosthocShift | PairMax
-STEPS: dict[str, type] = {"scale": Scale, "bias": Bias, "posthoc_shift": PosthocShift, "pair_max": PairMax}
+Step = Scale | ClassScale | Bias | PosthocShift | PairMax
+STEPS: dict[str, type] = {"scale": Scale, "class_scale": ClassScale, "bias": Bias, "posthoc_shift": PosthocShift,
+                          "pair_max": PairMax}
 
 
 def deploy(model: nn.Module, spec: Sequence[Step] = ()) -> nn.Module:
@@ -243,6 +276,29 @@ def posthoc(counts: ClassCounts, tau_p: float, scale: float = 1.0) -> tuple[Step
     return tuple(spec)
 
 
+def rescaling(counts: ClassCounts, tau: float) -> tuple[Step, ...]:
+    """RoBal's Table 1 re-scaling W_c / n_c^tau (the released code's post-hoc CDT head): every logit of a linear
+    head, its bias included, divided by n_c^tau. A class-dependent temperature: it moves predictions to the tail."""
+    check_number("tau", tau)
+    n = check_counts("counts", counts)
+    return () if tau == 0 else (ClassScale(tuple(float(c) ** -tau for c in n), f"n_c^−{tau:g}"),)
+
+
+def weight_normalisation(weight: torch.Tensor, bias: torch.Tensor | None, tau: float) -> tuple[Step, ...]:
+    """tau-normalisation (Kang et al.; RoBal Table 1): z_c = <W_c / ||W_c||^tau, f>, without the head's bias as
+    in the released code. On the served logits z_c = W_c f + b_c it is (z_c - b_c) / ||W_c||^tau."""
+    check_number("tau", tau)
+    norms = weight.detach().float().norm(dim=1)
+    if not bool((norms > 0).all()):
+        fail("weight", "a zero row", "a head whose every class weight vector is non-zero")
+    steps: list[Step] = []
+    if bias is not None and bool((bias != 0).any()):
+        steps.append(Bias(tuple((-bias.detach().float()).tolist()), "− b"))
+    if tau != 0:
+        steps.append(ClassScale(tuple((norms ** -tau).tolist()), f"‖W_c‖^−{tau:g}"))
+    return tuple(steps)
+
+
 def class_bias(num_classes: int, target: int, b: float) -> tuple[Step, ...]:
     """z_target <- z_target + b (b = 0: no step)."""
     check_number("target", target, low=0, high=num_classes - 1, integer=True)
@@ -252,9 +308,15 @@ def class_bias(num_classes: int, target: int, b: float) -> tuple[Step, ...]:
 
 
 def spec_to_json(spec: Sequence[Step]) -> list[dict]:
+    """Each step as {"kind": ..., its fields}; a field left at its default (a formula's name) is not written."""
     names = {cls: name for name, cls in STEPS.items()}
-    return [{"kind": names[type(step)], **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(step).items()}}
-            for step in spec]
+    return [{"kind": names[type(step)], **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(step).items()
+                                            if not _is_default(step, k, v)}} for step in spec]
+
+
+def _is_default(step: Step, name: str, value) -> bool:
+    default = next(f.default for f in fields(step) if f.name == name)
+    return default is not MISSING and value == default
 
 
 def spec_from_json(items: Sequence[dict]) -> tuple[Step, ...]:
@@ -263,8 +325,8 @@ def spec_from_json(items: Sequence[dict]) -> tuple[Step, ...]:
         kind = item.get("kind")
         if kind not in STEPS:
             fail("kind", kind, "one of " + ", ".join(repr(k) for k in STEPS))
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in item.items() if k != "kind"}
-        out.append(STEPS[kind](**fields))
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in item.items() if k != "kind"}
+        out.append(STEPS[kind](**values))
     return tuple(out)
 
 

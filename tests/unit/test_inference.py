@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from advfair.inference import (Bias, LogitBias, LogitScale, PosthocShift, Scale, class_bias, deploy, posthoc,
-                               spec_from_json, spec_label, spec_to_json)
+from advfair.inference import (Bias, ClassScale, LogitBias, LogitScale, PosthocShift, Scale, class_bias, deploy, posthoc,
+                               rescaling, spec_from_json, spec_label, spec_to_json, weight_normalisation)
 from advfair.models import log_prior
 from advfair.validation import ConfigError
 
@@ -143,3 +143,54 @@ def test_spec_label():
     assert spec_label((PosthocShift(0.0, (2, 1)),)) == "z"
     assert spec_label((Scale(2.0),), z="f(x)") == "2·f(x)"
     assert spec_label(posthoc([3, 2, 1], 1.5)) == "z − 1.5·log π"
+
+
+def test_class_scale_multiplies_each_class_and_rejects_bad_factors():
+    z = torch.tensor([[1.0, -2.0, 0.5]])
+    step = ClassScale((2.0, 0.5, 1.0), "n_c^−1")
+    assert torch.equal(deploy(Identity(), (step,))(z), torch.tensor([[2.0, -1.0, 0.5]]))
+    assert spec_label((step,)) == "n_c^−1·z"
+    assert spec_label((Bias((1.0, 0.0, 0.0), "− b"), step)) == "n_c^−1·(z − b)"
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="factors="):
+            ClassScale((1.0, bad))
+
+
+def test_rescaling_divides_each_logit_by_its_class_count_to_the_tau():
+    counts = [1000, 20]
+    assert rescaling(counts, 0.0) == ()
+    (step,) = rescaling(counts, 0.3)
+    z = torch.tensor([[3.0, 1.0]])
+    assert torch.allclose(deploy(Identity(), (step,))(z), z / torch.tensor([1000.0, 20.0]) ** 0.3)
+    assert spec_label((step,)) == "n_c^−0.3·z"
+    # a class-dependent temperature: it moves a close call from the head to the tail
+    assert deploy(Identity(), (step,))(torch.tensor([[1.2, 1.0]])).argmax(1).item() == 1
+    with pytest.raises(ConfigError, match="counts="):
+        rescaling([10, 0], 0.3)
+
+
+def test_weight_normalisation_is_the_bias_free_head_over_its_weight_norms():
+    torch.manual_seed(0)
+    head = nn.Linear(6, 3)
+    f = torch.randn(4, 6)
+    for tau in (1.0, 2.0):
+        served = deploy(head, weight_normalisation(head.weight, head.bias, tau))
+        w = head.weight / head.weight.norm(dim=1, keepdim=True) ** tau
+        assert torch.allclose(served(f), f @ w.t(), atol=1e-6)  # W_c / ||W_c||^tau, no bias (released code)
+    assert spec_label(weight_normalisation(head.weight, head.bias, 1.0)) == "‖W_c‖^−1·(z − b)"
+    bias_free = nn.Linear(6, 3, bias=False)
+    assert [type(s) for s in weight_normalisation(bias_free.weight, None, 1.0)] == [ClassScale]
+    assert weight_normalisation(bias_free.weight, None, 0.0) == ()
+    with torch.no_grad():
+        bias_free.weight[1] = 0
+    with pytest.raises(ConfigError, match="weight="):
+        weight_normalisation(bias_free.weight, None, 1.0)
+
+
+def test_named_steps_round_trip_and_unnamed_ones_write_no_name():
+    spec = (Bias((0.5, -0.5), "− b"), ClassScale((0.25, 4.0), "‖W_c‖^−1"))
+    data = spec_to_json(spec)
+    assert data == [{"kind": "bias", "values": [0.5, -0.5], "name": "− b"},
+                    {"kind": "class_scale", "factors": [0.25, 4.0], "name": "‖W_c‖^−1"}]
+    assert spec_from_json(json.loads(json.dumps(data))) == spec
+    assert spec_to_json((Bias((1.0, 0.0)),)) == [{"kind": "bias", "values": [1.0, 0.0]}]  # as results have it

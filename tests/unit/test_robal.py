@@ -387,6 +387,9 @@ def test_cpu_and_paper_profiles():
     assert paper.batch_size == 64 and paper.lr == 0.1 and paper.augment and not cfg.augment
     assert paper.n_max + paper.val_per_class <= 5000
     assert make_config("cpu", lr_schedule="paper_step", models=["at_fc"], kappa_grid=[0, 1]).models == ("at_fc",)
+    assert cfg.models[0] == "plain" and "plain" in paper.models  # C1's reference, at both scales
+    assert (cfg.rescale_tau, cfg.norm_tau) == (0.3, 1.0)  # Table S5's re-scaling; tau-norm as the released config
+    assert cfg.ablation_tau_b == (0.0, 0.6) and cfg.robal_n_tau_b - cfg.robal_n_tau_m == 1.2  # three C9 values
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -417,6 +420,8 @@ def test_cpu_and_paper_profiles():
     ({"robal_n_tau_p": -0.1}, "robal_n_tau_p=-0.1"),
     ({"robal_r_tau_m": float("nan")}, "robal_r_tau_m=nan"),
     ({"cos_scale": 0}, "cos_scale=0"),
+    ({"rescale_tau": -0.3}, "rescale_tau=-0.3"),
+    ({"norm_tau": float("nan")}, "norm_tau=nan"),
     ({"la_post_grid": []}, r"la_post_grid=\[\]"),
     ({"la_post_grid": [-1]}, "la_post_grid=-1"),
     ({"tau_p_grid": [0, float("inf")]}, "tau_p_grid=inf"),
@@ -491,15 +496,23 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
     assert results["config_hash"] == cfg.config_hash()
     assert results["counts"] == [50, 32, 20, 13, 8, 5, 3, 2, 1, 1]
     assert results["split_sizes"] == {"long_tailed": 135, "sml_bal": 140, "val": 50, "test": 50, "aa_points": 10}
-    assert list(results["evaluations"]) == ["sml_bal", "at_fc", "la_post", "at_cos", "la_train", "trades", "robal_n",
-                                            "robal_r", "robal_r_s"]
+    assert list(results["evaluations"]) == ["plain", "sml_bal", "at_fc", "la_post", "rescale", "tau_norm", "at_cos",
+                                            "la_train", "trades", "robal_n", "robal_r", "robal_r_s"]
+    assert report.setup_table(results).loc["plain (no AT)", "training"] == "standard (clean CE)"
+    rescale, tau_norm = (results["evaluations"][k] for k in ("rescale", "tau_norm"))
+    assert rescale["model"] == tau_norm["model"] == "at_fc"
+    assert rescale["inference"] == [{"kind": "class_scale", "factors": [c ** -0.3 for c in results["counts"]],
+                                     "name": "n_c^−0.3"}]
+    assert [s["kind"] for s in tau_norm["inference"]] == ["bias", "class_scale"]
+    assert tau_norm["inference_label"] == "‖W_c‖^−1·(z − b)"
+    assert tau_norm["inference"][1]["factors"] == pytest.approx([1 / w for w in results["weight_norms"]])
     assert results["evaluations"]["robal_n"]["inference"] == [
         {"kind": "scale", "factor": 10.0}, {"kind": "posthoc_shift", "tau_p": 0.1, "counts": results["counts"]}]
     assert results["evaluations"]["robal_n"]["inference_label"] == "10·z − 0.1·log π"
     la_post = results["evaluations"]["la_post"]
     assert la_post["model"] == "at_fc"
     assert la_post["inference"][0]["tau_p"] == results["validation"]["la_post"]["picked"]
-    assert set(results["models"]) == {"sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r",
+    assert set(results["models"]) == {"plain", "sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r",
                                       "ablation_tau_b0"}
     assert [r["tau_b_minus_tau_m"] for r in results["ablation"]["rows"]] == [0.0, 1.2]
     kappa = report.kappa_rows(results)
@@ -517,8 +530,9 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
     e = evaluation(results, "at_fc")
     assert e.correct("aa", "subset").shape == (10,) and e.correct(n["pgd"]).shape == (50,)
     assert set(results["groups"]) == {"head", "middle", "tail"}
+    assert set(results["kappa"]) == {"grid", "evaluations"}  # C5 only: nothing is picked on the sweep
     for table in (report.setup_table, report.main_table, report.group_table, report.kappa_table,
-                  report.ablation_table, report.paper_comparison):
+                  report.remedy_table, report.ablation_table, report.paper_comparison):
         assert isinstance(table(results), pd.DataFrame) and len(table(results)) > 0
     verdicts = report.verdicts(results)
     assert isinstance(verdicts, pd.DataFrame)

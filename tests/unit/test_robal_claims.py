@@ -16,6 +16,7 @@ GROUPS = {"head": [0, 1, 2], "middle": [3, 4, 5, 6], "tail": [7, 8, 9]}
 COUNTS = [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
 CLEAN = np.linspace(0.9, 0.3, 10)
 PGD = np.linspace(0.6, 0.05, 10)
+PLAIN_CLEAN = np.linspace(0.95, 0.75, 10)  # standard training: a far smaller head - tail gap than CLEAN's
 NAMES = {"pgd": "pgd20", "cw": "cw20", "pgd_scaled": "tpgd20_T0.1", "fgsm": None, "mim": None}
 
 
@@ -40,8 +41,9 @@ ATTACKS = ("pgd20", "cw20", "tpgd20_T0.1", "aa")
 
 
 def results(kappa=None, ablation=None, **models) -> dict:
-    evaluations = {"sml_bal": model(), "at_fc": model(), "la_post": model(), "at_cos": model(), "la_train": model(),
-                   "robal_n": model(), "robal_r": model()}
+    evaluations = {"plain": model(clean=PLAIN_CLEAN, pgd=np.zeros(10), aa=np.zeros(10)), "sml_bal": model(),
+                   "at_fc": model(), "la_post": model(), "rescale": model(), "tau_norm": model(), "at_cos": model(),
+                   "la_train": model(), "robal_n": model(), "robal_r": model()}
     evaluations.update(models)
     kappa = kappa or {"-3": model(), "0": evaluations["at_fc"], "3": model()}
     rows = ablation if ablation is not None else [
@@ -49,7 +51,7 @@ def results(kappa=None, ablation=None, **models) -> dict:
     y_ratio = np.linspace(0.8, 0.9, len(Y))
     return {"config": {"n_boot": 200, "seed": 0, "equivalence_margin": 0.02}, "classes": list(CLASSES),
             "counts": COUNTS, "groups": GROUPS, "attack_names": NAMES, "evaluations": evaluations,
-            "kappa": {"grid": [float(k) for k in kappa], "picked": 3.0, "evaluations": kappa},
+            "kappa": {"grid": [float(k) for k in kappa], "evaluations": kappa},
             "ablation": {"rows": rows}, "weight_norms": list(np.linspace(2, 1, 10)),
             "feature_norms": {"ratio": list(y_ratio), "fooled": "1" * (len(Y) // 2) + "0" * (len(Y) // 2),
                               "robust": "0" * (len(Y) // 2) + "1" * (len(Y) // 2)}}
@@ -73,7 +75,23 @@ def test_c1_not_testable_for_a_degenerate_baseline():
     assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
     assert [g.label for g in verdict.failed_gates()] == ["AT-FC clean"]
     assert verdict.evidence().startswith("AT-FC clean 20.0 [17.6, 22.6]; model floor 30% (3× chance) (degenerate)")
-    assert claims.c1(results()).failed_gates() == [] and len(claims.c1(results()).gates) == 1  # always present
+    assert claims.c1(results()).failed_gates() == [] and len(claims.c1(results()).gates) == 2  # AT-FC and plain
+
+
+def test_c1_needs_at_to_widen_the_tail_gap_of_plain_training():
+    parts = claims.c1(results()).parts
+    assert parts[3].label.startswith("clean head − tail gap, AT-FC − plain") and parts[3].outcome == REPRODUCED
+    # plain training with AT-FC's own clean outcomes: the gap is not widened at all, measured exactly
+    same = claims.c1(results(plain=model()))
+    assert same.outcome == NOT_REPRODUCED and same.parts[3].outcome == NOT_REPRODUCED
+    assert same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    wider = claims.c1(results(plain=model(clean=np.linspace(1.0, 0.1, 10), pgd=np.zeros(10), aa=np.zeros(10))))
+    assert wider.outcome == NOT_REPRODUCED and wider.text() == NOT_REPRODUCED  # plain's gap is the larger one
+    res = results()
+    del res["evaluations"]["plain"]
+    verdict = claims.c1(res)  # one conjunct of the claim cannot be tested: neither can the claim
+    assert verdict.outcome == NOT_TESTABLE and verdict.parts[3].outcome == NOT_TESTABLE and len(verdict.gates) == 1
+    assert claims.c1(results(plain=model(clean=np.full(10, 0.2)))).text() == NOT_TESTABLE + "; degenerate"
 
 
 def test_c2_branches():
@@ -110,14 +128,23 @@ def test_c3_needs_a_clean_gain_larger_than_the_aa_gain():
 
 def test_c4_fake_gain_branches():
     fake = model(pgd=PGD + 0.1)  # PGD up, AA (= baseline PGD) unchanged
-    assert outcome(claims.c4, results(kappa={"-3": model(), "0": model(), "3": fake})) == REPRODUCED
+    verdict = claims.c4(results(rescale=fake, tau_norm=fake))
+    assert verdict.outcome == REPRODUCED and verdict.compares == "model"
+    assert [p.label.split(" − ")[0] for p in verdict.parts] == ["AT-FC + re-scaling"] * 3 + ["AT-FC + τ-normalisation"] * 3
+    assert [p.primary for p in verdict.parts] == [True, True, False] * 2  # clean is shown, not voted
+    lower_aa = model(pgd=PGD + 0.1, aa=PGD - 0.1)  # "not AA": an AA loss does not raise AA either
+    assert outcome(claims.c4, results(rescale=fake, tau_norm=lower_aa)) == REPRODUCED
     real = model(pgd=PGD + 0.1, aa=PGD + 0.2)  # AA moves too: not a fake gain
-    assert outcome(claims.c4, results(kappa={"-3": model(), "0": model(), "3": real})) == NOT_REPRODUCED
+    assert outcome(claims.c4, results(rescale=fake, tau_norm=real)) == NOT_REPRODUCED
     none = claims.c4(results())  # no PGD gain at all
     assert none.outcome == NOT_REPRODUCED and none.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
-    assert [p.outcome for p in none.parts] == [NOT_REPRODUCED, REPRODUCED]  # AA is unchanged, as claimed
-    noisy = claims.c4(results(kappa={"-3": model(), "0": model(), "3": model(moved=("pgd20",))}))
-    assert noisy.outcome == INCONCLUSIVE and [p.outcome for p in noisy.parts] == [INCONCLUSIVE, REPRODUCED]
+    assert [p.outcome for p in none.parts[:2]] == [NOT_REPRODUCED, REPRODUCED]  # AA is not raised, as claimed
+    noisy = claims.c4(results(rescale=model(moved=("pgd20",)), tau_norm=fake))
+    assert noisy.outcome == INCONCLUSIVE and [p.outcome for p in noisy.parts[:2]] == [INCONCLUSIVE, REPRODUCED]
+    res = results()
+    for name in ("rescale", "tau_norm"):
+        del res["evaluations"][name]
+    assert outcome(claims.c4, res) == NOT_TESTABLE
 
 
 def test_c5_u_shape_with_clean_and_aa_unchanged():
@@ -170,14 +197,32 @@ def test_c8_every_attack_and_clean():
     assert outcome(claims.c8, results(robal_n=better, robal_r=worse)) == NOT_REPRODUCED
 
 
-def test_c9_clean_part_and_the_untestable_peak():
-    up = [{"tau_b_minus_tau_m": 0.0, "end": model()},
-          {"tau_b_minus_tau_m": 1.2, "end": model(clean=np.minimum(CLEAN + 0.1, 1))}]
-    verdict = claims.c9(results(ablation=up))
-    assert [p.outcome for p in verdict.parts] == [REPRODUCED, NOT_TESTABLE]
-    assert verdict.outcome == NOT_TESTABLE
-    down = [up[1], {"tau_b_minus_tau_m": 1.5, "end": model()}]
-    assert outcome(claims.c9, results(ablation=down)) == NOT_REPRODUCED
+def _ablation(*aa_of_rows, clean_up=True) -> list[dict]:
+    """Ablation rows at tau_b - tau_m = 0, 0.6, ...: clean rises along the rows (by 0.05 each) when `clean_up`;
+    each row's AA per class as given."""
+    return [{"tau_b_minus_tau_m": 0.6 * i,
+             "end": model(clean=np.minimum(CLEAN + (0.05 * i if clean_up else 0), 1), aa=aa)}
+            for i, aa in enumerate(aa_of_rows)]
+
+
+def test_c9_clean_part_and_the_peak():
+    verdict = claims.c9(results(ablation=_ablation(PGD, PGD + 0.1, PGD)))
+    assert [p.outcome for p in verdict.parts] == [REPRODUCED, REPRODUCED] and verdict.outcome == REPRODUCED
+    assert verdict.parts[1].label == ("AA at the end of training, best of τ_b − τ_m = 0.6 − best of 0 and 1.2 "
+                                      "(AA points)")
+    assert verdict.parts[1].estimate.value == pytest.approx(0.1, abs=0.01)
+    assert len(verdict.gates) == 3
+    monotone = claims.c9(results(ablation=_ablation(PGD, PGD + 0.05, PGD + 0.1)))  # AA rises to the end
+    assert monotone.parts[1].outcome == NOT_REPRODUCED and monotone.outcome == NOT_REPRODUCED
+    flat = claims.c9(results(ablation=_ablation(PGD, PGD, PGD)))  # no peak at all, measured exactly
+    assert flat.parts[1].outcome == NOT_REPRODUCED and flat.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    four = claims.c9(results(ablation=_ablation(PGD, PGD + 0.02, PGD + 0.1, PGD)))  # the best interior counts
+    assert four.parts[1].estimate.value == pytest.approx(0.1, abs=0.01) and four.outcome == REPRODUCED
+    down = claims.c9(results(ablation=_ablation(PGD, PGD + 0.1, PGD, clean_up=False)[::-1]))
+    assert down.parts[0].outcome == NOT_REPRODUCED  # clean does not rise: a null, measured exactly
+    two = claims.c9(results(ablation=_ablation(PGD, PGD)))
+    assert [p.outcome for p in two.parts] == [REPRODUCED, NOT_TESTABLE] and two.outcome == NOT_TESTABLE
+    assert outcome(claims.c9, results(ablation=_ablation(PGD))) == NOT_TESTABLE
 
 
 def test_all_rules_and_key_numbers():

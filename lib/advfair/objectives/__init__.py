@@ -9,6 +9,7 @@ import torch
 from ..validation import check_choice, check_eps, check_non_negative, check_positive
 from .base import FunctionObjective, Objective, ObjectiveOutput, as_objective
 from .class_weighted import class_weighted_pgd_at_loss
+from .clean import clean_ce, clean_ce_loss
 from .ducat import DucatObjective, check_ducat_params, ducat_pgd_at_loss
 from .logit_adjusted import check_logit_adjusted_params, logit_adjusted_loss
 from .mart import check_mart_params, mart_loss
@@ -16,7 +17,7 @@ from .pgd_at import check_pgd_at_params, pgd_at_loss
 from .robal import check_robal_params, robal_loss
 from .trades import check_trades_params, trades_loss
 
-__all__ = ["OBJECTIVES", "FunctionObjective", "Objective", "ObjectiveOutput", "as_objective", "make_objective"]
+__all__ = ["OBJECTIVES", "FunctionObjective", "clean_ce", "clean_ce_loss", "Objective", "ObjectiveOutput", "as_objective", "make_objective"]
 
 
 class Method(NamedTuple):

@@ -1,12 +1,8 @@
 """The AALP chapter's methods: its data, the models it trains (objectives built directly), the protocols."""
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ...evaluation import AttackSpec, Protocol
-from ...objectives import OBJECTIVES
+from ...objectives import OBJECTIVES, clean_ce
 from ...objectives.aalp import AALPObjective
 from ...objectives.base import FunctionObjective, Objective
 from ...objectives.pgd_at import check_pgd_at_params, pgd_at_loss
@@ -42,11 +38,6 @@ def train_config(cfg: AALPConfig) -> TrainConfig:
                        schedule=cfg.schedule, milestones=cfg.milestones, augment=cfg.augment, seed=cfg.seed)
 
 
-def clean_ce_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Standard training: CE on clean images, no label smoothing."""
-    return F.cross_entropy(model(x), y)
-
-
 def _attack(cfg: AALPConfig) -> dict:
     return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
 
@@ -74,7 +65,7 @@ def plan(cfg: AALPConfig) -> dict[str, Objective]:
     pgd_at = FunctionObjective("pgd_at", pgd_at_loss, {**_attack(cfg), **check_pgd_at_params()},
                                version=OBJECTIVES["pgd_at"].version)
     objectives = {
-        "standard": lambda: FunctionObjective("clean_ce", clean_ce_loss, {}),
+        "standard": clean_ce,
         "pgd_at": lambda: pgd_at,
         "mpgd": lambda: pairing(cfg, lam=0.0),
         "alp": lambda: pairing(cfg, lam=cfg.lam),

@@ -10,8 +10,9 @@ from ...validation import (check_bool, check_choice, check_eps, check_fields, ch
                            check_positive, fail)
 from ..base import ChapterConfig
 
-# The trained models a run can include; "at_fc" is the baseline every comparison needs.
-MODEL_KEYS = ("sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r")
+# The trained models a run can include; "at_fc" is the baseline every comparison needs, "plain" (standard
+# training, no AT) the reference of C1's "AT widens the tail's clean-accuracy loss".
+MODEL_KEYS = ("plain", "sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r")
 LR_SCHEDULES = {"code_compound": "code_compound", "paper_step": "step"}
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
 TRAIN_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
@@ -21,7 +22,7 @@ START_KINDS = ("symmetric", "positive")
 # n_max = 4950, not 5000: at 5000 the head class has no unused training image left for validation.
 PAPER = {
     "model": "wrn34_10", "n_max": 4950, "test_per_class": None, "batch_size": 64, "augment": True, "lr": 0.1,
-    "models": ("at_fc", "la_train", "trades", "robal_n", "robal_r"),
+    "models": ("plain", "at_fc", "la_train", "trades", "robal_n", "robal_r"),
     "train_steps": 5, "train_alpha": 2 / 255, "train_start": "positive", "epochs": 80, "milestones": (60, 75),
     "ablation_tau_b": (), "fgsm": True, "mim": True, "aa_per_class": 100, "standard_aa": True,
     "kappa_grid": (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0), "eval_batch_size": 1000,
@@ -66,6 +67,10 @@ class RobalConfig(ChapterConfig):
     la_tau: float = 1.0
     la_post_grid: tuple[float, ...] = (0.5, 1.0)
     trades_beta: float = 6.0
+    # Table 1's inference remedies on AT-FC's weights (C4): re-scaling W_i / n_i^tau and tau-normalisation
+    # W_i / ||W_i||^tau (paper Table S5: tau = 2; released config: tau = 1, followed here).
+    rescale_tau: float = 0.3
+    norm_tau: float = 1.0
     # RoBal (CIFAR-10-LT released configs).
     robal_s: float = 10.0
     robal_m0: float = 0.1
@@ -78,7 +83,8 @@ class RobalConfig(ChapterConfig):
     robal_r_tau_b: float = 1.5
     robal_r_tau_m: float = 0.3
     robal_r_eval_scale: float = 1.0
-    ablation_tau_b: tuple[float, ...] = (0.0,)  # RoBal-N adds tau_b - tau_m = 1.2
+    # Table 3 block 2 (C9) over tau_b - tau_m; RoBal-N adds 1.2, so three evenly spaced values: 0, 0.6, 1.2.
+    ablation_tau_b: tuple[float, ...] = (0.0, 0.6)
     tau_p_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5)
     # Evaluation.
     eval_steps: int = 20
@@ -111,8 +117,8 @@ class RobalConfig(ChapterConfig):
         check_choice("train_start", self.train_start, START_KINDS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
-        check_fields(self, ("weight_decay", "trades_beta", "robal_m0", "robal_gamma", "kl_weight", "robal_n_tau_p"),
-                     check_non_negative)
+        check_fields(self, ("weight_decay", "trades_beta", "rescale_tau", "norm_tau", "robal_m0", "robal_gamma",
+                            "kl_weight", "robal_n_tau_p"), check_non_negative)
         check_fields(self, ("la_tau", "robal_n_tau_b", "robal_n_tau_m", "robal_r_tau_b", "robal_r_tau_m"), check_number)
         for name in ("la_post_grid", "tau_p_grid"):
             self._check_grid(name, low=0)

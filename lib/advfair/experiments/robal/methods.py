@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import dataclasses
 
+from torch import nn
+
 from ...data import class_balanced_indices
 from ...evaluation import AttackSpec, Protocol, standard_attacks
-from ...inference import Step, posthoc
-from ...objectives import Objective, make_objective
+from ...inference import Step, posthoc, rescaling, weight_normalisation
+from ...objectives import Objective, clean_ce, make_objective
 from ...splits import Split, long_tailed_split
 from ...trainer import TrainConfig
 from .config import LR_SCHEDULES, RobalConfig
 
 MODEL_LABELS = {
-    "sml_bal": "AT-FC on Sml-Bal", "at_fc": "AT-FC", "la_post": "AT-FC + LA-post", "at_cos": "AT-Cos",
+    "plain": "plain (no AT)", "sml_bal": "AT-FC on Sml-Bal", "at_fc": "AT-FC", "la_post": "AT-FC + LA-post",
+    "rescale": "AT-FC + re-scaling", "tau_norm": "AT-FC + τ-normalisation", "at_cos": "AT-Cos",
     "la_train": "AT + LA-train", "trades": "TRADES", "robal_n": "RoBal-N", "robal_r": "RoBal-R",
     "robal_r_s": "RoBal-R at scale s",
 }
-TEST_SEED_OFFSET, VALIDATION_SEED_OFFSET = 20, 10
+TEST_SEED_OFFSET = 20
 
 
 def splits(cfg: RobalConfig) -> tuple[Split, Split, int]:
@@ -70,6 +73,7 @@ def plan(cfg: RobalConfig) -> dict[str, tuple[str, str, Objective]]:
     """key -> (training set, model spec, objective) of every model the config asks for, ablations included."""
     at = _attack(cfg)
     methods = {
+        "plain": ("long_tailed", "fc", clean_ce()),
         "sml_bal": ("sml_bal", "fc", make_objective("pgd_at", **at)),
         "at_fc": ("long_tailed", "fc", make_objective("pgd_at", **at)),
         "at_cos": ("long_tailed", "cos", make_objective("pgd_at", **at)),
@@ -90,11 +94,14 @@ def ablation_key(tau_b: float) -> str:
     return f"ablation_tau_b{tau_b:g}"
 
 
-def served(cfg: RobalConfig, name: str, la_post_tau: float) -> tuple[str, tuple[Step, ...]]:
+def served(cfg: RobalConfig, name: str, la_post_tau: float, at_fc: nn.Module) -> tuple[str, tuple[Step, ...]]:
     """(trained model, test-time head) of each evaluation: RoBal-N at s * cos - tau_p * log pi, RoBal-R as the
-    released code serves it (scale robal_r_eval_scale, no shift) and at scale s, LA-post on AT-FC's weights."""
+    released code serves it (scale robal_r_eval_scale, no shift) and at scale s; LA-post, re-scaling and
+    tau-normalisation (Table 1's inference remedies) on AT-FC's weights."""
     counts = cfg.counts()
     heads = {"la_post": ("at_fc", posthoc(counts, la_post_tau)),
+             "rescale": ("at_fc", rescaling(counts, cfg.rescale_tau)),
+             "tau_norm": ("at_fc", weight_normalisation(at_fc.head.weight, at_fc.head.bias, cfg.norm_tau)),
              "robal_n": ("robal_n", posthoc(counts, cfg.robal_n_tau_p, cfg.robal_s)),
              "robal_r": ("robal_r", posthoc(counts, 0.0, cfg.robal_r_eval_scale)),
              "robal_r_s": ("robal_r", posthoc(counts, 0.0, cfg.robal_s))}
@@ -111,9 +118,9 @@ def test_protocol(cfg: RobalConfig, *, standard_aa: bool = False) -> Protocol:
     return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
 
 
-def pgd_and_aa(cfg: RobalConfig, *, pgd: bool = True, aa: bool = True, validation: bool = False) -> Protocol:
+def pgd_and_aa(cfg: RobalConfig, *, pgd: bool = True) -> Protocol:
+    """PGD (unless `pgd=False`) and AutoAttack on the test points, with the test protocol's seed."""
     full = test_protocol(cfg).attacks
-    keep = ([f"pgd{cfg.eval_steps}"] if pgd else []) + (["aa"] if aa else [])
-    offset = VALIDATION_SEED_OFFSET if validation else TEST_SEED_OFFSET
-    return Protocol(cfg.eps, {k: full[k] for k in keep}, seed=cfg.seed + offset, batch_size=cfg.eval_batch_size,
-                    n_boot=cfg.n_boot)
+    keep = ([f"pgd{cfg.eval_steps}"] if pgd else []) + ["aa"]
+    return Protocol(cfg.eps, {k: full[k] for k in keep}, seed=cfg.seed + TEST_SEED_OFFSET,
+                    batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)

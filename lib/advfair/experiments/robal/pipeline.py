@@ -3,7 +3,9 @@
 `run(config) -> results` trains (or loads from the cache) adversarially trained models on a long-tailed CIFAR
 training set drawn as the LDAM/RoBal code draws it, plus a balanced reference set of the same size
 ("Sml-Bal"), and evaluates each as served under clean, PGD, CW, PGD on 10x logits and AutoAttack (APGD-CE +
-APGD-T) on the same points. On the AT-FC baseline it also runs the logit-scale sweep (logits / 10^kappa).
+APGD-T) on the same points. On the AT-FC baseline's weights it also serves Table 1's inference remedies
+(LA-post, re-scaling, tau-normalisation) and runs the logit-scale sweep (logits / 10^kappa). A plain
+(standard-trained) model on the long-tailed set is the reference of C1.
 Every post-hoc shift tau_p is picked on a balanced validation split drawn from training images the
 long-tailed set leaves unused (never on test).
 """
@@ -36,11 +38,12 @@ def run(cfg: RobalConfig) -> dict:
                               model_spec=specs[spec], objective=objective, train_cfg=methods.train_config(cfg))
 
     la_post = pick_tau_p(cfg, models["at_fc"], val, cfg.la_post_grid, 1.0)
-    names = [n for n in methods.MODEL_LABELS if n in models or n == "la_post" or (n == "robal_r_s" and "robal_r" in models
-                                                                                 and cfg.robal_r_eval_scale != cfg.robal_s)]
+    on_at_fc = ("la_post", "rescale", "tau_norm")  # inference remedies on AT-FC's weights
+    names = [n for n in methods.MODEL_LABELS if n in models or n in on_at_fc or (
+        n == "robal_r_s" and "robal_r" in models and cfg.robal_r_eval_scale != cfg.robal_s)]
     records, evals = {}, {}
     for name in names:
-        key, spec = methods.served(cfg, name, la_post["picked"])
+        key, spec = methods.served(cfg, name, la_post["picked"], models["at_fc"])
         standard = cfg.standard_aa and name in ("at_fc", "robal_n", "robal_r")
         evals[name], records[name] = r.evaluate(name, models[key], test, methods.test_protocol(cfg, standard_aa=standard),
                                                 spec=spec, model_key=key)
@@ -54,7 +57,7 @@ def run(cfg: RobalConfig) -> dict:
                          "fgsm": "fgsm" if cfg.fgsm else None, "mim": f"mim{cfg.eval_steps}" if cfg.mim else None},
         "validation": {"la_post": la_post},
         "evaluations": records,
-        "kappa": kappa_sweep(r, cfg, models["at_fc"], val, test, records["at_fc"]),
+        "kappa": kappa_sweep(r, cfg, models["at_fc"], test, records["at_fc"]),
         "ablation": ablation(r, cfg, models, val, test),
         "weight_norms": weight_norms(models["at_fc"]),
         "feature_norms": feature_norms(cfg, models["at_fc"], test),
@@ -75,22 +78,16 @@ def pick_tau_p(cfg: RobalConfig, model: nn.Module, val: Points, grid: tuple[floa
     return {"grid": list(grid), "val_accuracy": {str(t): a for t, a in accuracy.items()}, "picked": picked}
 
 
-def kappa_sweep(r: Run, cfg: RobalConfig, model: nn.Module, val: Points, test: Points, baseline: dict) -> dict:
-    """C4/C5: logits / 10^kappa (the paper's W_i / 10^kappa), served and attacked as such. kappa = 0 is the
-    baseline itself (its evaluation is reused). PGD on validation picks the kappa whose "gain" C4 tests."""
+def kappa_sweep(r: Run, cfg: RobalConfig, model: nn.Module, test: Points, baseline: dict) -> dict:
+    """C5: logits / 10^kappa (the paper's W_i / 10^kappa), served and attacked as such. kappa = 0 is the
+    baseline itself (its evaluation is reused)."""
     started = time.perf_counter()
-    pgd = tpgd_name(1.0, cfg.eval_steps)
-    evaluations, val_pgd = {"0": baseline}, {}
-    for kappa in sorted(cfg.kappa_grid):
-        spec = () if kappa == 0 else (Scale(10.0 ** -kappa),)
-        v, _ = r.evaluate(f"kappa_{kappa:g}_val", model, val, methods.pgd_and_aa(cfg, aa=False, validation=True), spec=spec)
-        val_pgd[f"{kappa:g}"] = float(v.correct(pgd).mean())
-        if kappa != 0:
-            _, evaluations[f"{kappa:g}"] = r.evaluate(f"kappa_{kappa:g}", model, test, methods.pgd_and_aa(cfg),
-                                                      spec=spec, model_key="at_fc")
-    picked = max((k for k in cfg.kappa_grid if k != 0), key=lambda k: (val_pgd[f"{k:g}"], -abs(k)))
+    evaluations = {"0": baseline}
+    for kappa in sorted(k for k in cfg.kappa_grid if k != 0):
+        _, evaluations[f"{kappa:g}"] = r.evaluate(f"kappa_{kappa:g}", model, test, methods.pgd_and_aa(cfg),
+                                                  spec=(Scale(10.0 ** -kappa),), model_key="at_fc")
     r.timed("kappa_sweep", started)
-    return {"grid": sorted(cfg.kappa_grid), "val_pgd": val_pgd, "picked": picked, "evaluations": evaluations}
+    return {"grid": sorted(cfg.kappa_grid), "evaluations": evaluations}
 
 
 def ablation(r: Run, cfg: RobalConfig, models: dict[str, nn.Module], val: Points, test: Points) -> dict:
