@@ -15,6 +15,8 @@ from ..base import ChapterConfig
 # features) and the BasicBlock-style PreAct ResNet-18 of the rest of the book.
 BACKBONES = ("small_cnn", "bottleneck18", "preact18")
 CHECKPOINTS = ("last", "validation")
+# The adversarial-training bases DUCAT is plugged into beside PGD-AT (C3; Consistency-AT is not implemented).
+PLUGIN_BASES = ("trades", "mart")
 
 # Paper scale (GPU): the official code's model, data and schedule, evaluated on the full test set.
 PAPER = {
@@ -28,7 +30,7 @@ PAPER = {
 
 @dataclass(frozen=True)
 class DucatConfig(ChapterConfig):
-    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("lr_drops", "ablation_w_benign")
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("lr_drops", "ablation_w_benign", "plugins")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"lr_drops": "epochs", "ducat_start": "epochs", "ducat_end": "epochs"}
 
@@ -61,11 +63,11 @@ class DucatConfig(ChapterConfig):
     w_benign: float = 0.25
     w_adv: float = 1.0
     w_alpha: float = 1.0
-    # Baselines: TRADES and MART (C1, C7) and the optional TRADES + DUCAT (C3).
+    # Baselines: TRADES and MART (C1, C7); DUCAT plugged into each base of `plugins` (C3; the base is trained too).
     baselines: bool = True
     trades_beta: float = 6.0
     mart_beta: float = 6.0
-    trades_ducat: bool = False
+    plugins: tuple[str, ...] = PLUGIN_BASES
     # Ablations: DUCAT from epoch 1, and other benign weights (beside w_benign).
     ablation_from_start: bool = True
     ablation_w_benign: tuple[float, ...] = (0.0, 0.5)
@@ -97,7 +99,11 @@ class DucatConfig(ChapterConfig):
         check_choice("checkpoint", self.checkpoint, CHECKPOINTS)
         check_choice("select_view", self.select_view, VIEWS)
         check_choice("aa_version", self.aa_version, ("standard", "subset"))
-        check_fields(self, ("augment", "baselines", "trades_ducat", "ablation_from_start"), check_bool)
+        check_fields(self, ("augment", "baselines", "ablation_from_start"), check_bool)
+        for base in self.plugins:
+            check_choice("plugins", base, PLUGIN_BASES)
+        if len(set(self.plugins)) != len(self.plugins):
+            fail("plugins", list(self.plugins), f"distinct bases out of {list(PLUGIN_BASES)}")
 
     def _check_schedule(self) -> None:
         for name in ("ducat_start", "ducat_end", "lr_drops"):

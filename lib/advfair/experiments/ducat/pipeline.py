@@ -2,7 +2,8 @@
 as its critics asked.
 
 `run(config) -> results` trains (or loads from the cache) PGD-AT, PGD-AT + DUCAT (a 2C head, the DUCAT loss
-inside the code's late window), TRADES and MART (for C1 and the transfer matrix) and the ablations. Every
+inside the code's late window), TRADES and MART (for C1 and the transfer matrix), DUCAT plugged into TRADES
+and MART (C3) and the ablations. Every
 2C model is served with recovery (`inference.PairMax`): its metrics are C-way. Each model is evaluated with
 the paper's dummy-unaware PGD on the raw 2C logits and with dummy-aware attacks (merged PGD with restarts,
 DAWA-style PGD, AutoAttack on the pairmax logits); the raw 2C argmax is kept as a side head (the "label
@@ -73,11 +74,12 @@ def run(cfg: DucatConfig) -> dict:
 
 
 def protocol_for(cfg: DucatConfig, key: str) -> Protocol:
-    """PGD-AT and DUCAT: every attack; TRADES and MART (C1): the unaware PGD only, unless TRADES + DUCAT is
-    trained (then TRADES gets the aware PGDs too); ablations: every attack but AutoAttack."""
+    """PGD-AT and DUCAT: every attack; TRADES and MART (C1): the unaware PGD only, unless DUCAT is plugged into
+    them (C3: then they get the aware PGDs too, as their plug-ins); ablations and plug-ins: every attack but
+    AutoAttack."""
     if key in ("pgd_at", "ducat"):
         return methods.protocol(cfg)
-    if key in ("trades", "mart") and not (key == "trades" and cfg.trades_ducat):
+    if key in ("trades", "mart") and key not in cfg.plugins:
         return methods.protocol(cfg, aware=False)
     return methods.protocol(cfg, aa=False)
 
