@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -77,9 +78,8 @@ def learning_rate(cfg: TrainConfig, epoch: float) -> float:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" picks CUDA when present; asking for CUDA on a machine without it is an error."""
-    if not isinstance(device, str):
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         fail("device", device, "'auto', 'cpu' or 'cuda[:N]'")
-    check_choice("device", device.split(":")[0], ("auto", "cpu", "cuda"))
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
