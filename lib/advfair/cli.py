@@ -82,7 +82,8 @@ def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]; "
                              "`python -m advfair config CHAPTER` lists the fields")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (same as --set device=...)")
-    parser.add_argument("--progress", action="store_true", help="show training progress bars")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars, labelled with the model and the phase (default: on in a terminal)")
     parser.add_argument("--into-book", action="store_true",
                         help="allow replacing the book's committed results in book/results (e.g. after make book)")
 
@@ -136,7 +137,7 @@ def _config(args: argparse.Namespace):
         raise ConfigError(f"--set profile={overrides['profile']!r} is not allowed: use --profile")
     if args.device is not None:
         overrides["device"] = args.device
-    if args.progress:
+    if args.progress if args.progress is not None else sys.stderr.isatty():
         overrides["progress"] = True
     return overrides
 

@@ -224,3 +224,15 @@ def test_config_of_an_unknown_profile_and_help_pointing_to_config(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
     assert "python -m advfair config CHAPTER" in " ".join(capsys.readouterr().out.split())
+
+
+def test_progress_bars_are_on_in_a_terminal_and_off_otherwise(fake_run, tmp_path, monkeypatch):
+    base = ["run", "classwise", "--set", "device=cpu"]
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    cli.main([*base, "--out", str(tmp_path / "a.json")])
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    cli.main([*base, "--out", str(tmp_path / "b.json")])
+    cli.main([*base, "--no-progress", "--out", str(tmp_path / "c.json")])
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    cli.main([*base, "--progress", "--out", str(tmp_path / "d.json")])
+    assert [cfg.progress for cfg in fake_run] == [False, True, False, True]

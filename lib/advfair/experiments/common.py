@@ -37,7 +37,8 @@ class Run:
               train_cfg: TrainConfig) -> nn.Module:
         """A trained model (from the cache if there), recorded under `key` in the results."""
         model, meta = train_cached(self.cache, split, data_spec=data_spec, model_spec=model_spec, objective=objective,
-                                   train_cfg=train_cfg, device=self.device, progress=self.cfg.progress)
+                                   train_cfg=train_cfg, device=self.device, progress=self.cfg.progress,
+                                   label=f"train {key}")
         self.models[key] = model_record(meta)
         return model
 
@@ -51,7 +52,8 @@ class Run:
         """The model served with `spec`, evaluated under `protocol` (views and side heads as in
         `advfair.evaluation.evaluate`); returns the evaluation and its record."""
         started = time.perf_counter()
-        evaluation = evaluate(deploy(model, spec), points, protocol, views=views, side=side)
+        evaluation = evaluate(deploy(model, spec), points, protocol, views=views, side=side,
+                              progress=self.cfg.progress, label=f"evaluate {label}")
         record = {"model": model_key, "inference": spec_to_json(spec), "inference_label": spec_label(spec),
                   **evaluation.to_json(n_boot=protocol.n_boot, seed=protocol.seed)}
         self.seconds[f"evaluate_{label}"] = time.perf_counter() - started

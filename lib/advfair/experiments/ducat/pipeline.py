@@ -117,12 +117,12 @@ def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, val: Points | 
     specs = {"data_spec": methods.data_spec(cfg), "model_spec": methods.model_spec(cfg, dummy),
              "objective": objective, "train_cfg": methods.train_config(cfg)}
     if cfg.checkpoint == "validation":
-        model, meta = train_selected(r, cfg, split, val, dummy=dummy, **specs)
+        model, meta = train_selected(r, cfg, split, val, dummy=dummy, label=f"train {key}", **specs)
         last, _ = train_cached(r.cache, split, **specs, device=r.device)  # written by train_selected
     else:
         model, meta = fit(r, cfg, split, model_spec_of(**specs), model_spec=specs["model_spec"], objective=objective,
                           train_cfg=specs["train_cfg"], keep_prefix=keep_prefix, resume_from=resume_from,
-                          prefix_out=(prefixes, key))
+                          prefix_out=(prefixes, key), label=f"train {key}")
         last = None
     record = model_record(meta)
     record["seconds"]["epochs"] = [h["seconds"] for h in meta["history"]]  # C4: measured, not compared exactly
@@ -141,7 +141,7 @@ def fresh_model(split: Split, model_spec: dict, seed: int) -> nn.Module:
 
 def fit(r: Run, cfg: DucatConfig, split: Split, spec: dict, *, model_spec: dict, objective: Objective, train_cfg,
         keep_prefix: int | None = None, resume_from: Path | None = None,
-        prefix_out: tuple[dict, str] | None = None) -> tuple[nn.Module, dict]:
+        prefix_out: tuple[dict, str] | None = None, label: str = "") -> tuple[nn.Module, dict]:
     """`train_cached` with a prefix checkpoint kept (after epoch `keep_prefix`, its path put in
     `prefix_out[0][prefix_out[1]]`) or resumed from (`resume_from`); cached under `spec`."""
     x, y = split.images("train")
@@ -158,7 +158,7 @@ def fit(r: Run, cfg: DucatConfig, split: Split, spec: dict, *, model_spec: dict,
                     prefix_out[0][prefix_out[1]] = prefix
 
         return train(m, objective, x, y, train_cfg, device=r.device, checkpoint=checkpoint, progress=cfg.progress,
-                     on_epoch_end=hook)
+                     label=label, on_epoch_end=hook)
 
     model, meta = r.cache.get_or_train(spec, fresh_model(split, model_spec, train_cfg.seed), run_training)
     return model.to(r.device).eval(), meta
@@ -178,7 +178,7 @@ def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: 
 
 
 def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy: bool, data_spec: dict,
-                   model_spec: dict, objective: Objective, train_cfg) -> tuple[nn.Module, dict]:
+                   model_spec: dict, objective: Objective, train_cfg, label: str = "") -> tuple[nn.Module, dict]:
     """Train once, keep the best epoch on validation (strict improvement, as the official code keeps its best
     test-set epoch) and the last epoch: the selected model is cached under the training spec plus the
     selection rule, the last epoch under the plain training spec (the key every other chapter uses)."""
@@ -201,7 +201,7 @@ def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy
         holder.update(model=m, best=best, path=path)
         x, y = split.images("train")
         history = train(m, objective, x, y, train_cfg, device=r.device, checkpoint=checkpoint, progress=cfg.progress,
-                        on_epoch_end=score)
+                        label=f"{label} (validation each epoch)", on_epoch_end=score)
         for h in history:
             h["val_accuracy"] = best["val"].get(h["epoch"])
             h["selected"] = h["epoch"] == best["epoch"]
