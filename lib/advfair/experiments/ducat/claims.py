@@ -17,7 +17,7 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import mean
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
 from ...verdicts.gates import gate_note
-from ..common import clean_gate, evaluation
+from ..common import evaluation, model_gates
 from .config import PLUGIN_BASES
 from .methods import label, plugin_key
 
@@ -119,8 +119,11 @@ def clean_accuracy(e: Evaluation) -> float:
 
 
 def gates(results: dict, *names: str) -> tuple[Part, ...]:
-    return tuple(clean_gate(label(name), evaluation(results, name))
-                 for name in names)
+    """Recovered clean and dummy-unaware PGD accuracy of each model (all adversarially trained) against their
+    floors."""
+    u = unaware(results)
+    return tuple(g for name in names
+                 for g in model_gates(label(name), evaluation(results, name), u, shown=f"dummy-unaware {u[:u.index('_')].upper()}"))
 
 
 def _difference(e: Evaluation, a: np.ndarray, b: np.ndarray, results: dict, points: str = "all") -> Estimate:
