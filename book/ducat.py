@@ -32,7 +32,7 @@
 # |---|---|---|
 # | C1 | a large share of adversarial test examples fool every adversarially trained model ("always failed") | {ref}`du-always` |
 # | C2 | under the paper's evaluation, PGD-AT + DUCAT beats PGD-AT on clean *and* robust accuracy | {ref}`du-paper-eval` |
-# | C3 | DUCAT is a plug-in that also helps TRADES (optional here) | {ref}`du-paper` |
+# | C3 | DUCAT is a plug-in that also helps TRADES and MART (and Consistency-AT, not implemented here) | {ref}`du-plugin` |
 # | C4 | DUCAT's extra training cost is small | {ref}`du-cost` |
 # | C5 | critique: against dummy-aware attacks DUCAT's robust accuracy collapses, to below PGD-AT's | {ref}`du-aware` |
 # | C6 | mechanism: under dummy-unaware attacks, much of the "robustness" is points sent to their own dummy | {ref}`du-aware` |
@@ -154,6 +154,26 @@ plots.tradeoff_plot(du.tradeoff_points(results), xlabel="recovered clean accurac
                     ylabel="robust accuracy (%): dummy-unaware (upper) → dummy-aware (lower)",
                     title="The apparent trade-off gain under the two evaluations")
 plt.show()
+
+# %% [markdown]
+# (du-plugin)=
+# ## C3 — DUCAT as a plug-in
+#
+# The official code plugs the dummy classes into TRADES and MART as well, each with its own inner maximisation
+# (from x + 0.001·N(0, I), without a clip before the first gradient) and without PGD-AT's weight w_α:
+#
+# * **TRADES + DUCAT**: outside the window CE(f(x′), y) + β·KL(p(x) ‖ p(x′)) over the 2C outputs (not standard
+#   TRADES, whose first term is the clean CE); inside, the soft two-hot CE over [x; x′] replaces the first term.
+#   Three train-mode passes, in the code's order: the first term's, then x′ and x for the KL.
+# * **MART + DUCAT**: outside the window MART on the 2C outputs; inside, the soft two-hot CE over [x; x′]
+#   replaces MART's CE(f(x′), y), and the margin term takes y′ among all 2C outputs other than y (it may be a
+#   dummy). Three train-mode passes: x′, [x; x′], x.
+#
+# C3 asks of each what C2 asks of PGD-AT + DUCAT: higher recovered clean accuracy and higher dummy-unaware
+# robust accuracy than its base, both required. The dummy-aware difference is shown beside it and does not vote.
+
+# %%
+du.four_numbers_table(results, keys=("trades", "trades_ducat", "mart", "mart_ducat"))
 
 # %% [markdown]
 # (du-aware)=
@@ -280,7 +300,7 @@ else:
 # | portability | `.cuda()` in MART, a fixed `/data/` path, an interactive logger, the Tiny-ImageNet layout | not applicable to the reimplementation | — |
 # | evaluation | AutoAttack and PGD on the raw 2C logits with recovery afterwards | the paper-style PGD (`raw2C`) plus dummy-aware attacks; AutoAttack only through `pairmax` | stock AA on raw 2C logits inflates robustness |
 # | DAWA | a weighted attack on y and y + C (weights not available to us) | an equal-weight reconstruction (`dawa_weight`) | reconstruction |
-# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us) | TRADES + DUCAT optional (`trades_ducat=True`); the others not implemented | scope |
+# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`); Consistency-AT not implemented | scope |
 # | datasets | CIFAR-10, CIFAR-100, Tiny-ImageNet | CIFAR-10 (CIFAR-100 via `dataset=`) | scope |
 #
 # ## Exercises

@@ -3,6 +3,7 @@
     python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
     python -m advfair stability classwise --seeds 0 1 2 --kernels avx2 --into-book
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
+    python -m advfair config robal --profile paper   # every --set field: type, value, allowed values, meaning
 
 Outputs go to runs/ (in the current directory) unless --out says otherwise. Nothing replaces a file of the
 book's committed results (book/results) without --into-book.
@@ -21,6 +22,7 @@ from typing import Any
 from . import __version__, api
 from .experiments import CHAPTERS, results_dir
 from .experiments.cache import write_json_atomic
+from .experiments.fields import describe
 from .locations import BOOK_RESULTS
 from .experiments.stability import (KERNELS, add_kernel_runs, pooled_verdicts, refresh_stability, run_stability,
                                    stability_path)
@@ -77,9 +79,11 @@ def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("chapter", choices=sorted(CHAPTERS))
     parser.add_argument("--profile", default="cpu", help="cpu (default) or paper")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]")
+                        help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]; "
+                             "`python -m advfair config CHAPTER` lists the fields")
     parser.add_argument("--device", default=None, help="auto, cpu or cuda (same as --set device=...)")
-    parser.add_argument("--progress", action="store_true", help="show training progress bars")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars, labelled with the model and the phase (default: on in a terminal)")
     parser.add_argument("--into-book", action="store_true",
                         help="allow replacing the book's committed results in book/results (e.g. after make book)")
 
@@ -105,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                            ", ".join(KERNELS) + ")")
     stab.add_argument("--extend", action="store_true", help="add the --kernels runs to an existing stability file "
                                                             "(its seeds are not rerun)")
+    conf = sub.add_parser("config", help="list a chapter's config fields: type, value, allowed values, meaning")
+    conf.add_argument("chapter", choices=sorted(CHAPTERS))
+    conf.add_argument("--profile", default="cpu", help="cpu (default) or paper: whose values to show")
     ev = sub.add_parser("evaluate", help="class-wise robustness report of any model")
     ev.add_argument("--model", required=True, help="package.module:factory returning the torch.nn.Module")
     ev.add_argument("--model-args", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"width\": 16}'")
@@ -130,7 +137,7 @@ def _config(args: argparse.Namespace):
         raise ConfigError(f"--set profile={overrides['profile']!r} is not allowed: use --profile")
     if args.device is not None:
         overrides["device"] = args.device
-    if args.progress:
+    if args.progress if args.progress is not None else sys.stderr.isatty():
         overrides["progress"] = True
     return overrides
 
@@ -194,6 +201,17 @@ def _stability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_fields(args: argparse.Namespace) -> int:
+    chapter = CHAPTERS[args.chapter]
+    fields = describe(chapter.config, args.profile)  # fails on an unknown profile before printing anything
+    print(f"{chapter.name}: the fields of {chapter.config.__name__} with their {args.profile} profile values. Set one "
+          "with --set KEY=VALUE (a JSON value), or as a notebook parameter (overrides={...}).")
+    for f in fields:
+        print(f"\n  {f.name} = {json.dumps(list(f.value) if isinstance(f.value, tuple) else f.value)}\n"
+              f"      {f.meaning}\n      {f.type}: {f.allowed}")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     try:
         kwargs = json.loads(args.model_args)
@@ -224,7 +242,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": _run, "stability": _stability, "evaluate": _evaluate}[args.command](args)
+        commands = {"run": _run, "stability": _stability, "config": _config_fields, "evaluate": _evaluate}
+        return commands[args.command](args)
     except ConfigError as error:
         print(f"advfair: {error}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -77,9 +78,8 @@ def learning_rate(cfg: TrainConfig, epoch: float) -> float:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" picks CUDA when present; asking for CUDA on a machine without it is an error."""
-    if not isinstance(device, str):
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         fail("device", device, "'auto', 'cpu' or 'cuda[:N]'")
-    check_choice("device", device.split(":")[0], ("auto", "cpu", "cuda"))
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -106,13 +106,13 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
           cfg: TrainConfig, *, device: torch.device | str = "cpu", checkpoint: str | Path | None = None,
-          progress: bool = False, on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:
+          progress: bool = False, label: str = "", on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train `model` in place on uint8 images `x` and labels `y`; returns per-epoch history.
 
     The objective's epoch hooks run around each epoch; the epoch means of the per-sample statistics it
     returns, and what its `end_epoch` returns, join the epoch's history record. With `checkpoint`, the
     state after every epoch (model, optimiser, objective state, history) is written atomically and a
-    later call with the same path resumes after the last completed epoch.
+    later call with the same path resumes after the last completed epoch. `label` names the progress bars.
     """
     device = torch.device(device)
     objective = as_objective(objective).to(device)
@@ -141,7 +141,8 @@ def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], 
         objective.start_epoch(epoch)
         started, total_loss, seen, stat_sums = time.perf_counter(), 0.0, 0, {}
         bar = tqdm(batches(x_dev, y_dev, cfg.batch_size, shuffle=True, generator=generator, drop_last=cfg.drop_last),
-                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+                   total=steps_per_epoch, desc=f"{label + ': ' if label else ''}epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False)
         for i, (xb, yb) in enumerate(bar):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch + i / steps_per_epoch)

@@ -141,9 +141,15 @@ def test_c1_not_reproduced_when_the_difference_is_small_noise_and_inconclusive_w
 def test_c1_not_testable_for_a_degenerate_model():
     verdict = claims.c1(results(evaluations={"pgd_at": model(clean=0.2, pgd=0.1, cw=0.1, long=0.1, aa=0.1, square=0.1)}))
     assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
-    assert [g.label for g in verdict.gates] == ["standard (clean CE) clean", "PGD-AT clean", "ALP clean"]
-    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT clean"]
+    # the standard model has no robustness to gate; the adversarially trained ones have their PGD gates too
+    assert [g.label for g in verdict.gates] == ["standard (clean CE) clean", "PGD-AT clean", "PGD-AT PGD20", "ALP clean",
+                                                "ALP PGD20"]
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT clean", "PGD-AT PGD20"]  # robust 10 %: borderline
     assert verdict.evidence().startswith("PGD-AT clean 20.0 [16.2, 24.3]; model floor 30% (3× chance) (degenerate)")
+    robust_only = claims.c1(results(evaluations={"pgd_at": model(pgd=0.02, cw=0.02, long=0.02, aa=0.02, square=0.02)}))
+    assert robust_only.text() == NOT_TESTABLE + "; degenerate"  # clean passes; no robustness to compare
+    assert [g.label for g in robust_only.failed_gates()] == ["PGD-AT PGD20"]
+    assert "robust floor 10% (chance) (degenerate)" in robust_only.evidence()
 
 
 # ---- C2: the share with r > 1, and the loss change of the high-r samples ----

@@ -208,3 +208,16 @@ def test_train_cached_without_training_needs_the_entry(data_dir, tmp_path):
                      allow_training=False)
     assert "not allowed" in str(info.value)
     assert calls == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_training_counts_the_epochs_before_the_interruption(tmp_path):
+    """The recorded training time is the sum of the epochs' times, which a resumed run's history carries over
+    from its checkpoint (only the resumed epochs ran in this process)."""
+    from advfair.experiments.cache import training_seconds
+
+    resumed = [{"epoch": 1, "seconds": 40.0}, {"epoch": 2, "seconds": 41.5}]  # epoch 1 ran before the resume
+    assert training_seconds(resumed, elapsed=41.6) == 81.5
+    assert training_seconds([{"epoch": 1, "loss": 1.0}], elapsed=3.0) == 3.0  # no epoch times: the wall time
+    assert training_seconds([], elapsed=0.5) == 0.5
+    _, meta = ModelCache(tmp_path).get_or_train(SPEC, _model(0), lambda model, checkpoint: resumed)
+    assert meta["train_seconds"] == 81.5

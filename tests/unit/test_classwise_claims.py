@@ -82,9 +82,11 @@ def test_c1_not_testable_for_a_degenerate_model():
     weak = model(clean=np.full(10, 0.2), robust=np.full(10, 0.1))
     verdict = claims.c1(results(pgd_at=weak))
     assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
-    assert [g.outcome for g in verdict.gates] == [NOT_REPRODUCED, REPRODUCED]  # both gates, always present
-    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT clean"]
+    # clean and PGD of both models, always present: the weak model's robust accuracy (10 %) is borderline
+    assert [g.outcome for g in verdict.gates] == [NOT_REPRODUCED, INCONCLUSIVE, REPRODUCED, REPRODUCED]
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT clean", "PGD-AT PGD10"]
     assert verdict.evidence().startswith("PGD-AT clean 20.0 [") and "(degenerate)" in verdict.evidence()
+    assert "PGD-AT PGD10 10.0 [" in verdict.evidence() and "robust floor 10% (chance) (borderline)" in verdict.evidence()
     assert "TRADES (β=6) clean" not in verdict.evidence()  # a passing gate is not shown
 
 
@@ -214,7 +216,7 @@ def test_c7_not_testable_when_the_target_class_is_not_recognised(cat_clean, stat
     res = results(pgd_at=model(clean=clean, robust=robust), class_weighted=model(robust=LIFTED))
     verdict = claims.c7a(res)
     assert verdict.outcome == NOT_TESTABLE and verdict.text() == f"{NOT_TESTABLE}; {status}"
-    assert [g.label for g in verdict.gates] == ["PGD-AT clean", "PGD-AT cat clean"]
+    assert [g.label for g in verdict.gates] == ["PGD-AT clean", "PGD-AT PGD10", "PGD-AT cat clean"]
     assert [g.label for g in verdict.failed_gates()] == ["PGD-AT cat clean"]
     assert verdict.failed_gates()[0].note == status and f"({status})" in verdict.evidence()
     assert [p.outcome for p in verdict.parts] == [REPRODUCED] * 4  # the parts alone would reproduce it

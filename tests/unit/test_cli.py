@@ -193,3 +193,46 @@ def test_set_takes_a_fraction_as_evaluate_does(fake_run, tmp_path):
     assert cli.parse_value("8/255") == 8 / 255 and cli.parse_value("cosine") == "cosine"
     assert cli.main(["run", "classwise", "--set", "eps=4/255", "--out", str(tmp_path / "r.json")]) == 0
     assert fake_run[0].eps == 4 / 255
+
+
+def test_config_lists_every_field_with_its_value_allowed_values_and_meaning(capsys):
+    from advfair.experiments import CHAPTERS
+    from advfair.experiments.fields import describe
+
+    for name, chapter in CHAPTERS.items():
+        for profile in chapter.config.PROFILES:
+            assert cli.main(["config", name, "--profile", profile]) == 0
+            out = capsys.readouterr().out
+            config = chapter.make_config(profile)
+            fields = describe(chapter.config, profile)
+            assert [f.name for f in fields] == [f.name for f in dataclasses.fields(config) if f.name != "profile"]
+            for f in fields:
+                assert f.value == getattr(config, f.name)
+                value = list(f.value) if isinstance(f.value, tuple) else f.value
+                assert f"\n  {f.name} = {json.dumps(value)}\n      {f.meaning}\n      {f.type}: {f.allowed}" in out
+                assert f.meaning and f.allowed, (name, f.name)  # every field says what it is
+    robal = {f.name: f for f in describe(CHAPTERS["robal"].config, "paper")}
+    assert robal["epochs"].value == 80 and robal["model"].allowed.startswith("one of 'small_cnn'")
+    assert robal["models"].allowed.startswith("a list, each one of 'plain'")
+    assert robal["norm_tau"].meaning == "tau of the tau-normalisation head W_i / ||W_i||^tau (C4)"
+    assert robal["device"].allowed == "'auto', 'cpu' or 'cuda[:N]'"
+
+
+def test_config_of_an_unknown_profile_and_help_pointing_to_config(capsys):
+    assert cli.main(["config", "robal", "--profile", "gpu"]) == 2
+    assert "profile='gpu' is not allowed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    assert "python -m advfair config CHAPTER" in " ".join(capsys.readouterr().out.split())
+
+
+def test_progress_bars_are_on_in_a_terminal_and_off_otherwise(fake_run, tmp_path, monkeypatch):
+    base = ["run", "classwise", "--set", "device=cpu"]
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    cli.main([*base, "--out", str(tmp_path / "a.json")])
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    cli.main([*base, "--out", str(tmp_path / "b.json")])
+    cli.main([*base, "--no-progress", "--out", str(tmp_path / "c.json")])
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    cli.main([*base, "--progress", "--out", str(tmp_path / "d.json")])
+    assert [cfg.progress for cfg in fake_run] == [False, True, False, True]

@@ -19,8 +19,9 @@ from advfair.inference import (PairMax, attack_view, check_outputs, deploy, merg
                                recovery, spec_from_json, spec_label, spec_to_json)
 from advfair.models import BottleneckResNet18Body, PreActResNet18Body, build_model, for_attacks
 from advfair.objectives import make_objective
-from advfair.objectives.ducat import (ducat_pgd_at_loss, ducat_targets, ducat_trades_loss, official_milestones,
-                                      soft_ce, two_hot)
+from advfair.objectives.ducat import (ducat_mart_loss, ducat_pgd_at_loss, ducat_targets, ducat_trades_loss,
+                                      official_milestones, soft_ce, two_hot)
+from advfair.objectives.mart import mart_inner_max, mart_loss
 from advfair.objectives.pgd_at import pgd_at_loss
 from advfair.objectives.trades import trades_inner_max
 from advfair.trainer import TrainConfig, learning_rate
@@ -235,6 +236,88 @@ def test_trades_variant_outside_the_window_is_ce_at_x_adv_plus_kl(batch):
     assert torch.allclose(loss, F.cross_entropy(ref(x_adv), y))
 
 
+def _same_state(a: nn.Module, b: nn.Module) -> bool:
+    """Equal weights and BatchNorm running statistics (the order of train-mode passes moves the latter)."""
+    return all(torch.allclose(s1.float(), s2.float(), atol=1e-6) for s1, s2 in
+               zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def _kl_batchmean(logits_adv, logits_clean):
+    p = F.softmax(logits_clean, 1)
+    return (p * (F.log_softmax(logits_clean, 1) - F.log_softmax(logits_adv, 1))).sum(1).mean()
+
+
+@pytest.mark.parametrize("active", [False, True])
+def test_trades_variant_makes_the_code_s_three_train_mode_passes(batch, active):
+    """The code's order: the main term's pass (x' outside the window, [x; x'] inside), then x', then x."""
+    x, y = batch
+    model = _small(dummy=True).train()
+    ours, ref = copy.deepcopy(model), copy.deepcopy(model)
+    torch.manual_seed(7)
+    loss = ducat_trades_loss(ours, x, y, **ATTACK, num_classes=C, active=active, beta=6.0)
+    torch.manual_seed(7)
+    x_adv = trades_inner_max(ref, x, y, **ATTACK)
+    if active:
+        t = torch.cat([two_hot(y, C, 0.25), two_hot(y, C, 1.0)])
+        main = -(t * F.log_softmax(ref(torch.cat([x, x_adv])), 1)).sum(1).mean()
+    else:
+        main = F.cross_entropy(ref(x_adv), y)
+    logits_adv = ref(x_adv)
+    expected = main + 6.0 * _kl_batchmean(logits_adv, ref(x))
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert _same_state(ours, ref)  # three passes in this order: BatchNorm's statistics as in the code
+    two_pass = copy.deepcopy(model)  # the earlier two-pass order (x', x) leaves other statistics
+    torch.manual_seed(7)
+    x2 = trades_inner_max(two_pass, x, y, **ATTACK)
+    two_pass(x2), two_pass(x)
+    assert not _same_state(two_pass, ref)
+
+
+def test_mart_variant_outside_the_window_is_mart_on_the_2c_head(batch):
+    x, y = batch
+    model = _small(dummy=True).train()
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    loss_d, grads_d = _step(a, lambda m, u, v: ducat_mart_loss(m, u, v, **ATTACK, num_classes=C, active=False), x, y, 8)
+    loss_m, grads_m = _step(b, lambda m, u, v: mart_loss(m, u, v, **ATTACK), x, y, 8)
+    assert torch.equal(loss_d, loss_m) and all(torch.equal(g1, g2) for g1, g2 in zip(grads_d, grads_m))
+    assert _same_state(a, b)
+
+
+def test_mart_variant_inside_the_window_is_the_official_mart_loss_dummy(batch):
+    """Hand formula of the code's `mart_loss_dummy`: passes x', [x; x'], x; CE_soft over 2B + the margin term on
+    y' (the top class of p' over all 2C outputs other than y) + beta * mean KL(p || p') (1.0000001 - p_y)."""
+    x, y = batch
+    model = _small(dummy=True).train()
+    ours, ref = copy.deepcopy(model), copy.deepcopy(model)
+    torch.manual_seed(9)
+    loss = ducat_mart_loss(ours, x, y, **ATTACK, num_classes=C, active=True, w_benign=0.25, beta=6.0)
+    torch.manual_seed(9)
+    x_adv = mart_inner_max(ref, x, y, **ATTACK)
+    p_adv = F.softmax(ref(x_adv), 1)
+    top2 = torch.argsort(p_adv, 1)[:, -2:]
+    y_prime = torch.where(top2[:, -1] == y, top2[:, -2], top2[:, -1])
+    t = torch.cat([two_hot(y, C, 0.25), two_hot(y, C, 1.0)])
+    soft = -(t * F.log_softmax(ref(torch.cat([x, x_adv])), 1)).sum(1).mean()
+    margin = F.nll_loss(torch.log(1.0001 - p_adv + 1e-12), y_prime)
+    p_nat = F.softmax(ref(x), 1)
+    kl = (p_nat * (torch.log(p_nat) - torch.log(p_adv + 1e-12))).sum(1)
+    robust = (kl * (1.0000001 - p_nat.gather(1, y[:, None]).squeeze(1))).mean()
+    assert torch.allclose(loss, soft + margin + 6.0 * robust, atol=1e-6)
+    assert _same_state(ours, ref)
+
+
+def test_each_base_has_its_cache_version_and_its_hyperparameters():
+    versions = {base: make_objective("ducat", **ATTACK, num_classes=C, base=base).version
+                for base in ("pgd_at", "trades", "mart")}
+    assert versions == {"pgd_at": 1, "trades": 2, "mart": 1}  # TRADES' three-pass revision retrains its models
+    mart = make_objective("ducat", **ATTACK, num_classes=C, base="mart", beta=3)
+    assert mart.params["beta"] == 3.0 and "w_alpha" not in mart.params
+    with pytest.raises(ConfigError, match="w_alpha=0.5.*base='mart'"):
+        make_objective("ducat", **ATTACK, num_classes=C, base="mart", w_alpha=0.5)
+    with pytest.raises(ConfigError, match="base='consistency'"):
+        make_objective("ducat", **ATTACK, num_classes=C, base="consistency")
+
+
 # ---- Fact 9-10: the views never change the mode; dummies at -1e4 change nothing ----
 
 def test_fact9_views_keep_the_mode_and_have_c_columns(batch):
@@ -319,6 +402,9 @@ def test_preact18_is_preact_resnet18():
     ({"checkpoint": "test"}, r"checkpoint='test' is not allowed"),
     ({"lr_drops": [8, 7]}, r"lr_drops=\[8, 7\] is not allowed: expected strictly increasing"),
     ({"lr_drops": [11]}, r"lr_drops=11 is not allowed"),
+    ({"plugins": ["consistency"]}, r"plugins='consistency' is not allowed: expected one of 'trades', 'mart'"),
+    ({"plugins": ["mart", "mart"]}, r"plugins=\['mart', 'mart'\] is not allowed: expected distinct bases"),
+    ({"trades_ducat": True}, r"trades_ducat=True"),  # replaced by `plugins`
 ])
 def test_config_rejects_bad_values(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -331,8 +417,6 @@ def test_library_rejects_bad_values(batch):
         make_objective("ducat", **ATTACK, num_classes=C, start=5, end=3)
     with pytest.raises(ConfigError, match=r"w_benign=1.5 is not allowed: expected a finite number in \[0, 1\]"):
         make_objective("ducat", **ATTACK, num_classes=C, w_benign=1.5)
-    with pytest.raises(ConfigError, match=r"base='mart' is not allowed"):
-        make_objective("ducat", **ATTACK, num_classes=C, base="mart")
     with pytest.raises(ConfigError, match=r"view='logits' is not allowed: expected one of 'raw2C'"):
         attack_view("logits", Fixed(), C, dummy=True)
     with pytest.raises(ConfigError, match=r"model='resnet50' is not allowed"):

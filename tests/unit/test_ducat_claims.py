@@ -55,8 +55,9 @@ def test_c1_not_testable_without_the_baselines_or_with_a_degenerate_one():
     assert verdict.outcome == NOT_TESTABLE and "baselines=False" in verdict.evidence()
     weak = claims.c1(results(trades=model(clean=0.15, unaware=0.05, unaware_only=True)))
     assert weak.outcome == NOT_TESTABLE and weak.text() == NOT_TESTABLE + "; degenerate"
-    assert [g.label for g in weak.gates] == ["PGD-AT clean", "TRADES clean", "MART clean"]  # always all three
-    assert [g.label for g in weak.failed_gates()] == ["TRADES clean"]
+    assert [g.label for g in weak.gates] == [f"{m} {g}" for m in ("PGD-AT", "TRADES", "MART")
+                                             for g in ("clean", "dummy-unaware PGD10")]  # always all three, clean and robust
+    assert [g.label for g in weak.failed_gates()] == ["TRADES clean", "TRADES dummy-unaware PGD10"]
     assert weak.evidence().startswith("TRADES clean 15.0 [12.8, 17.4]; model floor 30% (3× chance) (degenerate)")
     assert [p.outcome for p in weak.parts] == [REPRODUCED, REPRODUCED]  # the parts alone would reproduce it
 
@@ -84,15 +85,39 @@ def test_c2_not_reproduced_when_the_models_tie_exactly_and_inconclusive_when_the
 def test_c2_not_testable_for_a_degenerate_model():
     verdict = claims.c2(results(ducat=model(clean=0.2, unaware=0.1, trap=0.05)))
     assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
-    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT + DUCAT clean"]
+    assert [g.label for g in verdict.failed_gates()] == ["PGD-AT + DUCAT clean", "PGD-AT + DUCAT dummy-unaware PGD10"]
     assert verdict.evidence().startswith("PGD-AT + DUCAT clean 20.0 [17.6, 22.6]; model floor 30%")
 
 
-def test_c3_not_testable_unless_trades_ducat_ran_and_reproduced_when_it_helps():
-    assert outcome(claims.c3, results()) == NOT_TESTABLE
-    res = results(trades=model(unaware=0.38, aware=0.3), trades_ducat=model(clean=0.9, unaware=0.6, trap=0.5))
-    verdict = claims.c3(res)
-    assert verdict.outcome == REPRODUCED and "TRADES + DUCAT − TRADES" in verdict.evidence()
+def _plugins(trades_gain: bool = True, mart_gain: bool = True) -> dict:
+    """The two bases with aware attacks, and their plug-ins: a gain on clean and unaware accuracy, or the base's
+    own predictions (no difference at all)."""
+    bases = {"trades": model(unaware=0.38, aware=0.3), "mart": model(unaware=0.42, aware=0.3)}
+    helped = {"trades_ducat": model(clean=0.9, unaware=0.6, aware=0.2, trap=0.5),
+              "mart_ducat": model(clean=0.9, unaware=0.62, aware=0.2, trap=0.5)}
+    return {**bases, "trades_ducat": helped["trades_ducat"] if trades_gain else bases["trades"],
+            "mart_ducat": helped["mart_ducat"] if mart_gain else bases["mart"]}
+
+
+def test_c3_asks_c2_of_each_plug_in():
+    assert outcome(claims.c3, results()) == NOT_TESTABLE  # no plug-in trained
+    verdict = claims.c3(results(**_plugins()))
+    assert verdict.outcome == REPRODUCED and verdict.compares == "training"
+    assert [p.primary for p in verdict.parts] == [True, True, False] * 2 + [False]
+    assert "TRADES + DUCAT − TRADES" in verdict.evidence() and "MART + DUCAT − MART" in verdict.evidence()
+    aware = verdict.parts[2]  # the dummy-aware difference is shown: here a loss, and it does not vote
+    assert aware.label.startswith("dummy-aware robust accuracy") and aware.outcome == NOT_REPRODUCED
+    assert verdict.parts[-1].label == "DUCAT plugged into Consistency-AT" and verdict.parts[-1].outcome == NOT_TESTABLE
+    assert [g.label for g in verdict.gates] == [f"{m} {g}" for m in ("TRADES", "TRADES + DUCAT", "MART", "MART + DUCAT")
+                                                for g in ("clean", "dummy-unaware PGD10")]
+    one = claims.c3(results(**_plugins(mart_gain=False)))  # MART + DUCAT = MART exactly: a null for MART
+    assert one.outcome == NOT_REPRODUCED and one.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    res = results(**_plugins())
+    del res["evaluations"]["mart_ducat"]
+    trades_only = claims.c3(res)  # the verdict covers the bases it tested, and says which did not run
+    assert trades_only.outcome == REPRODUCED
+    assert [p.label for p in trades_only.parts if not p.primary][1:] == ["DUCAT plugged into MART",
+                                                                          "DUCAT plugged into Consistency-AT"]
 
 
 def test_c4_is_an_at_most_test_of_the_deterministic_cost_model():
@@ -143,7 +168,8 @@ def test_c5_inconclusive_when_ducat_falls_to_pgd_at_s_accuracy_on_other_points()
 def test_c5_gate_needs_a_dummy_unaware_gain():
     verdict = claims.c5(results())
     gain = verdict.gates[-1]
-    assert [g.label for g in verdict.gates[:2]] == ["PGD-AT clean", "PGD-AT + DUCAT clean"]
+    assert [g.label for g in verdict.gates[:4]] == ["PGD-AT clean", "PGD-AT dummy-unaware PGD10", "PGD-AT + DUCAT clean",
+                                                    "PGD-AT + DUCAT dummy-unaware PGD10"]
     assert gain.gate and gain.outcome == REPRODUCED and "a collapse presupposes a dummy-unaware gain (C2)" in gain.rule
     assert verdict.failed_gates() == []
     # no gain to lose (DUCAT = PGD-AT under the unaware attack): not testable, whatever the parts say

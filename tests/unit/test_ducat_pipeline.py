@@ -45,7 +45,7 @@ def runs(data_dir, tmp_path_factory):
         cfg = ducat.make_config("cpu", **TINY, **common)
         last = ducat.CHAPTER.run(cfg)
         val_cfg = ducat.make_config("cpu", **{**TINY, "ablation_w_benign": []}, checkpoint="validation", baselines=False,
-                                    ablation_from_start=False, **common)
+                                    plugins=[], ablation_from_start=False, **common)
         selected = ducat.CHAPTER.run(val_cfg)
     return cfg, last, val_cfg, selected, calls
 
@@ -54,12 +54,16 @@ def test_results_envelope_and_evaluations(runs):
     cfg, results, _, _, calls = runs
     assert json.loads(json.dumps(results)) == results
     assert results["chapter"] == "ducat" and results["config_hash"] == cfg.config_hash()
-    assert list(results["evaluations"]) == ["pgd_at", "ducat", "trades", "mart", "ducat_from_start", "ducat_wb0"]
-    assert results["dummy_models"] == ["ducat", "ducat_from_start", "ducat_wb0"]
+    assert list(results["evaluations"]) == ["pgd_at", "ducat", "trades", "mart", "trades_ducat", "mart_ducat",
+                                            "ducat_from_start", "ducat_wb0"]
+    assert results["dummy_models"] == ["ducat", "trades_ducat", "mart_ducat", "ducat_from_start", "ducat_wb0"]
     ev = results["evaluations"]
     assert list(ev["pgd_at"]["attacks"]) == FULL and list(ev["ducat"]["attacks"]) == FULL
-    assert list(ev["trades"]["attacks"]) == list(ev["mart"]["attacks"]) == ["clean", "pgd2_raw2C"]
-    assert list(ev["ducat_wb0"]["attacks"]) == FULL[:-1]
+    # the plug-ins and their bases (C3): every attack but AutoAttack; a 2C head for the plug-ins
+    for key in ("trades", "mart", "trades_ducat", "mart_ducat", "ducat_wb0"):
+        assert list(ev[key]["attacks"]) == FULL[:-1], key
+    assert ev["mart_ducat"]["inference"] == [{"kind": "pair_max", "num_classes": 10}]
+    assert [h.get("ducat_active") for h in results["models"]["mart_ducat"]["history"]] == [False, True]
     assert ev["pgd_at"]["points"] == {"all": 40, "subset": 10}
     assert ev["ducat"]["inference"] == [{"kind": "pair_max", "num_classes": 10}] and ev["pgd_at"]["inference"] == []
     assert ev["ducat"]["attacks"]["pgd2_raw2C"]["view"] == "raw2C" and not ev["ducat"]["attacks"]["pgd2_merged"]["early_stop"]
@@ -69,6 +73,7 @@ def test_results_envelope_and_evaluations(runs):
     side = {k: set(v["outcomes"]["side"]) for k, v in ev.items()}
     assert side["ducat"] == {"raw2C", "pgd_at", "trades"} and side["pgd_at"] == {"ducat", "trades"}
     assert side["trades"] == {"pgd_at", "ducat"} and side["mart"] == set() and side["ducat_wb0"] == {"raw2C"}
+    assert side["trades_ducat"] == side["mart_ducat"] == {"raw2C"}
     assert results["cost_model"]["pgd_at"] == 4 and results["cost_model"]["ducat_in_window"] == 5
 
 

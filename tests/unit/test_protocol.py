@@ -369,3 +369,15 @@ def test_restarts_of_a_view_attack_follow_the_served_prediction(model, batch, mo
     assert torch.equal(seen[1], still_right)  # the served model's survivors, not the view's
     view_right = torch.nonzero(predict(view, first_pass) == y).flatten()
     assert not torch.equal(still_right, view_right)
+
+
+def test_evaluation_progress_names_the_model_and_each_attack(model, batch, capsys):
+    x, y = batch
+    points = Points.of(x, y, CLASSES, SUBSET)
+    quiet = evaluate(model, points, _protocol())
+    assert capsys.readouterr().err == ""
+    loud = evaluate(model, points, _protocol(), progress=True, label="evaluate at_fc")
+    err = capsys.readouterr().err
+    assert "evaluate at_fc" in err and all(name in err for name in _protocol().attacks)
+    assert quiet.predictions.keys() == loud.predictions.keys()
+    assert all(np.array_equal(quiet.predictions[k], loud.predictions[k]) for k in quiet.predictions)

@@ -71,11 +71,16 @@ def test_c1_not_reproduced_when_the_tail_is_better():
 
 
 def test_c1_not_testable_for_a_degenerate_baseline():
-    verdict = claims.c1(results(at_fc=model(clean=np.full(10, 0.2), pgd=np.full(10, 0.1))))
+    verdict = claims.c1(results(at_fc=model(clean=np.full(10, 0.2), pgd=np.full(10, 0.15))))
     assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
-    assert [g.label for g in verdict.failed_gates()] == ["AT-FC clean"]
+    assert [g.label for g in verdict.failed_gates()] == ["AT-FC clean"]  # its PGD accuracy (15 %) passes
     assert verdict.evidence().startswith("AT-FC clean 20.0 [17.6, 22.6]; model floor 30% (3× chance) (degenerate)")
-    assert claims.c1(results()).failed_gates() == [] and len(claims.c1(results()).gates) == 2  # AT-FC and plain
+    # AT-FC's clean and PGD gates and the plain model's clean gate: standard training has no robustness to gate
+    assert [g.label for g in claims.c1(results()).gates] == ["AT-FC clean", "AT-FC PGD20", "plain (no AT) clean"]
+    assert claims.c1(results()).failed_gates() == []
+    no_robustness = claims.c1(results(at_fc=model(pgd=np.full(10, 0.02), aa=np.full(10, 0.02))))
+    assert no_robustness.text() == NOT_TESTABLE + "; degenerate"
+    assert [g.label for g in no_robustness.failed_gates()] == ["AT-FC PGD20"]
 
 
 def test_c1_needs_at_to_widen_the_tail_gap_of_plain_training():
@@ -90,7 +95,7 @@ def test_c1_needs_at_to_widen_the_tail_gap_of_plain_training():
     res = results()
     del res["evaluations"]["plain"]
     verdict = claims.c1(res)  # one conjunct of the claim cannot be tested: neither can the claim
-    assert verdict.outcome == NOT_TESTABLE and verdict.parts[3].outcome == NOT_TESTABLE and len(verdict.gates) == 1
+    assert verdict.outcome == NOT_TESTABLE and verdict.parts[3].outcome == NOT_TESTABLE and len(verdict.gates) == 2
     assert claims.c1(results(plain=model(clean=np.full(10, 0.2)))).text() == NOT_TESTABLE + "; degenerate"
 
 
@@ -211,7 +216,8 @@ def test_c9_clean_part_and_the_peak():
     assert verdict.parts[1].label == ("AA at the end of training, best of τ_b − τ_m = 0.6 − best of 0 and 1.2 "
                                       "(AA points)")
     assert verdict.parts[1].estimate.value == pytest.approx(0.1, abs=0.01)
-    assert len(verdict.gates) == 3
+    assert [g.label for g in verdict.gates[:2]] == ["RoBal τ_b − τ_m = 0 clean", "RoBal τ_b − τ_m = 0 AA"]
+    assert len(verdict.gates) == 6  # clean and AA (the ablation's only attack) of each of the three models
     monotone = claims.c9(results(ablation=_ablation(PGD, PGD + 0.05, PGD + 0.1)))  # AA rises to the end
     assert monotone.parts[1].outcome == NOT_REPRODUCED and monotone.outcome == NOT_REPRODUCED
     flat = claims.c9(results(ablation=_ablation(PGD, PGD, PGD)))  # no peak at all, measured exactly

@@ -330,3 +330,15 @@ def test_a_stateless_objective_refuses_foreign_state_and_plain_callables_work(tr
 
     history = train(_fresh_model(), plain, x[:32], y[:32], TrainConfig(epochs=1, batch_size=32))
     assert set(history[0]) == {"epoch", "loss", *TIMING}
+
+
+def test_progress_bars_name_their_model_and_change_nothing(train_data, capsys):
+    x, y = train_data
+    quiet, loud = _fresh_model(), _fresh_model()
+    train(quiet, OBJECTIVE, x, y, CFG)
+    assert capsys.readouterr().err == ""
+    train(loud, OBJECTIVE, x, y, CFG, progress=True, label="train pgd_at")
+    err = capsys.readouterr().err
+    assert "train pgd_at: epoch 1/2" in err and "train pgd_at: epoch 2/2" in err
+    for key, value in quiet.state_dict().items():
+        assert torch.equal(value, loud.state_dict()[key]), key

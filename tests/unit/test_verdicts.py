@@ -233,6 +233,18 @@ def test_model_gate_is_an_interval_against_three_times_chance():
     assert "62%" in model_gate("m", np.ones(10), 4).rule and "75%" in model_gate("m", np.ones(10), 2).rule
 
 
+def test_robust_gate_is_an_interval_against_chance():
+    from advfair.verdicts import robust_gate
+
+    ok = robust_gate("PGD-AT", np.r_[np.ones(300), np.zeros(700)], 10, "PGD20")  # 30 %: far above 10 %
+    assert ok.outcome == REPRODUCED and ok.gate and ok.label == "PGD-AT PGD20" and ok.rule == "robust floor 10% (chance)"
+    low = robust_gate("PGD-AT", np.r_[np.ones(20), np.zeros(980)], 10, "PGD20")  # 2 %: no robustness to compare
+    assert low.outcome == NOT_REPRODUCED and low.note == "degenerate"
+    border = robust_gate("PGD-AT", np.r_[np.ones(9), np.zeros(91)], 10, "PGD20")  # 9 of 100: the interval holds 10 %
+    assert border.outcome == INCONCLUSIVE and border.note == "borderline"
+    assert "robust floor 50% (chance)" in robust_gate("m", np.ones(10), 2, "PGD").rule
+
+
 def test_class_gate_checks_only_the_classes_involved():
     names = list("abcdefghij")
     y = np.repeat(np.arange(10), 200)

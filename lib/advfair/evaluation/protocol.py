@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .. import attacks
 from ..validation import check_choice, check_eps, check_non_negative, check_positive, fail
@@ -238,17 +239,20 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torc
 
 
 def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Mapping[str, nn.Module] | None = None,
-             side: Mapping[str, nn.Module] | None = None) -> Evaluation:
+             side: Mapping[str, nn.Module] | None = None, progress: bool = False, label: str = "evaluate") -> Evaluation:
     """Clean predictions and predictions under every attack of `protocol` (attacks marked `subset` on the
     subset points only). Views named by an attack are attacked instead of `model`; predictions are `model`'s.
-    The argmax of each `side` module is recorded on the same clean and adversarial points as well."""
+    The argmax of each `side` module is recorded on the same clean and adversarial points as well.
+    `progress` shows a bar over the attacks, named `label`, with the attack running."""
     views, side = dict(views or {}), dict(side or {})
     x, y, bs = points.x, points.y, protocol.batch_size
     subset = torch.as_tensor(points.subset, device=x.device)
     preds = {"clean": predict(model, x, batch_size=bs).cpu().numpy()}
     side_preds = {m: {"clean": predict(module, x, batch_size=bs).cpu().numpy()} for m, module in side.items()}
     seconds, warnings = {}, {}
-    for name, spec in protocol.attacks.items():
+    bar = tqdm(protocol.attacks.items(), desc=label, total=len(protocol.attacks), disable=not progress, leave=False)
+    for name, spec in bar:
+        bar.set_postfix_str(name)
         if spec.view is not None and spec.view not in views:
             fail("view", spec.view, "a view passed to evaluate(): " + (", ".join(map(repr, views)) or "none given"))
         target = views[spec.view] if spec.view is not None else model

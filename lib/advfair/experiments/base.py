@@ -39,12 +39,12 @@ class ChapterConfig:
 
     profile: str = "cpu"
     seed: int = 0  # the training seed: initial weights, batch order, training attacks, evaluation starts
-    device: str = "auto"
-    eval_batch_size: int = 500
-    n_boot: int = 1000
-    progress: bool = False
-    data_dir: str | None = None
-    cache_dir: str | None = None
+    device: str = "auto"  # where to run: auto (cuda when there is one), cpu, cuda or cuda:N
+    eval_batch_size: int = 500  # images per batch in evaluation
+    n_boot: int = 1000  # bootstrap resamples behind every interval
+    progress: bool = False  # progress bars for training and evaluation
+    data_dir: str | None = None  # the datasets' folder (None: $ADVFAIR_DATA_DIR, else advfair.locations' default)
+    cache_dir: str | None = None  # the trained-model cache (None: $ADVFAIR_CACHE_DIR, else the default)
 
     def __post_init__(self) -> None:
         freeze_lists(self, self.LIST_FIELDS)

@@ -37,6 +37,16 @@ def write_json_atomic(obj: object, path: Path, *, indent: int | None = 1) -> Non
         raise
 
 
+def training_seconds(history: list[dict], elapsed: float) -> float:
+    """A model's training time: the sum of its epochs' times, so that a training resumed after an interruption
+    counts the epochs before it too (their records travel in the checkpoint); `elapsed` when the history has
+    no epoch times."""
+    epochs = [h.get("seconds") for h in history]
+    if epochs and all(isinstance(t, (int, float)) for t in epochs):
+        return float(sum(epochs))
+    return elapsed
+
+
 class ModelCache:
     """`get_or_train(spec, model, train_fn)`: load the weights for `spec` if cached, else train and store them.
 
@@ -64,7 +74,7 @@ class ModelCache:
         checkpoint = path.with_suffix(".ckpt")
         history = train_fn(model, checkpoint)
         meta = {"spec": spec, "key": spec_key(spec), "history": history,
-                "train_seconds": time.perf_counter() - started}
+                "train_seconds": training_seconds(history, time.perf_counter() - started)}
         save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
         write_json_atomic(meta, meta_path)
         checkpoint.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from ..inference import Step, deploy, spec_label, spec_to_json
 from ..objectives import Objective
 from ..splits import Split, subset_per_class
 from ..trainer import TrainConfig, resolve_device
-from ..verdicts import Part, model_gate
+from ..verdicts import Part, model_gate, robust_gate
 from .base import ChapterConfig, environment, json_clean
 from .cache import ModelCache
 from .training import model_record, train_cached
@@ -37,7 +37,8 @@ class Run:
               train_cfg: TrainConfig) -> nn.Module:
         """A trained model (from the cache if there), recorded under `key` in the results."""
         model, meta = train_cached(self.cache, split, data_spec=data_spec, model_spec=model_spec, objective=objective,
-                                   train_cfg=train_cfg, device=self.device, progress=self.cfg.progress)
+                                   train_cfg=train_cfg, device=self.device, progress=self.cfg.progress,
+                                   label=f"train {key}")
         self.models[key] = model_record(meta)
         return model
 
@@ -51,7 +52,8 @@ class Run:
         """The model served with `spec`, evaluated under `protocol` (views and side heads as in
         `advfair.evaluation.evaluate`); returns the evaluation and its record."""
         started = time.perf_counter()
-        evaluation = evaluate(deploy(model, spec), points, protocol, views=views, side=side)
+        evaluation = evaluate(deploy(model, spec), points, protocol, views=views, side=side,
+                              progress=self.cfg.progress, label=f"evaluate {label}")
         record = {"model": model_key, "inference": spec_to_json(spec), "inference_label": spec_label(spec),
                   **evaluation.to_json(n_boot=protocol.n_boot, seed=protocol.seed)}
         self.seconds[f"evaluate_{label}"] = time.perf_counter() - started
@@ -96,3 +98,14 @@ def as_list(values: np.ndarray | Sequence[float]) -> list[float]:
 def clean_gate(label: str, e: Evaluation) -> Part:
     """The degeneracy gate of a model: its clean accuracy on the evaluation's points against the model floor."""
     return model_gate(label, e.correct("clean"), len(e.classes))
+
+
+def model_gates(label: str, e: Evaluation, robust: str | None, points: str = "all", *,
+                shown: str | None = None) -> tuple[Part, ...]:
+    """A model's degeneracy gates: clean accuracy, and for an adversarially trained model (`robust` names the
+    chapter's reference attack, `shown` how it reads) robust accuracy under that attack against the robust
+    floor."""
+    gates = (clean_gate(label, e),)
+    if robust is None:
+        return gates
+    return gates + (robust_gate(label, e.correct(robust, points), len(e.classes), shown or robust.upper()),)

@@ -71,7 +71,7 @@ class SelectionRule:
 
 def train_selected(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
                    train_cfg: TrainConfig, rule: SelectionRule, device: torch.device,
-                   progress: bool = False) -> tuple[nn.Module, dict]:
+                   progress: bool = False, label: str = "") -> tuple[nn.Module, dict]:
     """Train (or load from the cache) the model the rule selects; meta as `train_cached`'s, and each history
     record has the epoch's validation numbers (where due) and "selected" (True on the returned epoch)."""
     plain = model_spec_of(data_spec, model_spec, objective, train_cfg)
@@ -108,7 +108,7 @@ def train_selected(cache: ModelCache, split: Split, *, data_spec: dict, model_sp
                 consider(m, epoch + 1)
 
         history = train(m, objective, x, y, train_cfg, device=device, checkpoint=checkpoint, progress=progress,
-                        on_epoch_end=on_epoch_end)
+                        label=label, on_epoch_end=on_epoch_end)
         for record in history:
             record.update(state["scores"].get(record["epoch"], {}))
         # the last epoch under the plain spec (its history without "selected": its weights are the last epoch's)

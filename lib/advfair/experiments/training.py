@@ -20,7 +20,7 @@ def model_spec_of(data_spec: dict, model_spec: dict, objective: Objective, train
 
 def train_cached(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
                  train_cfg: TrainConfig, device: torch.device, progress: bool = False,
-                 allow_training: bool = True) -> tuple[nn.Module, dict]:
+                 allow_training: bool = True, label: str = "") -> tuple[nn.Module, dict]:
     """Train (or load from the cache) a model for one complete, JSON-able specification. The returned
     meta holds the cache key, the per-epoch history and whether it came from the cache.
     `allow_training=False` makes a missing cache entry an error instead (e.g. a teacher that must exist)."""
@@ -38,7 +38,8 @@ def train_cached(cache: ModelCache, split: Split, *, data_spec: dict, model_spec
     x, y = split.images("train")
 
     def run(m: nn.Module, checkpoint: Path) -> list[dict]:
-        return train(m, objective, x, y, train_cfg, device=device, checkpoint=checkpoint, progress=progress)
+        return train(m, objective, x, y, train_cfg, device=device, checkpoint=checkpoint, progress=progress,
+                     label=label)
 
     model, meta = cache.get_or_train(spec, model, run)
     return model.to(device).eval(), meta

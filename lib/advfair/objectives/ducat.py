@@ -14,10 +14,17 @@ negatives). x' is PGD on CE(f(x'), y) over the 2C outputs (dummy-unaware), with 
 start clipped to [0, 1] before the first gradient (advertorch's PGDAttack(rand_init=True)). The targets are
 built as floats whatever the weights' types (the code keeps w_a and w_alpha as ints).
 
-The TRADES variant (`base="trades"`): x' maximises KL(p(x) || p(x')) over 2C from the unclipped x + 0.001 N(0, I);
-outside the window CE(f(x'), y) + beta KL_batchmean(p(x) || p(x')), inside CE_soft over [x; x'] with
-t_adv = (1 - w_a) e_y + w_a e_(y+C) (no w_alpha) + beta KL. The KL's gradient flows through both sides. The
-order of its train-mode passes (x', [x; x'], x) is the book's choice.
+The TRADES variant (`base="trades"`, the code's `adv_trades_dummy.py`): x' maximises KL(p(x) || p(x')) over
+2C from the unclipped x + 0.001 N(0, I); outside the window CE(f(x'), y) + beta KL_batchmean(p(x) || p(x')),
+inside CE_soft over [x; x'] with t_adv = (1 - w_a) e_y + w_a e_(y+C) (no w_alpha) + beta KL. The KL's gradient
+flows through both sides. Three train-mode passes in the code's order: the main term's (x' outside the window,
+[x; x'] inside), then x' and x for the KL, so BatchNorm's running statistics move as in the code.
+
+The MART variant (`base="mart"`, the code's `mart_loss_dummy` inside the window, `mart_loss` outside): x' is PGD
+on CE over 2C from the unclipped x + 0.001 N(0, I). Outside the window it is MART on the 2C outputs (passes
+x, x'); inside, MART's CE(f(x'), y) becomes CE_soft over [x; x'] (no w_alpha), and the margin and KL terms stay
+MART's, with y' the top class of p' among all 2C outputs other than y (it may be a dummy). Three train-mode
+passes in the code's order: x', [x; x'], x.
 """
 from __future__ import annotations
 
@@ -31,9 +38,8 @@ from ..attacks import pgd
 from ..inference import check_dummy_outputs
 from ..validation import check_choice, check_non_negative, check_number, fail
 from .base import Objective
+from .mart import mart_inner_max, mart_loss, mart_outer
 from .trades import kl_to_clean, trades_inner_max
-
-BASES = ("pgd_at", "trades")
 
 
 def two_hot(y: torch.Tensor, num_classes: int, w: float) -> torch.Tensor:
@@ -94,17 +100,33 @@ def ducat_trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
                       clip_start: bool = False) -> torch.Tensor:
     """TRADES + DUCAT: CE(f(x'), y) + beta KL outside the window, CE_soft([x; x']) + beta KL inside."""
     x_adv = trades_inner_max(model, x, y, eps=eps, alpha=alpha, steps=steps, clip_start=clip_start)
-    logits_adv = model(x_adv)
-    check_dummy_outputs(logits_adv, num_classes)
     if active:
         t_ben, t_adv = ducat_targets(y, num_classes, w_benign, w_adv, 1.0)
         main = soft_ce(model(torch.cat([x, x_adv])), torch.cat([t_ben, t_adv]))
     else:
-        main = F.cross_entropy(logits_adv, y)
+        main = F.cross_entropy(model(x_adv), y)
+    logits_adv = model(x_adv)
+    check_dummy_outputs(logits_adv, num_classes)
     return main + beta * kl_to_clean(logits_adv, F.softmax(model(x), dim=1)).mean()
 
 
-LOSSES = {"pgd_at": ducat_pgd_at_loss, "trades": ducat_trades_loss}
+def ducat_mart_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
+                    num_classes: int, active: bool, w_benign: float = 0.25, w_adv: float = 1.0, beta: float = 6.0,
+                    clip_start: bool = False) -> torch.Tensor:
+    """MART + DUCAT: MART over 2C outside the window; inside, MART with CE_soft([x; x']) in place of CE(f(x'), y)."""
+    if not active:
+        return mart_loss(model, x, y, eps=eps, alpha=alpha, steps=steps, beta=beta, clip_start=clip_start)
+    x_adv = mart_inner_max(model, x, y, eps=eps, alpha=alpha, steps=steps, clip_start=clip_start)
+    logits_adv = model(x_adv)
+    check_dummy_outputs(logits_adv, num_classes)
+    t_ben, t_adv = ducat_targets(y, num_classes, w_benign, w_adv, 1.0)
+    soft = soft_ce(model(torch.cat([x, x_adv])), torch.cat([t_ben, t_adv]))
+    return mart_outer(model(x), logits_adv, y, beta, adv_ce=soft)
+
+
+# Each base's loss and its revision, added to the objective's cache version: revision 1 of TRADES + DUCAT makes
+# the code's three train-mode passes (revision 0 made two), which changes BatchNorm's running statistics.
+BASES = {"pgd_at": (ducat_pgd_at_loss, 0), "trades": (ducat_trades_loss, 1), "mart": (ducat_mart_loss, 0)}
 
 
 class DucatObjective(Objective):
@@ -115,7 +137,7 @@ class DucatObjective(Objective):
 
     def __init__(self, name: str, params: dict, version: int = 1):
         super().__init__(params)
-        self.name, self.version = name, version
+        self.name, self.version = name, version + BASES[params["base"]][1]
         self.epoch: int | None = None
 
     def start_epoch(self, epoch: int) -> None:
@@ -129,7 +151,7 @@ class DucatObjective(Objective):
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         params = {k: v for k, v in self.params.items() if k not in ("start", "end", "base")}
-        return LOSSES[self.params["base"]](model, x, y, active=self.active(), **params)
+        return BASES[self.params["base"]][0](model, x, y, active=self.active(), **params)
 
     def end_epoch(self, epoch: int) -> dict:
         return {"ducat_active": self.active()}
@@ -157,6 +179,6 @@ def check_ducat_params(*, num_classes: int, start: int = 105, end: int = 130, w_
         params["w_alpha"] = alpha_weight
     else:
         if alpha_weight != 1:
-            fail("w_alpha", w_alpha, "1 with base='trades' (the code's TRADES variant has no w_alpha)")
+            fail("w_alpha", w_alpha, f"1 with base={base!r} (the code's TRADES and MART variants have no w_alpha)")
         params.update(beta=float(check_non_negative("beta", beta)), clip_start=bool(clip_start))
     return params

@@ -20,21 +20,29 @@ from ..validation import check_bool, check_non_negative
 from .trades import gaussian_start
 
 
-def mart_outer(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
-    """MART's outer loss from the train-mode logits of x and of x'."""
+def mart_outer(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float, *,
+               adv_ce: torch.Tensor | None = None) -> torch.Tensor:
+    """MART's outer loss from the train-mode logits of x and of x'. `adv_ce` replaces the BCE's CE(f(x'), y)
+    (MART + DUCAT puts its soft two-hot CE over [x; x'] there)."""
     p_adv = F.softmax(logits_adv, dim=1)
     runner_up = p_adv.scatter(1, y[:, None], -1.0).argmax(1)  # y': the top class of p' other than y
     margin = -torch.log(1.0001 - p_adv.gather(1, runner_up[:, None]).squeeze(1) + 1e-12).mean()
-    bce = F.cross_entropy(logits_adv, y) + margin
+    bce = (F.cross_entropy(logits_adv, y) if adv_ce is None else adv_ce) + margin
     p_nat = F.softmax(logits, dim=1)
     kl = (torch.xlogy(p_nat, p_nat) - p_nat * torch.log(p_adv + 1e-12)).sum(1)
     p_true = p_nat.gather(1, y[:, None]).squeeze(1)
     return bce + beta * (kl * (1.0000001 - p_true)).mean()
 
 
+def mart_inner_max(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
+                   clip_start: bool = False) -> torch.Tensor:
+    """PGD on CE(f(x'), y), BN in eval mode, from the unclipped x + 0.001 N(0, I)."""
+    return pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, x_init=gaussian_start(x), clip_start=clip_start)
+
+
 def mart_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
               beta: float = 6.0, clip_start: bool = False) -> torch.Tensor:
-    x_adv = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, x_init=gaussian_start(x), clip_start=clip_start)
+    x_adv = mart_inner_max(model, x, y, eps=eps, alpha=alpha, steps=steps, clip_start=clip_start)
     logits = model(x)
     logits_adv = model(x_adv)
     return mart_outer(logits, logits_adv, y, beta)

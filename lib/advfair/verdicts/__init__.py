@@ -16,7 +16,8 @@ A claim names its primary parts; secondary parts are shown, not voted. All prima
 Holm's step-down over the primary parts: a part rejects the claim only if its interval does and its p-value
 survives Holm at ALPHA.
 
-Degeneracy gates (a model or class too weak to be diagnosed) are evaluated before the parts, always, each on
+Degeneracy gates (a model or class too weak to be diagnosed: clean accuracy below 3x chance, an adversarially
+trained model's robust accuracy below chance, a class below chance) are evaluated before the parts, always, each on
 its interval: `degenerate` when the upper bound lies below the floor, `testable` when the lower bound lies above
 it, `borderline` otherwise. A degenerate or borderline gate makes the claim `not testable at this scale`.
 
@@ -26,7 +27,7 @@ counts both training variance (the spread over seeds) and test-point variance (t
 counted in full, which holds whatever the correlation of the seeds' errors on the shared points). A claim that
 compares training procedures cannot be decided by one seed: pooled over one run, it stays inconclusive.
 """
-from .gates import CLASS_FLOOR, MODEL_FLOOR, class_gate, model_floor, model_gate
+from .gates import CLASS_FLOOR, MODEL_FLOOR, ROBUST_FLOOR, class_gate, model_floor, model_gate, robust_gate
 from .parts import (COMPARES, Part, Verdict, at_least, at_most, combine, exact_test, gate_status, greater, holm, less,
                     untestable, within)
 from .pooling import pool, pooled_estimate, run_record, with_stability
@@ -34,7 +35,7 @@ from .rule import (ACCURACY_POINT, ALPHA, INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUC
                    REPRODUCED, SD_POINT, THRESHOLD_ONLY, Effect, Rule)
 
 __all__ = ["ACCURACY_POINT", "ALPHA", "CLASS_FLOOR", "COMPARES", "Effect", "INCONCLUSIVE", "MODEL_FLOOR", "NEGLIGIBLE",
-           "NOT_REPRODUCED", "NOT_TESTABLE", "NSD_STEP", "OUTCOMES", "Part", "REPRODUCED", "SD_POINT", "THRESHOLD_ONLY",
-           "Rule", "Verdict", "at_least", "at_most", "class_gate", "combine", "exact_test", "gate_status", "greater",
-           "holm", "less", "model_floor", "model_gate", "pool", "pooled_estimate", "run_record", "untestable",
-           "with_stability", "within"]
+           "NOT_REPRODUCED", "NOT_TESTABLE", "NSD_STEP", "OUTCOMES", "Part", "REPRODUCED", "ROBUST_FLOOR", "SD_POINT",
+           "THRESHOLD_ONLY", "Rule", "Verdict", "at_least", "at_most", "class_gate", "combine", "exact_test",
+           "gate_status", "greater", "holm", "less", "model_floor", "model_gate", "pool", "pooled_estimate",
+           "robust_gate", "run_record", "untestable", "with_stability", "within"]

@@ -11,9 +11,12 @@ from .parts import Part, at_least
 from .rule import NOT_REPRODUCED, REPRODUCED
 
 # Degeneracy rules (stated in every chapter): a model whose clean accuracy is below MODEL_FLOOR x chance has
-# not learnt the task well enough to be diagnosed; a class below CLASS_FLOOR x chance clean accuracy is not
-# recognised at all, so its robust accuracy says nothing about robustness.
+# not learnt the task well enough to be diagnosed; an adversarially trained model whose robust accuracy is
+# below ROBUST_FLOOR x chance has no robustness to compare (a smoke-size run, a failed training); a class below
+# CLASS_FLOOR x chance clean accuracy is not recognised at all, so its robust accuracy says nothing about
+# robustness.
 MODEL_FLOOR = 3.0
+ROBUST_FLOOR = 1.0
 CLASS_FLOOR = 1.0
 
 
@@ -29,6 +32,15 @@ def model_gate(label: str, correct: np.ndarray, num_classes: int) -> Part:
     part = at_least(f"{label} clean", proportion_estimate(int(correct.sum()), correct.size), floor)
     return replace(part, rule=f"model floor {100 * floor:.0f}% ({floor * num_classes:g}× chance)",
                    note=gate_note(part.outcome), gate=True)
+
+
+def robust_gate(label: str, correct: np.ndarray, num_classes: int, attack: str) -> Part:
+    """An adversarially trained model's robust accuracy under `attack` (per-point outcomes, exact interval)
+    against ROBUST_FLOOR x chance."""
+    correct = np.asarray(correct, dtype=bool)
+    floor = ROBUST_FLOOR / num_classes
+    part = at_least(f"{label} {attack}", proportion_estimate(int(correct.sum()), correct.size), floor)
+    return replace(part, rule=f"robust floor {100 * floor:.0f}% (chance)", note=gate_note(part.outcome), gate=True)
 
 
 def class_gate(label: str, class_names: Sequence[str], correct: np.ndarray, y: np.ndarray,

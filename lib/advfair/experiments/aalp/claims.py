@@ -25,7 +25,7 @@ from ...evaluation.paired import mean, paired_mean_difference, proportion_estima
 from ...objectives.alp_records import matched_difference
 from ...validation import fail
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, at_most, greater, less, untestable
-from ..common import clean_gate, evaluation
+from ..common import evaluation, model_gates
 from .methods import ALP_FAMILY, MODEL_LABELS
 
 NOTICEABLE_SHARE = 0.05
@@ -85,8 +85,10 @@ def present(results: dict, *keys: str) -> list[str]:
 
 
 def gates(results: dict, *keys: str) -> tuple[Part, ...]:
-    return tuple(clean_gate(label(results, key), evaluation(results, key))
-                 for key in present(results, *keys))
+    """Clean accuracy of each model, and PGD accuracy of the adversarially trained ones, against their floors."""
+    pgd = results["attack_names"]["pgd"]
+    return tuple(g for key in present(results, *keys)
+                 for g in model_gates(label(results, key), evaluation(results, key), None if key == "standard" else pgd))
 
 
 def worst_case(results: dict, e: Evaluation) -> np.ndarray:

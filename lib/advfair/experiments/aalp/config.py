@@ -37,54 +37,56 @@ class AALPConfig(ChapterConfig):
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
 
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # MNIST (the paper's) or CIFAR-10
     data_seed: int = 0  # which images form the training and test subsets
     model: str = MNIST_CNN  # the spec's small CNN (128-d h); any of models.MODELS (small_cnn of width 32: 128-d)
     width: int = 16  # mnist_cnn: channels of the first conv; small_cnn: its width
-    train_per_class: int | None = 500
-    test_per_class: int | None = 200
+    train_per_class: int | None = 500  # training images per class (None: all)
+    test_per_class: int | None = 200  # test images per class (None: all)
     check_per_class: int | None = 20  # the points of the costly checks: PGD-100 with restarts, AA, Square, eps sweep
-    models: tuple[str, ...] = MODEL_KEYS
+    models: tuple[str, ...] = MODEL_KEYS  # which models to train (standard, pgd_at, alp and aalp are required)
     # Training (every adversarial model: the same attack, schedule and seed).
-    eps: float = 0.3
-    train_steps: int = 5
-    train_alpha: float = 0.075
-    train_attack: str = "pgd"  # "pgd_ll": ALP's official targeted least-likely PGD
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 0.05
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    milestones: tuple[int, ...] = ()
-    augment: bool = False
+    eps: float = 0.3  # L-inf radius of every attack, inputs in [0, 1]
+    train_steps: int = 5  # PGD steps of the training attack
+    train_alpha: float = 0.075  # step size of the training attack
+    # "pgd_ll": ALP's official targeted least-likely PGD
+    train_attack: str = "pgd"  # the training attack: pgd, or pgd_ll
+    epochs: int = 3  # training epochs
+    batch_size: int = 32  # training batch size
+    lr: float = 0.05  # initial SGD learning rate
+    weight_decay: float = 5e-4  # SGD weight decay
+    schedule: str = "cosine"  # learning-rate schedule
+    milestones: tuple[int, ...] = ()  # epochs where the step schedule cuts the lr x0.1 (unset: follow epochs)
+    augment: bool = False  # random crop and flip while training
     # ALP (exact core).
-    lam: float = 0.5
-    label_smoothing: float = 0.1
+    lam: float = 0.5  # the logit-pairing weight lambda of ALP and AALP
+    label_smoothing: float = 0.1  # label smoothing of the classification terms
     # Guided Dropout (reconstruction, spec §3.3).
-    gd_mode: str = "drop_low"
-    gd_p: float = 0.3
-    gd_score: str = "abs"
-    gd_rescale: bool = False
-    gd_branches: str = "both"
-    gd_among: str = "active"  # "all": the literal p of all d features (after a ReLU mostly zeros already)
+    gd_mode: str = "drop_low"  # which features Guided Dropout drops
+    gd_p: float = 0.3  # the fraction of features Guided Dropout drops
+    gd_score: str = "abs"  # features scored by |c| or by the signed contribution c
+    gd_rescale: bool = False  # rescale kept features by 1 / (1 - p)
+    gd_branches: str = "both"  # mask both halves of the batch, or the adversarial one only
+    # "all": the literal p of all d features (after a ReLU mostly zeros already)
+    gd_among: str = "active"  # drop among the active features, or among all d
     # Adaptive sample weights (reconstruction, spec §3.4).
-    weight_rule: str = "ratio"
-    weight_low: float = 0.1
-    weight_tau: float = 1.0
+    weight_rule: str = "ratio"  # the adaptive sample-weight rule (none: ALP)
+    weight_low: float = 0.1  # weight of a misclassified sample (rule correct)
+    weight_tau: float = 1.0  # temperature of the softmax weight rule
     # Contributions (reconstruction, spec §3.2).
-    contrib_sign: str = "abs"
-    contrib_top: tuple[int, ...] = (5, 10)
-    contrib_mass: float = 0.9
+    contrib_sign: str = "abs"  # contributions as |c| or signed c (C3, C4)
+    contrib_top: tuple[int, ...] = (5, 10)  # top-k features of the contribution statistics
+    contrib_mass: float = 0.9  # the share of a point's contribution mass whose feature count is reported
     # Evaluation.
-    eval_steps: int = 20
-    eval_alpha: float = 0.03
-    cw_steps: int = 20
-    long_steps: int = 100
-    long_alpha: float = 0.01
-    restarts: int = 5
-    aa_version: str = "subset"
-    square_queries: int = 1000
-    sweep_eps: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)
+    eval_steps: int = 20  # PGD steps of the test attack
+    eval_alpha: float = 0.03  # step size of the test attacks
+    cw_steps: int = 20  # steps of the CW attack
+    long_steps: int = 100  # steps of the long PGD with restarts
+    long_alpha: float = 0.01  # step size of the long PGD
+    restarts: int = 5  # restarts of the long PGD
+    aa_version: str = "subset"  # AutoAttack: standard, or the APGD-CE + APGD-T subset
+    square_queries: int = 1000  # queries of the black-box Square attack
+    sweep_eps: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)  # radii of the epsilon sweep (check points)
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)

@@ -34,7 +34,7 @@ from ...evaluation import Evaluation, compare_models, evaluation_statistic, per_
 from ...evaluation.paired import mean, nsd, of_classes, worst
 from ...verdicts import (ACCURACY_POINT, NOT_TESTABLE, NSD_STEP, REPRODUCED, Part, Verdict, class_gate, greater, less,
                          untestable, within)
-from ..common import clean_gate, evaluation
+from ..common import evaluation, model_gates
 from .config import BASELINES
 from .methods import MODEL_LABELS, absld_key
 
@@ -80,8 +80,9 @@ def _where(points: str) -> str:
 
 
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
-    return tuple(clean_gate(_label(name), evaluation(results, name))
-                 for name in names)
+    """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
+    pgd = results["attack_names"]["pgd"]
+    return tuple(g for name in names for g in model_gates(_label(name), evaluation(results, name), pgd))
 
 
 def _missing(results: dict, claim: str, *names: str) -> Verdict | None:

@@ -44,74 +44,88 @@ class AbsldConfig(ChapterConfig):
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "decay_epochs": "epochs"}
 
-    dataset: str = "cifar10"
-    data_seed: int = 0  # the training, validation and test images: the class-wise chapter's split at the defaults
-    train_per_class: int | None = 400
-    val_per_class: int = 50
-    test_per_class: int | None = 150
-    eps: float = 8 / 255
+    dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
+    # the training, validation and test images: the class-wise chapter's split at the defaults
+    data_seed: int = 0  # which images form the training, validation and test subsets
+    train_per_class: int | None = 400  # training images per class (None: all)
+    val_per_class: int = 50  # validation images per class, held out from training
+    test_per_class: int | None = 150  # test images per class (None: all)
+    eps: float = 8 / 255  # L-inf radius of every attack, inputs in [0, 1]
     # The teacher: at the cpu defaults exactly the class-wise chapter's cached PGD-AT model (shared through the cache).
-    train_teacher: bool = True  # False: the teacher must already be in the model cache
-    teacher_seed: int | None = None  # None: the training seed
-    teacher_model: str = "small_cnn"
-    teacher_width: int = 16
-    teacher_objective: str = "pgd_at"
-    teacher_beta: float = 6.0  # TRADES teacher only
-    teacher_eps: float | None = None  # None: eps
-    teacher_steps: int = 3
-    teacher_alpha: float = 3 / 255
-    teacher_epochs: int = 4
-    teacher_batch_size: int = 32
-    teacher_lr: float = 0.05
-    teacher_weight_decay: float = 5e-4
-    teacher_schedule: str = "cosine"
-    teacher_milestones: tuple[int, ...] = ()
-    teacher_augment: bool = False
+    # False: the teacher must already be in the model cache
+    train_teacher: bool = True  # train the teacher if it is not in the model cache
+    # None: the training seed
+    teacher_seed: int | None = None  # the teacher's training seed
+    teacher_model: str = "small_cnn"  # the teacher's network
+    teacher_width: int = 16  # channel width of the teacher's small CNN
+    teacher_objective: str = "pgd_at"  # how the teacher is adversarially trained
+    # TRADES teacher only
+    teacher_beta: float = 6.0  # KL weight of a TRADES teacher
+    # None: eps
+    teacher_eps: float | None = None  # L-inf radius of the teacher's training attack
+    teacher_steps: int = 3  # PGD steps of the teacher's training attack
+    teacher_alpha: float = 3 / 255  # step size of the teacher's training attack
+    teacher_epochs: int = 4  # the teacher's training epochs
+    teacher_batch_size: int = 32  # the teacher's batch size
+    teacher_lr: float = 0.05  # the teacher's initial learning rate
+    teacher_weight_decay: float = 5e-4  # the teacher's weight decay
+    teacher_schedule: str = "cosine"  # the teacher's learning-rate schedule
+    teacher_milestones: tuple[int, ...] = ()  # the teacher's step-schedule milestones (unset: follow teacher_epochs)
+    teacher_augment: bool = False  # random crop and flip for the teacher
     # Students.
-    model: str = "small_cnn"
-    width: int = 8
-    epochs: int = 6
-    batch_size: int = 32
-    lr: float = 0.05
-    weight_decay: float = 2e-4
-    decay_epochs: tuple[int, ...] | None = None  # None: 215/300, 260/300, 285/300 of `epochs` (rounded)
-    augment: bool = False  # a schedule this short learns faster without crop + flip
-    train_steps: int = 3
-    train_alpha: float = 3 / 255
+    model: str = "small_cnn"  # the students' network
+    width: int = 8  # channel width of the students' small CNN
+    epochs: int = 6  # the students' training epochs
+    batch_size: int = 32  # the students' batch size
+    lr: float = 0.05  # the students' initial learning rate
+    weight_decay: float = 2e-4  # the students' weight decay
+    # None: 215/300, 260/300, 285/300 of `epochs` (rounded)
+    decay_epochs: tuple[int, ...] | None = None  # epochs where the lr and eta_tau decay
+    # a schedule this short learns faster without crop + flip
+    augment: bool = False  # random crop and flip for the students
+    train_steps: int = 3  # PGD steps of the students' training attack
+    train_alpha: float = 3 / 255  # step size of the students' training attack
     # The KL "averaged over B×C" carries a factor 1/C: six epochs at that scale leave the students barely trained, so
     # the cpu profile sums it over the classes (×C = 10, RSLAD's own CIFAR-100 factor); the paper profile keeps 1.
-    kl_scale: float = 10.0
-    absld_mode: str = "separate"  # the mode the claims C1, C2, C4, C5, C6 test; both modes are always trained
+    kl_scale: float = 10.0  # factor on the distillation KL
+    # the mode the claims C1, C2, C4, C5, C6 test; both modes are always trained
+    absld_mode: str = "separate"  # which ABSLD mode the claims test
     # The code's 0.1 per epoch saturates the temperatures within the first few percent of its 300 epochs; over six
     # epochs it would move them by at most 0.3. At cpu scale the hardest class reaches the 0.5 bound in one epoch.
-    eta_tau: float = 0.5
-    eta_decay: float = 0.1  # η_τ × eta_decay at the end of each decay epoch
-    lr_decay: float = 0.1  # the student's lr × lr_decay at the end of each decay epoch (the code's 0.1)
-    tau_min: float = 0.5
-    tau_max: float = 5.0
-    hard_count: int = 4  # the hard classes: the lowest validation PGD accuracies of the teacher
-    manual_tau_hard: float = 0.5
-    manual_tau_easy: float = 2.0
+    eta_tau: float = 0.5  # learning rate of ABSLD's class temperatures
+    # η_τ × eta_decay at the end of each decay epoch
+    eta_decay: float = 0.1  # decay factor of eta_tau
+    # the student's lr × lr_decay at the end of each decay epoch (the code's 0.1)
+    lr_decay: float = 0.1  # decay factor of the students' lr
+    tau_min: float = 0.5  # lower bound of a class temperature
+    tau_max: float = 5.0  # upper bound of a class temperature
+    # the hard classes: the lowest validation PGD accuracies of the teacher
+    hard_count: int = 4  # how many classes count as hard
+    manual_tau_hard: float = 0.5  # temperature of the hard classes (manual variant)
+    manual_tau_easy: float = 2.0  # temperature of the easy classes (manual variant)
     # Optional students: "ard", "fair_rslad" (the sample-based counterpart the reviewers asked about), "pgd_at",
     # "trades".
-    baselines: tuple[str, ...] = ("fair_rslad",)
-    ard_t: float = 30.0
-    ard_alpha: float = 1.0
-    trades_beta: float = 6.0
-    checkpoint: str = "last"  # "val_avg_worst": the epoch with the best (avg + worst) validation PGD accuracy
-    select_every: int = 1  # validation every k epochs before the first decay epoch, then every epoch
+    baselines: tuple[str, ...] = ("fair_rslad",)  # which optional students to train
+    ard_t: float = 30.0  # ARD's distillation temperature
+    ard_alpha: float = 1.0  # ARD's weight of the distillation term
+    trades_beta: float = 6.0  # TRADES' KL weight
+    # "val_avg_worst": the epoch with the best (avg + worst) validation PGD accuracy
+    checkpoint: str = "last"  # last epoch, or the best by validation (avg + worst)
+    # validation every k epochs before the first decay epoch, then every epoch
+    select_every: int = 1  # validation interval in epochs
     # The teacher-free C3 demo: PGD-AT with class-dependent label smoothing.
-    c3: bool = True
-    ls_uniform: float = 0.2
-    ls_hard: float = 0.05
-    ls_easy: float = 0.3
-    ls_hard_count: int = 2
+    c3: bool = True  # train the teacher-free C3 demo
+    ls_uniform: float = 0.2  # label smoothing of the uniform C3 model
+    ls_hard: float = 0.05  # label smoothing of the hard classes (C3)
+    ls_easy: float = 0.3  # label smoothing of the easy classes (C3)
+    ls_hard_count: int = 2  # how many classes count as hard in C3
     # Evaluation.
-    eval_steps: int = 20
-    eval_alpha: float = 2 / 255
-    aa_version: str = "subset"
-    aa_per_class: int | None = 15
-    equivalence_margin: float = 0.03  # "close" (C2, C3): the paired difference of averages lies within ±3 points
+    eval_steps: int = 20  # PGD steps of the test attacks
+    eval_alpha: float = 2 / 255  # step size of the test attacks
+    aa_version: str = "subset"  # AutoAttack: standard, or the APGD-CE + APGD-T subset
+    aa_per_class: int | None = 15  # AutoAttack points per class (None: all)
+    # "close" (C2, C3): the paired difference of averages lies within ±3 points
+    equivalence_margin: float = 0.03  # margin of 'close' (C2, C3), as a proportion
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASET_CLASSES)

@@ -85,7 +85,7 @@ def train_teacher(r: Run, cfg: AbsldConfig, data: Split) -> tuple[nn.Module, str
     model, meta = train_cached(r.cache, data, data_spec=methods.data_spec(cfg),
                                model_spec=methods.teacher_model_spec(cfg), objective=methods.teacher_objective(cfg),
                                train_cfg=methods.teacher_train_config(cfg), device=r.device, progress=cfg.progress,
-                               allow_training=cfg.train_teacher)
+                               allow_training=cfg.train_teacher, label="train teacher")
     r.models["teacher"] = model_record(meta)
     return model.requires_grad_(False), meta["key"]
 
@@ -99,7 +99,8 @@ def train_student(r: Run, cfg: AbsldConfig, key: str, data: Split, objective) ->
     rule = methods.selection_rule(cfg)
     if rule is None:
         return r.train(key, data, **common), None
-    model, meta = train_selected(r.cache, data, **common, rule=rule, device=r.device, progress=cfg.progress)
+    model, meta = train_selected(r.cache, data, **common, rule=rule, device=r.device, progress=cfg.progress,
+                                 label=f"train {key}")
     r.models[key] = model_record(meta)
     last = None
     if key in methods.LAST_EPOCH:  # written to the cache by train_selected

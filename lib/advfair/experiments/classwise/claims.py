@@ -16,7 +16,7 @@ from ...evaluation.metrics import partial_spearman_rows, spearman_rows, spearman
 from ...evaluation.paired import gap, mean, nsd, of_classes, sd
 from ...verdicts import (ACCURACY_POINT, NSD_STEP, SD_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, class_gate, greater,
                          less)
-from ..common import clean_gate, evaluation
+from ..common import evaluation, model_gates
 from .methods import MODEL_LABELS
 
 RANK_AGREEMENT = 0.5  # "largely the same ranking": Spearman rho above this
@@ -51,8 +51,9 @@ def _boot(results: dict) -> dict:
 
 
 def _gates(results: dict, *names: str) -> list[Part]:
-    return [clean_gate(MODEL_LABELS[name], evaluation(results, name))
-            for name in names]
+    """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
+    pgd = results["attack_names"]["pgd"]
+    return [g for name in names for g in model_gates(MODEL_LABELS[name], evaluation(results, name), pgd)]
 
 
 def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:

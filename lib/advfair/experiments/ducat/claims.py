@@ -17,8 +17,9 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import mean
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
 from ...verdicts.gates import gate_note
-from ..common import clean_gate, evaluation
-from .methods import label
+from ..common import evaluation, model_gates
+from .config import PLUGIN_BASES
+from .methods import label, plugin_key
 
 MOST = 0.5  # C1: the always-failed points are more than half of the most robust model's failures
 TRAP_MAJORITY = 0.5  # C6: more than half of DUCAT's dummy-unaware robust points sit on their own dummy
@@ -35,7 +36,8 @@ PAPER = {
           "(\"always-failed\" examples)",
     "C2": "under the paper's evaluation (attacks on CE of y over the 2C logits, then recovery), PGD-AT + DUCAT "
           "beats PGD-AT on both clean and robust accuracy",
-    "C3": "DUCAT is a plug-in that also helps TRADES, MART and Consistency-AT",
+    "C3": "DUCAT is a plug-in that also helps TRADES, MART and Consistency-AT (tested here: TRADES and MART; the "
+          "verdict covers those two)",
     "C4": "DUCAT's extra training cost is small (about +8 %)",
     "C5": "critique: against attacks that know the dummy classes, DUCAT's robust accuracy collapses, to below "
           "PGD-AT's",
@@ -117,8 +119,11 @@ def clean_accuracy(e: Evaluation) -> float:
 
 
 def gates(results: dict, *names: str) -> tuple[Part, ...]:
-    return tuple(clean_gate(label(name), evaluation(results, name))
-                 for name in names)
+    """Recovered clean and dummy-unaware PGD accuracy of each model (all adversarially trained) against their
+    floors."""
+    u = unaware(results)
+    return tuple(g for name in names
+                 for g in model_gates(label(name), evaluation(results, name), u, shown=f"dummy-unaware {u[:u.index('_')].upper()}"))
 
 
 def _difference(e: Evaluation, a: np.ndarray, b: np.ndarray, results: dict, points: str = "all") -> Estimate:
@@ -151,27 +156,39 @@ def c1(results: dict) -> Verdict:
     return Verdict("C1", PAPER["C1"], parts, gates(results, *names))
 
 
-def _paper_evaluation(results: dict, claim: str, base: str, tweaked: str) -> Verdict:
+def _paper_evaluation(results: dict, claim: str, base: str, tweaked: str) -> list[Part]:
     a, b = evaluation(results, base), evaluation(results, tweaked)
     u, stat = unaware(results), boot(results)
     effect = SMALLEST_EFFECT[claim]
-    parts = (greater(f"recovered clean accuracy, {label(tweaked)} − {label(base)}",
-                     compare_models(a, b, "clean", mean, **stat), effect=effect),
-             greater(f"{u} robust accuracy (dummy-unaware, recovered), {label(tweaked)} − {label(base)}",
-                     compare_models(a, b, u, mean, **stat), effect=effect))
-    return Verdict(claim, PAPER[claim], parts, gates(results, base, tweaked))
+    return [greater(f"recovered clean accuracy, {label(tweaked)} − {label(base)}",
+                    compare_models(a, b, "clean", mean, **stat), effect=effect),
+            greater(f"{u} robust accuracy (dummy-unaware, recovered), {label(tweaked)} − {label(base)}",
+                    compare_models(a, b, u, mean, **stat), effect=effect)]
 
 
 def c2(results: dict) -> Verdict:
-    return _paper_evaluation(results, "C2", "pgd_at", "ducat")
+    return Verdict("C2", PAPER["C2"], tuple(_paper_evaluation(results, "C2", "pgd_at", "ducat")),
+                   gates(results, "pgd_at", "ducat"))
 
 
 def c3(results: dict) -> Verdict:
-    if "trades_ducat" not in results["evaluations"]:
-        return Verdict("C3", PAPER["C3"], (untestable("TRADES + DUCAT", "not trained in this run (set "
-                                                                         "trades_ducat=True); MART and Consistency-AT "
-                                                                         "plug-ins are not implemented"),))
-    return _paper_evaluation(results, "C3", "trades", "trades_ducat")
+    """C2's test for each base DUCAT is plugged into; the dummy-aware difference is shown beside, not voted."""
+    bases = [b for b in PLUGIN_BASES if plugin_key(b) in results["evaluations"]]
+    if not bases:
+        return Verdict("C3", PAPER["C3"], (untestable("TRADES + DUCAT, MART + DUCAT", "not trained in this run "
+                                                      "(`plugins` is empty)"),))
+    parts, names = [], []
+    for base in bases:
+        a, b = evaluation(results, base), evaluation(results, plugin_key(base))
+        parts += _paper_evaluation(results, "C3", base, plugin_key(base))
+        parts.append(greater(f"dummy-aware robust accuracy (merged and DAWA-style PGD), {label(plugin_key(base))} − "
+                             f"{label(base)}", _difference(a, aware_correct(a, results), aware_correct(b, results),
+                                                          results), effect=SMALLEST_EFFECT["C3"], primary=False))
+        names += [base, plugin_key(base)]
+    parts += [untestable(f"DUCAT plugged into {label(b)}", "not trained in this run", primary=False)
+              for b in PLUGIN_BASES if b not in bases]
+    parts.append(untestable("DUCAT plugged into Consistency-AT", "Consistency-AT is not implemented", primary=False))
+    return Verdict("C3", PAPER["C3"], tuple(parts), gates(results, *names))
 
 
 def c4(results: dict) -> Verdict:

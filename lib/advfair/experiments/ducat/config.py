@@ -15,6 +15,8 @@ from ..base import ChapterConfig
 # features) and the BasicBlock-style PreAct ResNet-18 of the rest of the book.
 BACKBONES = ("small_cnn", "bottleneck18", "preact18")
 CHECKPOINTS = ("last", "validation")
+# The adversarial-training bases DUCAT is plugged into beside PGD-AT (C3; Consistency-AT is not implemented).
+PLUGIN_BASES = ("trades", "mart")
 
 # Paper scale (GPU): the official code's model, data and schedule, evaluated on the full test set.
 PAPER = {
@@ -28,55 +30,66 @@ PAPER = {
 
 @dataclass(frozen=True)
 class DucatConfig(ChapterConfig):
-    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("lr_drops", "ablation_w_benign")
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("lr_drops", "ablation_w_benign", "plugins")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"lr_drops": "epochs", "ducat_start": "epochs", "ducat_end": "epochs"}
 
-    dataset: str = "cifar10"
+    dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
+    # which images form the training, validation and test subsets
     data_seed: int = 0  # which images form the training, validation and test subsets
-    backbone: str = "small_cnn"
-    width: int = 16  # small CNN only
-    train_per_class: int | None = 150
-    val_per_class: int = 50  # held out from training; checkpoint="validation" selects on it
-    test_per_class: int | None = 150
+    backbone: str = "small_cnn"  # the network of every model
+    # small CNN only
+    width: int = 16  # channel width of the small CNN
+    train_per_class: int | None = 150  # training images per class (None: all)
+    # held out from training; checkpoint="validation" selects on it
+    val_per_class: int = 50  # validation images per class, held out from training
+    test_per_class: int | None = 150  # test images per class (None: all)
     # Training. cpu: the official schedule's shape over 10 epochs (a late window, the lr dropped at the end), with
     # the window's optimisation volume (steps x lr / base lr) matched to the code's (`methods.window_volume`):
     # with the code's lr inside the window (x0.1, then x0.01) DUCAT never moves any mass to the dummies at
     # this scale.
-    eps: float = 8 / 255
-    train_steps: int = 3
-    train_alpha: float = 3 / 255
-    epochs: int = 10
-    batch_size: int = 24  # with 150 images per class: the window's optimisation volume of the code (below)
-    augment: bool = False
-    lr: float = 0.05
-    weight_decay: float = 5e-4
-    lr_drops: tuple[int, ...] = (9,)  # lr x0.1 after each of these epochs (the code: MultiStepLR [100, 105])
-    checkpoint: str = "last"  # "validation": the best epoch on the validation split (the code: on the test set)
-    select_steps: int = 10  # the selection attack: PGD-10 on `select_view`, with recovery (the code's rule)
-    select_view: str = "raw2C"
+    eps: float = 8 / 255  # L-inf radius of every attack, inputs in [0, 1]
+    train_steps: int = 3  # PGD steps of the training attack
+    train_alpha: float = 3 / 255  # step size of the training attack
+    epochs: int = 10  # training epochs
+    # with 150 images per class: the window's optimisation volume of the code (below)
+    batch_size: int = 24  # training batch size
+    augment: bool = False  # random crop and flip while training
+    lr: float = 0.05  # initial SGD learning rate
+    weight_decay: float = 5e-4  # SGD weight decay
+    # lr x0.1 after each of these epochs (the code: MultiStepLR [100, 105])
+    lr_drops: tuple[int, ...] = (9,)  # epochs after which the lr is cut x0.1 (unset: follow epochs)
+    # "validation": the best epoch on the validation split (the code: on the test set)
+    checkpoint: str = "last"  # evaluate the last epoch, or the best on validation
+    # the selection attack: PGD-10 on `select_view`, with recovery (the code's rule)
+    select_steps: int = 10  # PGD steps of the checkpoint rule's attack
+    select_view: str = "raw2C"  # the attack view of the checkpoint rule
     # DUCAT (official code defaults): the inclusive window and the two-hot label weights.
-    ducat_start: int = 8
-    ducat_end: int = 10
-    w_benign: float = 0.25
-    w_adv: float = 1.0
-    w_alpha: float = 1.0
-    # Baselines: TRADES and MART (C1, C7) and the optional TRADES + DUCAT (C3).
-    baselines: bool = True
-    trades_beta: float = 6.0
-    mart_beta: float = 6.0
-    trades_ducat: bool = False
+    ducat_start: int = 8  # first epoch of the DUCAT window (unset: follows epochs)
+    ducat_end: int = 10  # last epoch of the DUCAT window, inclusive
+    w_benign: float = 0.25  # dummy weight w_b of the clean half's two-hot target
+    w_adv: float = 1.0  # dummy weight w_a of the adversarial half's target
+    w_alpha: float = 1.0  # loss weight w_alpha of the adversarial half (PGD-AT + DUCAT)
+    # Baselines: TRADES and MART (C1, C7); DUCAT plugged into each base of `plugins` (C3; the base is trained too).
+    baselines: bool = True  # train TRADES and MART (C1, C7)
+    trades_beta: float = 6.0  # TRADES' KL weight (TRADES and TRADES + DUCAT)
+    mart_beta: float = 6.0  # MART's KL weight (MART and MART + DUCAT)
+    plugins: tuple[str, ...] = PLUGIN_BASES  # bases DUCAT is plugged into beside PGD-AT (C3)
     # Ablations: DUCAT from epoch 1, and other benign weights (beside w_benign).
-    ablation_from_start: bool = True
-    ablation_w_benign: tuple[float, ...] = (0.0, 0.5)
+    ablation_from_start: bool = True  # train the ablation with the window from epoch 1
+    ablation_w_benign: tuple[float, ...] = (0.0, 0.5)  # other benign weights w_b of the ablation
     # Evaluation: the paper's dummy-unaware PGD (raw2C), and the dummy-aware attacks.
-    eval_alpha: float = 2 / 255
-    unaware_steps: int = 10  # the code selects checkpoints with PGD-10; the paper profile runs PGD-20
-    aware_steps: int = 20  # spec's cpu plan: 50 (the budget allows 20; listed in the deviations)
-    merged_restarts: int = 1
-    dawa_weight: float = 0.5  # reconstruction: DAWA's weighting rule is not public
-    aa_version: str = "subset"
-    aa_per_class: int | None = 20  # AutoAttack (pairmax) on a stratified subset
+    eval_alpha: float = 2 / 255  # step size of the test attacks
+    # the code selects checkpoints with PGD-10; the paper profile runs PGD-20
+    unaware_steps: int = 10  # steps of the dummy-unaware PGD
+    # spec's cpu plan: 50 (the budget allows 20; listed in the deviations)
+    aware_steps: int = 20  # steps of the dummy-aware PGDs
+    merged_restarts: int = 1  # restarts of the merged dummy-aware PGD
+    # reconstruction: DAWA's weighting rule is not public
+    dawa_weight: float = 0.5  # weight of y in the DAWA-style attack (reconstruction)
+    aa_version: str = "subset"  # AutoAttack: standard, or the APGD-CE + APGD-T subset
+    # AutoAttack (pairmax) on a stratified subset
+    aa_per_class: int | None = 20  # AutoAttack points per class (None: all)
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(d for d in DATASETS if d != "mnist"))
@@ -97,7 +110,11 @@ class DucatConfig(ChapterConfig):
         check_choice("checkpoint", self.checkpoint, CHECKPOINTS)
         check_choice("select_view", self.select_view, VIEWS)
         check_choice("aa_version", self.aa_version, ("standard", "subset"))
-        check_fields(self, ("augment", "baselines", "trades_ducat", "ablation_from_start"), check_bool)
+        check_fields(self, ("augment", "baselines", "ablation_from_start"), check_bool)
+        for base in self.plugins:
+            check_choice("plugins", base, PLUGIN_BASES)
+        if len(set(self.plugins)) != len(self.plugins):
+            fail("plugins", list(self.plugins), f"distinct bases out of {list(PLUGIN_BASES)}")
 
     def _check_schedule(self) -> None:
         for name in ("ducat_start", "ducat_end", "lr_drops"):

@@ -10,9 +10,9 @@ from ...trainer import TrainConfig, learning_rate
 from .config import DucatConfig
 
 MODEL_LABELS = {"pgd_at": "PGD-AT", "ducat": "PGD-AT + DUCAT", "trades": "TRADES", "mart": "MART",
-                "trades_ducat": "TRADES + DUCAT", "ducat_from_start": "DUCAT from epoch 1"}
+                "trades_ducat": "TRADES + DUCAT", "mart_ducat": "MART + DUCAT", "ducat_from_start": "DUCAT from epoch 1"}
 # The evaluations whose models have a 2C head (their key, or an ablation's "ducat_wb<w_b, "." as "p">).
-DUMMY_PREFIXES = ("ducat", "trades_ducat")
+DUMMY_PREFIXES = ("ducat", "trades_ducat", "mart_ducat")
 VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
@@ -54,9 +54,15 @@ def _attack(cfg: DucatConfig) -> dict:
     return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
 
 
+def plugin_key(base: str) -> str:
+    """The key of DUCAT plugged into `base` ("trades" -> "trades_ducat")."""
+    return f"{base}_ducat"
+
+
 def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_benign: float | None = None,
           base: str = "pgd_at") -> Objective:
-    extra = {"w_alpha": cfg.w_alpha} if base == "pgd_at" else {"beta": cfg.trades_beta}
+    betas = {"trades": cfg.trades_beta, "mart": cfg.mart_beta}
+    extra = {"w_alpha": cfg.w_alpha} if base == "pgd_at" else {"beta": betas[base]}
     return make_objective("ducat", **_attack(cfg), num_classes=num_classes,
                           start=cfg.ducat_start if start is None else start, end=cfg.ducat_end,
                           w_benign=cfg.w_benign if w_benign is None else w_benign, w_adv=cfg.w_adv, base=base, **extra)
@@ -65,12 +71,12 @@ def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_ben
 def plan(cfg: DucatConfig, num_classes: int) -> dict[str, Objective]:
     """key -> objective of every model the config asks for (the 2C ones: `is_dummy(key)`)."""
     out = {"pgd_at": make_objective("pgd_at", **_attack(cfg)), "ducat": ducat(cfg, num_classes)}
-    if cfg.baselines or cfg.trades_ducat:
+    if cfg.baselines or "trades" in cfg.plugins:
         out["trades"] = make_objective("trades", **_attack(cfg), beta=cfg.trades_beta, clip_start=False)
-    if cfg.baselines:
+    if cfg.baselines or "mart" in cfg.plugins:
         out["mart"] = make_objective("mart", **_attack(cfg), beta=cfg.mart_beta)
-    if cfg.trades_ducat:
-        out["trades_ducat"] = ducat(cfg, num_classes, base="trades")
+    for base in cfg.plugins:
+        out[plugin_key(base)] = ducat(cfg, num_classes, base=base)
     if cfg.ablation_from_start and cfg.ducat_start != 1:
         out["ducat_from_start"] = ducat(cfg, num_classes, start=1)
     for w in cfg.ablation_w_benign:

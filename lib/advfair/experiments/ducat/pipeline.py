@@ -2,7 +2,8 @@
 as its critics asked.
 
 `run(config) -> results` trains (or loads from the cache) PGD-AT, PGD-AT + DUCAT (a 2C head, the DUCAT loss
-inside the code's late window), TRADES and MART (for C1 and the transfer matrix) and the ablations. Every
+inside the code's late window), TRADES and MART (for C1 and the transfer matrix), DUCAT plugged into TRADES
+and MART (C3) and the ablations. Every
 2C model is served with recovery (`inference.PairMax`): its metrics are C-way. Each model is evaluated with
 the paper's dummy-unaware PGD on the raw 2C logits and with dummy-aware attacks (merged PGD with restarts,
 DAWA-style PGD, AutoAttack on the pairmax logits); the raw 2C argmax is kept as a side head (the "label
@@ -73,11 +74,12 @@ def run(cfg: DucatConfig) -> dict:
 
 
 def protocol_for(cfg: DucatConfig, key: str) -> Protocol:
-    """PGD-AT and DUCAT: every attack; TRADES and MART (C1): the unaware PGD only, unless TRADES + DUCAT is
-    trained (then TRADES gets the aware PGDs too); ablations: every attack but AutoAttack."""
+    """PGD-AT and DUCAT: every attack; TRADES and MART (C1): the unaware PGD only, unless DUCAT is plugged into
+    them (C3: then they get the aware PGDs too, as their plug-ins); ablations and plug-ins: every attack but
+    AutoAttack."""
     if key in ("pgd_at", "ducat"):
         return methods.protocol(cfg)
-    if key in ("trades", "mart") and not (key == "trades" and cfg.trades_ducat):
+    if key in ("trades", "mart") and key not in cfg.plugins:
         return methods.protocol(cfg, aware=False)
     return methods.protocol(cfg, aa=False)
 
@@ -115,12 +117,12 @@ def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, val: Points | 
     specs = {"data_spec": methods.data_spec(cfg), "model_spec": methods.model_spec(cfg, dummy),
              "objective": objective, "train_cfg": methods.train_config(cfg)}
     if cfg.checkpoint == "validation":
-        model, meta = train_selected(r, cfg, split, val, dummy=dummy, **specs)
+        model, meta = train_selected(r, cfg, split, val, dummy=dummy, label=f"train {key}", **specs)
         last, _ = train_cached(r.cache, split, **specs, device=r.device)  # written by train_selected
     else:
         model, meta = fit(r, cfg, split, model_spec_of(**specs), model_spec=specs["model_spec"], objective=objective,
                           train_cfg=specs["train_cfg"], keep_prefix=keep_prefix, resume_from=resume_from,
-                          prefix_out=(prefixes, key))
+                          prefix_out=(prefixes, key), label=f"train {key}")
         last = None
     record = model_record(meta)
     record["seconds"]["epochs"] = [h["seconds"] for h in meta["history"]]  # C4: measured, not compared exactly
@@ -139,7 +141,7 @@ def fresh_model(split: Split, model_spec: dict, seed: int) -> nn.Module:
 
 def fit(r: Run, cfg: DucatConfig, split: Split, spec: dict, *, model_spec: dict, objective: Objective, train_cfg,
         keep_prefix: int | None = None, resume_from: Path | None = None,
-        prefix_out: tuple[dict, str] | None = None) -> tuple[nn.Module, dict]:
+        prefix_out: tuple[dict, str] | None = None, label: str = "") -> tuple[nn.Module, dict]:
     """`train_cached` with a prefix checkpoint kept (after epoch `keep_prefix`, its path put in
     `prefix_out[0][prefix_out[1]]`) or resumed from (`resume_from`); cached under `spec`."""
     x, y = split.images("train")
@@ -156,7 +158,7 @@ def fit(r: Run, cfg: DucatConfig, split: Split, spec: dict, *, model_spec: dict,
                     prefix_out[0][prefix_out[1]] = prefix
 
         return train(m, objective, x, y, train_cfg, device=r.device, checkpoint=checkpoint, progress=cfg.progress,
-                     on_epoch_end=hook)
+                     label=label, on_epoch_end=hook)
 
     model, meta = r.cache.get_or_train(spec, fresh_model(split, model_spec, train_cfg.seed), run_training)
     return model.to(r.device).eval(), meta
@@ -176,7 +178,7 @@ def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: 
 
 
 def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy: bool, data_spec: dict,
-                   model_spec: dict, objective: Objective, train_cfg) -> tuple[nn.Module, dict]:
+                   model_spec: dict, objective: Objective, train_cfg, label: str = "") -> tuple[nn.Module, dict]:
     """Train once, keep the best epoch on validation (strict improvement, as the official code keeps its best
     test-set epoch) and the last epoch: the selected model is cached under the training spec plus the
     selection rule, the last epoch under the plain training spec (the key every other chapter uses)."""
@@ -199,7 +201,7 @@ def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy
         holder.update(model=m, best=best, path=path)
         x, y = split.images("train")
         history = train(m, objective, x, y, train_cfg, device=r.device, checkpoint=checkpoint, progress=cfg.progress,
-                        on_epoch_end=score)
+                        label=f"{label} (validation each epoch)", on_epoch_end=score)
         for h in history:
             h["val_accuracy"] = best["val"].get(h["epoch"])
             h["selected"] = h["epoch"] == best["epoch"]

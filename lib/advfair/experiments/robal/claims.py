@@ -12,7 +12,7 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import interval, mean, of_classes, stratified_bootstrap
 from ...evaluation.protocol import decode_labels
 from ...verdicts import ACCURACY_POINT, Effect, Part, Verdict, at_most, exact_test, greater, less, untestable, within
-from ..common import clean_gate, evaluation
+from ..common import evaluation, model_gates
 from .methods import MODEL_LABELS
 
 PAPER = {
@@ -92,8 +92,11 @@ def _boot(results: dict) -> dict:
 
 
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
-    return tuple(clean_gate(MODEL_LABELS[name], evaluation(results, name))
-                 for name in names)
+    """Clean accuracy of each model, and PGD accuracy of the adversarially trained ones (all but the plain
+    model), against their floors."""
+    pgd = results["attack_names"]["pgd"]
+    return tuple(g for name in names
+                 for g in model_gates(MODEL_LABELS[name], evaluation(results, name), None if name == "plain" else pgd))
 
 
 def _difference(results: dict, a: str, b: str, attack: str, points: str = "all", statistic=mean) -> Estimate:
@@ -281,7 +284,7 @@ def c9(results: dict) -> Verdict:
             greater(f"AA at the end of training, best of τ_b − τ_m = {', '.join(values[1:-1])} − best of "
                     f"{values[0]} and {values[-1]} (AA points)", aa_peak(ends, **_boot(results)),
                     effect=SMALLEST_EFFECT["C9"]))
-    gates = [clean_gate(f"RoBal τ_b − τ_m = {v}", e) for v, e in zip(values, ends)]
+    gates = [g for v, e in zip(values, ends) for g in model_gates(f"RoBal τ_b − τ_m = {v}", e, "aa", "subset")]
     return Verdict("C9", PAPER["C9"], (clean, peak), tuple(gates))
 
 

@@ -36,66 +36,78 @@ class RobalConfig(ChapterConfig):
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
 
-    seed: int = 1  # the released code trains with seed 1 (its data seed is 0)
-    dataset: str = "cifar10"
-    model: str = "small_cnn"
-    width: int = 8  # at this scale the models are limited by data and steps, not width: 8 costs half of 16
+    # the released code trains with seed 1 (its data seed is 0)
+    seed: int = 1  # training and attack seed
+    dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100, made long-tailed
+    model: str = "small_cnn"  # the network of every model
+    # at this scale the models are limited by data and steps, not width: 8 costs half of 16
+    width: int = 8  # channel width of the small CNN
     # Data: n_c = int(n_max * imbalance^(c / (C - 1))), drawn with the LDAM rule and `data_seed`.
-    n_max: int = 1000
-    imbalance: float = 0.02
-    data_seed: int = 0
-    sml_bal_per_class: int | None = None  # None: the long-tailed total / C
-    val_per_class: int = 50
-    test_per_class: int | None = 200
-    models: tuple[str, ...] = MODEL_KEYS
+    n_max: int = 1000  # training images of the head class (the others follow the imbalance ratio)
+    imbalance: float = 0.02  # n_min / n_max of the long-tailed set (0.02: the paper's ratio 50)
+    data_seed: int = 0  # which images form the long-tailed, validation and test sets
+    # None: the long-tailed total / C
+    sml_bal_per_class: int | None = None  # images per class of the balanced control Sml-Bal
+    val_per_class: int = 50  # balanced validation images per class, from images the long-tailed set leaves unused
+    test_per_class: int | None = 200  # test images per class (None: all)
+    models: tuple[str, ...] = MODEL_KEYS  # which models to train (at_fc, the baseline, is required)
     # Training (adversarial training for every model).
-    eps: float = 8 / 255
-    train_steps: int = 3
-    train_alpha: float = 3 / 255
-    train_start: str = "symmetric"  # the released code starts at x + eps * U[0, 1) ("positive": paper profile)
-    clip_start: bool | None = None  # None: as the code of that start (the positive start is not clipped)
-    trades_clip_start: bool = False  # False: TRADES' inner max starts unclipped, as in its official code
-    epochs: int = 4
-    batch_size: int = 32  # more SGD steps per epoch than the paper's 64 (lr scaled with it)
-    augment: bool = False  # a schedule this short learns faster without crop + flip
-    lr: float = 0.05
-    weight_decay: float = 2e-4
-    lr_schedule: str = "code_compound"
-    milestones: tuple[int, ...] = (3, 4)  # the paper's (60, 75) of 80 epochs, scaled to 4
+    eps: float = 8 / 255  # L-inf radius of every attack, inputs in [0, 1]
+    train_steps: int = 3  # PGD steps of the training attack
+    train_alpha: float = 3 / 255  # step size of the training attack
+    # the released code starts at x + eps * U[0, 1) ("positive": paper profile)
+    train_start: str = "symmetric"  # training-attack start: symmetric or positive
+    # None: as the code of that start (the positive start is not clipped)
+    clip_start: bool | None = None  # clip the training attack's start to [0, 1] (None: as the start's code)
+    # False: TRADES' inner max starts unclipped, as in its official code
+    trades_clip_start: bool = False  # clip TRADES' inner-max start to [0, 1]
+    epochs: int = 4  # training epochs
+    # more SGD steps per epoch than the paper's 64 (lr scaled with it)
+    batch_size: int = 32  # training batch size
+    # a schedule this short learns faster without crop + flip
+    augment: bool = False  # random crop and flip while training
+    lr: float = 0.05  # initial SGD learning rate
+    weight_decay: float = 2e-4  # SGD weight decay
+    lr_schedule: str = "code_compound"  # the released code's compounding decay, or a x0.1 step
+    # the paper's (60, 75) of 80 epochs, scaled to 4
+    milestones: tuple[int, ...] = (3, 4)  # epochs where the lr decays (unset: they follow epochs)
     # Baselines.
-    cos_scale: float = 16.0
-    la_tau: float = 1.0
-    la_post_grid: tuple[float, ...] = (0.5, 1.0)
-    trades_beta: float = 6.0
+    cos_scale: float = 16.0  # scale s of the vanilla cosine head (AT-Cos)
+    la_tau: float = 1.0  # tau of logit-adjusted training (AT + LA-train)
+    la_post_grid: tuple[float, ...] = (0.5, 1.0)  # post-hoc shifts tau_p of LA-post tried on validation
+    trades_beta: float = 6.0  # TRADES' KL weight
     # Table 1's inference remedies on AT-FC's weights (C4): re-scaling W_i / n_i^tau and tau-normalisation
     # W_i / ||W_i||^tau (paper Table S5: tau = 2; released config: tau = 1, followed here).
-    rescale_tau: float = 0.3
-    norm_tau: float = 1.0
+    rescale_tau: float = 0.3  # tau of the re-scaling head W_i / n_i^tau (C4)
+    norm_tau: float = 1.0  # tau of the tau-normalisation head W_i / ||W_i||^tau (C4)
     # RoBal (CIFAR-10-LT released configs).
-    robal_s: float = 10.0
-    robal_m0: float = 0.1
-    robal_gamma: float = 1 / 32
-    kl_weight: float = 6.0
-    inner_scale: float = 1.0
-    robal_n_tau_b: float = 1.2
-    robal_n_tau_m: float = 0.0
-    robal_n_tau_p: float = 0.1
-    robal_r_tau_b: float = 1.5
-    robal_r_tau_m: float = 0.3
-    robal_r_eval_scale: float = 1.0
+    robal_s: float = 10.0  # RoBal's cosine scale s
+    robal_m0: float = 0.1  # RoBal's constant margin m0
+    robal_gamma: float = 1 / 32  # RoBal's gamma in W_i / (||W_i|| + gamma)
+    kl_weight: float = 6.0  # weight alpha of RoBal's TRADES-style KL term
+    inner_scale: float = 1.0  # logit scale of RoBal's inner attack and KL (1: the released code)
+    robal_n_tau_b: float = 1.2  # RoBal-N's class-aware bias tau_b
+    robal_n_tau_m: float = 0.0  # RoBal-N's class-aware margin tau_m
+    robal_n_tau_p: float = 0.1  # RoBal-N's post-hoc shift tau_p at test time
+    robal_r_tau_b: float = 1.5  # RoBal-R's class-aware bias tau_b
+    robal_r_tau_m: float = 0.3  # RoBal-R's class-aware margin tau_m
+    robal_r_eval_scale: float = 1.0  # RoBal-R's test-time logit scale (1: as the released code serves it)
     # Table 3 block 2 (C9) over tau_b - tau_m; RoBal-N adds 1.2, so three evenly spaced values: 0, 0.6, 1.2.
-    ablation_tau_b: tuple[float, ...] = (0.0, 0.6)
-    tau_p_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5)
+    ablation_tau_b: tuple[float, ...] = (0.0, 0.6)  # tau_b - tau_m values of the C9 ablation
+    tau_p_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5)  # shifts tau_p tried on validation (C9)
     # Evaluation.
-    eval_steps: int = 20
-    eval_alpha: float = 2 / 255
-    logit_scale_attack: float = 10.0
-    fgsm: bool = False
-    mim: bool = False
-    aa_per_class: int | None = 30  # AutoAttack costs ~1000 gradient steps per robust point: the dearest column
-    standard_aa: bool = False
-    kappa_grid: tuple[float, ...] = (-3.0, 0.0, 3.0)  # each exponent costs an AutoAttack run
-    equivalence_margin: float = 0.02  # "unchanged" (C4, C5): the paired difference lies within +-2 points
+    eval_steps: int = 20  # PGD, CW and MIM steps of the test attacks
+    eval_alpha: float = 2 / 255  # step size of the test attacks
+    logit_scale_attack: float = 10.0  # factor of the PGD on scaled logits (10: PGD on 10x logits)
+    fgsm: bool = False  # add FGSM to the test attacks
+    mim: bool = False  # add MIM to the test attacks
+    # AutoAttack costs ~1000 gradient steps per robust point: the dearest column
+    aa_per_class: int | None = 30  # AutoAttack points per class (None: every test point)
+    standard_aa: bool = False  # also run standard AutoAttack on AT-FC and RoBal
+    # each exponent costs an AutoAttack run
+    kappa_grid: tuple[float, ...] = (-3.0, 0.0, 3.0)  # exponents kappa of the logit-scale sweep logits / 10^kappa (C5)
+    # C5's "unchanged": the paired difference lies within +-2 points; C4's "not AA": AA rises by at most 2 points
+    equivalence_margin: float = 0.02  # the margin of 'unchanged' (C5) and of 'not AA' (C4), as a proportion
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASET_CLASSES)
