@@ -99,10 +99,10 @@ display(Markdown(cw.points_summary(results)))
 # threshold on the claimed side; `not reproduced`: it excludes every effect of interest (the other side, or short
 # of the claim's smallest effect of interest, declared in the claims module before any result was read);
 # `inconclusive at this scale` otherwise. All primary parts must hold; Holm's correction guards the `not
-# reproduced` side. A model below three times chance clean accuracy, or a class the claim names below chance, is
-# checked first, on its interval: `degenerate` or `borderline`, the claim is `not testable at this scale`. The
-# last column gives each run's own verdict (the training seeds, and the first seed again with other CPU kernels):
-# a diagnostic, not a vote. {doc}`summary` describes the rules in full.
+# reproduced` side. A model below three times chance clean accuracy or below chance PGD accuracy, or a class the
+# claim names below chance, is checked first, on its interval: `degenerate` or `borderline`, the claim is `not
+# testable at this scale`. The last column gives each run's own verdict (the training seeds, and the first seed
+# again with other CPU kernels): a diagnostic, not a vote. {doc}`summary` describes the rules in full.
 
 # %% [markdown]
 # (cw-disparity)=

@@ -122,10 +122,11 @@ display(Markdown(du.points_summary(results)))
 # test points. `reproduced`: the interval lies beyond the threshold on the claimed side; `not reproduced`: it
 # excludes every effect of interest (the other side, or short of the claim's smallest effect of interest,
 # declared in the claims module before any result was read); `inconclusive at this scale` otherwise. All primary
-# parts must hold; Holm's correction guards the `not reproduced` side. A model below three times chance clean
-# accuracy is checked first, on its interval: `degenerate` or `borderline`, the claim is `not testable at this
-# scale`. The last column gives each run's own verdict (the training seeds, and the first seed again with other
-# CPU kernels): a diagnostic, not a vote. {doc}`summary` describes the rules in full.
+# parts must hold; Holm's correction guards the `not reproduced` side. A model below three times chance
+# (recovered) clean accuracy or below chance dummy-unaware PGD accuracy is checked first, on its interval:
+# `degenerate` or `borderline`, the claim is `not testable at this scale`. The last column gives each run's own
+# verdict (the training seeds, and the first seed again with other CPU kernels): a diagnostic, not a vote.
+# {doc}`summary` describes the rules in full.
 
 # %% [markdown]
 # (du-always)=

@@ -81,17 +81,17 @@ display(rb.setup_table(results))
 #
 # **How the verdicts are made.** Every claim is tested by a rule written in `advfair.experiments.robal.claims`
 # and tested in `tests/unit/test_robal_claims.py`: paired estimates on the same test points (a stratified
-# bootstrap over points); "unchanged" (C5) means the interval lies within ±`equivalence_margin`, and "not
-# AA" (C4) that the AA gain is at most that margin. Each part's
-# estimate is pooled over the chapter's training seeds (`book/results/robal_stability.json`): the mean of the
-# per-seed paired estimates, with a 95% *t* interval that counts the spread over seeds as well as the test
-# points. `reproduced`: the interval lies beyond the threshold on the claimed side; `not reproduced`: it excludes
-# every effect of interest (the other side, or short of the claim's smallest effect of interest, declared in the
-# claims module before any result was read); `inconclusive at this scale` otherwise. All primary parts must hold;
-# Holm's correction guards the `not reproduced` side. A model below three times chance clean accuracy is checked
-# first, on its interval: `degenerate` or `borderline`, the claim is `not testable at this scale`. The last
-# column gives each run's own verdict (the training seeds, and the first seed again with other CPU kernels): a
-# diagnostic, not a vote. {doc}`summary` describes the rules in full.
+# bootstrap over points); "unchanged" (C5) means the interval lies within ±`equivalence_margin`, and "not AA"
+# (C4) that the AA gain is at most that margin. Each part's estimate is pooled over the chapter's training seeds
+# (`book/results/robal_stability.json`): the mean of the per-seed paired estimates, with a 95% *t* interval that
+# counts the spread over seeds as well as the test points. `reproduced`: the interval lies beyond the threshold
+# on the claimed side; `not reproduced`: it excludes every effect of interest (the other side, or short of the
+# claim's smallest effect of interest, declared in the claims module before any result was read); `inconclusive
+# at this scale` otherwise. All primary parts must hold; Holm's correction guards the `not reproduced` side. A
+# model below three times chance clean accuracy, or an adversarially trained one below chance PGD accuracy (AA
+# for the ablation), is checked first, on its interval: `degenerate` or `borderline`, the claim is `not testable
+# at this scale`. The last column gives each run's own verdict (the training seeds, and the first seed again with
+# other CPU kernels): a diagnostic, not a vote. {doc}`summary` describes the rules in full.
 
 # %%
 counts = results["counts"]

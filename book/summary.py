@@ -40,10 +40,11 @@
 #   `reproduced` easier (a unit test checks both).
 # - **Parts and multiplicity.** All primary parts must hold for `reproduced`. On the `not reproduced` side,
 #   Holm's step-down corrects over the primary parts. Secondary parts are shown, marked, and do not vote.
-# - **Gates first.** A model below three times chance clean accuracy, or a class the claim rests on below
-#   chance, cannot be diagnosed. Each gate is an exact interval against its floor: `degenerate` when the upper
-#   bound lies below the floor, `borderline` when the interval holds it; both make the claim
-#   `not testable at this scale`, whatever its parts say.
+# - **Gates first.** A model below three times chance clean accuracy, an adversarially trained model below chance
+#   robust accuracy under the chapter's reference attack, or a class the claim rests on below chance, cannot be
+#   diagnosed. Each gate is an exact interval against its floor: `degenerate` when the upper bound lies below the
+#   floor, `borderline` when the interval holds it; both make the claim `not testable at this scale`, whatever
+#   its parts say.
 # - **Each run's own verdict** is shown beside the pooled one, as it is (e.g. "not testable in 3, not
 #   reproduced in 1 of 4 runs"): a diagnostic of the seeds and of the CPU kernels, not a vote.
 
