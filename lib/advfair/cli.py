@@ -22,6 +22,7 @@ from typing import Any
 from . import __version__, api
 from .experiments import CHAPTERS, results_dir
 from .experiments.cache import write_json_atomic
+from .experiments.estimate import estimate_seconds, readable
 from .experiments.fields import describe
 from .locations import BOOK_RESULTS
 from .experiments.stability import (KERNELS, add_kernel_runs, pooled_verdicts, refresh_stability, run_stability,
@@ -153,15 +154,29 @@ def _run(args: argparse.Namespace) -> int:
     chapter = CHAPTERS[args.chapter]
     overrides = _config(args)
     config = _make_config(chapter, args.profile, overrides)
-    if args.profile == "paper" and "device" not in overrides and api.resolve_device(config.device).type == "cpu":
-        fail("--device", None, "cuda for the paper profile (paper-scale models and schedules: days to weeks on a "
-                               "CPU), or --device cpu to run it on the CPU anyway")
+    if args.profile == "paper" and api.resolve_device(config.device).type == "cpu":
+        print(f"advfair: {chapter.name} at the paper profile on this CPU: {cpu_estimate(chapter, config)}",
+              file=sys.stderr)
+        if "device" not in overrides:
+            fail("--device", None, "cuda for the paper profile, or --device cpu to run it on the CPU anyway")
     out = checked_output(args.out or RUNS_DIR / f"{args.chapter}_{args.profile}_{_timestamp()}.json", args.into_book)
     results = chapter.run(config)
     write_json_atomic(results, out)
     print(summary(chapter, results))
     print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
     return 0
+
+
+def cpu_estimate(chapter, config) -> str:
+    """The estimated running time of `config`, scaled from the book's committed cpu-profile run (its measured
+    wall time, its training volume and its network's cost per image, timed on this machine now)."""
+    path = results_dir() / f"{chapter.name}_cpu.json"
+    if not path.is_file():
+        return "no estimate (the book's cpu-profile results, the reference, are not here)"
+    reference = json.loads(path.read_text())
+    seconds = estimate_seconds(config, chapter.make_config("cpu"), reference["seconds"]["total"])
+    return (f"{readable(seconds)} (the cpu profile's {reference['seconds']['total'] / 60:.0f} minutes, scaled by "
+            "training volume and by the network's cost per image here; an order of magnitude)")
 
 
 def summary(chapter, results: dict) -> str:

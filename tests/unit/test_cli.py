@@ -186,7 +186,36 @@ def test_the_paper_profile_never_falls_back_to_the_cpu_silently(fake_run, capsys
     assert cli.main(["run", "classwise", "--profile", "paper", "--out", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err
     assert "--device=None is not allowed" in err and "--device cpu" in err and fake_run == []
+    assert "paper profile on this CPU: no estimate" in err  # the fixture's results folder holds no reference
     assert cli.main(["run", "classwise", "--profile", "paper", "--device", "cpu", "--out", str(tmp_path / "r.json")]) == 0
+
+
+def test_the_paper_profile_on_a_cpu_prints_its_estimated_time_first(fake_run, capsys, tmp_path, monkeypatch):
+    from advfair.experiments import estimate, results_dir
+
+    monkeypatch.setattr(cli.api.torch.cuda, "is_available", lambda: False)
+    (results_dir() / "classwise_cpu.json").write_text(json.dumps({"seconds": {"total": 600.0}}))
+    cost = {"small_cnn": 1e-3, "preact_resnet18": 2e-2}  # seconds per image pass, as if timed here
+    monkeypatch.setattr(estimate, "seconds_per_image", lambda cfg: cost[estimate.network(cfg)[0]])
+    assert cli.main(["run", "classwise", "--profile", "paper", "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    paper, cpu = CHAPTER.make_config("paper"), CHAPTER.make_config("cpu")
+    expected = 600.0 * estimate.training_volume(paper) / estimate.training_volume(cpu) * 20
+    assert f"paper profile on this CPU: {estimate.readable(expected)} (the cpu profile's 10 minutes" in err
+    assert err.index("paper profile on this CPU") < err.index("--device=None is not allowed") and fake_run == []
+    # 5000 images per class x 110 epochs x 11 passes against 400 per class x 4 epochs x 4 passes
+    assert estimate.training_volume(paper) / estimate.training_volume(cpu) == pytest.approx(50_000 * 110 * 11 / 64_000)
+
+
+def test_estimate_pieces():
+    from advfair.experiments import CHAPTERS, estimate
+
+    robal = CHAPTERS["robal"].make_config("cpu")
+    assert estimate.training_volume(robal) == sum(robal.counts()) * robal.epochs * (robal.train_steps + 1)
+    assert estimate.network(CHAPTERS["ducat"].make_config("paper")) == ("bottleneck18", 16)
+    assert estimate.readable(90) == "about 1.5 minutes" and estimate.readable(3 * 86400) == "about 3.0 days"
+    assert estimate.readable(40 * 86400) == "about 40 days" and estimate.readable(5) == "about 5 seconds"
+    assert estimate.seconds_per_image(robal, batch=2, repeats=1) > 0
 
 
 def test_set_takes_a_fraction_as_evaluate_does(fake_run, tmp_path):
