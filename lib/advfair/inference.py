@@ -26,7 +26,7 @@ Specs are JSON-able (`spec_to_json` / `spec_from_json`) and recorded beside ever
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -49,12 +49,15 @@ class LogitBias(nn.Module):
 
 
 class LogitScale(nn.Module):
-    """Multiplies a model's logits by `factor`."""
+    """Multiplies a model's logits by `factor`: one number, or a tensor of one factor per class."""
 
-    def __init__(self, model: nn.Module, factor: float):
+    def __init__(self, model: nn.Module, factor: float | torch.Tensor):
         super().__init__()
         self.model = model
-        self.factor = check_positive("factor", factor)
+        if isinstance(factor, torch.Tensor):
+            self.register_buffer("factor", factor.detach().clone().float())
+        else:
+            self.factor = check_positive("factor", factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x) * self.factor
@@ -74,18 +77,6 @@ class Scale:
         return f"{self.factor:g}·{z}"
 
 
-class LogitClassScale(nn.Module):
-    """Multiplies each class's logit by its own factor."""
-
-    def __init__(self, model: nn.Module, factors: torch.Tensor):
-        super().__init__()
-        self.model = model
-        self.register_buffer("factors", factors.detach().clone().float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) * self.factors
-
-
 @dataclass(frozen=True)
 class ClassScale:
     factors: tuple[float, ...]
@@ -97,7 +88,7 @@ class ClassScale:
             check_positive("factors", v)
 
     def apply(self, model: nn.Module) -> nn.Module:
-        return LogitClassScale(model, torch.tensor(self.factors))
+        return LogitScale(model, torch.tensor(self.factors))
 
     def label(self, z: str) -> str:
         return f"{self.name}·{z}" if " " not in z else f"{self.name}·({z})"
@@ -310,13 +301,10 @@ def class_bias(num_classes: int, target: int, b: float) -> tuple[Step, ...]:
 def spec_to_json(spec: Sequence[Step]) -> list[dict]:
     """Each step as {"kind": ..., its fields}; a field left at its default (a formula's name) is not written."""
     names = {cls: name for name, cls in STEPS.items()}
-    return [{"kind": names[type(step)], **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(step).items()
-                                            if not _is_default(step, k, v)}} for step in spec]
-
-
-def _is_default(step: Step, name: str, value) -> bool:
-    default = next(f.default for f in fields(step) if f.name == name)
-    return default is not MISSING and value == default
+    written = [{f.name: getattr(step, f.name) for f in fields(step) if getattr(step, f.name) != f.default}
+               for step in spec]
+    return [{"kind": names[type(step)], **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
+            for step, values in zip(spec, written)]
 
 
 def spec_from_json(items: Sequence[dict]) -> tuple[Step, ...]:
