@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
@@ -100,6 +101,15 @@ def save_atomic(obj: object, path: Path) -> None:
         raise
 
 
+def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
+    """The sum of `t` over the processes of a torch.distributed run; `t` itself in a one-process run."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
@@ -162,6 +172,7 @@ def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], 
             seen += len(xb)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}")
         seconds = time.perf_counter() - started
+        objective.synchronise(sum_over_processes)
         record = {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_second": seen / seconds,
                   **{name: total / seen for name, total in stat_sums.items()}, **objective.end_epoch(epoch)}
         history.append(record)

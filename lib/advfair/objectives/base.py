@@ -9,7 +9,11 @@ binds such a function to its hyperparameters. Methods that need more subclass `O
   (what it returns is added to the epoch's history record), e.g. a once-per-epoch temperature update;
 - per-sample statistics: `__call__` may return `ObjectiveOutput(loss, stats)`, each stat a (B,) tensor;
   the trainer records their epoch means;
-- state (`state_dict` / `load_state_dict`) saved in every checkpoint, so a resumed run is exact.
+- state (`state_dict` / `load_state_dict`) saved in every checkpoint, so a resumed run is exact;
+- epoch sums (`epoch_sums`): tensors of sums over the epoch's samples that `end_epoch` turns into state (e.g.
+  per-class risks). In a run of several processes each process sees only its shard, so the trainer sums them
+  over the processes (`synchronise`) just before `end_epoch`: every process then updates from the whole epoch,
+  as one process would, and the objectives stay identical across processes.
 
 `version` is the objective's cache version: bump it when a change alters what training produces, and
 only that objective's cached models are retrained.
@@ -42,8 +46,17 @@ class Objective:
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor | ObjectiveOutput:
         raise NotImplementedError
 
+    # The names of the tensor attributes that hold sums over the epoch's samples (see the module docstring).
+    epoch_sums: tuple[str, ...] = ()
+
     def start_epoch(self, epoch: int) -> None:
         """Called before the first batch of `epoch` (0-based)."""
+
+    def synchronise(self, reduce: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Replace every epoch sum by `reduce(sum)`, its sum over the processes (the trainer's reduction; the
+        identity in one process). Called after the epoch's last batch, before `end_epoch`."""
+        for name in self.epoch_sums:
+            setattr(self, name, reduce(getattr(self, name)))
 
     def end_epoch(self, epoch: int) -> dict:
         """Called after the last batch of `epoch`; the returned JSON-able dict joins the history record."""

@@ -74,6 +74,7 @@ class ABSLD(_Distilled):
 
     name = "absld"
     version = 1
+    epoch_sums = ("sums",)
 
     def __init__(self, teacher: nn.Module, teacher_key: str, *, num_classes: int, mode: str = "separate",
                  eta: float = 0.1, tau_min: float = 0.5, tau_max: float = 5.0, decay_epochs: Sequence[int] = (),
@@ -161,6 +162,7 @@ class ReweightedRSLAD(_Distilled):
 
     name = "fair_rslad"
     version = 1
+    epoch_sums = ("sums",)
 
     def __init__(self, teacher: nn.Module, teacher_key: str, *, num_classes: int, eps: float, alpha: float, steps: int,
                  kl_scale: float = 1.0, power: float = 2.0, w_min: float = 5 / 6, w_max: float = 5 / 2):
