@@ -133,7 +133,8 @@ def test_worst_class_and_vulnerability_weights():
 
 def test_make_objective_binds_parameters(model, batch):
     x, y = batch
-    assert set(OBJECTIVES) == {"pgd_at", "trades", "class_weighted_pgd_at", "logit_adjusted", "robal", "mart", "ducat"}
+    assert set(OBJECTIVES) == {"pgd_at", "trades", "class_weighted_pgd_at", "logit_adjusted", "robal", "mart", "ducat",
+                               "dafa"}
     objective = make_objective("pgd_at", **ATTACK)
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     torch.manual_seed(2)

@@ -10,6 +10,7 @@ from ..validation import check_choice, check_eps, check_non_negative, check_posi
 from .base import FunctionObjective, Objective, ObjectiveOutput, as_objective
 from .class_weighted import class_weighted_pgd_at_loss
 from .clean import clean_ce, clean_ce_loss
+from .dafa import DAFA, check_dafa_params
 from .ducat import DucatObjective, check_ducat_params, ducat_pgd_at_loss
 from .logit_adjusted import check_logit_adjusted_params, logit_adjusted_loss
 from .mart import check_mart_params, mart_loss
@@ -21,7 +22,7 @@ __all__ = ["OBJECTIVES", "FunctionObjective", "clean_ce", "clean_ce_loss", "Obje
 
 
 class Method(NamedTuple):
-    loss: Callable[..., torch.Tensor]
+    loss: Callable[..., torch.Tensor] | None  # None: a stateful objective with no one-function form
     version: int  # the cache version of this objective: bump it when a change alters the trained weights
     check: Callable[..., dict] | None = None  # validates (and normalises) the method's own hyperparameters
     # A stateful objective: factory(name, params, version) -> Objective (None: the loss is a FunctionObjective).
@@ -40,6 +41,8 @@ OBJECTIVES: dict[str, Method] = {
     "mart": Method(mart_loss, 1, check_mart_params),
     # Stateful: switches between 2C PGD-AT and the DUCAT loss by epoch (`DucatObjective`).
     "ducat": Method(ducat_pgd_at_loss, 1, check_ducat_params, DucatObjective),
+    # Stateful: TRADES until its warm-up ends, then class-wise weights and balls (`DAFA`).
+    "dafa": Method(None, DAFA.version, check_dafa_params, DAFA),
 }
 
 

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from ...evaluation import AttackSpec, Protocol
-from ...objectives import OBJECTIVES, clean_ce
-from ...objectives.aalp import AALPObjective
-from ...objectives.base import FunctionObjective, Objective
-from ...objectives.pgd_at import check_pgd_at_params, pgd_at_loss
+from ...methods import catalogue
+from ...objectives import Objective
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig
 from .config import AALPConfig
@@ -56,17 +54,17 @@ def weight_switches(cfg: AALPConfig, on: bool) -> dict:
 
 def pairing(cfg: AALPConfig, *, lam: float, gd: bool = False, weights: bool = False) -> Objective:
     """The ALP family (one objective): M-PGD (lam = 0), ALP, or the AALP-style reconstruction's modules."""
-    return AALPObjective(**_attack(cfg), lam=lam, train_attack=cfg.train_attack, label_smoothing=cfg.label_smoothing,
+    key = "aalp" if gd or weights else "alp" if lam else "mpgd"
+    return catalogue.objective(key, **_attack(cfg), **({} if key == "mpgd" else {"lam": lam}),
+                               train_attack=cfg.train_attack, label_smoothing=cfg.label_smoothing,
                          **gd_switches(cfg, gd), **weight_switches(cfg, weights))
 
 
 def plan(cfg: AALPConfig) -> dict[str, Objective]:
     """key -> objective of every model the config asks for (in MODEL_KEYS order)."""
-    pgd_at = FunctionObjective("pgd_at", pgd_at_loss, {**_attack(cfg), **check_pgd_at_params()},
-                               version=OBJECTIVES["pgd_at"].version)
     objectives = {
-        "standard": clean_ce,
-        "pgd_at": lambda: pgd_at,
+        "standard": lambda: catalogue.objective("plain"),
+        "pgd_at": lambda: catalogue.objective("pgd_at", **_attack(cfg)),
         "mpgd": lambda: pairing(cfg, lam=0.0),
         "alp": lambda: pairing(cfg, lam=cfg.lam),
         "aalp": lambda: pairing(cfg, lam=cfg.lam, gd=True, weights=True),

@@ -7,9 +7,10 @@ import numpy as np
 from torch import nn
 
 from ...evaluation import Protocol, standard_attacks
-from ...objectives import Objective, make_objective
-from ...objectives.distill_objectives import ABSLD, Distillation, ReweightedRSLAD
-from ...objectives.label_smoothing import class_smoothing, label_smoothing_pgd_at
+from ...methods import catalogue
+from ...objectives import Objective
+from ...objectives.distill_objectives import ABSLD
+from ...objectives.label_smoothing import class_smoothing
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig
 from ..selection import SelectionRule
@@ -54,8 +55,8 @@ def teacher_objective(cfg: AbsldConfig) -> Objective:
     eps = cfg.eps if cfg.teacher_eps is None else cfg.teacher_eps
     attack = {"eps": eps, "alpha": cfg.teacher_alpha, "steps": cfg.teacher_steps}
     if cfg.teacher_objective == "trades":
-        return make_objective("trades", **attack, beta=cfg.teacher_beta, clip_start=False)
-    return make_objective("pgd_at", **attack)
+        return catalogue.objective("trades", **attack, beta=cfg.teacher_beta, clip_start=False)
+    return catalogue.objective("pgd_at", **attack)
 
 
 def teacher_train_config(cfg: AbsldConfig) -> TrainConfig:
@@ -96,9 +97,12 @@ def _attack(cfg: AbsldConfig) -> dict:
 
 def absld(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, mode: str,
           frozen: tuple[Sequence[float], Sequence[float]] | None = None) -> ABSLD:
-    return ABSLD(teacher, teacher_key, num_classes=cfg.num_classes(), mode=mode, eta=cfg.eta_tau, tau_min=cfg.tau_min,
-                 tau_max=cfg.tau_max, decay_epochs=cfg.student_decay_epochs(), eta_decay=cfg.eta_decay, frozen=frozen,
-                 kl_scale=cfg.kl_scale, **_attack(cfg))
+    """ABSLD in `mode`, or its frozen-temperature variant ("absld_manual") when `frozen` is given."""
+    key, extra = (absld_key(mode), {}) if frozen is None else ("absld_manual", {"mode": mode, "frozen": frozen})
+    return catalogue.objective(key, teacher=teacher, teacher_key=teacher_key, num_classes=cfg.num_classes(),
+                               eta=cfg.eta_tau, tau_min=cfg.tau_min, tau_max=cfg.tau_max,
+                               decay_epochs=cfg.student_decay_epochs(), eta_decay=cfg.eta_decay, kl_scale=cfg.kl_scale,
+                               **extra, **_attack(cfg))
 
 
 def manual_temperatures(cfg: AbsldConfig, hard: Sequence[int]) -> list[float]:
@@ -112,23 +116,25 @@ def plan(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, hard: Sequence[
     c, attack = cfg.num_classes(), _attack(cfg)
     manual = manual_temperatures(cfg, hard)
     out: dict[str, Objective] = {
-        "rslad": Distillation(teacher, teacher_key, num_classes=c, method="rslad", kl_scale=cfg.kl_scale, **attack),
+        "rslad": catalogue.objective("rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c, kl_scale=cfg.kl_scale,
+                                     **attack),
         absld_key("separate"): absld(cfg, teacher, teacher_key, "separate"),
         absld_key("code_product"): absld(cfg, teacher, teacher_key, "code_product"),
         "absld_manual": absld(cfg, teacher, teacher_key, "separate", frozen=(manual, manual)),
     }
     optional = {
-        "ard": lambda: Distillation(teacher, teacher_key, num_classes=c, method="ard", t=cfg.ard_t,
+        "ard": lambda: catalogue.objective("ard", teacher=teacher, teacher_key=teacher_key, num_classes=c, t=cfg.ard_t,
                                     ard_alpha=cfg.ard_alpha, kl_scale=cfg.kl_scale, **attack),
-        "fair_rslad": lambda: ReweightedRSLAD(teacher, teacher_key, num_classes=c, kl_scale=cfg.kl_scale, **attack),
-        "pgd_at": lambda: make_objective("pgd_at", **attack),
-        "trades": lambda: make_objective("trades", **attack, beta=cfg.trades_beta, clip_start=False),
+        "fair_rslad": lambda: catalogue.objective("fair_rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c,
+                                                  kl_scale=cfg.kl_scale, **attack),
+        "pgd_at": lambda: catalogue.objective("pgd_at", **attack),
+        "trades": lambda: catalogue.objective("trades", **attack, beta=cfg.trades_beta, clip_start=False),
     }
     out.update({name: optional[name]() for name in cfg.baselines})
     if cfg.c3:
-        out["ls_uniform"] = label_smoothing_pgd_at(**attack, smoothing=[cfg.ls_uniform] * c)
-        out["ls_class"] = label_smoothing_pgd_at(**attack, smoothing=class_smoothing(c, ls_hard, cfg.ls_hard,
-                                                                                     cfg.ls_easy))
+        out["ls_uniform"] = catalogue.objective("label_smoothing", **attack, smoothing=[cfg.ls_uniform] * c)
+        out["ls_class"] = catalogue.objective("label_smoothing", **attack,
+                                              smoothing=class_smoothing(c, ls_hard, cfg.ls_hard, cfg.ls_easy))
     return out
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...evaluation import Protocol, standard_attacks
-from ...objectives import Objective, make_objective
+from ...methods import catalogue
+from ...objectives import Objective
 from ...objectives.class_weighted import worst_class_weights
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig
@@ -76,16 +77,16 @@ def _attack(t: Track) -> dict:
 
 
 def pgd_at(t: Track) -> Objective:
-    return make_objective("pgd_at", **_attack(t))
+    return catalogue.objective("pgd_at", **_attack(t))
 
 
 def trades(cfg: ClasswiseConfig, t: Track) -> Objective:
-    return make_objective("trades", **_attack(t), beta=cfg.trades_beta, clip_start=cfg.trades_clip_start)
+    return catalogue.objective("trades", **_attack(t), beta=cfg.trades_beta, clip_start=cfg.trades_clip_start)
 
 
 def class_weighted(cfg: ClasswiseConfig, t: Track, num_classes: int, worst: int) -> Objective:
     """Reconstruction (in the spirit of Tian et al.): weight w_worst on the validation-weakest class."""
-    return make_objective("class_weighted_pgd_at", **_attack(t),
+    return catalogue.objective("class_weighted", **_attack(t),
                           class_weights=worst_class_weights(num_classes, worst, cfg.w_worst))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from ...evaluation import AttackSpec, Protocol
 from ...inference import VIEWS
 from ...models import canonical_model
-from ...objectives import Objective, make_objective
+from ...methods import catalogue
+from ...objectives import Objective
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig, learning_rate
 from .config import DucatConfig
@@ -63,18 +64,19 @@ def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_ben
           base: str = "pgd_at") -> Objective:
     betas = {"trades": cfg.trades_beta, "mart": cfg.mart_beta}
     extra = {"w_alpha": cfg.w_alpha} if base == "pgd_at" else {"beta": betas[base]}
-    return make_objective("ducat", **_attack(cfg), num_classes=num_classes,
+    key = "ducat" if base == "pgd_at" else plugin_key(base)
+    return catalogue.objective(key, **_attack(cfg), num_classes=num_classes,
                           start=cfg.ducat_start if start is None else start, end=cfg.ducat_end,
-                          w_benign=cfg.w_benign if w_benign is None else w_benign, w_adv=cfg.w_adv, base=base, **extra)
+                          w_benign=cfg.w_benign if w_benign is None else w_benign, w_adv=cfg.w_adv, **extra)
 
 
 def plan(cfg: DucatConfig, num_classes: int) -> dict[str, Objective]:
     """key -> objective of every model the config asks for (the 2C ones: `is_dummy(key)`)."""
-    out = {"pgd_at": make_objective("pgd_at", **_attack(cfg)), "ducat": ducat(cfg, num_classes)}
+    out = {"pgd_at": catalogue.objective("pgd_at", **_attack(cfg)), "ducat": ducat(cfg, num_classes)}
     if cfg.baselines or "trades" in cfg.plugins:
-        out["trades"] = make_objective("trades", **_attack(cfg), beta=cfg.trades_beta, clip_start=False)
+        out["trades"] = catalogue.objective("trades", **_attack(cfg), beta=cfg.trades_beta, clip_start=False)
     if cfg.baselines or "mart" in cfg.plugins:
-        out["mart"] = make_objective("mart", **_attack(cfg), beta=cfg.mart_beta)
+        out["mart"] = catalogue.objective("mart", **_attack(cfg), beta=cfg.mart_beta)
     for base in cfg.plugins:
         out[plugin_key(base)] = ducat(cfg, num_classes, base=base)
     if cfg.ablation_from_start and cfg.ducat_start != 1:

@@ -8,7 +8,8 @@ from torch import nn
 from ...data import class_balanced_indices
 from ...evaluation import AttackSpec, Protocol, standard_attacks
 from ...inference import Step, posthoc, rescaling, weight_normalisation
-from ...objectives import Objective, clean_ce, make_objective
+from ...methods import catalogue
+from ...objectives import Objective
 from ...splits import Split, long_tailed_split
 from ...trainer import TrainConfig
 from .config import LR_SCHEDULES, RobalConfig
@@ -53,9 +54,9 @@ def model_specs(cfg: RobalConfig) -> dict[str, dict]:
     fc = {"name": cfg.model, "width": cfg.width}
     return {
         "fc": fc,
-        "cos": {**fc, "head": "cosine", "head_scale": cfg.cos_scale, "head_gamma": 0.0},  # vanilla Cos: W / ||W||
-        "dot": {**fc, "head_bias": False},  # the bias-free head of logit-adjusted training
-        "robal": {**fc, "head": "cosine", "head_scale": 1.0, "head_gamma": cfg.robal_gamma},  # the loss applies s
+        "cos": {**fc, **catalogue.entry("at_cos").model, "head_scale": cfg.cos_scale},  # vanilla Cos: W / ||W||
+        "dot": {**fc, **catalogue.entry("la_train").model},  # the bias-free head of logit-adjusted training
+        "robal": {**fc, **catalogue.entry("robal_n").model, "head_gamma": cfg.robal_gamma},  # the loss applies s
     }
 
 
@@ -64,8 +65,9 @@ def _attack(cfg: RobalConfig) -> dict:
             "clip_start": cfg.clip_start}
 
 
-def robal(cfg: RobalConfig, *, tau_b: float, tau_m: float) -> Objective:
-    return make_objective("robal", **_attack(cfg), counts=cfg.counts(), s=cfg.robal_s, m0=cfg.robal_m0, tau_m=tau_m,
+def robal(cfg: RobalConfig, key: str, *, tau_b: float, tau_m: float) -> Objective:
+    """RoBal's loss (`key`: "robal_n" or "robal_r", which differ in their parameters and their served head)."""
+    return catalogue.objective(key, **_attack(cfg), counts=cfg.counts(), s=cfg.robal_s, m0=cfg.robal_m0, tau_m=tau_m,
                           tau_b=tau_b, kl_weight=cfg.kl_weight, inner_scale=cfg.inner_scale)
 
 
@@ -73,20 +75,20 @@ def plan(cfg: RobalConfig) -> dict[str, tuple[str, str, Objective]]:
     """key -> (training set, model spec, objective) of every model the config asks for, ablations included."""
     at = _attack(cfg)
     methods = {
-        "plain": ("long_tailed", "fc", clean_ce()),
-        "sml_bal": ("sml_bal", "fc", make_objective("pgd_at", **at)),
-        "at_fc": ("long_tailed", "fc", make_objective("pgd_at", **at)),
-        "at_cos": ("long_tailed", "cos", make_objective("pgd_at", **at)),
-        "la_train": ("long_tailed", "dot", make_objective("logit_adjusted", **at, counts=cfg.counts(), tau=cfg.la_tau)),
-        "trades": ("long_tailed", "fc", make_objective("trades", eps=cfg.eps, alpha=cfg.train_alpha,
+        "plain": ("long_tailed", "fc", catalogue.objective("plain")),
+        "sml_bal": ("sml_bal", "fc", catalogue.objective("at_fc", **at)),
+        "at_fc": ("long_tailed", "fc", catalogue.objective("at_fc", **at)),
+        "at_cos": ("long_tailed", "cos", catalogue.objective("at_cos", **at)),
+        "la_train": ("long_tailed", "dot", catalogue.objective("la_train", **at, counts=cfg.counts(), tau=cfg.la_tau)),
+        "trades": ("long_tailed", "fc", catalogue.objective("trades", eps=cfg.eps, alpha=cfg.train_alpha,
                                                        steps=cfg.train_steps, beta=cfg.trades_beta,
                                                        clip_start=cfg.trades_clip_start)),
-        "robal_n": ("long_tailed", "robal", robal(cfg, tau_b=cfg.robal_n_tau_b, tau_m=cfg.robal_n_tau_m)),
-        "robal_r": ("long_tailed", "robal", robal(cfg, tau_b=cfg.robal_r_tau_b, tau_m=cfg.robal_r_tau_m)),
+        "robal_n": ("long_tailed", "robal", robal(cfg, "robal_n", tau_b=cfg.robal_n_tau_b, tau_m=cfg.robal_n_tau_m)),
+        "robal_r": ("long_tailed", "robal", robal(cfg, "robal_r", tau_b=cfg.robal_r_tau_b, tau_m=cfg.robal_r_tau_m)),
     }
     out = {key: methods[key] for key in cfg.models}
     for tau_b in cfg.ablation_tau_b:
-        out[ablation_key(tau_b)] = ("long_tailed", "robal", robal(cfg, tau_b=tau_b, tau_m=0.0))
+        out[ablation_key(tau_b)] = ("long_tailed", "robal", robal(cfg, "robal_n", tau_b=tau_b, tau_m=0.0))
     return out
 
 
