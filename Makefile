@@ -1,8 +1,9 @@
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-# Every executed page of the book, in order (a later page may reuse an earlier page's cached models).
-PAGES := book/classwise.ipynb book/robal.ipynb book/ducat.ipynb book/absld.ipynb book/aalp.ipynb book/evaluate.ipynb book/summary.ipynb
+# Every executed page of the book, in order (a later page may reuse an earlier page's cached models), from the
+# page registry (lib/advfair/pages.py, which imports nothing).
+PAGES := $(shell $(PYTHON) lib/advfair/pages.py)
 
 # Absolute paths, because papermill runs the chapters from book/.
 # Build machines have the offline datasets beside the repo; elsewhere torchvision downloads them.

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from advfair.experiments import CHAPTERS
-from advfair.experiments.base import machine_kind
+from advfair.provenance import machine_kind
 from advfair.experiments.stability import load_stability, stability_path
 from benchlib import REPO_ROOT
 

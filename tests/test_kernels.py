@@ -61,8 +61,8 @@ STATISTICS = r"""
 import json
 import numpy as np
 from advfair.evaluation import classwise_report, group_report, head_middle_tail, mcnemar, paired_difference
-from advfair.evaluation.paired import (mean_estimate, nsd, paired_statistic, permutation_spearman,
-                                       proportion_estimate, sd, worst)
+from advfair.evaluation.metrics import permutation_spearman
+from advfair.evaluation.paired import mean_estimate, nsd, paired_statistic, proportion_estimate, sd, worst
 rng = np.random.default_rng(7)
 y = np.repeat(np.arange(10), 200)
 skill = rng.uniform(0.05, 0.9, 10)

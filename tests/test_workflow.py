@@ -2,6 +2,7 @@
 with the README's book command, and .ci/run runs the README's test command."""
 
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -34,14 +35,19 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_executed_page_is_built_checked_and_in_the_table_of_contents():
-    """make book executes the Makefile's PAGES, make test checks reproduce.PAGES, the book shows _toc.yml; the
-    summary page is executed last (it reads the others' results) and shown first."""
-    from advfair.experiments import reproduce
+    """One page registry (advfair.pages): make book executes its pages (the Makefile prints them with the
+    registry itself), make test checks them, the CLI runs its chapters; _toc.yml shows every page, the summary
+    first (it is executed last: it reads the others' results), and the README names every chapter."""
+    from advfair import pages
+    from advfair.experiments import CHAPTERS, reproduce
 
-    make_pages = re.search(r"^PAGES := (.*)$", (REPO / "Makefile").read_text(), re.M).group(1).split()
-    checked = [f"book/{name.removesuffix('_cpu')}.ipynb" for name in reproduce.PAGES]
-    summary = f"book/{reproduce.SUMMARY_PAGE}.ipynb"
-    assert make_pages == [*checked, summary]
+    make = subprocess.run(["make", "-s", "--no-print-directory", "-f", "-", "pages"], cwd=REPO, check=True, text=True,
+                          capture_output=True, input=(REPO / "Makefile").read_text() + "\npages:\n\t@echo $(PAGES)\n")
+    assert make.stdout.split() == [pages.notebook(p) for p in pages.EXECUTED]
+    assert list(reproduce.PAGES) == [f"{p}_cpu" for p in pages.CHECKED]
+    assert list(CHAPTERS) == list(pages.CHAPTERS)
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     shown = [f"{entry['file']}.ipynb" for entry in toc["chapters"]]
-    assert shown == [summary, *checked]
+    assert shown == [pages.notebook(p) for p in (pages.SUMMARY, *pages.CHECKED)]
+    readme = (REPO / "README.md").read_text()
+    assert [p for p in pages.CHAPTERS if f"`{p}`" not in readme] == []

@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .defaults import DEFAULT_ATTACKS
 from .data import DATASETS, class_balanced_indices, load_dataset, to_float
 from .evaluation import AttackSpec, Points, Protocol, evaluate as evaluate_points
-from .experiments.base import environment
+from .provenance import environment
 from .trainer import resolve_device
 from .validation import check_eps, check_positive, fail
 
-DEFAULT_ATTACKS = ("fgsm", "pgd20", "cw20", "aa")
 _ATTACK_PATTERN = re.compile(r"^(fgsm|aa|aa_standard|(pgd|cw|mim)(\d+))$")
 
 

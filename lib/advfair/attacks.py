@@ -31,7 +31,7 @@ T_RULES = ("global", "per_image_std", "per_image_conf")
 # shrink the batch: loss(logits, y, rows) -> per-sample losses.
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-# Below this temperature softmax(z / T) saturates in float32 for confident points (spec pitfall).
+# Below this temperature softmax(z / T) saturates in float32 for confident points (T-PGD, Tian et al., KDD 2021).
 FLOAT64_BELOW_T = 0.2
 
 

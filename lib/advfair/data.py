@@ -6,15 +6,14 @@ download converted to the same ``.npz`` format and cached atomically in the data
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .files import write_atomic
 from .locations import default_data_dir
 from .validation import check_choice, check_non_negative, check_number, check_positive, fail
 
@@ -61,15 +60,7 @@ def content_checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an .npz so that a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def _verify(name: str, path: Path, arrays: dict[str, np.ndarray]) -> None:

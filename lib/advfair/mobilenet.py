@@ -52,10 +52,3 @@ def mobilenet_v2_body(in_channels: int = 3) -> tuple[nn.Module, int]:
     layers += [nn.Sequential(*_conv_bn(c, FEATURES, 1)), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers), FEATURES
 
-
-def mobilenet_v2(*, dataset: str = "cifar10", num_classes: int = 10, in_channels: int = 3):
-    """A `models.Classifier`: Normalize (the dataset's statistics) -> MobileNet-v2 body -> linear head."""
-    from .models import DATASET_STATS, Classifier, LinearHead, Normalize
-
-    body, features = mobilenet_v2_body(in_channels)
-    return Classifier(Normalize(*DATASET_STATS[dataset]), body, LinearHead(features, num_classes))

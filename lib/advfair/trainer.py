@@ -6,9 +6,7 @@ resumed from the checkpoint of epoch k continues exactly as an uninterrupted run
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +17,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from .files import write_atomic
 from .data import augment_crop_flip, batches, to_float
 from .objectives import Objective, ObjectiveOutput, as_objective
 from .validation import check_bool, check_choice, check_non_negative, check_number, check_positive, fail
@@ -89,16 +88,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def save_atomic(obj: object, path: Path) -> None:
-    """torch.save to a temporary file, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save so that a reader never sees a half-written file."""
+    write_atomic(path, lambda handle: torch.save(obj, handle))
 
 
 def sum_over_processes(t: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from advfair.data import Dataset
 from advfair.experiments.cache import ModelCache, spec_key
 from advfair.experiments.selection import SelectionRule, last_epoch, selected_epoch, train_selected
 from advfair.experiments.training import model_spec_of, train_cached
-from advfair.mobilenet import FEATURES, mobilenet_v2, mobilenet_v2_body
+from advfair.mobilenet import FEATURES, mobilenet_v2_body
 from advfair.models import Classifier, LinearHead, Normalize, build_model, for_attacks
 from advfair.objectives import make_objective
 from advfair.objectives.label_smoothing import (class_smoothing, label_smoothing_pgd_at, label_smoothing_pgd_at_loss,
@@ -29,7 +29,7 @@ ATTACK = {"eps": 8 / 255, "alpha": 2 / 255, "steps": 2}
 # ---- MobileNet-v2 ----
 
 def test_mobilenet_v2_parameters_shape_and_structure():
-    model = mobilenet_v2(dataset="cifar10", num_classes=10)
+    model = mobilenet_v2()
     assert isinstance(model, Classifier) and isinstance(model.normalize, Normalize)
     assert isinstance(model.head, LinearHead) and model.head.in_features == FEATURES == 1280
     # the standard inverted-residual table: torchvision's MobileNetV2 has 3,504,872 parameters with 1000 classes,
@@ -44,6 +44,11 @@ def test_mobilenet_v2_parameters_shape_and_structure():
     assert features == 1280 and body[:-2](torch.rand(2, 3, 32, 32)).shape == (2, 1280, 4, 4)  # stride 8 in all
     residuals = [m.residual for m in body.modules() if hasattr(m, "residual")]
     assert len(residuals) == 17 and sum(residuals) == 10  # identity shortcuts where stride 1 and channels match
+
+
+def mobilenet_v2():
+    """ABSLD's second student as the library builds it: normalisation, MobileNet-v2 body, linear head."""
+    return build_model("mobilenet_v2", dataset="cifar10", num_classes=10, in_channels=3)
 
 
 def test_mobilenet_v2_folds_for_attacks_and_restores_nothing_it_should_not():

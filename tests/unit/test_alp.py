@@ -11,15 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advfair.models import DATASET_STATS, Classifier, LinearHead, Normalize, build_model, mnist_cnn_body
 from advfair.contributions import class_contributions, concentration, contribution_statistics, contributions, linear_head
-from advfair.evaluation.paired import mean_estimate, paired_mean_difference, proportion_estimate
-from advfair.models import build_model, for_attacks
+from advfair.evaluation.paired import matched_difference, mean_estimate, paired_mean_difference, proportion_estimate
+from advfair.models import DATASET_STATS, Classifier, LinearHead, Normalize, build_model, for_attacks, mnist_cnn_body
 from advfair.objectives import aalp as aalp_module
 from advfair.objectives.aalp import (AALPObjective, alp_objective, alp_terms, dropout_stats, guided_dropout,
                                      guided_dropout_mask, sample_weights)
 from advfair.objectives.alp import alp_loss, least_likely_class, pairing_term, pgd_ll, training_attack
-from advfair.objectives.alp_records import RatioRecorder, matched_difference, pixel_keys
+from advfair.objectives.alp_records import RatioRecorder, pixel_keys
 from advfair.trainer import TrainConfig, train
 from advfair.validation import ConfigError
 

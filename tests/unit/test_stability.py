@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 from advfair import cli
-from advfair.experiments.base import Chapter, ChapterConfig, git_commit, machine_kind
+from advfair.experiments.base import Chapter, ChapterConfig
+from advfair.provenance import git_commit, machine_kind
 from advfair.experiments import stability
 from advfair.evaluation import Estimate
 from advfair.experiments.stability import (SCHEMA, add_kernel_runs, claim_stability, load_stability, pooled_verdicts,

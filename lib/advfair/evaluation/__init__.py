@@ -10,10 +10,10 @@ from .compare import (attack_mcnemar, compare_attacks, compare_models, evaluatio
                       same_points)
 from .diagnostics import feature_norm_ratio, mean_logit_margin, zero_gradient_fraction
 from .metrics import (attack_gains, boundary_error, classwise_report, confusion_matrix, group_accuracy, group_report,
-                      head_middle_tail, per_class_accuracy, robust_correctness, spearman,
+                      head_middle_tail, per_class_accuracy, permutation_spearman, robust_correctness, spearman,
                       spearman_rows, spread, spread_rows)
 from .paired import (Estimate, bootstrap_per_class, interval, mcnemar, paired_difference, paired_statistic,
-                     permutation_spearman, stratified_bootstrap)
+                     stratified_bootstrap)
 from .protocol import (AttackSpec, Evaluation, Points, Protocol, evaluate, predict, robust_outcomes,
                        standard_attacks, tpgd_name)
 

@@ -156,3 +156,16 @@ def group_report(y: np.ndarray, correct: dict[str, np.ndarray], groups: dict[str
         out[name] = {g: {"accuracy": point[g], "ci": interval(boot[:, members].mean(1))}
                      for g, members in groups.items()}
     return out
+
+
+def permutation_spearman(a: np.ndarray, b: np.ndarray, *, n_perm: int = 10000, seed: int = 0) -> dict:
+    """Spearman rho of two fixed vectors (e.g. class weight norms and class counts) with a one-sided
+    permutation p-value P(rho_perm >= rho): there is no sampling of points to bootstrap over."""
+    rho = spearman(a, b)
+    if not np.isfinite(rho):  # a constant vector: no ordering to test
+        return {"rho": rho, "p_greater": 1.0, "p_less": 1.0}
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((n_perm, len(b))), axis=1)
+    null = spearman_rows(np.asarray(a, dtype=float), np.asarray(b, dtype=float)[perms])
+    return {"rho": rho, "p_greater": float((np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1)),
+            "p_less": float((np.sum(null <= rho + 1e-12) + 1) / (n_perm + 1))}

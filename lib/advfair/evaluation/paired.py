@@ -156,21 +156,6 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
     return {"only_a_correct": b, "only_b_correct": c, "p_value": p}
 
 
-def permutation_spearman(a: np.ndarray, b: np.ndarray, *, n_perm: int = 10000, seed: int = 0) -> dict:
-    """Spearman rho of two fixed vectors (e.g. class weight norms and class counts) with a one-sided
-    permutation p-value P(rho_perm >= rho): there is no sampling of points to bootstrap over."""
-    from .metrics import spearman, spearman_rows
-
-    rho = spearman(a, b)
-    if not np.isfinite(rho):  # a constant vector: no ordering to test
-        return {"rho": rho, "p_greater": 1.0, "p_less": 1.0}
-    rng = np.random.default_rng(seed)
-    perms = np.argsort(rng.random((n_perm, len(b))), axis=1)
-    null = spearman_rows(np.asarray(a, dtype=float), np.asarray(b, dtype=float)[perms])
-    return {"rho": rho, "p_greater": float((np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1)),
-            "p_less": float((np.sum(null <= rho + 1e-12) + 1) / (n_perm + 1))}
-
-
 # ---- paired summaries of per-point values (not accuracies) ----
 
 def paired_mean_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, *, n_boot: int = 1000,
@@ -208,3 +193,19 @@ def difference_of_means(mean_a: float, var_a: float, n_a: int, mean_b: float, va
     value = mean_b - mean_a
     half = 1.959964 * float(np.sqrt(var_a / n_a + var_b / n_b))
     return Estimate(float(value), (float(value - half), float(value + half)), int(n_a + n_b))
+
+
+def matched_difference(strata: list[dict]) -> Estimate:
+    """Stratified (equal stratum weights) mean change of l_cls of the high-r samples minus that of the rest
+    (the strata of `advfair.objectives.alp_records`),
+    with a normal 95 % interval; strata with fewer than two samples in a group are left out."""
+    usable = [s for s in strata if s["high"]["n"] >= 2 and s["rest"]["n"] >= 2]
+    if not usable:
+        return Estimate(float("nan"), (float("nan"), float("nan")), 0)
+    parts = [difference_of_means(s["rest"]["mean"], s["rest"]["var"], s["rest"]["n"],
+                                 s["high"]["mean"], s["high"]["var"], s["high"]["n"]) for s in usable]
+    value = float(np.mean([p.value for p in parts]))
+    # each part's half-width is 1.96 SE: combine the SEs of the equally weighted strata
+    se = float(np.sqrt(sum(((p.ci[1] - p.ci[0]) / (2 * 1.959964)) ** 2 for p in parts)) / len(parts))
+    n = sum(s["high"]["n"] + s["rest"]["n"] for s in usable)
+    return Estimate(value, (value - 1.959964 * se, value + 1.959964 * se), int(n))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import pages
 from ..validation import check_choice, fail
 from . import aalp, absld, classwise, ducat, robal
 from .base import EXECUTION_FIELDS, Chapter, json_clean, results_dir
@@ -16,8 +17,9 @@ from .common import RESULTS_SCHEMA
 __all__ = ["CHAPTERS", "Chapter", "chapter_results", "check_parameters", "get_chapter", "load_results", "page_results",
            "results_dir", "scale_label"]
 
-CHAPTERS: dict[str, Chapter] = {"classwise": classwise.CHAPTER, "robal": robal.CHAPTER, "ducat": ducat.CHAPTER,
-                                "absld": absld.CHAPTER, "aalp": aalp.CHAPTER}
+_PACKAGES = {"classwise": classwise, "robal": robal, "ducat": ducat, "absld": absld, "aalp": aalp}
+# In the page registry's order; a chapter package missing from the registry (or the reverse) fails here.
+CHAPTERS: dict[str, Chapter] = {name: _PACKAGES[name].CHAPTER for name in pages.CHAPTERS}
 
 
 def get_chapter(name: str) -> Chapter:

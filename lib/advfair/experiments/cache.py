@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..files import write_atomic
 from ..locations import default_cache_dir
 from ..trainer import save_atomic
 
@@ -26,15 +26,9 @@ def spec_key(spec: dict) -> str:
 
 
 def write_json_atomic(obj: object, path: Path, *, indent: int | None = 1) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        # Insertion order, not sorted keys: it carries meaning (clean first, attacks in protocol order).
-        tmp.write_text(json.dumps(obj, indent=indent) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Insertion order, not sorted keys: it carries meaning (clean first, attacks in protocol order).
+    text = json.dumps(obj, indent=indent) + "\n"
+    write_atomic(path, lambda handle: handle.write(text.encode()))
 
 
 def training_seconds(history: list[dict], elapsed: float) -> float:

@@ -6,7 +6,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from ..evaluation import Evaluation, Points, Protocol, evaluate
@@ -15,7 +14,8 @@ from ..objectives import Objective
 from ..splits import Split, subset_per_class
 from ..trainer import TrainConfig, resolve_device
 from ..verdicts import Part, model_gate, robust_gate
-from .base import ChapterConfig, environment, json_clean
+from ..provenance import environment
+from .base import ChapterConfig, json_clean
 from .cache import ModelCache
 from .training import model_record, train_cached
 
@@ -89,10 +89,6 @@ def attack_entry(results: dict, name: str, attack: str, points: str = "all") -> 
 def weight_norms(model: nn.Module) -> list[float]:
     """||w_c|| of the model's linear (or cosine) head, one per class."""
     return model.head.weight.detach().norm(dim=1).cpu().numpy().astype(float).tolist()
-
-
-def as_list(values: np.ndarray | Sequence[float]) -> list[float]:
-    return np.asarray(values, dtype=float).tolist()
 
 
 def clean_gate(label: str, e: Evaluation) -> Part:

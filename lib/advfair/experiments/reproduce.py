@@ -1,7 +1,7 @@
 """Is a re-execution the committed book? The checks `make test` applies to a fresh run of every page.
 
 - On the machine kind that produced the committed results (same CPU, kernels, threads and library
-  versions; `base.machine_kind`) CPU training is bit-reproducible, so the fresh results must equal the
+  versions; `advfair.provenance.machine_kind`) CPU training is bit-reproducible, so the fresh results must equal the
   committed ones exactly (timings, cache hits and the environment record aside).
 - On any other machine the floats differ and the trained models follow. The fresh key numbers must then
   lie within the tolerances that the chapter's seed-stability file derives from its spread over training
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import pages
 from . import aalp, absld, classwise, ducat, robal
 from .stability import TOLERANCE_FLOOR, stable_claims, tolerances
 
@@ -102,14 +103,11 @@ def report_key_numbers(report: dict) -> dict[str, float]:
 
 # Every executed page of the book, by its results file name (book/results/<name>.json), and the stability
 # file its tolerances come from. The evaluate page has no seeds of its own: it gets a wider floor.
+# The pages of the registry's CHECKED list (the summary page is checked by the replay only).
+_CLAIMS = {"classwise": classwise.claims, "robal": robal.claims, "ducat": ducat.claims, "absld": absld.claims,
+           "aalp": aalp.claims}
+_TOOLS = {"evaluate": Page(report_key_numbers, floor=0.05)}
 PAGES: dict[str, tuple[Page, str | None]] = {
-    "classwise_cpu": (Page(classwise.claims.key_numbers, classwise.claims.verdicts), "classwise"),
-    "robal_cpu": (Page(robal.claims.key_numbers, robal.claims.verdicts), "robal"),
-    "ducat_cpu": (Page(ducat.claims.key_numbers, ducat.claims.verdicts), "ducat"),
-    "absld_cpu": (Page(absld.claims.key_numbers, absld.claims.verdicts), "absld"),
-    "aalp_cpu": (Page(aalp.claims.key_numbers, aalp.claims.verdicts), "aalp"),
-    "evaluate_cpu": (Page(report_key_numbers, floor=0.05), None),
-}
-# The page that renders the other pages' results and computes nothing of its own ("What this book decides"): first
-# in the book, executed after the pages whose results it reads, and checked by the replay only.
-SUMMARY_PAGE = "summary"
+    f"{name}_cpu": (Page(_CLAIMS[name].key_numbers, _CLAIMS[name].verdicts), name) if name in pages.CHAPTERS
+    else (_TOOLS[name], None) for name in pages.CHECKED}
+SUMMARY_PAGE = pages.SUMMARY

@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from ..defaults import KERNELS
 from ..trainer import resolve_device
 from ..validation import fail
 from ..verdicts import Verdict, pool, run_record, with_stability
-from .base import Chapter, environment, git_commit, json_clean, machine_kind, results_dir
+from ..provenance import environment, git_commit, machine_kind
+from .base import Chapter, json_clean, results_dir
 from .cache import write_json_atomic
 
 SCHEMA = "advfair.stability/1"
@@ -38,9 +40,6 @@ SCHEMA = "advfair.stability/1"
 TOLERANCE_SDS = 4.0
 TOLERANCE_FLOOR = 0.03
 # Kernel sets a CPU run can be forced to (set before torch starts, so each runs in its own process).
-KERNELS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
-
-
 def stability_path(chapter: str, directory: Path | None = None) -> Path:
     return (directory or results_dir()) / f"{chapter}_stability.json"
 

@@ -8,8 +8,8 @@ Per sample and step the objective passes r_i = lambda l_lp,i / l_cls,i and l_cls
   through later epochs (the mean l_cls of each). Because r is large where l_cls is small, the plain cohort
   comparison is confounded by the first-epoch l_cls (regression to the mean); the record therefore also
   keeps, per quintile stratum of the first-epoch l_cls, the change of l_cls since the first epoch of the
-  stratum's top decile of r and of its rest (n, mean, variance), from which `matched_difference` gives a
-  stratified estimate with a normal 95 % interval.
+  stratum's top decile of r and of its rest (n, mean, variance), from which
+  `advfair.evaluation.paired.matched_difference` gives a stratified estimate with a normal 95 % interval.
 
 Samples are recognised across epochs by a hash of their pixels (exact for images in [0, 1] that are k/255);
 augmented images change every epoch, so under augmentation the cohort is not found again (n = 0).
@@ -19,8 +19,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluation.paired import difference_of_means
-from ..evaluation.paired import Estimate
 
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 LOG10_EDGES = tuple(float(e) for e in np.linspace(-4, 2, 25))
@@ -126,18 +124,3 @@ class RatioRecorder:
 
     def load_state_dict(self, state: dict) -> None:
         self.cohort = dict(state.get("cohort", {}))
-
-
-def matched_difference(strata: list[dict]) -> Estimate:
-    """Stratified (equal stratum weights) mean change of l_cls of the high-r samples minus that of the rest,
-    with a normal 95 % interval; strata with fewer than two samples in a group are left out."""
-    usable = [s for s in strata if s["high"]["n"] >= 2 and s["rest"]["n"] >= 2]
-    if not usable:
-        return Estimate(float("nan"), (float("nan"), float("nan")), 0)
-    parts = [difference_of_means(s["rest"]["mean"], s["rest"]["var"], s["rest"]["n"],
-                                 s["high"]["mean"], s["high"]["var"], s["high"]["n"]) for s in usable]
-    value = float(np.mean([p.value for p in parts]))
-    # each part's half-width is 1.96 SE: combine the SEs of the equally weighted strata
-    se = float(np.sqrt(sum(((p.ci[1] - p.ci[0]) / (2 * 1.959964)) ** 2 for p in parts)) / len(parts))
-    n = sum(s["high"]["n"] + s["rest"]["n"] for s in usable)
-    return Estimate(value, (value - 1.959964 * se, value + 1.959964 * se), int(n))

@@ -97,14 +97,6 @@ def absld_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, teacher: 
     return loss, logits_adv, logits_nat
 
 
-def absld_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, teacher: nn.Module, tau_adv: torch.Tensor,
-               tau_nat: torch.Tensor, mode: str = "separate", eps: float, alpha: float, steps: int,
-               kl_scale: float = 1.0) -> torch.Tensor:
-    """ABSLD's loss at given temperatures (the temperature update is `temperature_update`)."""
-    return absld_terms(model, x, y, teacher=teacher, tau_adv=tau_adv, tau_nat=tau_nat, mode=mode, eps=eps,
-                       alpha=alpha, steps=steps, kl_scale=kl_scale)[0]
-
-
 def ard_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, teacher: nn.Module, eps: float, alpha: float,
              steps: int, t: float = 30.0, ard_alpha: float = 1.0, kl_scale: float = 1.0) -> torch.Tensor:
     """ARD: PGD on the hard-label CE, then the tempered KL to the teacher on the clean x plus (1 − α)·CE on x.

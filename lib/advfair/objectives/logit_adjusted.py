@@ -4,7 +4,7 @@
 
 pi_c = n_c / sum_j n_j are the training class frequencies. Training ADDS tau * log pi, so head classes
 must win by a larger margin; the model is then used with its plain logits. The inference-time
-counterpart, which SUBTRACTS tau_p * log pi, is `advfair.models.posthoc_adjusted`.
+counterpart, which SUBTRACTS tau_p * log pi, is `advfair.inference.posthoc`.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...evaluation import Estimate, Evaluation, evaluation_statistic, same_points
 from ...evaluation.paired import mean, paired_mean_difference, proportion_estimate
-from ...objectives.alp_records import matched_difference
+from ...evaluation.paired import matched_difference
 from ...validation import fail
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, at_most, greater, less, untestable
 from ..common import evaluation, model_gates

@@ -1,6 +1,6 @@
 """The AALP chapter's config: every field a papermill parameter or `--set` override, validated.
 
-Every switch of the AALP-style reconstruction (spec §3.3, §3.4) is a field; its default is the spec's."""
+Every switch of the AALP-style reconstruction (Wu et al., TOMM 2024: Guided Dropout and the adaptive weights) is a field; its default is the spec's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +61,7 @@ class AALPConfig(ChapterConfig):
     # ALP (exact core).
     lam: float = 0.5  # the logit-pairing weight lambda of ALP and AALP
     label_smoothing: float = 0.1  # label smoothing of the classification terms
-    # Guided Dropout (reconstruction, spec §3.3).
+    # Guided Dropout (reconstruction of Wu et al., TOMM 2024).
     gd_mode: str = "drop_low"  # which features Guided Dropout drops
     gd_p: float = 0.3  # the fraction of features Guided Dropout drops
     gd_score: str = "abs"  # features scored by |c| or by the signed contribution c
@@ -69,11 +69,11 @@ class AALPConfig(ChapterConfig):
     gd_branches: str = "both"  # mask both halves of the batch, or the adversarial one only
     # "all": the literal p of all d features (after a ReLU mostly zeros already)
     gd_among: str = "active"  # drop among the active features, or among all d
-    # Adaptive sample weights (reconstruction, spec §3.4).
+    # Adaptive sample weights (reconstruction of Wu et al., TOMM 2024).
     weight_rule: str = "ratio"  # the adaptive sample-weight rule (none: ALP)
     weight_low: float = 0.1  # weight of a misclassified sample (rule correct)
     weight_tau: float = 1.0  # temperature of the softmax weight rule
-    # Contributions (reconstruction, spec §3.2).
+    # Feature contributions (reconstruction of Wu et al., TOMM 2024).
     contrib_sign: str = "abs"  # contributions as |c| or signed c (C3, C4)
     contrib_top: tuple[int, ...] = (5, 10)  # top-k features of the contribution statistics
     contrib_mass: float = 0.9  # the share of a point's contribution mass whose feature count is reported

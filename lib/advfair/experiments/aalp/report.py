@@ -8,7 +8,7 @@ import pandas as pd
 from ...evaluation.paired import mean_estimate
 from ...evaluation import evaluation_statistic, same_points
 from ...evaluation.paired import gap, mean, per_class_accuracy, sd, worst
-from ...objectives.alp_records import matched_difference
+from ...evaluation.paired import matched_difference
 from ...tables import pct, untestable_notes, verdict_table, with_ci
 from ...verdicts import combine
 from ..common import evaluation

@@ -1,4 +1,4 @@
-"""The ABSLD chapter's claims (spec ids C1-C7, paraphrased from the abstract, captions and reviews) and their rules.
+"""The ABSLD chapter's claims (claim ids C1-C7, paraphrased from the abstract, captions and reviews) and their rules.
 
 Every rule is a function of the results. Accuracy claims use paired statistics on the same test points (a
 stratified bootstrap over points, `advfair.verdicts`); wherever AutoAttack enters, every quantity of the part is

@@ -22,9 +22,8 @@ MODEL_LABELS = {
     "fair_rslad": "RSLAD, class re-weighted (Fair-ARD style)", "pgd_at": "PGD-AT student", "trades": "TRADES student",
     "ls_uniform": "PGD-AT, same smoothing (SSD)", "ls_class": "PGD-AT, class-dependent smoothing (DSD)",
 }
-STUDENTS = ("rslad", "absld_separate", "absld_code_product", "absld_manual")
 TEACHER_FREE = ("ls_uniform", "ls_class")
-# With a checkpoint rule other than "last", these students' last epochs are evaluated too (spec §6): RSLAD and both
+# With a checkpoint rule other than "last", these students' last epochs are evaluated too (the paper selects on the test set): RSLAD and both
 # ABSLD modes, the models C1, C2 and C7 compare (each extra evaluation is a full one, AutoAttack included).
 LAST_EPOCH = ("rslad", "absld_separate", "absld_code_product")
 VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20

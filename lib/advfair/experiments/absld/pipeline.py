@@ -7,7 +7,7 @@ teacher-free label-smoothing models of the C3 demo, and evaluates every model cl
 PGD, CW∞ and AutoAttack with the shared protocol (the C3 models under PGD and AutoAttack). ABSLD only changes
 training (the student is a plain classifier), so AutoAttack is a complete evaluation here. With a checkpoint rule
 other than "last", the last epoch's weights of the students in `methods.LAST_EPOCH` are evaluated as well, with
-the same protocol on the same points (`results["last_epoch"]`; spec §6: report the last epoch too).
+the same protocol on the same points (`results["last_epoch"]`; the last epoch is reported too).
 """
 from __future__ import annotations
 

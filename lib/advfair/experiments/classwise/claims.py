@@ -1,4 +1,4 @@
-"""The class-wise chapter's claims (paraphrased from the KDD abstract; spec ids) and their verdict rules.
+"""The class-wise chapter's claims (paraphrased from the KDD abstract; the book's claim ids) and their verdict rules.
 
 Every rule is a function of the results: paired statistics on the same test points, tested against the
 claim's direction (`advfair.verdicts`). Stated choices: "largely the same ranking" means Spearman rho > 0.5;

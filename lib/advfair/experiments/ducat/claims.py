@@ -1,4 +1,4 @@
-"""The DUCAT chapter's claims (spec ids C1-C7) and their verdict rules.
+"""The DUCAT chapter's claims (claim ids C1-C7) and their verdict rules.
 
 Every rule is a function of the results: paired statistics on the same test points, tested against the
 claim's direction (`advfair.verdicts`). Accuracies of a 2C model are always recovered (c + C -> c). Stated

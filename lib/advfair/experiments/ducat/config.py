@@ -82,7 +82,7 @@ class DucatConfig(ChapterConfig):
     eval_alpha: float = 2 / 255  # step size of the test attacks
     # the code selects checkpoints with PGD-10; the paper profile runs PGD-20
     unaware_steps: int = 10  # steps of the dummy-unaware PGD
-    # spec's cpu plan: 50 (the budget allows 20; listed in the deviations)
+    # the book's first CPU plan had 50 (the budget allows 20; listed in the deviations)
     aware_steps: int = 20  # steps of the dummy-aware PGDs
     merged_restarts: int = 1  # restarts of the merged dummy-aware PGD
     # reconstruction: DAWA's weighting rule is not public

@@ -1,4 +1,4 @@
-"""The RoBal chapter's claims (spec ids C1-C12, with their tables) and their verdict rules.
+"""The RoBal chapter's claims (claim ids C1-C12, with their tables) and their verdict rules.
 
 Every rule is a function of the results: paired statistics on the same test points, tested against the
 claim's direction (`advfair.verdicts`). Where a claim names AutoAttack, every quantity of the rule is taken
