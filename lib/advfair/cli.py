@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import api
-from .experiments import CHAPTERS, results_dir
+from .experiments import get_chapter, results_dir
 from .experiments.cache import write_json_atomic
 from .experiments.estimate import estimate_seconds, readable
 from .experiments.fields import describe
@@ -19,7 +19,7 @@ from .locations import BOOK_RESULTS
 from .parser import build_parser
 from .experiments.stability import (add_kernel_runs, pooled_verdicts, refresh_stability, run_stability,
                                    stability_path)
-from .validation import ConfigError, check_choice, fail
+from .validation import ConfigError, fail
 
 
 def parse_value(text: str) -> Any:
@@ -87,7 +87,7 @@ def _make_config(chapter, profile: str, overrides: dict[str, Any]):
 
 
 def _run(args: argparse.Namespace) -> int:
-    chapter = CHAPTERS[check_choice("chapter", args.chapter, CHAPTERS)]
+    chapter = get_chapter(args.chapter)
     overrides = _config(args)
     config = _make_config(chapter, args.profile, overrides)
     if args.profile == "paper" and api.resolve_device(config.device).type == "cpu":
@@ -129,7 +129,7 @@ def summary(chapter, results: dict) -> str:
 
 
 def _stability(args: argparse.Namespace) -> int:
-    chapter = CHAPTERS[check_choice("chapter", args.chapter, CHAPTERS)]
+    chapter = get_chapter(args.chapter)
     in_book = args.into_book or args.refresh or args.extend  # these two change an existing file: the book's by default
     out = args.out or (stability_path(args.chapter, results_dir()) if in_book
                        else RUNS_DIR / f"{args.chapter}_stability_{_timestamp()}" / f"{args.chapter}_stability.json")
@@ -153,7 +153,7 @@ def _stability(args: argparse.Namespace) -> int:
 
 
 def _config_fields(args: argparse.Namespace) -> int:
-    chapter = CHAPTERS[check_choice("chapter", args.chapter, CHAPTERS)]
+    chapter = get_chapter(args.chapter)
     fields = describe(chapter.config, args.profile)  # fails on an unknown profile before printing anything
     print(f"{chapter.name}: the fields of {chapter.config.__name__} with their {args.profile} profile values. Set one "
           "with --set KEY=VALUE (a JSON value), or as a notebook parameter (overrides={...}).")

@@ -39,7 +39,8 @@ def test_every_entry_builds_its_objective(key: str) -> None:
     assert all(r == "teacher" or r in CATALOGUE for r in e.requires)
 
 
-@pytest.mark.parametrize("labels", [CLASSWISE, ROBAL, DUCAT, ABSLD, AALP], ids=["classwise", "robal", "ducat", "absld", "aalp"])
+@pytest.mark.parametrize("labels", [CLASSWISE, ROBAL, DUCAT, ABSLD, AALP],
+                         ids=["classwise", "robal", "ducat", "absld", "aalp"])
 def test_every_method_a_chapter_trains_is_an_entry(labels: dict) -> None:
     missing = [k for k in labels if k not in CATALOGUE and VARIANTS.get(k) not in CATALOGUE]
     assert not missing

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from advfair import cli
+from advfair.experiments import CHAPTERS
 from advfair.experiments.classwise import CHAPTER
 from advfair.validation import ConfigError
 from advfair.verdicts import Part, Verdict
@@ -27,7 +28,7 @@ def fake_run(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(tmp_path_factory.mktemp("results")))
 
     verdict = Verdict("C1", "a claim", (Part("a part", "reproduced"),))
-    monkeypatch.setitem(cli.CHAPTERS, "classwise", dataclasses.replace(
+    monkeypatch.setitem(CHAPTERS, "classwise", dataclasses.replace(
         CHAPTER, run=run, verdicts=lambda results: [verdict], key_numbers=lambda results: {"pgd_at.clean": 0.5}))
     return calls
 

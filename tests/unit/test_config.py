@@ -382,7 +382,7 @@ def test_epochs_alone_works_in_every_chapter_and_profile(chapter, monkeypatch, t
 
     ch = CHAPTERS[chapter]
     ran = []
-    monkeypatch.setitem(cli.CHAPTERS, chapter, dataclasses.replace(
+    monkeypatch.setitem(CHAPTERS, chapter, dataclasses.replace(
         ch, run=lambda cfg: ran.append(cfg) or {"config": cfg.to_dict(), "config_hash": cfg.config_hash(),
                                                 "seconds": {"total": 0.0}}, verdicts=lambda r: [],
         key_numbers=lambda r: {}))

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from advfair import cli
+from advfair.experiments import CHAPTERS
 from advfair.experiments.base import Chapter, ChapterConfig
 from advfair.provenance import git_commit, machine_kind
 from advfair.experiments import stability
@@ -189,7 +190,7 @@ def test_load_stability_checks_the_schema(tmp_path):
 
 def test_cli_stability(chapter, tmp_path, monkeypatch, capsys):
     ch, calls = chapter
-    monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
+    monkeypatch.setitem(CHAPTERS, "fake", ch)
     out = tmp_path / "out.json"
     assert cli.main(["stability", "fake", "--seeds", "3", "4", "--set", "size=2", "--out", str(out)]) == 0
     assert [(c.seed, c.size) for c in calls] == [(3, 2), (4, 2)]
@@ -248,7 +249,7 @@ def test_a_kernel_run_is_the_first_seed_in_a_fresh_process_with_the_kernels_forc
 def test_extend_adds_kernel_runs_to_an_existing_file_without_rerunning_its_seeds(chapter, kernel_run, record, tmp_path,
                                                                                monkeypatch):
     ch, calls = chapter
-    monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
+    monkeypatch.setitem(CHAPTERS, "fake", ch)
     out = tmp_path / "fake_stability.json"
     calls.clear()
     assert cli.main(["stability", "fake", "--kernels", "avx2", "--extend", "--out", str(out)]) == 0
@@ -266,7 +267,7 @@ def test_bad_kernels_and_a_stale_file_to_extend_are_errors(chapter, kernel_run, 
     stale = {**record, "config_hash": "0" * 16}
     with pytest.raises(ConfigError, match="a file made for the chapter's current config"):
         add_kernel_runs(ch, ["avx2"], stale, tmp_path / "fake_stability.json")
-    monkeypatch.setitem(cli.CHAPTERS, "fake", ch)
+    monkeypatch.setitem(CHAPTERS, "fake", ch)
     assert cli.main(["stability", "fake", "--extend", "--out", str(tmp_path / "missing.json")]) == 2
     assert "--extend=" in capsys.readouterr().err and kernel_run.calls == []
 

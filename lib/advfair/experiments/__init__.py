@@ -1,6 +1,7 @@
 """Chapter pipelines, each `config -> results` (JSON-serialisable), registered for the CLI and the notebooks."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Callable
@@ -9,7 +10,6 @@ from typing import Any
 
 from .. import pages
 from ..validation import check_choice, fail
-from . import aalp, absld, classwise, ducat, robal
 from .base import EXECUTION_FIELDS, Chapter, json_clean, results_dir
 from .cache import write_json_atomic
 from .common import RESULTS_SCHEMA
@@ -17,9 +17,8 @@ from .common import RESULTS_SCHEMA
 __all__ = ["CHAPTERS", "Chapter", "chapter_results", "check_parameters", "get_chapter", "load_results", "page_results",
            "results_dir", "scale_label"]
 
-_PACKAGES = {"classwise": classwise, "robal": robal, "ducat": ducat, "absld": absld, "aalp": aalp}
-# In the page registry's order; a chapter package missing from the registry (or the reverse) fails here.
-CHAPTERS: dict[str, Chapter] = {name: _PACKAGES[name].CHAPTER for name in pages.CHAPTERS}
+# One package per chapter of the page registry, in its order.
+CHAPTERS: dict[str, Chapter] = {name: importlib.import_module(f".{name}", __name__).CHAPTER for name in pages.CHAPTERS}
 
 
 def get_chapter(name: str) -> Chapter:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import pages
-from . import aalp, absld, classwise, ducat, robal
+from . import CHAPTERS
 from .stability import TOLERANCE_FLOOR, stable_claims, tolerances
 
 VOLATILE_KEYS = frozenset({"seconds", "environment", "from_cache"})
@@ -104,10 +104,8 @@ def report_key_numbers(report: dict) -> dict[str, float]:
 # Every executed page of the book, by its results file name (book/results/<name>.json), and the stability
 # file its tolerances come from. The evaluate page has no seeds of its own: it gets a wider floor.
 # The pages of the registry's CHECKED list (the summary page is checked by the replay only).
-_CLAIMS = {"classwise": classwise.claims, "robal": robal.claims, "ducat": ducat.claims, "absld": absld.claims,
-           "aalp": aalp.claims}
 _TOOLS = {"evaluate": Page(report_key_numbers, floor=0.05)}
 PAGES: dict[str, tuple[Page, str | None]] = {
-    f"{name}_cpu": (Page(_CLAIMS[name].key_numbers, _CLAIMS[name].verdicts), name) if name in pages.CHAPTERS
+    f"{name}_cpu": (Page(CHAPTERS[name].key_numbers, CHAPTERS[name].verdicts), name) if name in CHAPTERS
     else (_TOOLS[name], None) for name in pages.CHECKED}
 SUMMARY_PAGE = pages.SUMMARY

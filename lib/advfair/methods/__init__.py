@@ -1,4 +1,4 @@
 """Methods as catalogue entries (`catalogue`): what each paper proposes, apart from any chapter's config."""
-from .catalogue import CATALOGUE, Entry, entry, objective
+from .catalogue import CATALOGUE, Entry, ducat_key, entry, objective
 
-__all__ = ["CATALOGUE", "Entry", "entry", "objective"]
+__all__ = ["CATALOGUE", "Entry", "ducat_key", "entry", "objective"]

@@ -42,6 +42,11 @@ def _named(name: str, **fixed: Any) -> Callable[..., Objective]:
     return lambda **params: make_objective(name, **params, **fixed)
 
 
+def ducat_key(base: str) -> str:
+    """The entry of DUCAT plugged into `base`: "ducat" on PGD-AT (the paper's main method), else "<base>_ducat"."""
+    return "ducat" if base == "pgd_at" else f"{base}_ducat"
+
+
 def _plain(**params: Any) -> Objective:
     if params:
         fail("params", sorted(params), "none: clean training takes no parameters")
@@ -78,7 +83,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("tau_norm", "AT-FC + τ-normalisation", WU, _named("pgd_at"), served=inference.weight_normalisation),
     Entry("robal_n", "RoBal-N", WU, _named("robal"), model=ROBAL_HEAD, served=inference.posthoc),
     Entry("robal_r", "RoBal-R", WU, _named("robal"), model=ROBAL_HEAD, served=inference.posthoc),
-    *(Entry(f"{base}_ducat" if base != "pgd_at" else "ducat", f"{label} + DUCAT", DUCAT,
+    *(Entry(ducat_key(base), f"{label} + DUCAT", DUCAT,
             _named("ducat", base=base),
             model={"dummy_classes": True}, served=inference.recovery, aware=("merged", "dawa"))
       for base, label in (("pgd_at", "PGD-AT"), ("trades", "TRADES"), ("mart", "MART"))),

@@ -75,8 +75,8 @@ class DAFA(Objective):
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         p = self.params
         active = self.epoch is not None and self.epoch > p["dafa_warmup"]
-        w = self.weights.to(x.device, torch.float32)[y]
         if active:
+            w = self.weights.to(x.device, torch.float32)[y]
             x_adv = classwise_inner_max(model, x, w, eps=p["eps"], alpha=p["alpha"], steps=p["steps"])
         else:
             x_adv = trades_inner_max(model, x, y, eps=p["eps"], alpha=p["alpha"], steps=p["steps"])

@@ -9,7 +9,8 @@ so a student's cache key changes with its teacher), and ABSLD's per-class temper
   the per-class mean risks. `frozen=(τ^adv, τ^nat)` fixes the temperatures (the "manual" variant: no update).
   Temperatures, η_τ and the accumulators are in `state_dict`, so a resumed run is exact; `end_epoch` returns the
   temperatures, the risks that moved them and the η_τ used, which the trainer adds to the epoch's history.
-- `ReweightedRSLAD`: RSLAD with Fair-ARD-style class weights (Yue et al., NeurIPS 2023), the sample-based counterpart of ABSLD:
+- `ReweightedRSLAD`: RSLAD with Fair-ARD-style class weights (Yue et al., NeurIPS 2023), the sample-based
+  counterpart of ABSLD:
   κ_k is class k's mean number of inner PGD steps during which the student stays correct; w_k ∝ κ_k^−2, rescaled
   to sum to C and clipped to [5/6, 5/2], recomputed every epoch (weights 1 in the first epoch: RSLAD).
 """

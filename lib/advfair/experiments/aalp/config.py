@@ -1,6 +1,7 @@
 """The AALP chapter's config: every field a papermill parameter or `--set` override, validated.
 
-Every switch of the AALP-style reconstruction (Wu et al., TOMM 2024: Guided Dropout and the adaptive weights) is a field; its default is the spec's."""
+Every switch of the reconstruction of Wu et al. (TOMM 2024: Guided Dropout and the adaptive weights) is a field;
+its default is the book's reading of the paper."""
 from __future__ import annotations
 
 from dataclasses import dataclass

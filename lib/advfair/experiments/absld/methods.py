@@ -23,8 +23,9 @@ MODEL_LABELS = {
     "ls_uniform": "PGD-AT, same smoothing (SSD)", "ls_class": "PGD-AT, class-dependent smoothing (DSD)",
 }
 TEACHER_FREE = ("ls_uniform", "ls_class")
-# With a checkpoint rule other than "last", these students' last epochs are evaluated too (the paper selects on the test set): RSLAD and both
-# ABSLD modes, the models C1, C2 and C7 compare (each extra evaluation is a full one, AutoAttack included).
+# With a checkpoint rule other than "last", these students' last epochs are evaluated too (the paper selects on
+# the test set): RSLAD and both ABSLD modes, the models C1, C2 and C7 compare (each extra evaluation is a full one,
+# AutoAttack included).
 LAST_EPOCH = ("rslad", "absld_separate", "absld_code_product")
 VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
@@ -115,8 +116,8 @@ def plan(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, hard: Sequence[
     c, attack = cfg.num_classes(), _attack(cfg)
     manual = manual_temperatures(cfg, hard)
     out: dict[str, Objective] = {
-        "rslad": catalogue.objective("rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c, kl_scale=cfg.kl_scale,
-                                     **attack),
+        "rslad": catalogue.objective("rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c,
+                                     kl_scale=cfg.kl_scale, **attack),
         absld_key("separate"): absld(cfg, teacher, teacher_key, "separate"),
         absld_key("code_product"): absld(cfg, teacher, teacher_key, "code_product"),
         "absld_manual": absld(cfg, teacher, teacher_key, "separate", frozen=(manual, manual)),

@@ -56,16 +56,15 @@ def _attack(cfg: DucatConfig) -> dict:
 
 
 def plugin_key(base: str) -> str:
-    """The key of DUCAT plugged into `base` ("trades" -> "trades_ducat")."""
-    return f"{base}_ducat"
+    """The key of DUCAT plugged into `base` ("trades" -> "trades_ducat"): its catalogue entry's."""
+    return catalogue.ducat_key(base)
 
 
 def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_benign: float | None = None,
           base: str = "pgd_at") -> Objective:
     betas = {"trades": cfg.trades_beta, "mart": cfg.mart_beta}
     extra = {"w_alpha": cfg.w_alpha} if base == "pgd_at" else {"beta": betas[base]}
-    key = "ducat" if base == "pgd_at" else plugin_key(base)
-    return catalogue.objective(key, **_attack(cfg), num_classes=num_classes,
+    return catalogue.objective(plugin_key(base), **_attack(cfg), num_classes=num_classes,
                           start=cfg.ducat_start if start is None else start, end=cfg.ducat_end,
                           w_benign=cfg.w_benign if w_benign is None else w_benign, w_adv=cfg.w_adv, **extra)
 
