@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import for_attacks
+from .models import eval_mode, for_attacks, unwrap
 from .validation import check_choice, check_eps, check_non_negative, check_positive, fail
 
 # "nll" ascends -out_y of a model whose outputs are (log-)scores already, e.g. a view giving log(p_y + p_(y+C)).
@@ -61,19 +61,19 @@ class LinfThreat:
 
 
 @contextlib.contextmanager
-def attacking(model: nn.Module) -> Iterator[None]:
-    """Eval mode and frozen parameters (input gradients only) for the duration; both restored after."""
-    was_training = model.training
+def attacking(model: nn.Module) -> Iterator[nn.Module]:
+    """The model to attack, out of a data-parallel wrapper (`models.unwrap`), in eval mode and with frozen
+    parameters (input gradients only) for the duration; both restored after."""
+    model = unwrap(model)
     flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        yield
+        with eval_mode(model):
+            yield model
     finally:
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
-        model.train(was_training)
 
 
 def check_temperature(temperature: float | torch.Tensor) -> None:
@@ -242,7 +242,7 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
     if not callable(loss):
         check_choice("loss", loss, LOSSES)
     x = x.detach()
-    with attacking(model):
+    with attacking(model) as model:
         model = for_attacks(model) if fold_bn else model
         x_best = x.clone()
         remaining = torch.arange(len(x), device=x.device)
@@ -303,7 +303,7 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     logger.addHandler(collect)
     propagate, logger.propagate = logger.propagate, False
     try:
-        with attacking(model):
+        with attacking(model) as model:
             model = for_attacks(model)
             if version == "standard":
                 adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", device=x.device, seed=seed)

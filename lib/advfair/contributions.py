@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models import eval_mode
 from .validation import check_choice, check_number, check_positive, fail
 
 CONTRIB_SIGNS = ("abs", "positive")
@@ -97,21 +98,16 @@ def contribution_statistics(model: nn.Module, x: torch.Tensor, *, labels: torch.
     "decomposition_error": max |sum_j c_kj + b_k - z_k|}."""
     head = linear_head(model)
     check_positive("batch_size", batch_size, integer=True)
-    was_training = model.training
-    model.eval()
     rows, errors = [], []
-    try:
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                h = model.features(x[i:i + batch_size])
-                z = head(h)
-                k = z.argmax(1) if labels is None else labels[i:i + batch_size]
-                c = class_contributions(head, h, k)
-                bias = head.bias[k] if head.bias is not None else torch.zeros_like(k, dtype=c.dtype)
-                errors.append(float((c.sum(1) + bias - z.gather(1, k[:, None]).squeeze(1)).abs().max()))
-                rows.append(c.float().cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            h = model.features(x[i:i + batch_size])
+            z = head(h)
+            k = z.argmax(1) if labels is None else labels[i:i + batch_size]
+            c = class_contributions(head, h, k)
+            bias = head.bias[k] if head.bias is not None else torch.zeros_like(k, dtype=c.dtype)
+            errors.append(float((c.sum(1) + bias - z.gather(1, k[:, None]).squeeze(1)).abs().max()))
+            rows.append(c.float().cpu())
     c = torch.cat(rows)
     per_point = {name: values.numpy() for name, values in concentration(c, sign=sign, top=top, mass=mass).items()}
     return {"per_point": per_point, "profile": sorted_share_profile(c, sign=sign),

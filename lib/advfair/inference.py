@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import ClassCounts, log_prior
+from .models import ClassCounts, eval_mode, log_prior
 from .validation import check_choice, check_counts, check_number, check_positive, fail
 
 
@@ -227,13 +227,8 @@ def attack_view(name: str, model: nn.Module, num_classes: int, *, dummy: bool, d
 def check_outputs(model: nn.Module, x: torch.Tensor, num_classes: int, *, dummy: bool) -> None:
     """Fail unless `model` has C outputs (`dummy=False`: a C-way model, or a 2C model already served with
     PairMax) or 2C outputs (`dummy=True`: a raw dummy-class model). One eval-mode pass on one image."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            width = int(model(x[:1]).shape[1])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        width = int(model(x[:1]).shape[1])
     expected = 2 * num_classes if dummy else num_classes
     if width != expected:
         allowed = (f"{expected} outputs: a raw 2C dummy-class model (C = {num_classes} real classes and their "

@@ -1,8 +1,9 @@
 """Classifiers on inputs in [0, 1]: normalisation inside the model, a feature extractor and a swappable head."""
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,9 @@ class CosineHead(nn.Module):
 
 
 class Classifier(nn.Module):
-    """normalise -> features -> head. `features(x)` exposes the penultimate layer."""
+    """normalise -> features -> head. `features(x)` exposes the penultimate layer; `edit_features` changes it
+    inside the forward (a training-time intervention such as Guided Dropout), so that a data-parallel wrapper,
+    which synchronises gradients only through its own forward, still sees the whole computation."""
 
     def __init__(self, normalize: Normalize, body: nn.Module, head: nn.Module):
         super().__init__()
@@ -71,8 +74,28 @@ class Classifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.normalize(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, edit_features: Callable[[torch.Tensor], torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        h = self.features(x)
+        return self.head(h if edit_features is None else edit_features(h))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module a data-parallel wrapper (DistributedDataParallel, DataParallel) trains, else the model itself.
+    Attacks run on it (input gradients need no synchronisation), and heads are read on it."""
+    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode for the duration; the mode it had is restored after, also on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def log_prior(counts: ClassCounts) -> torch.Tensor:

@@ -10,7 +10,7 @@ from torch import nn
 
 from advfair.inference import LogitBias
 from advfair.models import (DATASET_STATS, MODELS, Classifier, CosineHead, LinearHead, Normalize, build_model,
-                            cifar10_small_cnn, for_attacks)
+                            cifar10_small_cnn, eval_mode, for_attacks, unwrap)
 from advfair.validation import ConfigError
 
 
@@ -148,3 +148,27 @@ def test_paper_architectures_have_their_published_sizes(name, params):
     """PreAct ResNet-18 (11.17M) and WRN-34-10 (46.16M, as in TRADES and RoBal) with a 10-class linear head."""
     model = build_model(name, dataset="cifar10", num_classes=10, in_channels=3)
     assert sum(p.numel() for p in model.parameters()) == params
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_eval_mode_restores_the_mode_it_found_also_on_an_error(training):
+    model = cifar10_small_cnn(4).train(training)
+    with eval_mode(model) as inside:
+        assert inside is model and not model.training
+    assert model.training is training
+    with pytest.raises(RuntimeError), eval_mode(model):
+        raise RuntimeError("inside")
+    assert model.training is training
+
+
+def test_edit_features_changes_the_penultimate_layer_inside_the_forward():
+    model, x = cifar10_small_cnn(4).eval(), torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x, edit_features=lambda h: h), model(x))
+        assert torch.equal(model(x, edit_features=torch.zeros_like), model.head(torch.zeros_like(model.features(x))))
+
+
+def test_unwrap_takes_the_module_out_of_a_data_parallel_wrapper():
+    model = cifar10_small_cnn(4)
+    assert unwrap(torch.nn.DataParallel(model)) is model
+    assert unwrap(model) is model

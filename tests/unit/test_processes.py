@@ -92,3 +92,81 @@ def test_two_processes_keep_one_objective(one_process: dict) -> None:
 def test_without_the_reduction_the_processes_diverge() -> None:
     ranks = _results(2, synchronise=False)
     assert ranks[0]["tau_adv"][0] != ranks[1]["tau_adv"][0]
+
+
+# ---- objectives that reach into the model's head (RoBal) or edit its features (AALP's Guided Dropout) ----
+
+def _classifier(head: str) -> nn.Module:
+    from advfair.models import Classifier, CosineHead, LinearHead, Normalize
+    torch.manual_seed(4)
+    body = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 16), nn.ReLU())
+    out = CosineHead(16, CLASSES, scale=1.0) if head == "cosine" else LinearHead(16, CLASSES)
+    return Classifier(Normalize((0.5,) * 3, (0.25,) * 3), body, out)
+
+
+def _objective(name: str):
+    from advfair.objectives import make_objective
+    from advfair.objectives.aalp import alp_objective
+    if name == "robal":
+        return make_objective("robal", eps=8 / 255, alpha=2 / 255, steps=2, counts=[30, 20, 10], s=10.0, m0=0.1,
+                              tau_m=0.3, tau_b=1.5, kl_weight=6.0)
+    return alp_objective(eps=8 / 255, alpha=2 / 255, steps=2, gd=True, gd_p=0.3)
+
+
+def _wrapped(rank: int, world: int, init: str, out: str, name: str) -> None:
+    # The attacks' random start is patched to x itself, as above, so that the runs differ only in the reduction.
+    from advfair.attacks import LinfThreat
+    start = LinfThreat.random_init
+    LinfThreat.random_init = lambda self, x, generator=None, *, kind="symmetric", clip=True: x.clone()
+    try:
+        _wrapped_steps(rank, world, init, out, name)
+    finally:
+        LinfThreat.random_init = start
+
+
+def _wrapped_steps(rank: int, world: int, init: str, out: str, name: str) -> None:
+    if world > 1:
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    net = _classifier("cosine" if name == "robal" else "linear")
+    model = DistributedDataParallel(net) if world > 1 else net
+    objective, optimizer = _objective(name), torch.optim.SGD(model.parameters(), lr=0.5)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.rand(BATCHES * GLOBAL_BATCH, 3, 4, 4, generator=generator)
+    y = torch.randint(0, CLASSES, (len(x),), generator=generator)
+    shard, stats = GLOBAL_BATCH // world, []
+    for b in range(BATCHES):
+        rows = slice(b * GLOBAL_BATCH + rank * shard, b * GLOBAL_BATCH + (rank + 1) * shard)
+        optimizer.zero_grad()
+        loss = objective(model, x[rows], y[rows])
+        stats.append(sorted(getattr(loss, "stats", {})))
+        getattr(loss, "loss", loss).backward()
+        optimizer.step()
+    torch.save({"weights": [p.detach() for p in net.parameters()], "stats": stats}, f"{out}/{rank}.pt")
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def _wrapped_results(world: int, name: str) -> list[dict]:
+    with tempfile.TemporaryDirectory() as out:
+        init = f"file://{out}/rendezvous"
+        if world == 1:
+            _wrapped(0, 1, init, out, name)
+        else:
+            mp.spawn(_wrapped, args=(world, init, out, name), nprocs=world)
+        return [torch.load(os.path.join(out, f"{r}.pt")) for r in range(world)]
+
+
+@pytest.mark.parametrize("name", ["robal", "aalp"])
+def test_a_wrapped_model_trains_as_one_process(name: str) -> None:
+    """RoBal reads its cosine head through `models.unwrap`, and Guided Dropout edits the features inside the
+    model's forward, so DistributedDataParallel synchronises the gradients of both: the two processes keep one
+    model, the one a single process trains on the global batches."""
+    one, ranks = _wrapped_results(1, name)[0], _wrapped_results(2, name)
+    start = [p.detach() for p in _classifier("cosine" if name == "robal" else "linear").parameters()]
+    for w0, w1, w, s in zip(ranks[0]["weights"], ranks[1]["weights"], one["weights"], start):
+        assert torch.equal(w0, w1)
+        assert torch.allclose(w0, w, atol=1e-5)
+    assert any(not torch.equal(w, s) for w, s in zip(one["weights"], start))  # training moved the weights
+    if name == "aalp":
+        assert "gd_active_share" in ranks[0]["stats"][0]  # the Guided Dropout path ran

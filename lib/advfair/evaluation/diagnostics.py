@@ -4,24 +4,12 @@ Each runs the model in eval mode and restores the mode it found.
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from torch import nn
 
 from ..attacks import cw_margin, tempered_ce
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
+from ..models import eval_mode
 
 
 def mean_logit_margin(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500) -> float:

@@ -5,13 +5,12 @@ clean input and on the adversarial input (AutoAttack's convention), so A_rob = A
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
 
-from .paired import bootstrap_per_class, interval, per_class_accuracy
+from .paired import SPREAD_STATISTICS, bootstrap_per_class, interval, per_class_accuracy
 
 
 def robust_correctness(preds: dict[str, np.ndarray], y: np.ndarray, clean: str = "clean") -> dict[str, np.ndarray]:
@@ -22,19 +21,17 @@ def robust_correctness(preds: dict[str, np.ndarray], y: np.ndarray, clean: str =
 
 def spread(acc: np.ndarray) -> dict[str, float]:
     """Mean, worst and best class, max-min gap, population SD and NSD = SD / mean of a per-class vector."""
-    mean = float(acc.mean())
-    sd = float(acc.std())
-    return {"mean": mean, "worst": float(acc.min()), "worst_class": int(acc.argmin()), "best": float(acc.max()),
-            "best_class": int(acc.argmax()), "gap": float(acc.max() - acc.min()), "sd": sd,
-            "nsd": sd / mean if mean > 0 else math.nan}
+    s = spread_rows(acc)
+    return {"mean": float(s["mean"]), "worst": float(s["worst"]), "worst_class": int(acc.argmin()),
+            "best": float(acc.max()), "best_class": int(acc.argmax()), "gap": float(s["gap"]), "sd": float(s["sd"]),
+            "nsd": float(s["nsd"])}
 
 
 def spread_rows(acc: np.ndarray) -> dict[str, np.ndarray]:
-    """`spread`'s statistics for each row of an (n, C) matrix of per-class accuracies (bootstrap resamples)."""
-    mean, sd = acc.mean(-1), acc.std(-1)
+    """The spread statistics (`paired.SPREAD_STATISTICS`) of a per-class vector, or of each row of an (n, C)
+    matrix of them (bootstrap resamples)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        nsd = np.where(mean > 0, sd / mean, np.nan)
-    return {"mean": mean, "worst": acc.min(-1), "gap": acc.max(-1) - acc.min(-1), "sd": sd, "nsd": nsd}
+        return {name: statistic(acc) for name, statistic in SPREAD_STATISTICS.items()}
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import attacks
+from ..models import eval_mode
 from ..validation import check_choice, check_eps, check_non_negative, check_positive, fail
 from .metrics import classwise_report, robust_correctness
 
@@ -229,13 +230,8 @@ class Evaluation:
 
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """Predicted labels in eval mode (the model's mode is restored)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
 
 
 def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Mapping[str, nn.Module] | None = None,

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..contributions import linear_head
+from ..models import unwrap
 from ..validation import check_bool, check_choice, check_non_negative, check_number, check_positive
 from .alp import LABEL_SMOOTHING, check_alp_params, training_attack
 from .alp_records import RatioRecorder
@@ -159,17 +160,20 @@ class AALPObjective(Objective):
         u, yy = torch.cat([x, x_adv]), torch.cat([y, y])
         b, gd_stats = len(x), {}
         if p["gd"] and p["gd_p"] > 0:
-            head = linear_head(model)
-            h = model.features(u)  # the one train-mode forward
-            with torch.no_grad():
-                scores = head.weight[yy] * h
-                scores = scores.abs() if p["gd_score"] == "abs" else scores
-            dropped, mask = guided_dropout(h, scores, mode=p["gd_mode"], p=p["gd_p"], rescale=p["gd_rescale"],
-                                           among=p["gd_among"])
-            if p["gd_branches"] == "adv":
-                dropped, mask = torch.cat([h[:b], dropped[b:]]), torch.cat([torch.ones_like(h[:b]), mask[b:]])
-            logits = head(dropped)
-            gd_stats = dropout_stats(h.detach(), scores.abs(), mask, b)
+            head = linear_head(unwrap(model))
+
+            def drop(h: torch.Tensor) -> torch.Tensor:  # inside the one train-mode forward
+                with torch.no_grad():
+                    scores = head.weight[yy] * h
+                    scores = scores.abs() if p["gd_score"] == "abs" else scores
+                dropped, mask = guided_dropout(h, scores, mode=p["gd_mode"], p=p["gd_p"], rescale=p["gd_rescale"],
+                                               among=p["gd_among"])
+                if p["gd_branches"] == "adv":
+                    dropped, mask = torch.cat([h[:b], dropped[b:]]), torch.cat([torch.ones_like(h[:b]), mask[b:]])
+                gd_stats.update(dropout_stats(h.detach(), scores.abs(), mask, b))
+                return dropped
+
+            logits = model(u, edit_features=drop)
         else:
             logits = model(u)
         l_cls, l_lp = alp_terms(logits, y, p["label_smoothing"])

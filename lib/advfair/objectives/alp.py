@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attacks import pgd
+from ..models import eval_mode
 from ..validation import check_choice, check_non_negative, check_number
 
 TRAIN_ATTACKS = ("pgd", "pgd_ll")
@@ -31,13 +32,8 @@ LABEL_SMOOTHING = 0.1
 
 def least_likely_class(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """argmin of the eval-mode clean logits (the model's mode is restored)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model(x).argmin(1)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        return model(x).argmin(1)
 
 
 def pgd_ll(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,

@@ -44,7 +44,7 @@ def classwise_inner_max(model: nn.Module, x: torch.Tensor, w: torch.Tensor, *, e
     """TRADES' KL attack in the ball w_i·ε with step w_i·α per point (`w`: (B,)). The library's `pgd` takes one
     ε per batch, so the steps are written here; with w ≡ 1 use `trades_inner_max` (the same iterates)."""
     w = w.view(-1, *([1] * (x.dim() - 1))).to(x.dtype)
-    with attacking(model):
+    with attacking(model) as model:
         with torch.no_grad():
             p_clean = F.softmax(model(x), dim=1)
         x_adv = gaussian_start(x)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attacks import pgd
+from ..models import eval_mode
 from ..validation import check_choice, check_non_negative, check_number, check_positive, fail
 from .trades import gaussian_start, kl_to_clean
 
@@ -42,13 +43,8 @@ def soft_kl(logits: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 def teacher_logits(teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """z_T(x) in eval mode without gradients, as float32 (the teacher's mode is restored)."""
-    was_training = teacher.training
-    teacher.eval()
-    try:
-        with torch.no_grad():
-            return teacher(x).float()
-    finally:
-        teacher.train(was_training)
+    with eval_mode(teacher), torch.no_grad():
+        return teacher(x).float()
 
 
 def scale_by_class(z: torch.Tensor, tau: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

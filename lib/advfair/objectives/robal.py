@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attacks import pgd
-from ..models import ClassCounts, CosineHead
+from ..models import ClassCounts, CosineHead, unwrap
 from ..validation import check_counts, check_non_negative, check_number, check_positive, fail
 from .logit_adjusted import logit_adjusted
 from .pgd_at import check_start, official_clip_start
@@ -53,7 +53,7 @@ def robal_logits(cos: torch.Tensor, y: torch.Tensor, counts: ClassCounts, s: flo
 def robal_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
                counts: ClassCounts, s: float, m0: float, tau_m: float, tau_b: float, kl_weight: float,
                inner_scale: float = 1.0, train_start: str = "symmetric", clip_start: bool | None = None) -> torch.Tensor:
-    head = getattr(model, "head", None)
+    head = getattr(unwrap(model), "head", None)
     if not isinstance(head, CosineHead) or head.scale != 1:
         fail("model", type(model).__name__, "a Classifier with a CosineHead of scale 1 (the RoBal loss applies s)")
     x_adv = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, random_start=train_start,

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attacks import pgd
+from ..models import eval_mode
 from ..validation import check_bool
 
 
@@ -31,11 +32,8 @@ def gaussian_start(x: torch.Tensor, scale: float = 0.001) -> torch.Tensor:
 def trades_inner_max(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
                      clip_start: bool = False) -> torch.Tensor:
     """argmax of KL(p(x) || p(x')) over the eps-ball by PGD from x + 0.001 N(0, I), BN in eval mode."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         p_clean = F.softmax(model(x), dim=1)
-    model.train(was_training)
     return pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, loss=lambda z, _, rows: kl_to_clean(z, p_clean[rows]), x_init=gaussian_start(x),
                clip_start=clip_start)
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ...evaluation import Points, Protocol, evaluate
 from ...inference import attack_view, check_outputs, deploy, recovery
-from ...models import build_model
+from ...models import build_model, eval_mode
 from ...objectives import Objective
 from ...splits import Split
 from ...trainer import save_atomic, train
@@ -166,14 +166,11 @@ def fit(r: Run, cfg: DucatConfig, split: Split, spec: dict, *, model_spec: dict,
 
 def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: bool) -> float:
     """Recovered validation accuracy under the selection attack; the model's mode is restored."""
-    was_training = model.training
     protocol = methods.selection_protocol(cfg)
     view = {cfg.select_view: attack_view(cfg.select_view, model, len(val.classes), dummy=dummy,
                                          dawa_weight=cfg.dawa_weight)}
-    try:
+    with eval_mode(model):
         e = evaluate(serve(model, len(val.classes), dummy), val, protocol, views=view)
-    finally:
-        model.train(was_training)
     return float(e.correct("select").mean())
 
 
