@@ -3,7 +3,7 @@ shared protocol, and the results envelope (every chapter's results share it; see
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -94,6 +94,19 @@ def weight_norms(model: nn.Module) -> list[float]:
 def clean_gate(label: str, e: Evaluation) -> Part:
     """The degeneracy gate of a model: its clean accuracy on the evaluation's points against the model floor."""
     return model_gate(label, e.correct("clean"), len(e.classes))
+
+
+def bootstrap_args(results: dict) -> dict:
+    """The bootstrap arguments of every interval of these results: the config's resample count and seed."""
+    return {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+
+
+def degeneracy_gates(results: dict, names: Sequence[str], label: Callable[[str], str], robust: str, *,
+          plain: Sequence[str] = (), shown: str | None = None) -> tuple[Part, ...]:
+    """The degeneracy gates of the named models: clean accuracy of each, and robust accuracy under the chapter's
+    reference attack `robust` of each adversarially trained one (all but `plain`)."""
+    return tuple(g for name in names for g in model_gates(label(name), evaluation(results, name),
+                                                          None if name in plain else robust, shown=shown))
 
 
 def model_gates(label: str, e: Evaluation, robust: str | None, points: str = "all", *,

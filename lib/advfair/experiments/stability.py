@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..defaults import KERNELS
+from ..tables import verdict_table
 from ..trainer import resolve_device
 from ..validation import fail
 from ..verdicts import Verdict, pool, run_record, with_stability
@@ -198,6 +200,19 @@ def pooled_verdicts(chapter: str, results: dict, rules: Callable[[dict], list[Ve
         others = seed_verdicts(record, v.claim, besides=seed) if record_matches else []
         out.append(with_stability(pool([v, *others]), runs.get(v.claim)))
     return out
+
+
+def verdict_readers(chapter: str, rules: Callable[[dict], list[Verdict]]
+                    ) -> tuple[Callable[[dict], list[Verdict]], Callable[[dict], pd.DataFrame]]:
+    """A chapter report's `decisions(results)`, its claims' pooled verdicts (`pooled_verdicts`), and
+    `verdicts(results)`, the table of those with each run's own verdict beside the pooled one."""
+    def decisions(results: dict) -> list[Verdict]:
+        return pooled_verdicts(chapter, results, rules)
+
+    def verdicts(results: dict) -> pd.DataFrame:
+        return verdict_table(decisions(results))
+
+    return decisions, verdicts
 
 
 def run_unit(record: dict) -> str:

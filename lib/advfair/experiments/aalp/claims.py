@@ -25,7 +25,7 @@ from ...evaluation.paired import mean, paired_mean_difference, proportion_estima
 from ...evaluation.paired import matched_difference
 from ...validation import fail
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, at_most, greater, less, untestable
-from ..common import evaluation, model_gates
+from ..common import bootstrap_args, degeneracy_gates, evaluation
 from .methods import ALP_FAMILY, MODEL_LABELS
 
 NOTICEABLE_SHARE = 0.05
@@ -72,10 +72,6 @@ THIRD_PARTY = {  # labelled third-party in the chapter
 }
 
 
-def _boot(results: dict) -> dict:
-    return {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
-
-
 def label(results: dict, key: str) -> str:
     return results.get("labels", MODEL_LABELS).get(key, MODEL_LABELS.get(key, key))
 
@@ -86,9 +82,8 @@ def present(results: dict, *keys: str) -> list[str]:
 
 def gates(results: dict, *keys: str) -> tuple[Part, ...]:
     """Clean accuracy of each model, and PGD accuracy of the adversarially trained ones, against their floors."""
-    pgd = results["attack_names"]["pgd"]
-    return tuple(g for key in present(results, *keys)
-                 for g in model_gates(label(results, key), evaluation(results, key), None if key == "standard" else pgd))
+    return degeneracy_gates(results, present(results, *keys), lambda key: label(results, key),
+                        results["attack_names"]["pgd"], plain=("standard",))
 
 
 def worst_case(results: dict, e: Evaluation) -> np.ndarray:
@@ -101,7 +96,7 @@ def worst_difference(results: dict, a: str, b: str) -> Estimate:
     ea, eb = evaluation(results, a), evaluation(results, b)
     same_points(ea, eb)
     return evaluation_statistic(ea, [worst_case(results, ea), worst_case(results, eb)], lambda x, y: mean(y) - mean(x),
-                                points="subset", **_boot(results))
+                                points="subset", **bootstrap_args(results))
 
 
 def mass_key(results: dict) -> str:
@@ -113,7 +108,7 @@ def features_difference(results: dict, a: str, b: str) -> Estimate:
     per = results["contributions"]["models"]
     y = evaluation(results, a).labels()
     values = [np.array([np.nan if v is None else v for v in per[k]["per_point"][mass_key(results)]]) for k in (a, b)]
-    return paired_mean_difference(y, *values, **_boot(results))
+    return paired_mean_difference(y, *values, **bootstrap_args(results))
 
 
 def c1(results: dict) -> Verdict:
@@ -196,7 +191,7 @@ def drop_difference(results: dict, key: str) -> Estimate:
     same_points(base, e)
     outcomes = [base.correct(pgd, "subset"), worst_case(results, base), e.correct(pgd, "subset"), worst_case(results, e)]
     return evaluation_statistic(base, outcomes, lambda a, b, c, d: (mean(c) - mean(d)) - (mean(a) - mean(b)),
-                                points="subset", **_boot(results))
+                                points="subset", **bootstrap_args(results))
 
 
 def c6_part(results: dict, key: str) -> Part:
@@ -233,7 +228,7 @@ def g1_parts(results: dict, key: str) -> list[Part]:
     curve, e = sweep_accuracy(results, key), evaluation(results, key)
 
     def difference(a, b):
-        return evaluation_statistic(e, [a, b], lambda p, q: mean(q) - mean(p), points="subset", **_boot(results))
+        return evaluation_statistic(e, [a, b], lambda p, q: mean(q) - mean(p), points="subset", **bootstrap_args(results))
 
     steps = [at_most(f"{label(results, key)}: accuracy at ε = {e1:g} − at ε = {e0:g}", difference(a, b))
              for (e0, a, _), (e1, b, _) in zip(curve, curve[1:])]

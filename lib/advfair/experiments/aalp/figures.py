@@ -9,7 +9,7 @@ import seaborn as sns
 
 from ... import plots
 from ...evaluation.paired import per_class_accuracy
-from ..common import evaluation
+from ..common import bootstrap_args, evaluation
 from .claims import mass_key, worst_case
 from .methods import RECONSTRUCTED
 from .report import TAG, attack_columns, check_point_accuracy, model_label, sweep_rows
@@ -139,11 +139,10 @@ def worst_case_bars(results: dict) -> plt.Figure:
     """C3/C4: white-box worst-case accuracy on the check points per model (error bars: 95 % bootstrap)."""
     from ...evaluation import evaluation_statistic
     from ...evaluation.paired import mean
-    cfg = results["config"]
     labels, values, lo, hi = [], [], [], []
     for key in results["evaluations"]:
         e = evaluation(results, key)
-        est = evaluation_statistic(e, [worst_case(results, e)], mean, points="subset", n_boot=cfg["n_boot"], seed=cfg["seed"])
+        est = evaluation_statistic(e, [worst_case(results, e)], mean, points="subset", **bootstrap_args(results))
         labels.append(model_label(results, key))
         values.append(100 * est.value)
         lo.append(100 * (est.value - est.ci[0]))

@@ -9,20 +9,16 @@ from ...evaluation.paired import mean_estimate
 from ...evaluation import evaluation_statistic, same_points
 from ...evaluation.paired import gap, mean, per_class_accuracy, sd, worst
 from ...evaluation.paired import matched_difference
-from ...tables import pct, untestable_notes, verdict_table, with_ci
+from ...tables import pct, untestable_notes, with_ci
 from ...verdicts import combine
-from ..common import evaluation
-from ..stability import pooled_verdicts
+from ..common import bootstrap_args, evaluation
+from ..stability import verdict_readers
 from . import claims
 from .claims import ALP_README, THIRD_PARTY, features_difference, label, mass_key, worst_case
 from .methods import ALP_FAMILY, RECONSTRUCTED
 
 TAG = "AALP-style reconstruction"
 SPEC_CPU_EVAL = "2k test images; PGD-100 with 5 restarts; AA subset on 500 points"  # quoted from the spec, §7
-
-
-def boot(results: dict) -> dict:
-    return {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
 
 
 def model_label(results: dict, key: str) -> str:
@@ -61,9 +57,9 @@ def contribution_table(results: dict) -> pd.DataFrame:
         pp = {k: np.array([np.nan if v is None else v for v in vals], dtype=float) for k, vals in entry["per_point"].items()}
         row = {"model": model_label(results, key)}
         for stat in [f"top{t}" for t in c["top"]] + ["gini"]:
-            est = mean_estimate(y, pp[stat], **boot(results))
+            est = mean_estimate(y, pp[stat], **bootstrap_args(results))
             row[f"{stat} share" if stat != "gini" else "Gini"] = with_ci(est.value, est.ci, scale=1, digits=3)
-        est = mean_estimate(y, pp[m], **boot(results))
+        est = mean_estimate(y, pp[m], **bootstrap_args(results))
         row[f"features to {m[1:]} %"] = with_ci(est.value, est.ci, scale=1, digits=2)
         row["active features"] = f"{np.nanmean(pp['active']):.1f}"
         if key != "standard":
@@ -197,7 +193,7 @@ def evenness_estimates(results: dict) -> dict[str, dict]:
         ea, eb = evaluation(results, a), evaluation(results, b)
         same_points(ea, eb)
         outcomes = [_all_points_worst(results, ea), _all_points_worst(results, eb)]
-        out[title] = {name: evaluation_statistic(ea, outcomes, lambda p, q, s=statistic: s(q) - s(p), **boot(results))
+        out[title] = {name: evaluation_statistic(ea, outcomes, lambda p, q, s=statistic: s(q) - s(p), **bootstrap_args(results))
                       for name, statistic in (("class SD", sd), ("worst class", worst), ("gap", gap), ("mean", mean))}
     return out
 
@@ -234,15 +230,7 @@ def quoted_third_party_table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["source", "setting"])
 
 
-def decisions(results: dict) -> list:
-    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
-    when it was made for the same config (else over this run alone)."""
-    return pooled_verdicts("aalp", results, claims.verdicts)
-
-
-def verdicts(results: dict) -> pd.DataFrame:
-    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
-    return verdict_table(decisions(results))
+decisions, verdicts = verdict_readers("aalp", claims.verdicts)
 
 
 def scale_notes(results: dict) -> str:

@@ -34,7 +34,7 @@ from ...evaluation import Evaluation, compare_models, evaluation_statistic, per_
 from ...evaluation.paired import mean, nsd, of_classes, worst
 from ...verdicts import (ACCURACY_POINT, NOT_TESTABLE, NSD_STEP, REPRODUCED, Part, Verdict, class_gate, greater, less,
                          untestable, within)
-from ..common import evaluation, model_gates
+from ..common import bootstrap_args, degeneracy_gates, evaluation
 from .config import BASELINES
 from .methods import MODEL_LABELS, absld_key
 
@@ -59,10 +59,6 @@ FLOOR = "worst class at 0 % for both models: a floor, not a measurement"
 SMALLEST_EFFECT = {"worst": ACCURACY_POINT, "nsd": NSD_STEP, "gain": ACCURACY_POINT}
 
 
-def _boot(results: dict) -> dict:
-    return {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
-
-
 def main_key(results: dict) -> str:
     return absld_key(results["config"]["absld_mode"])
 
@@ -81,8 +77,7 @@ def _where(points: str) -> str:
 
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
-    pgd = results["attack_names"]["pgd"]
-    return tuple(g for name in names for g in model_gates(_label(name), evaluation(results, name), pgd))
+    return degeneracy_gates(results, names, _label, results["attack_names"]["pgd"])
 
 
 def _missing(results: dict, claim: str, *names: str) -> Verdict | None:
@@ -99,7 +94,7 @@ def at_floor(e: Evaluation, attack: str, points: str) -> bool:
 
 def worst_part(results: dict, a: Evaluation, b: Evaluation, attack: str, points: str, label: str) -> Part:
     """worst(b) − worst(a) > 0."""
-    return greater(label, compare_models(a, b, attack, worst, points=points, **_boot(results)),
+    return greater(label, compare_models(a, b, attack, worst, points=points, **bootstrap_args(results)),
                    effect=SMALLEST_EFFECT["worst"])
 
 
@@ -119,7 +114,7 @@ def floor_gates(results: dict, base: str, other: str, attacks=ATTACK_POINTS) -> 
 
 def _worst_and_nsd(results: dict, base: str, other: str) -> tuple[Part, ...]:
     """other − base: the worst class up and the NSD down, under PGD (all points) and AutoAttack (AA points)."""
-    a, b, boot = evaluation(results, base), evaluation(results, other), _boot(results)
+    a, b, boot = evaluation(results, base), evaluation(results, other), bootstrap_args(results)
     parts = []
     for which, points in ATTACK_POINTS:
         attack, where = _attack(results, which), _where(points)
@@ -147,7 +142,7 @@ def lowest_nsd(results: dict, main: str, others: list[str]) -> Part:
 
     names = ", ".join(_label(k) for k in others)
     return less(f"NSD under {pgd.upper()}, {_label(main)} − the lowest of ({names})",
-                evaluation_statistic(e, outcomes, statistic, **_boot(results)), effect=SMALLEST_EFFECT["nsd"], scale=1,
+                evaluation_statistic(e, outcomes, statistic, **bootstrap_args(results)), effect=SMALLEST_EFFECT["nsd"], scale=1,
                 digits=3)
 
 
@@ -167,7 +162,7 @@ def c1(results: dict) -> Verdict:
 def _averages(results: dict, base: str, other: str, attacks=ATTACK_POINTS) -> tuple[Part, ...]:
     """other − base of the average under each attack, within ±equivalence_margin (a significant drop inside the
     margin is noted on the part)."""
-    a, b, boot = evaluation(results, base), evaluation(results, other), _boot(results)
+    a, b, boot = evaluation(results, base), evaluation(results, other), bootstrap_args(results)
     margin = results["config"]["equivalence_margin"]
     return tuple(within(f"average under {_attack(results, w).upper()}{_where(p)}, {_label(other)} − {_label(base)}",
                         compare_models(a, b, _attack(results, w), mean, points=p, **boot), margin) for w, p in attacks)
@@ -211,7 +206,7 @@ def c5(results: dict) -> Verdict:
     classes = results["classes"]
     easy = [c for c in range(len(classes)) if c not in hard]
     on_hard, on_easy = of_classes(hard), of_classes(easy)
-    a, b, boot = evaluation(results, "rslad"), evaluation(results, main), _boot(results)
+    a, b, boot = evaluation(results, "rslad"), evaluation(results, main), bootstrap_args(results)
     names = ", ".join(classes[c] for c in hard)
     parts = []
     for which, points in ATTACK_POINTS:

@@ -9,10 +9,10 @@ from matplotlib.ticker import MaxNLocator
 
 from ...evaluation import Evaluation, compare_models
 from ...evaluation.paired import mean, nsd, worst
-from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
+from ...tables import pct, spread_table, untestable_notes, with_ci
 from ...verdicts import CLASS_FLOOR, MODEL_FLOOR
-from ..common import attack_entry, evaluation, report
-from ..stability import pooled_verdicts
+from ..common import attack_entry, bootstrap_args, evaluation, report
+from ..stability import verdict_readers
 from . import claims
 from .methods import MODEL_LABELS, TEACHER_FREE, absld_key
 
@@ -84,7 +84,7 @@ def stats_table(results: dict, names: list[str]) -> pd.DataFrame:
 
 def paired_table(results: dict, base: str, names: list[str]) -> pd.DataFrame:
     """Paired differences model − `base` of avg, worst class and NSD under each attack, with 95% intervals."""
-    boot = {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    boot = bootstrap_args(results)
     a, rows = evaluation(results, base), {}
     for key in names:
         b, row = evaluation(results, key), {}
@@ -103,7 +103,7 @@ def last_epoch_table(results: dict) -> pd.DataFrame | None:
     difference last − selected on the same points. None when the run evaluated the last epoch only."""
     if "last_epoch" not in results:
         return None
-    pgd, boot = results["attack_names"]["pgd"], {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    pgd, boot = results["attack_names"]["pgd"], bootstrap_args(results)
     columns = (("clean", "all", "clean", ("avg",)), (pgd, "all", pgd.upper(), tuple(STATISTICS)),
                ("aa", "subset", "AA (AA points)", tuple(STATISTICS)))
     rows = {}
@@ -221,20 +221,12 @@ def modes_table(results: dict) -> pd.DataFrame:
     return table
 
 
-def decisions(results: dict) -> list:
-    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
-    when it was made for the same config (else over this run alone)."""
-    return pooled_verdicts("absld", results, claims.verdicts)
-
-
-def verdicts(results: dict) -> pd.DataFrame:
-    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
-    return verdict_table(decisions(results))
+decisions, verdicts = verdict_readers("absld", claims.verdicts)
 
 
 def critiques(results: dict) -> str:
     """The reviewers' two critiques, each answered by this run's measurements where it has them."""
-    boot = {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    boot = bootstrap_args(results)
     pgd, main = results["attack_names"]["pgd"], claims.main_key(results)
     lines = []
     if "fair_rslad" in results["evaluations"]:

@@ -16,7 +16,7 @@ from ...evaluation.metrics import partial_spearman_rows, spearman_rows, spearman
 from ...evaluation.paired import gap, mean, nsd, of_classes, sd
 from ...verdicts import (ACCURACY_POINT, NSD_STEP, SD_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, class_gate, greater,
                          less)
-from ..common import evaluation, model_gates
+from ..common import bootstrap_args, degeneracy_gates, evaluation
 from .methods import MODEL_LABELS
 
 RANK_AGREEMENT = 0.5  # "largely the same ranking": Spearman rho above this
@@ -45,15 +45,9 @@ PAPER = {
 }
 
 
-def _boot(results: dict) -> dict:
-    cfg = results["config"]
-    return {"n_boot": cfg["n_boot"], "seed": cfg["seed"]}
-
-
-def _gates(results: dict, *names: str) -> list[Part]:
+def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
-    pgd = results["attack_names"]["pgd"]
-    return [g for name in names for g in model_gates(MODEL_LABELS[name], evaluation(results, name), pgd)]
+    return degeneracy_gates(results, names, MODEL_LABELS.__getitem__, results["attack_names"]["pgd"])
 
 
 def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
@@ -63,7 +57,7 @@ def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
 def c1(results: dict) -> Verdict:
     """Both the absolute spread (the gap, max - min) and the relative one (NSD) must be larger under attack:
     NSD alone rises whenever the mean falls."""
-    pgd, boot, effect = results["attack_names"]["pgd"], _boot(results), SMALLEST_EFFECT["C1"]
+    pgd, boot, effect = results["attack_names"]["pgd"], bootstrap_args(results), SMALLEST_EFFECT["C1"]
     parts = []
     for m in ("pgd_at", "trades"):
         e = evaluation(results, m)
@@ -71,14 +65,14 @@ def c1(results: dict) -> Verdict:
                              compare_attacks(e, "clean", pgd, gap, **boot), effect=effect["gap"]))
         parts.append(greater(f"{MODEL_LABELS[m]}: NSD under {pgd.upper()} − clean NSD", _nsd_gap(e, pgd, boot),
                              effect=effect["nsd"], scale=1, digits=3))
-    return Verdict("C1", PAPER["C1"], tuple(parts), tuple(_gates(results, "pgd_at", "trades")), compares="model")
+    return Verdict("C1", PAPER["C1"], tuple(parts), _gates(results, "pgd_at", "trades"), compares="model")
 
 
 def c2(results: dict) -> Verdict:
     """Across attacks of other objectives (CW's margin, T-PGD's tempered CE, AutoAttack): FGSM is PGD's own loss
     in one step, so a PGD-FGSM agreement holds whether or not rankings move with the attack; it is shown, not
     voted."""
-    n, boot = results["attack_names"], _boot(results)
+    n, boot = results["attack_names"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     pairs = [(n["pgd"], n["fgsm"], "all", False), (n["pgd"], n["cw"], "all", True), (n["pgd"], n["tpgd"], "all", True),
              (n["pgd"], "aa", "subset", True)]
@@ -86,16 +80,16 @@ def c2(results: dict) -> Verdict:
                           rank_agreement(e, a, e, b, points=pts, **boot), RANK_AGREEMENT,
                           effect=SMALLEST_EFFECT["C2"], primary=primary, scale=1, digits=2)
                   for a, b, pts, primary in pairs)
-    return Verdict("C2", PAPER["C2"], parts, tuple(_gates(results, "pgd_at")), compares="model")
+    return Verdict("C2", PAPER["C2"], parts, _gates(results, "pgd_at"), compares="model")
 
 
 def c3(results: dict) -> Verdict:
-    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    pgd, boot = results["attack_names"]["pgd"], bootstrap_args(results)
     a, b = evaluation(results, "pgd_at"), evaluation(results, "trades")
     part = greater(f"ρ(PGD-AT, TRADES) under {pgd.upper()}",
                    rank_agreement(a, pgd, b, pgd, **boot), RANK_AGREEMENT, effect=SMALLEST_EFFECT["C3"], scale=1,
                    digits=2)
-    return Verdict("C3", PAPER["C3"], (part,), tuple(_gates(results, "pgd_at", "trades")))
+    return Verdict("C3", PAPER["C3"], (part,), _gates(results, "pgd_at", "trades"))
 
 
 def relative_drop_rank(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
@@ -107,7 +101,7 @@ def relative_drop_rank(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
 
 
 def c4(results: dict) -> Verdict:
-    n, boot = results["attack_names"], _boot(results)
+    n, boot = results["attack_names"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     chains = [(n["fgsm"], n["pgd"], "all"), (n["fgsm"], "aa", "subset")]
     parts = tuple(less(f"ρ(relative drop {a.upper()}→{b.upper()}, {a.upper()} accuracy)"
@@ -116,30 +110,30 @@ def c4(results: dict) -> Verdict:
                                                     points=pts, **boot), bounds=RHO_BOUNDS),
                        effect=SMALLEST_EFFECT["C4"], scale=1, digits=2)
                   for a, b, pts in chains)
-    return Verdict("C4", PAPER["C4"], parts, tuple(_gates(results, "pgd_at")), compares="model")
+    return Verdict("C4", PAPER["C4"], parts, _gates(results, "pgd_at"), compares="model")
 
 
 def c5(results: dict) -> Verdict:
-    n, boot = results["attack_names"], _boot(results)
+    n, boot = results["attack_names"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     t = results["selection"]["t_picked"]
     part = less(f"robust accuracy, T-PGD (T = {t:g}, picked on validation) − PGD",
                 compare_attacks(e, n["pgd"], n["tpgd"], mean, **boot), effect=SMALLEST_EFFECT["C5"])
-    return Verdict("C5", PAPER["C5"], (part,), tuple(_gates(results, "pgd_at")), compares="model")
+    return Verdict("C5", PAPER["C5"], (part,), _gates(results, "pgd_at"), compares="model")
 
 
 def c6(results: dict) -> Verdict:
-    n, boot = results["attack_names"], _boot(results)
+    n, boot = results["attack_names"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     part = greater(f"class SD, T-PGD (T = {results['selection']['t_picked']:g}) − PGD",
                    compare_attacks(e, n["pgd"], n["tpgd"], sd, **boot), effect=SMALLEST_EFFECT["C6"])
-    return Verdict("C6", PAPER["C6"], (part,), tuple(_gates(results, "pgd_at")), compares="model")
+    return Verdict("C6", PAPER["C6"], (part,), _gates(results, "pgd_at"), compares="model")
 
 
 def _tweak(results: dict, claim: str, tweaked: str, label: str, compares: str) -> Verdict:
     """The tweaked model against PGD-AT on the same points: the validation-weakest class up and the
     max-min gap down, under PGD (all points) and under AutoAttack (the AA points)."""
-    pgd, boot = results["attack_names"]["pgd"], _boot(results)
+    pgd, boot = results["attack_names"]["pgd"], bootstrap_args(results)
     target = results["selection"]["worst_class"]
     name, effect = results["classes"][target], SMALLEST_EFFECT[claim]
     base, tw = evaluation(results, "pgd_at"), evaluation(results, tweaked)
@@ -151,9 +145,9 @@ def _tweak(results: dict, claim: str, tweaked: str, label: str, compares: str) -
                              effect=effect["class"]))
         parts.append(less(f"gap under {attack.upper()}{where}, {label} − PGD-AT",
                           compare_models(base, tw, attack, gap, points=points, **boot), effect=effect["gap"]))
-    gates = _gates(results, "pgd_at")
-    gates += class_gate("PGD-AT", results["classes"], base.correct("clean"), base.labels(), [target])
-    return Verdict(claim, PAPER[claim], tuple(parts), tuple(gates), compares=compares)
+    gates = _gates(results, "pgd_at") + tuple(class_gate("PGD-AT", results["classes"], base.correct("clean"),
+                                                         base.labels(), [target]))
+    return Verdict(claim, PAPER[claim], tuple(parts), gates, compares=compares)
 
 
 def c7a(results: dict) -> Verdict:
@@ -169,7 +163,7 @@ def c7b(results: dict) -> Verdict:
 def c8b(results: dict) -> Verdict:
     """The norm must go with robustness, not only with clean accuracy (which robust accuracy follows): the
     partial rank correlation given the clean per-class accuracy must be positive too."""
-    pgd, boot, effect = results["attack_names"]["pgd"], _boot(results), SMALLEST_EFFECT["C8b"]
+    pgd, boot, effect = results["attack_names"]["pgd"], bootstrap_args(results), SMALLEST_EFFECT["C8b"]
     e = evaluation(results, "pgd_at")
     norms = np.asarray(results["diagnostics"]["weight_norms"])
     rho = replace(evaluation_statistic(e, [e.correct(pgd)], lambda acc: spearman_rows(norms, acc), **boot),
@@ -180,7 +174,7 @@ def c8b(results: dict) -> Verdict:
     parts = (greater(f"ρ(‖w_c‖, {pgd.upper()} accuracy)", rho, effect=effect, scale=1, digits=2),
              greater(f"partial ρ(‖w_c‖, {pgd.upper()} accuracy | clean accuracy)", partial, effect=effect, scale=1,
                      digits=2))
-    return Verdict("C8b", PAPER["C8b"], parts, tuple(_gates(results, "pgd_at")), compares="model")
+    return Verdict("C8b", PAPER["C8b"], parts, _gates(results, "pgd_at"), compares="model")
 
 
 RULES = (c1, c2, c3, c4, c5, c6, c7a, c7b, c8b)

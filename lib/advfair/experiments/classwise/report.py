@@ -6,9 +6,9 @@ import pandas as pd
 
 from ...evaluation import attack_gains, attack_mcnemar, compare_attacks, rank_agreement, tpgd_name
 from ...evaluation.paired import gap, sd
-from ...tables import pct, spread_table, untestable_notes, verdict_table, with_ci
-from ..common import attack_entry, evaluation, report
-from ..stability import pooled_verdicts
+from ...tables import pct, spread_table, untestable_notes, with_ci
+from ..common import attack_entry, bootstrap_args, evaluation, report
+from ..stability import verdict_readers
 from . import claims
 from .methods import MODEL_LABELS
 
@@ -88,7 +88,7 @@ def spreads(results: dict) -> pd.DataFrame:
 
 def defence_agreement_table(results: dict) -> pd.DataFrame:
     """C3: Spearman rho of per-class robust accuracy between PGD-AT and each other defence, paired."""
-    boot = {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    boot = bootstrap_args(results)
     base = evaluation(results, "pgd_at")
     rows = []
     for other in ("trades", "class_weighted"):
@@ -118,7 +118,7 @@ def gains_table(results: dict) -> pd.DataFrame:
 
 def tpgd_table(results: dict) -> pd.DataFrame:
     """C5/C6: each temperature against PGD from the same starts (McNemar and paired bootstrap)."""
-    n, boot = results["attack_names"], {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
+    n, boot = results["attack_names"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     base = e.correct(n["pgd"]).mean()
     rows = []
@@ -227,15 +227,7 @@ def mnist_summary(results: dict) -> str:
             "with their intervals.")
 
 
-def decisions(results: dict) -> list:
-    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
-    when it was made for the same config (else over this run alone)."""
-    return pooled_verdicts("classwise", results, claims.verdicts)
-
-
-def verdicts(results: dict) -> pd.DataFrame:
-    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
-    return verdict_table(decisions(results))
+decisions, verdicts = verdict_readers("classwise", claims.verdicts)
 
 
 def scale_notes(results: dict) -> str:

@@ -17,7 +17,7 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import mean
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
 from ...verdicts.gates import gate_note
-from ..common import evaluation, model_gates
+from ..common import bootstrap_args, degeneracy_gates, evaluation
 from .config import PLUGIN_BASES
 from .methods import label, plugin_key
 
@@ -71,11 +71,6 @@ QUOTED_TRANSFER_DIAGONAL = {"PGD-AT": 4869, "TRADES": 4745, "MART": 4630, "Consi
 PAPER_TOLERANCE_PT = 3.0
 
 
-def boot(results: dict) -> dict:
-    cfg = results["config"]
-    return {"n_boot": cfg["n_boot"], "seed": cfg["seed"]}
-
-
 def unaware(results: dict) -> str:
     return results["attack_names"]["unaware"]
 
@@ -122,13 +117,12 @@ def gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Recovered clean and dummy-unaware PGD accuracy of each model (all adversarially trained) against their
     floors."""
     u = unaware(results)
-    return tuple(g for name in names
-                 for g in model_gates(label(name), evaluation(results, name), u, shown=f"dummy-unaware {u[:u.index('_')].upper()}"))
+    return degeneracy_gates(results, names, label, u, shown=f"dummy-unaware {u[:u.index('_')].upper()}")
 
 
 def _difference(e: Evaluation, a: np.ndarray, b: np.ndarray, results: dict, points: str = "all") -> Estimate:
     """mean(b) - mean(a) of two outcome vectors on the same points (per-class means: balanced points)."""
-    return evaluation_statistic(e, [a, b], lambda x, y: mean(y) - mean(x), points=points, **boot(results))
+    return evaluation_statistic(e, [a, b], lambda x, y: mean(y) - mean(x), points=points, **bootstrap_args(results))
 
 
 def c1(results: dict) -> Verdict:
@@ -147,7 +141,7 @@ def c1(results: dict) -> Verdict:
     def of_best(all_, a, b, c):
         return mean(all_) / np.minimum(np.minimum(mean(a), mean(b)), mean(c))
 
-    stat = {"points": "all", **boot(results)}
+    stat = {"points": "all", **bootstrap_args(results)}
     parts = (greater("always-failed share − the product of the three failure rates (independent errors)",
                      evaluation_statistic(evs[0], [always, *fails], beyond, **stat), effect=SMALLEST_EFFECT["C1"]["beyond"]),
              greater("always-failed share / failure rate of the most robust model",
@@ -158,7 +152,7 @@ def c1(results: dict) -> Verdict:
 
 def _paper_evaluation(results: dict, claim: str, base: str, tweaked: str) -> list[Part]:
     a, b = evaluation(results, base), evaluation(results, tweaked)
-    u, stat = unaware(results), boot(results)
+    u, stat = unaware(results), bootstrap_args(results)
     effect = SMALLEST_EFFECT[claim]
     return [greater(f"recovered clean accuracy, {label(tweaked)} − {label(base)}",
                     compare_models(a, b, "clean", mean, **stat), effect=effect),
@@ -207,11 +201,11 @@ def c5(results: dict) -> Verdict:
     # The drop from the unaware to the aware attacks, beyond the drop any model shows when attacked more.
     drops = evaluation_statistic(du, [du.correct(u), aware_correct(du, results), at.correct(u), aware_correct(at, results)],
                                  lambda du_u, du_a, at_u, at_a: (mean(du_a) - mean(du_u)) - (mean(at_a) - mean(at_u)),
-                                 **boot(results))
+                                 **bootstrap_args(results))
     parts = [less("DUCAT's drop from dummy-unaware to dummy-aware robust accuracy, minus PGD-AT's", drops,
                   effect=SMALLEST_EFFECT["C5"])]
     # A collapse presupposes a gain to lose: C2's dummy-unaware gain is this claim's gate.
-    gain = greater(f"{u} robust accuracy (dummy-unaware), DUCAT − PGD-AT", compare_models(at, du, u, mean, **boot(results)),
+    gain = greater(f"{u} robust accuracy (dummy-unaware), DUCAT − PGD-AT", compare_models(at, du, u, mean, **bootstrap_args(results)),
                    effect=SMALLEST_EFFECT["C5"])
     gain = replace(gain, gate=True, rule=f"{gain.rule}: a collapse presupposes a dummy-unaware gain (C2)",
                    note=gate_note(gain.outcome))
@@ -228,7 +222,7 @@ def trap_share(e: Evaluation, attack: str, results: dict, points: str = "all") -
     robust = e.correct(attack, points)
     with np.errstate(divide="ignore", invalid="ignore"):
         return evaluation_statistic(e, [robust & trapped(e, attack, points), robust],
-                                    lambda t, r: mean(t) / mean(r), points=points, **boot(results))
+                                    lambda t, r: mean(t) / mean(r), points=points, **bootstrap_args(results))
 
 
 def c6(results: dict) -> Verdict:
@@ -253,7 +247,7 @@ def c7(results: dict) -> Verdict:
                           "classify correctly)",
                           evaluation_statistic(e, [transfer_correct(e, "ducat", u) & both,
                                                    transfer_correct(du, base, u) & both, both],
-                                               lambda x, y, b: (mean(y) - mean(x)) / mean(b), **boot(results)),
+                                               lambda x, y, b: (mean(y) - mean(x)) / mean(b), **bootstrap_args(results)),
                           effect=SMALLEST_EFFECT["C7"]))
     bases = [b for b in ("pgd_at", "trades") if b in results["evaluations"]]
     return Verdict("C7", PAPER["C7"], tuple(parts), gates(results, "ducat", *bases))

@@ -11,9 +11,9 @@ import seaborn as sns
 
 from ...evaluation import Evaluation
 from ...evaluation.paired import bootstrap_per_class, interval, per_class_accuracy
-from ...tables import pct, untestable_notes, verdict_table, with_ci
+from ...tables import pct, untestable_notes, with_ci
 from ..common import evaluation
-from ..stability import pooled_verdicts
+from ..stability import verdict_readers
 from . import claims
 from .claims import aware_correct, aware_names, raw_clean_correct, trapped, unaware
 from .config import DucatConfig
@@ -259,15 +259,7 @@ def ablation_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def decisions(results: dict) -> list:
-    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
-    when it was made for the same config (else over this run alone)."""
-    return pooled_verdicts("ducat", results, claims.verdicts)
-
-
-def verdicts(results: dict) -> pd.DataFrame:
-    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
-    return verdict_table(decisions(results))
+decisions, verdicts = verdict_readers("ducat", claims.verdicts)
 
 
 def scale_notes(results: dict) -> str:

@@ -12,7 +12,7 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import interval, mean, of_classes, stratified_bootstrap
 from ...evaluation.protocol import decode_labels
 from ...verdicts import ACCURACY_POINT, Effect, Part, Verdict, at_most, exact_test, greater, less, untestable, within
-from ..common import evaluation, model_gates
+from ..common import bootstrap_args, degeneracy_gates, evaluation, model_gates
 from .methods import MODEL_LABELS
 
 PAPER = {
@@ -87,21 +87,15 @@ SMALLEST_EFFECT = {
 }
 
 
-def _boot(results: dict) -> dict:
-    return {"n_boot": results["config"]["n_boot"], "seed": results["config"]["seed"]}
-
-
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean accuracy of each model, and PGD accuracy of the adversarially trained ones (all but the plain
     model), against their floors."""
-    pgd = results["attack_names"]["pgd"]
-    return tuple(g for name in names
-                 for g in model_gates(MODEL_LABELS[name], evaluation(results, name), None if name == "plain" else pgd))
+    return degeneracy_gates(results, names, MODEL_LABELS.__getitem__, results["attack_names"]["pgd"], plain=("plain",))
 
 
 def _difference(results: dict, a: str, b: str, attack: str, points: str = "all", statistic=mean) -> Estimate:
     return compare_models(evaluation(results, a), evaluation(results, b), attack, statistic, points=points,
-                          **_boot(results))
+                          **bootstrap_args(results))
 
 
 def c1(results: dict) -> Verdict:
@@ -114,7 +108,7 @@ def c1(results: dict) -> Verdict:
         with np.errstate(divide="ignore", invalid="ignore"):
             return tail(robust) / head(robust) - tail(clean) / head(clean)
 
-    boot, effect = _boot(results), SMALLEST_EFFECT["C1"]
+    boot, effect = bootstrap_args(results), SMALLEST_EFFECT["C1"]
     parts = [greater("AT-FC clean accuracy, head − tail",
                      evaluation_statistic(e, outcomes[:1], lambda c: head(c) - tail(c), **boot), effect=effect),
              greater(f"AT-FC {pgd.upper()} accuracy, head − tail",
@@ -148,7 +142,7 @@ def _clean_minus_aa_gain(results: dict, name: str) -> Estimate:
     outcomes = [a.correct("clean", "subset"), a.correct("aa", "subset"), b.correct("clean", "subset"),
                 b.correct("aa", "subset")]
     return evaluation_statistic(a, outcomes, lambda ca, aa, cb, ab: (mean(cb) - mean(ca)) - (mean(ab) - mean(aa)),
-                                points="subset", **_boot(results))
+                                points="subset", **bootstrap_args(results))
 
 
 def c3(results: dict) -> Verdict:
@@ -167,7 +161,7 @@ def _kappa(results: dict, kappa: float) -> Evaluation:
 
 
 def _kappa_difference(results: dict, kappa: float, attack: str, points: str) -> Estimate:
-    return compare_models(_kappa(results, 0), _kappa(results, kappa), attack, mean, points=points, **_boot(results))
+    return compare_models(_kappa(results, 0), _kappa(results, kappa), attack, mean, points=points, **bootstrap_args(results))
 
 
 def c4(results: dict) -> Verdict:
@@ -219,7 +213,7 @@ def _gap_difference(results: dict, a: str, b: str) -> Estimate:
     ea, eb = evaluation(results, a), evaluation(results, b)
     outcomes = [ea.correct(x, "subset") for x in ("clean", "aa")] + [eb.correct(x, "subset") for x in ("clean", "aa")]
     return evaluation_statistic(ea, outcomes, lambda ca, aa, cb, ab: (mean(cb) - mean(ab)) - (mean(ca) - mean(aa)),
-                                points="subset", **_boot(results))
+                                points="subset", **bootstrap_args(results))
 
 
 def feature_ratio_difference(ratio: np.ndarray, fooled: np.ndarray, robust: np.ndarray, y: np.ndarray, *,
@@ -239,7 +233,7 @@ def c7(results: dict) -> Verdict:
     f = results["feature_norms"]
     y = evaluation(results, "at_fc").labels()
     fooled, robust = (decode_labels(f[k]).astype(bool) for k in ("fooled", "robust"))
-    diff = feature_ratio_difference(np.asarray(f["ratio"]), fooled, robust, y, **_boot(results))
+    diff = feature_ratio_difference(np.asarray(f["ratio"]), fooled, robust, y, **bootstrap_args(results))
     parts = (exact_test("ρ(‖W_c‖, n_c), permutation test", norms["rho"], norms["p_greater"], norms["rho"] > 0,
                         rule="ρ > 0"),
              greater("feature-norm ratio, fooled − still-robust points", diff, effect=SMALLEST_EFFECT["C7"], scale=1,
@@ -278,11 +272,11 @@ def c9(results: dict) -> Verdict:
     ends = [Evaluation.from_json(r["end"]) for r in rows]
     values = [f"{r['tau_b_minus_tau_m']:g}" for r in rows]
     clean = greater(f"clean at the end of training, τ_b − τ_m = {values[-1]} − {values[0]}",
-                    compare_models(ends[0], ends[-1], "clean", mean, **_boot(results)), effect=SMALLEST_EFFECT["C9"])
+                    compare_models(ends[0], ends[-1], "clean", mean, **bootstrap_args(results)), effect=SMALLEST_EFFECT["C9"])
     peak = (untestable("AA peaks mid-range", f"needs at least three values of τ_b − τ_m (this run has {len(rows)})")
             if len(rows) < 3 else
             greater(f"AA at the end of training, best of τ_b − τ_m = {', '.join(values[1:-1])} − best of "
-                    f"{values[0]} and {values[-1]} (AA points)", aa_peak(ends, **_boot(results)),
+                    f"{values[0]} and {values[-1]} (AA points)", aa_peak(ends, **bootstrap_args(results)),
                     effect=SMALLEST_EFFECT["C9"]))
     gates = [g for v, e in zip(values, ends) for g in model_gates(f"RoBal τ_b − τ_m = {v}", e, "aa", "subset")]
     return Verdict("C9", PAPER["C9"], (clean, peak), tuple(gates))

@@ -6,9 +6,9 @@ import pandas as pd
 
 from ...evaluation import Evaluation, evaluation_statistic
 from ...evaluation.paired import of_classes
-from ...tables import pct, untestable_notes, verdict_table, with_ci
-from ..common import attack_entry, evaluation, report
-from ..stability import pooled_verdicts
+from ...tables import pct, untestable_notes, with_ci
+from ..common import attack_entry, bootstrap_args, evaluation, report
+from ..stability import verdict_readers
 from . import claims
 from .claims import PAPER_ROWS, PAPER_TABLE3_BLOCK2, PAPER_TOLERANCE_PT
 from .methods import MODEL_LABELS
@@ -62,7 +62,7 @@ def main_table(results: dict) -> pd.DataFrame:
 def group_table(results: dict, attacks: tuple[str, ...] = ("clean", "pgd", "aa")) -> pd.DataFrame:
     """Head / middle / tail accuracy (%) with 95% bootstrap CIs; every column on the AA points when "aa" is
     asked for, so the columns of one model share their points."""
-    n, groups, cfg = results["attack_names"], results["groups"], results["config"]
+    n, groups = results["attack_names"], results["groups"]
     points = "subset" if "aa" in attacks else "all"
     columns = {}
     for name in results["evaluations"]:
@@ -71,7 +71,7 @@ def group_table(results: dict, attacks: tuple[str, ...] = ("clean", "pgd", "aa")
             key = n.get(attack) or attack
             columns[(MODEL_LABELS[name], key.upper())] = {
                 g: _ci(evaluation_statistic(e, [e.correct(key, points)], of_classes(members), points=points,
-                                            n_boot=cfg["n_boot"], seed=cfg["seed"])) for g, members in groups.items()}
+                                            **bootstrap_args(results))) for g, members in groups.items()}
     return pd.DataFrame(columns).T
 
 
@@ -190,15 +190,7 @@ def paper_comparison(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["model", "metric"])
 
 
-def decisions(results: dict) -> list:
-    """The claims' verdicts for these results, each pooled over the committed stability file's training seeds
-    when it was made for the same config (else over this run alone)."""
-    return pooled_verdicts("robal", results, claims.verdicts)
-
-
-def verdicts(results: dict) -> pd.DataFrame:
-    """The claims with their pooled verdicts and, beside them, each run's own verdict."""
-    return verdict_table(decisions(results))
+decisions, verdicts = verdict_readers("robal", claims.verdicts)
 
 
 def scale_notes(results: dict) -> str:
