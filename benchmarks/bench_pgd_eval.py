@@ -104,7 +104,7 @@ def chapter_model_cached(cfg: ClasswiseConfig) -> bool:
     fills it) holds the class-wise chapter's PGD-AT model: its exact cache spec, built as the chapter builds
     it, so any change to the chapter's data, model, objective or training settings is a miss."""
     t = methods.cifar_track(cfg)
-    spec = model_spec_of(methods.data_spec(cfg, t), t.model, methods.pgd_at(t), methods.train_config(cfg, t))
+    spec = model_spec_of(methods.split(cfg, t).spec, t.model, methods.pgd_at(t), methods.train_config(cfg, t))
     return ModelCache(cfg.cache_dir).contains(spec)
 
 

@@ -15,12 +15,15 @@ from .data import Dataset, class_balanced_indices, ldam_long_tailed_indices, loa
 
 @dataclass(frozen=True)
 class Split:
-    """Training, validation (held out from the training pool) and test indices of one dataset."""
+    """Training, validation (held out from the training pool) and test indices of one dataset, and `spec`, what
+    determines the training images (the data part of a trained model's cache key): two splits with equal specs
+    train on the same images."""
 
     data: Dataset
     train: torch.Tensor
     val: torch.Tensor
     test: torch.Tensor
+    spec: dict
 
     def images(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
         idx = getattr(self, part)
@@ -46,7 +49,13 @@ def balanced_split(dataset: str, *, train_per_class: int | None, val_per_class: 
         train_idx = class_balanced_indices(data.y_train, train_per_class, seed=seed + 1, exclude=val)
     test = (torch.arange(len(data.y_test)) if test_per_class is None
             else class_balanced_indices(data.y_test, test_per_class, seed=seed + 2))
-    return Split(data, train_idx, val, test)
+    return Split(data, train_idx, val, test, balanced_spec(dataset, train_per_class=train_per_class,
+                                                            val_per_class=val_per_class, seed=seed))
+
+
+def balanced_spec(dataset: str, *, train_per_class: int | None, val_per_class: int, seed: int) -> dict:
+    """The spec of `balanced_split`'s training images, without loading the dataset."""
+    return {"dataset": dataset, "seed": seed, "train_per_class": train_per_class, "val_per_class": val_per_class}
 
 
 def long_tailed_split(dataset: str, *, n_max: int, imbalance: float, val_per_class: int, test_per_class: int | None,
@@ -59,7 +68,9 @@ def long_tailed_split(dataset: str, *, n_max: int, imbalance: float, val_per_cla
     val = class_balanced_indices(data.y_train, val_per_class, seed=data_seed + 1, exclude=train_idx)
     test = (torch.arange(len(data.y_test)) if test_per_class is None
             else class_balanced_indices(data.y_test, test_per_class, seed=data_seed + 2))
-    return Split(data, train_idx, val, test)
+    spec = {"dataset": dataset, "kind": "long_tailed", "rule": "ldam", "n_max": n_max, "imbalance": imbalance,
+            "data_seed": data_seed}
+    return Split(data, train_idx, val, test, spec)
 
 
 def subset_per_class(y: np.ndarray, per_class: int | None) -> np.ndarray:

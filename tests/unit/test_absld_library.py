@@ -112,10 +112,10 @@ def tiny_split() -> Split:
     x = torch.randint(0, 256, (60, 3, 8, 8), generator=g, dtype=torch.uint8)
     y = torch.arange(60) % 10
     data = Dataset("cifar10", x, y, x[:20], y[:20], tuple(str(c) for c in range(10)))
-    return Split(data, torch.arange(40), torch.arange(40, 60), torch.arange(20))
+    return Split(data, torch.arange(40), torch.arange(40, 60), torch.arange(20), {"dataset": "cifar10", "toy": True})
 
 
-SPECS = {"data_spec": {"dataset": "cifar10", "toy": True}, "model_spec": {"name": "small_cnn", "width": 4}}
+SPECS = {"model_spec": {"name": "small_cnn", "width": 4}}
 CONSTANT = TrainConfig(epochs=3, batch_size=20, lr=0.05, schedule="constant", augment=False, seed=1)
 
 
@@ -137,7 +137,7 @@ def test_selection_returns_the_best_validation_epoch_and_enters_the_cache_key(tm
     train(two, objective, x, y, TrainConfig(**{**CONSTANT.to_dict(), "epochs": 2, "milestones": ()}))
     for k, v in model.state_dict().items():
         assert torch.equal(v, two.state_dict()[k]), k
-    plain = model_spec_of(SPECS["data_spec"], SPECS["model_spec"], objective, CONSTANT)
+    plain = model_spec_of(tiny_split().spec, SPECS["model_spec"], objective, CONSTANT)
     assert meta["key"] != spec_key(plain) and meta["spec"]["selection"] == rule.to_dict()
     assert not list(tmp_path.glob("*.best")) and not list(tmp_path.glob("*.ckpt"))
     again, meta2 = train_selected(cache, tiny_split(), **SPECS, objective=objective, train_cfg=CONSTANT, rule=rule,
@@ -159,7 +159,7 @@ def test_the_last_epoch_of_a_selected_training_is_the_plain_trainings(tmp_path):
     selected, meta = train_selected(selecting, tiny_split(), **SPECS, objective=objective, train_cfg=CONSTANT,
                                     rule=rule, device=cpu)
     last, last_meta = last_epoch(selecting, tiny_split(), **SPECS, objective=objective, train_cfg=CONSTANT, device=cpu)
-    assert last_meta["from_cache"] and last_meta["key"] == spec_key(model_spec_of(SPECS["data_spec"],
+    assert last_meta["from_cache"] and last_meta["key"] == spec_key(model_spec_of(tiny_split().spec,
                                                                                   SPECS["model_spec"], objective,
                                                                                   CONSTANT))
     plain, plain_meta = train_cached(ModelCache(tmp_path / "plain"), tiny_split(), **SPECS, objective=objective,

@@ -93,7 +93,7 @@ def test_students_carry_the_teacher_key_and_their_temperature_histories(runs):
     for key in ("rslad", "absld_separate", "absld_code_product", "absld_manual", "fair_rslad"):
         spec = json.loads((cache / f"{results['models'][key]['key']}.json").read_text())["spec"]
         assert spec["objective"]["aux"] == {"teacher": teacher_key}, key
-        assert spec["data"] == methods.data_spec(absld.make_config("cpu", **TINY))
+        assert spec["data"] == methods.split_spec(absld.make_config("cpu", **TINY))
     for key in ("absld_separate", "absld_code_product"):
         history = results["models"][key]["history"]
         assert len(history) == 2 and all(len(h["tau_adv"]) == 10 and len(h["risk_nat"]) == 10 for h in history)
@@ -184,7 +184,7 @@ def test_a_missing_teacher_is_an_error_when_training_it_is_forbidden(tmp_path):
 
 def _classwise_pgd_at_spec(cw) -> dict:
     t = classwise_methods.cifar_track(cw)
-    return model_spec_of(classwise_methods.data_spec(cw, t), t.model, classwise_methods.pgd_at(t),
+    return model_spec_of(classwise_methods.split(cw, t).spec, t.model, classwise_methods.pgd_at(t),
                          classwise_methods.train_config(cw, t))
 
 
@@ -205,7 +205,7 @@ def test_the_lr_decay_is_its_own_factor_and_the_default_students_are_unchanged()
     teacher_key = spec_key(pipeline.teacher_spec(cfg))
     teacher = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=16)
     plan = methods.plan(cfg, teacher, teacher_key, [2, 3, 6, 7], [2, 3])
-    keys = {k: spec_key(model_spec_of(methods.data_spec(cfg), methods.student_model_spec(cfg), o,
+    keys = {k: spec_key(model_spec_of(methods.split(cfg).spec, methods.student_model_spec(cfg), o,
                                       methods.train_config(cfg))) for k, o in plan.items()}
     assert teacher_key == "db17b8ab35a744d2f85020fd" and keys == {
         "rslad": "9b55895b974fa7c213f99b4f", "absld_separate": "09bc263d2cf6476411870aa9",

@@ -162,12 +162,12 @@ def test_train_cached_trains_once(data_dir, tmp_path):
     split = balanced_split("mnist", train_per_class=3, val_per_class=1, test_per_class=1, seed=0,
                            data_dir=str(data_dir))
     objective = make_objective("class_weighted_pgd_at", eps=0.3, alpha=0.1, steps=1, class_weights=torch.ones(10))
-    kwargs = dict(data_spec={"dataset": "mnist", "train_per_class": 3}, model_spec={"name": "small_cnn", "width": 4},
+    kwargs = dict(model_spec={"name": "small_cnn", "width": 4},
                   objective=objective, train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"))
     cache = ModelCache(tmp_path)
     from advfair.experiments.training import model_spec_of
 
-    spec = model_spec_of(kwargs["data_spec"], kwargs["model_spec"], objective, kwargs["train_cfg"])
+    spec = model_spec_of(split.spec, kwargs["model_spec"], objective, kwargs["train_cfg"])
     assert not cache.contains(spec)
     model, meta = train_cached(cache, split, **kwargs)
     assert cache.contains(spec)
@@ -202,8 +202,7 @@ def test_train_cached_without_training_needs_the_entry(data_dir, tmp_path):
         return model(x).sum()
 
     with pytest.raises(ConfigError, match="cache=") as info:
-        train_cached(ModelCache(tmp_path), split, data_spec={"dataset": "mnist"},
-                     model_spec={"name": "small_cnn", "width": 4}, objective=as_objective(never),
+        train_cached(ModelCache(tmp_path), split, model_spec={"name": "small_cnn", "width": 4}, objective=as_objective(never),
                      train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"),
                      allow_training=False)
     assert "not allowed" in str(info.value)

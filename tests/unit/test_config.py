@@ -324,8 +324,8 @@ def test_train_cached_initialises_from_the_training_seed_not_the_global_rng():
 
     data = SimpleNamespace(name="cifar10", num_classes=10, in_channels=3,
                            x_train=torch.zeros(4, 3, 8, 8, dtype=torch.uint8), y_train=torch.arange(4))
-    split = Split(data, torch.arange(4), torch.arange(0), torch.arange(0))
-    kwargs = dict(data_spec={}, model_spec={"name": "small_cnn", "width": 4},
+    split = Split(data, torch.arange(4), torch.arange(0), torch.arange(0), {})
+    kwargs = dict(model_spec={"name": "small_cnn", "width": 4},
                   objective=make_objective("pgd_at", eps=8 / 255, alpha=2 / 255, steps=1),
                   train_cfg=TrainConfig(epochs=1, seed=3), device=torch.device("cpu"))
     initial = []

@@ -396,3 +396,19 @@ def test_one_rule_for_data_and_cache_folders(monkeypatch, tmp_path):
 
     monkeypatch.setattr(locations, "in_checkout", lambda: True)
     assert ModelCache().root == locations.CHECKOUT / ".cache" / "advfair"
+
+
+def test_a_split_carries_the_spec_of_its_training_images(data_dir):
+    from advfair.splits import balanced_spec, balanced_split, long_tailed_split
+    if not (data_dir / "mnist.npz").exists():
+        pytest.skip("no mnist.npz")
+    args = dict(train_per_class=3, val_per_class=1, seed=0)
+    split = balanced_split("mnist", **args, test_per_class=2, data_dir=str(data_dir))
+    assert split.spec == balanced_spec("mnist", **args)
+    # the test images are not trained on: they stay out of the spec; the training images' draw does not
+    assert balanced_split("mnist", **args, test_per_class=5, data_dir=str(data_dir)).spec == split.spec
+    assert balanced_split("mnist", **{**args, "seed": 1}, test_per_class=2, data_dir=str(data_dir)).spec != split.spec
+    lt = long_tailed_split("mnist", n_max=20, imbalance=0.1, val_per_class=1, test_per_class=1, data_seed=0,
+                           data_dir=str(data_dir))
+    assert lt.spec == {"dataset": "mnist", "kind": "long_tailed", "rule": "ldam", "n_max": 20, "imbalance": 0.1,
+                       "data_seed": 0}

@@ -91,7 +91,7 @@ def test_ducat_is_served_with_recovery(runs):
     cfg, results, _, _, _ = runs
     r = Run(cfg)
     split = methods.split(cfg)
-    model, meta = train_cached(r.cache, split, data_spec=methods.data_spec(cfg), model_spec=methods.model_spec(cfg, True),
+    model, meta = train_cached(r.cache, split, model_spec=methods.model_spec(cfg, True),
                                objective=methods.ducat(cfg, 10), train_cfg=methods.train_config(cfg), device=r.device)
     assert meta["from_cache"] and meta["key"] == results["models"]["ducat"]["key"]
     x, _ = split.float_images("test", r.device)
@@ -109,7 +109,7 @@ def test_a_head_of_the_wrong_width_is_an_error(runs):
     r = Run(cfg)
     split = methods.split(cfg)
     test = r.points(split, "test")
-    c_way = train_cached(r.cache, split, data_spec=methods.data_spec(cfg), model_spec=methods.model_spec(cfg, False),
+    c_way = train_cached(r.cache, split, model_spec=methods.model_spec(cfg, False),
                          objective=methods.plan(cfg, 10)["pgd_at"], train_cfg=methods.train_config(cfg),
                          device=r.device)[0]
     protocol = methods.protocol(cfg, aware=False)
@@ -132,7 +132,7 @@ def test_validation_checkpoint_rule(runs):
         assert list(results["last_epoch"][key]["attacks"]) == FULL
     # the selected model and the last epoch are two cache entries: the plain key is the last epoch's
     cache = ModelCache(cfg.cache_dir)
-    plain = model_spec_of(methods.data_spec(cfg), methods.model_spec(cfg, True), methods.ducat(cfg, 10),
+    plain = model_spec_of(methods.split(cfg).spec, methods.model_spec(cfg, True), methods.ducat(cfg, 10),
                           methods.train_config(cfg))
     assert cache.contains(plain) and cache.contains({**plain, "selection": methods.selection_rule(cfg)})
     table = paper.last_epoch_table(results)
@@ -174,7 +174,7 @@ def test_w_b_ablations_resume_from_the_shared_prefix_exactly(runs, tmp_path):
     r = Run(cfg)
     split = methods.split(cfg)
     objective = methods.plan(cfg, 10)["ducat_wb0"]
-    spec = dict(data_spec=methods.data_spec(cfg), model_spec=methods.model_spec(cfg, True), objective=objective,
+    spec = dict(model_spec=methods.model_spec(cfg, True), objective=objective,
                 train_cfg=methods.train_config(cfg))
     shared, meta = train_cached(ModelCache(cfg.cache_dir), split, **spec, device=r.device)
     scratch, scratch_meta = train_cached(ModelCache(tmp_path), split, **spec, device=r.device)

@@ -33,10 +33,10 @@ class Run:
         self.seconds: dict[str, float] = {}
         self.started = time.perf_counter()
 
-    def train(self, key: str, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
+    def train(self, key: str, split: Split, *, model_spec: dict, objective: Objective,
               train_cfg: TrainConfig) -> nn.Module:
         """A trained model (from the cache if there), recorded under `key` in the results."""
-        model, meta = train_cached(self.cache, split, data_spec=data_spec, model_spec=model_spec, objective=objective,
+        model, meta = train_cached(self.cache, split, model_spec=model_spec, objective=objective,
                                    train_cfg=train_cfg, device=self.device, progress=self.cfg.progress,
                                    label=f"train {key}")
         self.models[key] = model_record(meta)

@@ -69,12 +69,12 @@ class SelectionRule:
         return asdict(self)
 
 
-def train_selected(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
+def train_selected(cache: ModelCache, split: Split, *, model_spec: dict, objective: Objective,
                    train_cfg: TrainConfig, rule: SelectionRule, device: torch.device,
                    progress: bool = False, label: str = "") -> tuple[nn.Module, dict]:
     """Train (or load from the cache) the model the rule selects; meta as `train_cached`'s, and each history
     record has the epoch's validation numbers (where due) and "selected" (True on the returned epoch)."""
-    plain = model_spec_of(data_spec, model_spec, objective, train_cfg)
+    plain = model_spec_of(split.spec, model_spec, objective, train_cfg)
     spec = {**plain, "selection": rule.to_dict()}
     data = split.data
     with torch.random.fork_rng(devices=[]):
@@ -123,11 +123,11 @@ def train_selected(cache: ModelCache, split: Split, *, data_spec: dict, model_sp
     return model.to(device).eval(), meta
 
 
-def last_epoch(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
+def last_epoch(cache: ModelCache, split: Split, *, model_spec: dict, objective: Objective,
                train_cfg: TrainConfig, device: torch.device, progress: bool = False) -> tuple[nn.Module, dict]:
     """The last epoch's weights of the training `train_selected` ran (from the cache, where it wrote them; a
     selected model cached before it did is trained again without selection, to the same weights)."""
-    return train_cached(cache, split, data_spec=data_spec, model_spec=model_spec, objective=objective,
+    return train_cached(cache, split, model_spec=model_spec, objective=objective,
                         train_cfg=train_cfg, device=device, progress=progress)
 
 

@@ -15,16 +15,18 @@ from .cache import ModelCache, spec_key
 
 
 def model_spec_of(data_spec: dict, model_spec: dict, objective: Objective, train_cfg: TrainConfig) -> dict:
+    """A trained model's complete cache specification: its training images (a split's `spec`), model, objective
+    and training config."""
     return {"data": data_spec, "model": model_spec, "objective": objective.cache_spec(), "train": train_cfg.to_dict()}
 
 
-def train_cached(cache: ModelCache, split: Split, *, data_spec: dict, model_spec: dict, objective: Objective,
+def train_cached(cache: ModelCache, split: Split, *, model_spec: dict, objective: Objective,
                  train_cfg: TrainConfig, device: torch.device, progress: bool = False,
                  allow_training: bool = True, label: str = "") -> tuple[nn.Module, dict]:
     """Train (or load from the cache) a model for one complete, JSON-able specification. The returned
     meta holds the cache key, the per-epoch history and whether it came from the cache.
     `allow_training=False` makes a missing cache entry an error instead (e.g. a teacher that must exist)."""
-    spec = model_spec_of(data_spec, model_spec, objective, train_cfg)
+    spec = model_spec_of(split.spec, model_spec, objective, train_cfg)
     if not allow_training and not cache.contains(spec):
         fail("cache", f"{cache.root}/{spec_key(spec)}", "a cached model for this specification (training it "
              "is not allowed here)")

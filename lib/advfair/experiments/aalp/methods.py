@@ -22,11 +22,6 @@ def split(cfg: AALPConfig) -> Split:
                           test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
 
 
-def data_spec(cfg: AALPConfig) -> dict:
-    return {"dataset": cfg.dataset, "seed": cfg.data_seed, "train_per_class": cfg.train_per_class,
-            "val_per_class": VAL_PER_CLASS}
-
-
 def model_spec(cfg: AALPConfig) -> dict:
     return {"name": cfg.model, "width": cfg.width}
 

@@ -32,7 +32,7 @@ def run(cfg: AALPConfig) -> dict:
     r = Run(cfg)
     split = methods.split(cfg)
     test = r.points(split, "test", cfg.check_per_class)
-    models = {key: r.train(key, split, data_spec=methods.data_spec(cfg), model_spec=methods.model_spec(cfg),
+    models = {key: r.train(key, split, model_spec=methods.model_spec(cfg),
                            objective=objective, train_cfg=methods.train_config(cfg))
               for key, objective in methods.plan(cfg).items()}
     check = check_points(test)

@@ -11,7 +11,7 @@ from ...methods import catalogue
 from ...objectives import Objective
 from ...objectives.distill_objectives import ABSLD
 from ...objectives.label_smoothing import class_smoothing
-from ...splits import Split, balanced_split
+from ...splits import Split, balanced_spec, balanced_split
 from ...trainer import TrainConfig
 from ..selection import SelectionRule
 from .config import AbsldConfig
@@ -39,10 +39,10 @@ def split(cfg: AbsldConfig) -> Split:
                           test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
 
 
-def data_spec(cfg: AbsldConfig) -> dict:
-    """The training images (the class-wise chapter's data spec: same keys, same values at the defaults)."""
-    return {"dataset": cfg.dataset, "seed": cfg.data_seed, "train_per_class": cfg.train_per_class,
-            "val_per_class": cfg.val_per_class}
+def split_spec(cfg: AbsldConfig) -> dict:
+    """`split(cfg).spec` without loading the data: the teacher's cache key is checked before any work starts."""
+    return balanced_spec(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
+                         seed=cfg.data_seed)
 
 
 # ---- the teacher ----

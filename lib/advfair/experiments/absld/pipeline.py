@@ -72,7 +72,7 @@ def run(cfg: AbsldConfig) -> dict:
 
 def teacher_spec(cfg: AbsldConfig) -> dict:
     """The teacher's complete cache specification (at the cpu defaults, the class-wise chapter's PGD-AT model)."""
-    return model_spec_of(methods.data_spec(cfg), methods.teacher_model_spec(cfg), methods.teacher_objective(cfg),
+    return model_spec_of(methods.split_spec(cfg), methods.teacher_model_spec(cfg), methods.teacher_objective(cfg),
                          methods.teacher_train_config(cfg))
 
 
@@ -82,8 +82,7 @@ def train_teacher(r: Run, cfg: AbsldConfig, data: Split) -> tuple[nn.Module, str
     if not cfg.train_teacher and not r.cache.contains(spec):
         fail("train_teacher", False, f"True, or a teacher already in the model cache: its key {spec_key(spec)} "
              f"is missing from {r.cache.root}")
-    model, meta = train_cached(r.cache, data, data_spec=methods.data_spec(cfg),
-                               model_spec=methods.teacher_model_spec(cfg), objective=methods.teacher_objective(cfg),
+    model, meta = train_cached(r.cache, data, model_spec=methods.teacher_model_spec(cfg), objective=methods.teacher_objective(cfg),
                                train_cfg=methods.teacher_train_config(cfg), device=r.device, progress=cfg.progress,
                                allow_training=cfg.train_teacher, label="train teacher")
     r.models["teacher"] = model_record(meta)
@@ -94,7 +93,7 @@ def train_student(r: Run, cfg: AbsldConfig, key: str, data: Split, objective) ->
     """A student (or a C3 model) trained on the training images, checkpoint chosen by the config's rule, and its
     last epoch's weights when the rule selects another epoch (None with checkpoint="last": the model is the last
     epoch). Only the selected model is recorded in `r.models`."""
-    common = {"data_spec": methods.data_spec(cfg), "model_spec": methods.student_model_spec(cfg),
+    common = {"model_spec": methods.student_model_spec(cfg),
               "objective": objective, "train_cfg": methods.train_config(cfg)}
     rule = methods.selection_rule(cfg)
     if rule is None:

@@ -61,11 +61,6 @@ def split(cfg: ClasswiseConfig, t: Track) -> Split:
                           test_per_class=t.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
 
 
-def data_spec(cfg: ClasswiseConfig, t: Track) -> dict:
-    return {"dataset": t.dataset, "seed": cfg.data_seed, "train_per_class": t.train_per_class,
-            "val_per_class": cfg.val_per_class}
-
-
 def train_config(cfg: ClasswiseConfig, t: Track) -> TrainConfig:
     return TrainConfig(epochs=t.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                        schedule=cfg.schedule, milestones=cfg.milestones if t.epochs == cfg.epochs else (),

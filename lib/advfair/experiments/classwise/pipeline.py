@@ -36,7 +36,7 @@ def track(r: Run, cfg: ClasswiseConfig, t: methods.Track) -> dict:
     split = methods.split(cfg, t)
     classes = list(split.data.classes)
     test, val = r.points(split, "test", t.aa_per_class), r.points(split, "val")
-    common = {"data_spec": methods.data_spec(cfg, t), "model_spec": t.model, "train_cfg": methods.train_config(cfg, t)}
+    common = {"model_spec": t.model, "train_cfg": methods.train_config(cfg, t)}
     models = {name: r.train(t.key(name), split, objective=objective, **common)
               for name, objective in (("pgd_at", methods.pgd_at(t)), ("trades", methods.trades(cfg, t)))}
 
@@ -69,7 +69,7 @@ def track(r: Run, cfg: ClasswiseConfig, t: methods.Track) -> dict:
 def baseline(cfg: ClasswiseConfig) -> tuple[torch.nn.Module, dict]:
     """The chapter's PGD-AT model (from the model cache when it was trained before) and its record."""
     r, t = Run(cfg), methods.cifar_track(cfg)
-    model = r.train("pgd_at", methods.split(cfg, t), data_spec=methods.data_spec(cfg, t), model_spec=t.model,
+    model = r.train("pgd_at", methods.split(cfg, t), model_spec=t.model,
                     objective=methods.pgd_at(t), train_cfg=methods.train_config(cfg, t))
     return model, r.models["pgd_at"]
 

@@ -32,12 +32,6 @@ def split(cfg: DucatConfig) -> Split:
                           test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
 
 
-def data_spec(cfg: DucatConfig) -> dict:
-    """As the class-wise chapter writes it: equal configs share cached models."""
-    return {"dataset": cfg.dataset, "seed": cfg.data_seed, "train_per_class": cfg.train_per_class,
-            "val_per_class": cfg.val_per_class}
-
-
 def model_spec(cfg: DucatConfig, dummy: bool) -> dict:
     spec = {"name": canonical_model(cfg.backbone), "width": cfg.width}
     return {**spec, "dummy_classes": True} if dummy else spec

@@ -114,13 +114,13 @@ def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, val: Points | 
     model's epochs before the window, where w_b plays no part: the trainer resumes exactly, so the weights
     are those of a training from scratch (tested), at a fraction of the cost."""
     dummy = methods.is_dummy(key)
-    specs = {"data_spec": methods.data_spec(cfg), "model_spec": methods.model_spec(cfg, dummy),
+    specs = {"model_spec": methods.model_spec(cfg, dummy),
              "objective": objective, "train_cfg": methods.train_config(cfg)}
     if cfg.checkpoint == "validation":
         model, meta = train_selected(r, cfg, split, val, dummy=dummy, label=f"train {key}", **specs)
         last, _ = train_cached(r.cache, split, **specs, device=r.device)  # written by train_selected
     else:
-        model, meta = fit(r, cfg, split, model_spec_of(**specs), model_spec=specs["model_spec"], objective=objective,
+        model, meta = fit(r, cfg, split, model_spec_of(split.spec, **specs), model_spec=specs["model_spec"], objective=objective,
                           train_cfg=specs["train_cfg"], keep_prefix=keep_prefix, resume_from=resume_from,
                           prefix_out=(prefixes, key), label=f"train {key}")
         last = None
@@ -174,12 +174,11 @@ def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: 
     return float(e.correct("select").mean())
 
 
-def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy: bool, data_spec: dict,
-                   model_spec: dict, objective: Objective, train_cfg, label: str = "") -> tuple[nn.Module, dict]:
+def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy: bool, model_spec: dict, objective: Objective, train_cfg, label: str = "") -> tuple[nn.Module, dict]:
     """Train once, keep the best epoch on validation (strict improvement, as the official code keeps its best
     test-set epoch) and the last epoch: the selected model is cached under the training spec plus the
     selection rule, the last epoch under the plain training spec (the key every other chapter uses)."""
-    last_spec = model_spec_of(data_spec, model_spec, objective, train_cfg)
+    last_spec = model_spec_of(split.spec, model_spec, objective, train_cfg)
     holder: dict = {}
 
     def score(epoch: int, _record: dict) -> None:

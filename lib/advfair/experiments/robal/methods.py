@@ -23,24 +23,17 @@ MODEL_LABELS = {
 TEST_SEED_OFFSET = 20
 
 
-def splits(cfg: RobalConfig) -> tuple[Split, Split, int]:
-    """The long-tailed split, Sml-Bal (as many training images, balanced, never a validation image) and
-    Sml-Bal's images per class."""
+def splits(cfg: RobalConfig) -> tuple[Split, Split]:
+    """The long-tailed split and Sml-Bal (as many training images, balanced, never a validation image)."""
     lt = long_tailed_split(cfg.dataset, n_max=cfg.n_max, imbalance=cfg.imbalance, val_per_class=cfg.val_per_class,
                            test_per_class=cfg.test_per_class, data_seed=cfg.data_seed, data_dir=cfg.data_dir)
     counts = cfg.counts()
     per_class = cfg.sml_bal_per_class or round(sum(counts) / len(counts))
+    # drawn around the validation split, which depends on the long-tailed set
+    spec = {**lt.spec, "kind": "sml_bal", "val_per_class": cfg.val_per_class, "per_class": per_class}
     sml_bal = dataclasses.replace(lt, train=class_balanced_indices(lt.data.y_train, per_class, seed=cfg.data_seed + 3,
-                                                                   exclude=lt.val))
-    return lt, sml_bal, per_class
-
-
-def data_spec(cfg: RobalConfig, kind: str, sml_bal_per_class: int) -> dict:
-    spec = {"dataset": cfg.dataset, "kind": kind, "rule": "ldam", "n_max": cfg.n_max, "imbalance": cfg.imbalance,
-            "data_seed": cfg.data_seed}
-    if kind == "sml_bal":  # drawn around the validation split, which depends on the long-tailed set
-        spec.update(val_per_class=cfg.val_per_class, per_class=sml_bal_per_class)
-    return spec
+                                                                   exclude=lt.val), spec=spec)
+    return lt, sml_bal
 
 
 def train_config(cfg: RobalConfig) -> TrainConfig:

@@ -29,13 +29,13 @@ from .config import RobalConfig
 def run(cfg: RobalConfig) -> dict:
     """The whole chapter: `config -> results` (a JSON-serialisable dict)."""
     r = Run(cfg)
-    lt, sml_bal, per_class = methods.splits(cfg)
+    lt, sml_bal = methods.splits(cfg)
     test, val = r.points(lt, "test", cfg.aa_per_class), r.points(lt, "val")
     specs = methods.model_specs(cfg)
     models = {}
     for key, (kind, spec, objective) in methods.plan(cfg).items():
-        models[key] = r.train(key, sml_bal if kind == "sml_bal" else lt, data_spec=methods.data_spec(cfg, kind, per_class),
-                              model_spec=specs[spec], objective=objective, train_cfg=methods.train_config(cfg))
+        models[key] = r.train(key, sml_bal if kind == "sml_bal" else lt, model_spec=specs[spec], objective=objective,
+                              train_cfg=methods.train_config(cfg))
 
     la_post = pick_tau_p(cfg, models["at_fc"], val, cfg.la_post_grid, 1.0)
     on_at_fc = ("la_post", "rescale", "tau_norm")  # inference remedies on AT-FC's weights
