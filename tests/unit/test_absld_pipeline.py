@@ -15,6 +15,7 @@ from advfair import attacks
 from advfair.experiments import absld
 from advfair.experiments.absld import methods, pipeline, report
 from advfair.experiments.cache import spec_key
+from advfair.experiments.common import TEST_SEED_OFFSET
 from advfair.experiments.classwise import make_config as classwise_config
 from advfair.experiments.classwise import methods as classwise_methods
 from advfair.experiments.common import Run
@@ -66,7 +67,7 @@ def test_results_envelope_and_evaluations(runs):
         ev = results["evaluations"][key]
         assert list(ev["attacks"]) == (["clean", "pgd2", "aa"] if key.startswith("ls_") else full), key
         assert ev["points"] == {"all": 40, "subset": 10} and ev["model"] == key
-    assert calls == [(10, "subset", cfg.seed + methods.TEST_SEED_OFFSET)] * (2 * len(KEYS))
+    assert calls == [(10, "subset", cfg.seed + TEST_SEED_OFFSET)] * (2 * len(KEYS))
     assert not any(m["from_cache"] for m in results["models"].values())
     assert results["split_sizes"] == {"train": 60, "val": 30, "test": 40, "aa_points": 10}
     assert results["settings"]["decay_epochs"] == [1, 2] and results["settings"]["lr_milestones"] == [2]

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from ..evaluation import Evaluation, Points, Protocol, evaluate
+from ..evaluation import AttackSpec, Evaluation, Points, Protocol, evaluate
 from ..inference import Step, deploy, spec_label, spec_to_json
 from ..objectives import Objective
 from ..splits import Split, subset_per_class
@@ -20,6 +20,9 @@ from .cache import ModelCache
 from .training import model_record, train_cached
 
 RESULTS_SCHEMA = "advfair.results/1"
+# Evaluations draw their random starts apart from training: validation attacks from seed + 10, test attacks
+# from seed + 20 (the training seed's own stream is the trainer's).
+VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
 class Run:
@@ -70,6 +73,21 @@ class Run:
                "seconds": {**self.seconds, "total": time.perf_counter() - self.started},
                "environment": environment(self.device)}
         return json_clean(out)
+
+
+def training_attack(cfg: Any) -> dict:
+    """The training attack's parameters of an objective, from a config (or a class-wise track) with the fields
+    eps, train_alpha and train_steps."""
+    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
+
+
+def chapter_protocol(cfg: ChapterConfig, attacks: Mapping[str, AttackSpec], *, part: str = "test",
+             eps: float | None = None) -> Protocol:
+    """The chapter's protocol of `attacks` on its test (or "validation") points: the config's radius (unless
+    `eps`), evaluation batch size and bootstrap count, and the part's seed offset."""
+    offset = {"test": TEST_SEED_OFFSET, "validation": VALIDATION_SEED_OFFSET}[part]
+    return Protocol(cfg.eps if eps is None else eps, attacks, seed=cfg.seed + offset, batch_size=cfg.eval_batch_size,
+                    n_boot=cfg.n_boot)
 
 
 def evaluation(results: dict, name: str) -> Evaluation:

@@ -6,6 +6,7 @@ from ...methods import catalogue
 from ...objectives import Objective
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig
+from ..common import chapter_protocol, training_attack
 from .config import AALPConfig
 
 MODEL_LABELS = {"standard": "standard (clean CE)", "pgd_at": "PGD-AT", "mpgd": "M-PGD (λ = 0)", "alp": "ALP",
@@ -14,7 +15,6 @@ MODEL_LABELS = {"standard": "standard (clean CE)", "pgd_at": "PGD-AT", "mpgd": "
 ALP_FAMILY = ("alp", "aalp", "gd_only", "weights_only")  # the logit-pairing models (lambda > 0)
 RECONSTRUCTED = ("aalp", "gd_only", "weights_only")  # every label of these says "AALP-style reconstruction"
 VAL_PER_CLASS = 50  # held out from the training pool (no choice of this chapter is made on data)
-TEST_SEED_OFFSET = 20
 
 
 def split(cfg: AALPConfig) -> Split:
@@ -29,10 +29,6 @@ def model_spec(cfg: AALPConfig) -> dict:
 def train_config(cfg: AALPConfig) -> TrainConfig:
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                        schedule=cfg.schedule, milestones=cfg.milestones, augment=cfg.augment, seed=cfg.seed)
-
-
-def _attack(cfg: AALPConfig) -> dict:
-    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
 
 
 def gd_switches(cfg: AALPConfig, on: bool) -> dict:
@@ -50,7 +46,7 @@ def weight_switches(cfg: AALPConfig, on: bool) -> dict:
 def pairing(cfg: AALPConfig, *, lam: float, gd: bool = False, weights: bool = False) -> Objective:
     """The ALP family (one objective): M-PGD (lam = 0), ALP, or the AALP-style reconstruction's modules."""
     key = "aalp" if gd or weights else "alp" if lam else "mpgd"
-    return catalogue.objective(key, **_attack(cfg), **({} if key == "mpgd" else {"lam": lam}),
+    return catalogue.objective(key, **training_attack(cfg), **({} if key == "mpgd" else {"lam": lam}),
                                train_attack=cfg.train_attack, label_smoothing=cfg.label_smoothing,
                          **gd_switches(cfg, gd), **weight_switches(cfg, weights))
 
@@ -59,7 +55,7 @@ def plan(cfg: AALPConfig) -> dict[str, Objective]:
     """key -> objective of every model the config asks for (in MODEL_KEYS order)."""
     objectives = {
         "standard": lambda: catalogue.objective("plain"),
-        "pgd_at": lambda: catalogue.objective("pgd_at", **_attack(cfg)),
+        "pgd_at": lambda: catalogue.objective("pgd_at", **training_attack(cfg)),
         "mpgd": lambda: pairing(cfg, lam=0.0),
         "alp": lambda: pairing(cfg, lam=cfg.lam),
         "aalp": lambda: pairing(cfg, lam=cfg.lam, gd=True, weights=True),
@@ -88,14 +84,13 @@ def test_protocol(cfg: AALPConfig) -> Protocol:
         n["aa"]: AttackSpec(kind="autoattack", version=cfg.aa_version, subset=True),
         n["square"]: AttackSpec(kind="autoattack", version="square", steps=cfg.square_queries, subset=True),
     }
-    return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, suite)
 
 
 def sweep_protocol(cfg: AALPConfig, eps: float) -> Protocol:
     """PGD-`eval_steps` at radius `eps`, its step scaled with the radius (eval_alpha * eps / cfg.eps)."""
     spec = AttackSpec(steps=cfg.eval_steps, alpha=cfg.eval_alpha * eps / cfg.eps)
-    return Protocol(eps, {attack_names(cfg)["pgd"]: spec}, seed=cfg.seed + TEST_SEED_OFFSET,
-                    batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, {attack_names(cfg)["pgd"]: spec}, eps=eps)
 
 
 def switches(cfg: AALPConfig) -> dict:

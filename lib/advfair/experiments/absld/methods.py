@@ -13,6 +13,7 @@ from ...objectives.distill_objectives import ABSLD
 from ...objectives.label_smoothing import class_smoothing
 from ...splits import Split, balanced_spec, balanced_split
 from ...trainer import TrainConfig
+from ..common import VALIDATION_SEED_OFFSET, chapter_protocol, training_attack
 from ..selection import SelectionRule
 from .config import AbsldConfig
 
@@ -27,7 +28,6 @@ TEACHER_FREE = ("ls_uniform", "ls_class")
 # the test set): RSLAD and both ABSLD modes, the models C1, C2 and C7 compare (each extra evaluation is a full one,
 # AutoAttack included).
 LAST_EPOCH = ("rslad", "absld_separate", "absld_code_product")
-VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
 def absld_key(mode: str) -> str:
@@ -91,10 +91,6 @@ def selection_rule(cfg: AbsldConfig) -> SelectionRule | None:
                          batch_size=cfg.eval_batch_size)
 
 
-def _attack(cfg: AbsldConfig) -> dict:
-    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
-
-
 def absld(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, mode: str,
           frozen: tuple[Sequence[float], Sequence[float]] | None = None) -> ABSLD:
     """ABSLD in `mode`, or its frozen-temperature variant ("absld_manual") when `frozen` is given."""
@@ -102,7 +98,7 @@ def absld(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, mode: str,
     return catalogue.objective(key, teacher=teacher, teacher_key=teacher_key, num_classes=cfg.num_classes(),
                                eta=cfg.eta_tau, tau_min=cfg.tau_min, tau_max=cfg.tau_max,
                                decay_epochs=cfg.student_decay_epochs(), eta_decay=cfg.eta_decay, kl_scale=cfg.kl_scale,
-                               **extra, **_attack(cfg))
+                               **extra, **training_attack(cfg))
 
 
 def manual_temperatures(cfg: AbsldConfig, hard: Sequence[int]) -> list[float]:
@@ -113,7 +109,7 @@ def manual_temperatures(cfg: AbsldConfig, hard: Sequence[int]) -> list[float]:
 def plan(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, hard: Sequence[int],
          ls_hard: Sequence[int]) -> dict[str, Objective]:
     """key -> objective of every student (and of the teacher-free C3 models) the config asks for."""
-    c, attack = cfg.num_classes(), _attack(cfg)
+    c, attack = cfg.num_classes(), training_attack(cfg)
     manual = manual_temperatures(cfg, hard)
     out: dict[str, Objective] = {
         "rslad": catalogue.objective("rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c,
@@ -155,14 +151,13 @@ def paper_hard_classes(classes: Sequence[str]) -> list[int] | None:
 def test_protocol(cfg: AbsldConfig, *, fgsm: bool = True, cw: bool = True) -> Protocol:
     """clean, FGSM, PGD-K and CW∞-K (margin loss) on every test point, AutoAttack on the AA points."""
     suite = standard_attacks(steps=cfg.eval_steps, alpha=cfg.eval_alpha, fgsm=fgsm, cw=cw, autoattack=cfg.aa_version)
-    return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, suite)
 
 
 def validation_protocol(cfg: AbsldConfig) -> Protocol:
     """PGD only: what the choice of the hard classes needs."""
     suite = standard_attacks(steps=cfg.eval_steps, alpha=cfg.eval_alpha, fgsm=False, cw=False, autoattack=None)
-    return Protocol(cfg.eps, suite, seed=cfg.seed + VALIDATION_SEED_OFFSET, batch_size=cfg.eval_batch_size,
-                    n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, suite, part="validation")
 
 
 def as_float_list(values: np.ndarray | Sequence[float]) -> list[float]:

@@ -13,11 +13,11 @@ from ...objectives import Objective
 from ...objectives.class_weighted import worst_class_weights
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig
+from ..common import chapter_protocol, training_attack
 from .config import ClasswiseConfig
 
 MODEL_LABELS = {"pgd_at": "PGD-AT", "trades": "TRADES (β=6)", "class_weighted": "class-weighted PGD-AT",
                 "pgd_at_bias": "PGD-AT + logit bias"}
-VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
 @dataclass(frozen=True)
@@ -67,21 +67,17 @@ def train_config(cfg: ClasswiseConfig, t: Track) -> TrainConfig:
                        augment=t.augment, seed=cfg.seed)
 
 
-def _attack(t: Track) -> dict:
-    return {"eps": t.eps, "alpha": t.train_alpha, "steps": t.train_steps}
-
-
 def pgd_at(t: Track) -> Objective:
-    return catalogue.objective("pgd_at", **_attack(t))
+    return catalogue.objective("pgd_at", **training_attack(t))
 
 
 def trades(cfg: ClasswiseConfig, t: Track) -> Objective:
-    return catalogue.objective("trades", **_attack(t), beta=cfg.trades_beta, clip_start=cfg.trades_clip_start)
+    return catalogue.objective("trades", **training_attack(t), beta=cfg.trades_beta, clip_start=cfg.trades_clip_start)
 
 
 def class_weighted(cfg: ClasswiseConfig, t: Track, num_classes: int, worst: int) -> Objective:
     """Reconstruction (in the spirit of Tian et al.): weight w_worst on the validation-weakest class."""
-    return catalogue.objective("class_weighted", **_attack(t),
+    return catalogue.objective("class_weighted", **training_attack(t),
                           class_weights=worst_class_weights(num_classes, worst, cfg.w_worst))
 
 
@@ -89,15 +85,14 @@ def test_protocol(cfg: ClasswiseConfig, t: Track, temperatures: tuple[float, ...
     """FGSM, PGD, the longer PGDs, CW, T-PGD at `temperatures` and AutoAttack (on the AA points)."""
     suite = standard_attacks(steps=t.eval_steps, alpha=t.eval_alpha, temperatures=temperatures,
                              t_rule=cfg.t_rule, extra_steps=t.long_steps, autoattack=cfg.aa_version)
-    return Protocol(t.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, suite, eps=t.eps)
 
 
 def validation_protocol(cfg: ClasswiseConfig, t: Track, temperatures: tuple[float, ...]) -> Protocol:
     """PGD and T-PGD only: what the choices of the weakest class, T and b need."""
     suite = standard_attacks(steps=t.eval_steps, alpha=t.eval_alpha, temperatures=temperatures, t_rule=cfg.t_rule,
                              fgsm=False, cw=False, autoattack=None)
-    return Protocol(t.eps, suite, seed=cfg.seed + VALIDATION_SEED_OFFSET, batch_size=cfg.eval_batch_size,
-                    n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, suite, part="validation", eps=t.eps)
 
 
 def pgd_only(protocol: Protocol, pgd: str) -> Protocol:

@@ -8,13 +8,13 @@ from ...methods import catalogue
 from ...objectives import Objective
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig, learning_rate
+from ..common import VALIDATION_SEED_OFFSET, chapter_protocol, training_attack
 from .config import DucatConfig
 
 MODEL_LABELS = {"pgd_at": "PGD-AT", "ducat": "PGD-AT + DUCAT", "trades": "TRADES", "mart": "MART",
                 "trades_ducat": "TRADES + DUCAT", "mart_ducat": "MART + DUCAT", "ducat_from_start": "DUCAT from epoch 1"}
 # The evaluations whose models have a 2C head (their key, or an ablation's "ducat_wb<w_b, "." as "p">).
 DUMMY_PREFIXES = ("ducat", "trades_ducat", "mart_ducat")
-VALIDATION_SEED_OFFSET, TEST_SEED_OFFSET = 10, 20
 
 
 def label(key: str) -> str:
@@ -45,10 +45,6 @@ def train_config(cfg: DucatConfig) -> TrainConfig:
                        seed=cfg.seed)
 
 
-def _attack(cfg: DucatConfig) -> dict:
-    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps}
-
-
 def plugin_key(base: str) -> str:
     """The key of DUCAT plugged into `base` ("trades" -> "trades_ducat"): its catalogue entry's."""
     return catalogue.ducat_key(base)
@@ -58,18 +54,18 @@ def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_ben
           base: str = "pgd_at") -> Objective:
     betas = {"trades": cfg.trades_beta, "mart": cfg.mart_beta}
     extra = {"w_alpha": cfg.w_alpha} if base == "pgd_at" else {"beta": betas[base]}
-    return catalogue.objective(plugin_key(base), **_attack(cfg), num_classes=num_classes,
+    return catalogue.objective(plugin_key(base), **training_attack(cfg), num_classes=num_classes,
                           start=cfg.ducat_start if start is None else start, end=cfg.ducat_end,
                           w_benign=cfg.w_benign if w_benign is None else w_benign, w_adv=cfg.w_adv, **extra)
 
 
 def plan(cfg: DucatConfig, num_classes: int) -> dict[str, Objective]:
     """key -> objective of every model the config asks for (the 2C ones: `is_dummy(key)`)."""
-    out = {"pgd_at": catalogue.objective("pgd_at", **_attack(cfg)), "ducat": ducat(cfg, num_classes)}
+    out = {"pgd_at": catalogue.objective("pgd_at", **training_attack(cfg)), "ducat": ducat(cfg, num_classes)}
     if cfg.baselines or "trades" in cfg.plugins:
-        out["trades"] = catalogue.objective("trades", **_attack(cfg), beta=cfg.trades_beta, clip_start=False)
+        out["trades"] = catalogue.objective("trades", **training_attack(cfg), beta=cfg.trades_beta, clip_start=False)
     if cfg.baselines or "mart" in cfg.plugins:
-        out["mart"] = catalogue.objective("mart", **_attack(cfg), beta=cfg.mart_beta)
+        out["mart"] = catalogue.objective("mart", **training_attack(cfg), beta=cfg.mart_beta)
     for base in cfg.plugins:
         out[plugin_key(base)] = ducat(cfg, num_classes, base=base)
     if cfg.ablation_from_start and cfg.ducat_start != 1:
@@ -99,16 +95,14 @@ def protocol(cfg: DucatConfig, *, aware: bool = True, aa: bool = True) -> Protoc
         attacks[names["aware"][1]] = AttackSpec(steps=steps, alpha=alpha, loss="nll", view="dawa", early_stop=False)
         if aa:
             attacks[names["aware"][2]] = AttackSpec(kind="autoattack", version=cfg.aa_version, subset=True)
-    return Protocol(cfg.eps, attacks, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size,
-                    n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, attacks)
 
 
 def selection_protocol(cfg: DucatConfig) -> Protocol:
     """The checkpoint rule's attack (on validation): PGD on `select_view`, every step, with recovery."""
     spec = AttackSpec(steps=cfg.select_steps, alpha=cfg.eval_alpha, loss=VIEWS[cfg.select_view], view=cfg.select_view,
                       early_stop=False)
-    return Protocol(cfg.eps, {"select": spec}, seed=cfg.seed + VALIDATION_SEED_OFFSET,
-                    batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, {"select": spec}, part="validation")
 
 
 def selection_rule(cfg: DucatConfig) -> dict:

@@ -12,6 +12,7 @@ from ...methods import catalogue
 from ...objectives import Objective
 from ...splits import Split, long_tailed_split
 from ...trainer import TrainConfig
+from ..common import chapter_protocol, training_attack
 from .config import LR_SCHEDULES, RobalConfig
 
 MODEL_LABELS = {
@@ -20,7 +21,6 @@ MODEL_LABELS = {
     "la_train": "AT + LA-train", "trades": "TRADES", "robal_n": "RoBal-N", "robal_r": "RoBal-R",
     "robal_r_s": "RoBal-R at scale s",
 }
-TEST_SEED_OFFSET = 20
 
 
 def splits(cfg: RobalConfig) -> tuple[Split, Split]:
@@ -54,8 +54,7 @@ def model_specs(cfg: RobalConfig) -> dict[str, dict]:
 
 
 def _attack(cfg: RobalConfig) -> dict:
-    return {"eps": cfg.eps, "alpha": cfg.train_alpha, "steps": cfg.train_steps, "train_start": cfg.train_start,
-            "clip_start": cfg.clip_start}
+    return {**training_attack(cfg), "train_start": cfg.train_start, "clip_start": cfg.clip_start}
 
 
 def robal(cfg: RobalConfig, key: str, *, tau_b: float, tau_m: float) -> Objective:
@@ -110,12 +109,11 @@ def test_protocol(cfg: RobalConfig, *, standard_aa: bool = False) -> Protocol:
                              temperatures=(1 / cfg.logit_scale_attack,))
     if standard_aa:
         suite["aa_standard"] = AttackSpec(kind="autoattack", version="standard", subset=True)
-    return Protocol(cfg.eps, suite, seed=cfg.seed + TEST_SEED_OFFSET, batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, suite)
 
 
 def pgd_and_aa(cfg: RobalConfig, *, pgd: bool = True) -> Protocol:
     """PGD (unless `pgd=False`) and AutoAttack on the test points, with the test protocol's seed."""
     full = test_protocol(cfg).attacks
     keep = ([f"pgd{cfg.eval_steps}"] if pgd else []) + ["aa"]
-    return Protocol(cfg.eps, {k: full[k] for k in keep}, seed=cfg.seed + TEST_SEED_OFFSET,
-                    batch_size=cfg.eval_batch_size, n_boot=cfg.n_boot)
+    return chapter_protocol(cfg, {k: full[k] for k in keep})

@@ -21,7 +21,7 @@ from ... import attacks
 from ...evaluation import Points, feature_norm_ratio, head_middle_tail, predict, tpgd_name
 from ...evaluation.protocol import encode_labels
 from ...inference import Scale, deploy, posthoc
-from ..common import Run, weight_norms
+from ..common import TEST_SEED_OFFSET, Run, weight_norms
 from . import methods
 from .config import RobalConfig
 
@@ -113,7 +113,7 @@ def ablation(r: Run, cfg: RobalConfig, models: dict[str, nn.Module], val: Points
 def feature_norms(cfg: RobalConfig, model: nn.Module, test: Points) -> dict:
     """C7: ||f(x + delta)|| / ||f(x)|| of AT-FC under PGD (every step, no early stop) on every test point,
     with the per-point outcomes that split the points into fooled and still-robust ones."""
-    generator = torch.Generator().manual_seed(cfg.seed + methods.TEST_SEED_OFFSET)
+    generator = torch.Generator().manual_seed(cfg.seed + TEST_SEED_OFFSET)
     bs = cfg.eval_batch_size
     x_adv = torch.cat([attacks.pgd(model, test.x[i:i + bs], test.y[i:i + bs], eps=cfg.eps, alpha=cfg.eval_alpha,
                                    steps=cfg.eval_steps, generator=generator, fold_bn=True) for i in range(0, len(test.x), bs)])
