@@ -18,7 +18,7 @@ import torch
 
 from advfair.evaluation.protocol import SCHEMA as EVALUATION_SCHEMA
 from advfair.experiments import CHAPTERS
-from advfair.experiments.cache import default_cache_dir
+from advfair.cache import default_cache_dir
 from advfair.trainer import resolve_device
 from benchlib import Timing, configure_data_dir, environment_line, timed
 

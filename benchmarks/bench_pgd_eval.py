@@ -27,10 +27,10 @@ from torch import nn
 from advfair.attacks import pgd
 from advfair.data import Dataset, class_balanced_indices
 from advfair.evaluation import AttackSpec, predict, tpgd_name
-from advfair.experiments.cache import ModelCache
+from advfair.cache import ModelCache
 from advfair.experiments.classwise import make_config, methods, pipeline
 from advfair.experiments.classwise.config import ClasswiseConfig
-from advfair.experiments.training import model_spec_of
+from advfair.training import model_spec_of
 from advfair.models import build_model
 from advfair.objectives import make_objective
 from advfair.trainer import TrainConfig, resolve_device, train

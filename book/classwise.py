@@ -318,7 +318,7 @@ else:
 #    class-wise conclusions survive, and which were inside the bootstrap intervals?
 # 3. **Budget.** Set `epochs=10` or `train_per_class=1000`. Does the class ranking of C1 stay the same as the
 #    model gets stronger, and do the degenerate classes recover?
-# 4. **C8a.** Using `advfair.data.class_balanced_indices` and `advfair.experiments.training.train_cached`,
+# 4. **C8a.** Using `advfair.data.class_balanced_indices` and `advfair.training.train_cached`,
 #    train a 9-class model without "dog" and re-attack the cats that PGD pushed into "dog". Do they still
 #    have adversarial examples inside the ε-ball?
 # 5. **Tweak strength.** Set `overrides={"w_worst": 3}` and a finer `bias_grid`. Where on the trade-off

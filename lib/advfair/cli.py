@@ -12,7 +12,7 @@ from typing import Any
 
 from . import api
 from .experiments import get_chapter, results_dir
-from .experiments.cache import write_json_atomic
+from .files import write_json_atomic
 from .experiments.estimate import estimate_seconds, readable
 from .experiments.fields import describe
 from .locations import BOOK_RESULTS

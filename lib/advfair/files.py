@@ -1,6 +1,7 @@
 """Atomic writes: the one mechanism behind every file the library writes (datasets, checkpoints, results)."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -21,3 +22,9 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(obj: object, path: Path, *, indent: int | None = 1) -> None:
+    # Insertion order, not sorted keys: it carries meaning (clean first, attacks in protocol order).
+    text = json.dumps(obj, indent=indent) + "\n"
+    write_atomic(path, lambda handle: handle.write(text.encode()))

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from advfair.data import Dataset
-from advfair.experiments.cache import ModelCache, spec_key
-from advfair.experiments.selection import SelectionRule, last_epoch, selected_epoch, train_selected
-from advfair.experiments.training import model_spec_of, train_cached
+from advfair.cache import ModelCache, spec_key
+from advfair.selection import SelectionRule, last_epoch, selected_epoch, train_selected
+from advfair.training import model_spec_of, train_cached
 from advfair.mobilenet import FEATURES, mobilenet_v2_body
 from advfair.models import Classifier, LinearHead, Normalize, build_model, for_attacks
 from advfair.objectives import make_objective

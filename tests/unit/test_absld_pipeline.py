@@ -14,12 +14,12 @@ import torch
 from advfair import attacks
 from advfair.experiments import absld
 from advfair.experiments.absld import methods, pipeline, report
-from advfair.experiments.cache import spec_key
+from advfair.cache import spec_key
 from advfair.experiments.common import TEST_SEED_OFFSET
 from advfair.experiments.classwise import make_config as classwise_config
 from advfair.experiments.classwise import methods as classwise_methods
 from advfair.experiments.common import Run
-from advfair.experiments.training import model_spec_of
+from advfair.training import model_spec_of
 from advfair.models import build_model
 from advfair.validation import ConfigError
 

@@ -1,4 +1,4 @@
-"""advfair.experiments.cache: content keys, train-once-then-load, atomic JSON."""
+"""advfair.cache: content keys, train-once-then-load, atomic JSON."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from advfair.experiments.cache import ModelCache, spec_key, write_json_atomic
+from advfair.cache import ModelCache, spec_key
+from advfair.files import write_json_atomic
 from advfair.validation import ConfigError
 
 SPEC = {"data": {"dataset": "cifar10", "seed": 0, "train_per_class": 500}, "model": {"name": "small_cnn", "width": 4},
@@ -46,7 +47,7 @@ def _objective(version: int = 2):
 
 def test_spec_key_changes_with_the_objective_version():
     """Bumping one objective's cache version retrains only that objective's models: its key changes."""
-    from advfair.experiments.training import model_spec_of
+    from advfair.training import model_spec_of
     from advfair.trainer import TrainConfig
 
     data, model, cfg = SPEC["data"], SPEC["model"], TrainConfig(epochs=5, lr=0.05)
@@ -58,7 +59,7 @@ def test_spec_key_changes_with_the_objective_version():
 
 
 def test_bumping_a_registered_objective_version_changes_only_its_keys(monkeypatch):
-    from advfair.experiments.training import model_spec_of
+    from advfair.training import model_spec_of
     from advfair.objectives import OBJECTIVES, make_objective
     from advfair.trainer import TrainConfig
 
@@ -152,7 +153,7 @@ def test_write_json_atomic(tmp_path):
 
 
 def test_train_cached_trains_once(data_dir, tmp_path):
-    from advfair.experiments.training import train_cached
+    from advfair.training import train_cached
     from advfair.objectives import make_objective
     from advfair.splits import balanced_split
     from advfair.trainer import TrainConfig
@@ -165,7 +166,7 @@ def test_train_cached_trains_once(data_dir, tmp_path):
     kwargs = dict(model_spec={"name": "small_cnn", "width": 4},
                   objective=objective, train_cfg=TrainConfig(epochs=1, batch_size=16), device=torch.device("cpu"))
     cache = ModelCache(tmp_path)
-    from advfair.experiments.training import model_spec_of
+    from advfair.training import model_spec_of
 
     spec = model_spec_of(split.spec, kwargs["model_spec"], objective, kwargs["train_cfg"])
     assert not cache.contains(spec)
@@ -186,7 +187,7 @@ def test_train_cached_trains_once(data_dir, tmp_path):
 
 
 def test_train_cached_without_training_needs_the_entry(data_dir, tmp_path):
-    from advfair.experiments.training import train_cached
+    from advfair.training import train_cached
     from advfair.objectives import as_objective
     from advfair.splits import balanced_split
     from advfair.trainer import TrainConfig
@@ -212,7 +213,7 @@ def test_train_cached_without_training_needs_the_entry(data_dir, tmp_path):
 def test_a_resumed_training_counts_the_epochs_before_the_interruption(tmp_path):
     """The recorded training time is the sum of the epochs' times, which a resumed run's history carries over
     from its checkpoint (only the resumed epochs ran in this process)."""
-    from advfair.experiments.cache import training_seconds
+    from advfair.cache import training_seconds
 
     resumed = [{"epoch": 1, "seconds": 40.0}, {"epoch": 2, "seconds": 41.5}]  # epoch 1 ran before the resume
     assert training_seconds(resumed, elapsed=41.6) == 81.5

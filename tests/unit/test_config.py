@@ -308,7 +308,7 @@ def test_train_cached_initialises_from_the_training_seed_not_the_global_rng():
     """Two requests for the same spec start from the same weights, whatever ran before them in the process."""
     from types import SimpleNamespace
 
-    from advfair.experiments.training import train_cached
+    from advfair.training import train_cached
     from advfair.objectives import make_objective
     from advfair.splits import Split
     from advfair.trainer import TrainConfig

@@ -392,7 +392,7 @@ def test_one_rule_for_data_and_cache_folders(monkeypatch, tmp_path):
     monkeypatch.setattr(locations, "in_checkout", lambda: False)
     assert locations.default_cache_dir() == tmp_path.home() / ".cache" / "advfair" / "models"
     assert locations.default_data_dir() == tmp_path.home() / ".cache" / "advfair" / "data"
-    from advfair.experiments.cache import ModelCache
+    from advfair.cache import ModelCache
 
     monkeypatch.setattr(locations, "in_checkout", lambda: True)
     assert ModelCache().root == locations.CHECKOUT / ".cache" / "advfair"

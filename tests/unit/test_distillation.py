@@ -16,8 +16,8 @@ from advfair.evaluation.metrics import spread
 from advfair.evaluation.paired import nsd
 from advfair.experiments.absld import make_config
 from advfair.experiments.absld import methods as absld_methods
-from advfair.experiments.cache import spec_key
-from advfair.experiments.training import model_spec_of
+from advfair.cache import spec_key
+from advfair.training import model_spec_of
 from advfair.models import build_model
 from advfair.objectives import distillation
 from advfair.objectives.distill_objectives import ABSLD, Distillation, ReweightedRSLAD

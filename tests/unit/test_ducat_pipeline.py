@@ -13,11 +13,11 @@ import torch
 
 from advfair import attacks
 from advfair.experiments import ducat
-from advfair.experiments.cache import ModelCache
+from advfair.cache import ModelCache
 from advfair.experiments.common import Run, evaluation
 from advfair.experiments.ducat import methods, paper, pipeline, report
 from advfair.experiments.reproduce import stable_part
-from advfair.experiments.training import model_spec_of, train_cached
+from advfair.training import model_spec_of, train_cached
 from advfair.inference import recover
 from advfair.validation import ConfigError
 

@@ -16,8 +16,8 @@ from ..trainer import TrainConfig, resolve_device
 from ..verdicts import Part, model_gate, robust_gate
 from ..provenance import environment
 from .base import ChapterConfig, json_clean
-from .cache import ModelCache
-from .training import model_record, train_cached
+from ..cache import ModelCache
+from ..training import model_record, train_cached
 
 RESULTS_SCHEMA = "advfair.results/1"
 # Evaluations draw their random starts apart from training: validation attacks from seed + 10, test attacks

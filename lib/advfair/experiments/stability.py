@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from ..defaults import KERNELS
+from ..files import write_json_atomic
+from ..provenance import environment, git_commit, machine_kind
 from ..tables import verdict_table
 from ..trainer import resolve_device
 from ..validation import fail
 from ..verdicts import Verdict, pool, run_record, with_stability
-from ..provenance import environment, git_commit, machine_kind
 from .base import Chapter, json_clean, results_dir
-from .cache import write_json_atomic
 
 SCHEMA = "advfair.stability/1"
 # A key number of a re-execution may differ from the committed one by TOLERANCE_SDS seed SDs, and never

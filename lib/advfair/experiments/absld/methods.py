@@ -14,7 +14,7 @@ from ...objectives.label_smoothing import class_smoothing
 from ...splits import Split, balanced_spec, balanced_split
 from ...trainer import TrainConfig
 from ..common import VALIDATION_SEED_OFFSET, chapter_protocol, training_attack
-from ..selection import SelectionRule
+from ...selection import SelectionRule
 from .config import AbsldConfig
 
 MODEL_LABELS = {

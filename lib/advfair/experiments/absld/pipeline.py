@@ -16,10 +16,10 @@ from torch import nn
 from ...evaluation import per_class_accuracy, tpgd_name
 from ...splits import Split
 from ...validation import fail
-from ..cache import spec_key
+from ...cache import spec_key
 from ..common import Run
-from ..selection import last_epoch, selected_epoch, train_selected
-from ..training import model_record, model_spec_of, train_cached
+from ...selection import last_epoch, selected_epoch, train_selected
+from ...training import model_record, model_spec_of, train_cached
 from . import methods
 from .config import AbsldConfig
 

@@ -28,7 +28,7 @@ from ...objectives import Objective
 from ...splits import Split
 from ...trainer import save_atomic, train
 from ..common import Run
-from ..training import model_record, model_spec_of, train_cached
+from ...training import model_record, model_spec_of, train_cached
 from . import methods
 from .config import DucatConfig
 

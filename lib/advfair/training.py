@@ -6,12 +6,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models import build_model
-from ..objectives import Objective
-from ..splits import Split
-from ..trainer import TrainConfig, train
-from ..validation import fail
 from .cache import ModelCache, spec_key
+from .models import build_model
+from .objectives import Objective
+from .splits import Split
+from .trainer import TrainConfig, train
+from .validation import fail
 
 
 def model_spec_of(data_spec: dict, model_spec: dict, objective: Objective, train_cfg: TrainConfig) -> dict:

@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..evaluation import AttackSpec, per_class_accuracy, predict
-from ..models import build_model
-from ..objectives import Objective
-from ..splits import Split
-from ..trainer import TrainConfig, save_atomic, train
-from ..validation import check_eps, check_non_negative, check_positive
 from .cache import ModelCache
+from .evaluation import AttackSpec, per_class_accuracy, predict
+from .models import build_model
+from .objectives import Objective
+from .splits import Split
+from .trainer import TrainConfig, save_atomic, train
+from .validation import check_eps, check_non_negative, check_positive
 from .training import model_spec_of, train_cached
 
 

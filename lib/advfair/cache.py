@@ -16,19 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..files import write_atomic
-from ..locations import default_cache_dir
-from ..trainer import save_atomic
+from .files import write_json_atomic
+from .locations import default_cache_dir
+from .trainer import save_atomic
 
 def spec_key(spec: dict) -> str:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
-
-
-def write_json_atomic(obj: object, path: Path, *, indent: int | None = 1) -> None:
-    # Insertion order, not sorted keys: it carries meaning (clean first, attacks in protocol order).
-    text = json.dumps(obj, indent=indent) + "\n"
-    write_atomic(path, lambda handle: handle.write(text.encode()))
 
 
 def training_seconds(history: list[dict], elapsed: float) -> float:
