@@ -165,6 +165,23 @@ def test_common_fields_are_validated_once_for_every_chapter(overrides, match):
         Tiny.make("q", **overrides)
 
 
+# A value each shared check refuses (the counts and step numbers below take 0, which is not positive).
+REFUSED = {"eps": 2.0, "augment": "yes", "schedule": "linear", "aa_version": "apgd", "equivalence_margin": 0,
+           "weight_decay": -1, "trades_beta": -1, "data_seed": -1, "train_alpha": 0, "eval_alpha": 0, "lr": 0}
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_the_shared_fields_are_checked_under_one_name_in_every_chapter_that_has_them(chapter):
+    from advfair.experiments.base import SHARED_CHECKS
+    cls = CHAPTERS[chapter].config
+    shared = [f.name for f in dataclasses.fields(cls) if f.name in SHARED_CHECKS]
+    assert {"eps", "epochs", "batch_size", "lr", "train_steps"} <= set(shared)
+    for name in shared:
+        bad = REFUSED.get(name, 0)
+        with pytest.raises(ConfigError, match=rf"^{name}={bad!r} is not allowed"):
+            cls.make("cpu", **{name: bad})
+
+
 def test_config_hash_excludes_the_seed_and_execution_fields():
     base = Tiny.make("q")
     assert base.config_hash() == Tiny.make("q", seed=5).config_hash()

@@ -15,11 +15,28 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..locations import BOOK_RESULTS
-from ..trainer import resolve_device
-from ..validation import check_bool, check_choice, check_non_negative, check_positive, fail, freeze_lists
+from ..trainer import SCHEDULES, resolve_device
+from ..validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
+                          check_positive, fail, freeze_lists)
 
 # Fields that change how a run is executed or displayed, not what it computes.
 EXECUTION_FIELDS = ("device", "progress", "data_dir", "cache_dir")
+# The fields several chapters share, each under one name and validated here once: a chapter's config gets the
+# check of each such field it has (the chapter's `validate` adds what is its own).
+SHARED_CHECKS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+    **{name: (check_non_negative, {"integer": True}) for name in ("data_seed",)},
+    **{name: (check_positive, {"integer": True}) for name in
+       ("width", "val_per_class", "train_steps", "epochs", "batch_size", "eval_steps")},
+    **{name: (check_positive, {"integer": True, "optional": True}) for name in
+       ("train_per_class", "test_per_class", "aa_per_class")},
+    **{name: (check_positive, {}) for name in ("train_alpha", "eval_alpha", "lr")},
+    **{name: (check_non_negative, {}) for name in ("weight_decay", "trades_beta")},
+    "eps": (check_eps, {}),
+    "augment": (check_bool, {}),
+    "schedule": (check_choice, {"choices": SCHEDULES}),
+    "aa_version": (check_choice, {"choices": ("standard", "subset")}),
+    "equivalence_margin": (check_number, {"low": 0, "high": 1, "low_open": True}),
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,10 @@ class ChapterConfig:
         check_positive("n_boot", self.n_boot, integer=True)
         check_bool("progress", self.progress)
         resolve_device(self.device)
+        for name in self.__dataclass_fields__:
+            if name in SHARED_CHECKS:
+                check, options = SHARED_CHECKS[name]
+                check_fields(self, (name,), check, **options)
         self.validate()
 
     def validate(self) -> None:

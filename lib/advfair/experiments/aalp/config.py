@@ -11,9 +11,7 @@ from ...contributions import CONTRIB_SIGNS
 from ...models import MODELS
 from ...objectives.aalp import check_gd, check_weights
 from ...objectives.alp import TRAIN_ATTACKS, check_alp_params
-from ...trainer import SCHEDULES
-from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
-                           check_positive, fail)
+from ...validation import check_choice, check_eps, check_fields, check_number, check_positive, fail
 from ..base import ChapterConfig
 
 MNIST_CNN = "mnist_cnn"
@@ -95,11 +93,8 @@ class AALPConfig(ChapterConfig):
         if self.model == MNIST_CNN and self.dataset != "mnist":
             fail("model", self.model, f"a model of models.MODELS for dataset={self.dataset!r} ({MNIST_CNN!r} is "
                                       "built for 28x28 MNIST images)")
-        check_non_negative("data_seed", self.data_seed, integer=True)
-        check_fields(self, ("width", "train_steps", "epochs", "batch_size", "eval_steps", "cw_steps", "long_steps",
-                            "restarts", "square_queries"), check_positive, integer=True)
-        check_fields(self, ("train_per_class", "test_per_class", "check_per_class"), check_positive, optional=True,
-                     integer=True)
+        check_fields(self, ("cw_steps", "long_steps", "restarts", "square_queries"), check_positive, integer=True)
+        check_fields(self, ("check_per_class",), check_positive, optional=True, integer=True)
         if self.check_per_class is not None and self.test_per_class is not None and self.check_per_class > self.test_per_class:
             fail("check_per_class", self.check_per_class, f"at most test_per_class={self.test_per_class}")
         for key in self.models:
@@ -107,11 +102,8 @@ class AALPConfig(ChapterConfig):
         if len(set(self.models)) != len(self.models) or not set(REQUIRED_MODELS) <= set(self.models):
             fail("models", list(self.models), "a list of distinct model keys of " + ", ".join(MODEL_KEYS) +
                  " that includes " + ", ".join(REQUIRED_MODELS))
-        check_eps("eps", self.eps)
-        check_fields(self, ("train_alpha", "lr", "eval_alpha", "long_alpha"), check_positive)
+        check_positive("long_alpha", self.long_alpha)
         check_choice("train_attack", self.train_attack, TRAIN_ATTACKS)
-        check_non_negative("weight_decay", self.weight_decay)
-        check_choice("schedule", self.schedule, SCHEDULES)
         self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
         check_alp_params(lam=self.lam, train_attack=self.train_attack, label_smoothing=self.label_smoothing)
         check_gd(gd=True, gd_mode=self.gd_mode, gd_p=self.gd_p, gd_score=self.gd_score, gd_rescale=self.gd_rescale,
@@ -126,10 +118,8 @@ class AALPConfig(ChapterConfig):
         for m in self.contrib_top:
             check_positive("contrib_top", m, integer=True)
         check_number("contrib_mass", self.contrib_mass, low=0, high=1, low_open=True)
-        check_choice("aa_version", self.aa_version, ("subset", "standard"))
         if self.eps not in self.sweep_eps or len(self.sweep_eps) < 2:
             fail("sweep_eps", list(self.sweep_eps), f"a list of radii in (0, 1] that includes eps={self.eps:g} and at "
                                                     "least one other")
         for e in self.sweep_eps:
             check_eps("sweep_eps", e)
-        check_bool("augment", self.augment)

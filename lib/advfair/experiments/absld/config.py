@@ -129,13 +129,8 @@ class AbsldConfig(ChapterConfig):
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASET_CLASSES)
-        check_non_negative("data_seed", self.data_seed, integer=True)
-        check_fields(self, ("train_per_class", "test_per_class", "aa_per_class"), check_positive, optional=True,
-                     integer=True)
-        check_fields(self, ("val_per_class", "teacher_width", "teacher_steps", "teacher_epochs", "teacher_batch_size",
-                            "width", "epochs", "batch_size", "train_steps", "eval_steps", "select_every"),
+        check_fields(self, ("teacher_width", "teacher_steps", "teacher_epochs", "teacher_batch_size", "select_every"),
                      check_positive, integer=True)
-        check_eps("eps", self.eps)
         if self.teacher_eps is not None:
             check_eps("teacher_eps", self.teacher_eps)
         if self.teacher_seed is not None:
@@ -145,9 +140,9 @@ class AbsldConfig(ChapterConfig):
         check_choice("teacher_objective", self.teacher_objective, TEACHER_OBJECTIVES)
         check_choice("teacher_schedule", self.teacher_schedule, SCHEDULES)
         self.check_schedule("teacher_milestones")  # as TrainConfig will check: fail here, before any data is loaded
-        check_fields(self, ("teacher_alpha", "teacher_lr", "lr", "train_alpha", "eval_alpha", "kl_scale", "ard_t",
-                            "manual_tau_hard", "manual_tau_easy"), check_positive)
-        check_fields(self, ("teacher_beta", "teacher_weight_decay", "weight_decay", "trades_beta"), check_non_negative)
+        check_fields(self, ("teacher_alpha", "teacher_lr", "kl_scale", "ard_t", "manual_tau_hard", "manual_tau_easy"),
+                     check_positive)
+        check_fields(self, ("teacher_beta", "teacher_weight_decay"), check_non_negative)
         if self.decay_epochs is not None:
             if not isinstance(self.decay_epochs, (list, tuple)):
                 fail("decay_epochs", self.decay_epochs, "None or a list of epochs")
@@ -171,9 +166,7 @@ class AbsldConfig(ChapterConfig):
         check_choice("checkpoint", self.checkpoint, CHECKPOINT_RULES)
         for name in ("ls_uniform", "ls_hard", "ls_easy"):
             check_number(name, getattr(self, name), low=0, high=1, high_open=True)
-        check_choice("aa_version", self.aa_version, ("standard", "subset"))
-        check_number("equivalence_margin", self.equivalence_margin, low=0, high=1, low_open=True)
-        check_fields(self, ("train_teacher", "teacher_augment", "augment", "c3"), check_bool)
+        check_fields(self, ("train_teacher", "teacher_augment", "c3"), check_bool)
 
     def student_decay_epochs(self) -> tuple[int, ...]:
         """The epochs at whose end the student's lr is multiplied by `lr_decay` and η_τ by `eta_decay` (1-based)."""

@@ -7,9 +7,7 @@ from typing import Any, ClassVar
 from ...attacks import T_RULES, check_temperature
 from ...data import DATASETS
 from ...models import MODELS
-from ...trainer import SCHEDULES
-from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
-                           check_positive, fail)
+from ...validation import check_bool, check_choice, check_eps, check_fields, check_number, check_positive, fail
 from ..base import ChapterConfig
 
 PAPER = {
@@ -75,19 +73,13 @@ class ClasswiseConfig(ChapterConfig):
         check_choice("dataset", self.dataset, tuple(d for d in DATASETS if d != "mnist"))
         check_choice("model", self.model, MODELS)
         check_choice("mnist_model", self.mnist_model, MODELS)
-        check_non_negative("data_seed", self.data_seed, integer=True)
-        check_fields(self, ("width", "mnist_width", "val_per_class", "train_steps", "epochs", "batch_size",
-                            "eval_steps", "mnist_train_steps", "mnist_eval_steps", "mnist_epochs"),
-                     check_positive, integer=True)
-        check_fields(self, ("train_per_class", "test_per_class", "aa_per_class", "mnist_train_per_class",
-                            "mnist_test_per_class", "mnist_aa_per_class"), check_positive, optional=True, integer=True)
-        check_fields(self, ("eps", "mnist_eps"), check_eps)
-        check_fields(self, ("train_alpha", "eval_alpha", "mnist_train_alpha", "mnist_eval_alpha", "lr", "w_worst"),
-                     check_positive)
-        check_fields(self, ("weight_decay", "trades_beta"), check_non_negative)
-        check_choice("schedule", self.schedule, SCHEDULES)
+        check_fields(self, ("mnist_width", "mnist_train_steps", "mnist_eval_steps", "mnist_epochs"), check_positive,
+                     integer=True)
+        check_fields(self, ("mnist_train_per_class", "mnist_test_per_class", "mnist_aa_per_class"), check_positive,
+                     optional=True, integer=True)
+        check_eps("mnist_eps", self.mnist_eps)
+        check_fields(self, ("mnist_train_alpha", "mnist_eval_alpha", "w_worst"), check_positive)
         check_choice("t_rule", self.t_rule, T_RULES)
-        check_choice("aa_version", self.aa_version, ("standard", "subset"))
         if not self.temperatures or 1.0 not in self.temperatures or len(self.temperatures) < 2:
             fail("temperatures", list(self.temperatures),
                  "a list of temperatures > 0 that includes 1 (plain PGD) and at least one other")
@@ -105,4 +97,4 @@ class ClasswiseConfig(ChapterConfig):
         for b in self.bias_grid:
             check_number("bias_grid", b, low=0)
         check_number("bias_tolerance", self.bias_tolerance, low=0, high=1)
-        check_fields(self, ("augment", "mnist", "trades_clip_start"), check_bool)
+        check_fields(self, ("mnist", "trades_clip_start"), check_bool)

@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 from ...data import DATASETS
 from ...inference import VIEWS
 from ...objectives.ducat import official_milestones
-from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
-                           check_positive, fail)
+from ...validation import check_bool, check_choice, check_fields, check_non_negative, check_number, check_positive, fail
 from ..base import ChapterConfig
 
 # The backbone switch: the small CNN (cpu), the official code's "ResNet-18" (a bottleneck net with 2048-d
@@ -94,14 +93,9 @@ class DucatConfig(ChapterConfig):
     def validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(d for d in DATASETS if d != "mnist"))
         check_choice("backbone", self.backbone, BACKBONES)
-        check_non_negative("data_seed", self.data_seed, integer=True)
-        check_fields(self, ("width", "val_per_class", "train_steps", "epochs", "batch_size", "select_steps",
-                            "unaware_steps", "aware_steps", "merged_restarts"), check_positive, integer=True)
-        check_fields(self, ("train_per_class", "test_per_class", "aa_per_class"), check_positive, optional=True,
+        check_fields(self, ("select_steps", "unaware_steps", "aware_steps", "merged_restarts"), check_positive,
                      integer=True)
-        check_eps("eps", self.eps)
-        check_fields(self, ("train_alpha", "eval_alpha", "lr"), check_positive)
-        check_fields(self, ("weight_decay", "trades_beta", "mart_beta"), check_non_negative)
+        check_non_negative("mart_beta", self.mart_beta)
         self._check_schedule()
         for name in ("w_benign", "w_adv", "w_alpha", "dawa_weight"):
             check_number(name, getattr(self, name), low=0, high=1)
@@ -109,8 +103,7 @@ class DucatConfig(ChapterConfig):
             check_number("ablation_w_benign", w, low=0, high=1)
         check_choice("checkpoint", self.checkpoint, CHECKPOINTS)
         check_choice("select_view", self.select_view, VIEWS)
-        check_choice("aa_version", self.aa_version, ("standard", "subset"))
-        check_fields(self, ("augment", "baselines", "ablation_from_start"), check_bool)
+        check_fields(self, ("baselines", "ablation_from_start"), check_bool)
         for base in self.plugins:
             check_choice("plugins", base, PLUGIN_BASES)
         if len(set(self.plugins)) != len(self.plugins):

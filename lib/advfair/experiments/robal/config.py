@@ -6,8 +6,7 @@ from typing import Any, ClassVar
 
 from ...data import long_tailed_counts
 from ...models import MODELS
-from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
-                           check_positive, fail)
+from ...validation import check_bool, check_choice, check_fields, check_non_negative, check_number, check_positive, fail
 from ..base import ChapterConfig
 
 # The trained models a run can include; "at_fc" is the baseline every comparison needs, "plain" (standard
@@ -112,25 +111,20 @@ class RobalConfig(ChapterConfig):
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASET_CLASSES)
         check_choice("model", self.model, MODELS)
-        check_fields(self, ("width", "n_max", "val_per_class", "train_steps", "epochs", "batch_size", "eval_steps"),
-                     check_positive, integer=True)
-        check_fields(self, ("sml_bal_per_class", "test_per_class", "aa_per_class"), check_positive, optional=True,
-                     integer=True)
+        check_positive("n_max", self.n_max, integer=True)
+        check_fields(self, ("sml_bal_per_class",), check_positive, optional=True, integer=True)
         check_number("imbalance", self.imbalance, low=0, high=1, low_open=True)
-        check_non_negative("data_seed", self.data_seed, integer=True)
         self._check_data_sizes()
         for key in self.models:
             check_choice("models", key, MODEL_KEYS)
         if "at_fc" not in self.models or len(set(self.models)) != len(self.models):
             fail("models", list(self.models), "a list of distinct model keys that includes 'at_fc' (the baseline)")
-        check_eps("eps", self.eps)
-        check_fields(self, ("train_alpha", "eval_alpha", "lr", "cos_scale", "robal_s", "inner_scale",
-                            "robal_r_eval_scale"), check_positive)
+        check_fields(self, ("cos_scale", "robal_s", "inner_scale", "robal_r_eval_scale"), check_positive)
         check_choice("train_start", self.train_start, START_KINDS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
-        check_fields(self, ("weight_decay", "trades_beta", "rescale_tau", "norm_tau", "robal_m0", "robal_gamma",
-                            "kl_weight", "robal_n_tau_p"), check_non_negative)
+        check_fields(self, ("rescale_tau", "norm_tau", "robal_m0", "robal_gamma", "kl_weight", "robal_n_tau_p"),
+                     check_non_negative)
         check_fields(self, ("la_tau", "robal_n_tau_b", "robal_n_tau_m", "robal_r_tau_b", "robal_r_tau_m"), check_number)
         for name in ("la_post_grid", "tau_p_grid"):
             self._check_grid(name, low=0)
@@ -143,8 +137,7 @@ class RobalConfig(ChapterConfig):
         check_positive("logit_scale_attack", self.logit_scale_attack)
         if self.logit_scale_attack == 1:
             fail("logit_scale_attack", self.logit_scale_attack, "a factor > 0 other than 1 (1 is plain PGD)")
-        check_number("equivalence_margin", self.equivalence_margin, low=0, high=1, low_open=True)
-        check_fields(self, ("augment", "fgsm", "mim", "standard_aa", "trades_clip_start"), check_bool)
+        check_fields(self, ("fgsm", "mim", "standard_aa", "trades_clip_start"), check_bool)
         if self.clip_start is not None:
             check_bool("clip_start", self.clip_start)
 
