@@ -22,12 +22,11 @@ from torch import nn
 
 from .cache import ModelCache
 from .evaluation import AttackSpec, per_class_accuracy, predict
-from .models import build_model
 from .objectives import Objective
 from .splits import Split
 from .trainer import TrainConfig, save_atomic, train
 from .validation import check_eps, check_non_negative, check_positive
-from .training import model_spec_of, train_cached
+from .training import initial_model, model_spec_of, train_cached
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,7 @@ def train_selected(cache: ModelCache, split: Split, *, model_spec: dict, objecti
     record has the epoch's validation numbers (where due) and "selected" (True on the returned epoch)."""
     plain = model_spec_of(split.spec, model_spec, objective, train_cfg)
     spec = {**plain, "selection": rule.to_dict()}
-    data = split.data
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(train_cfg.seed)
-        model = build_model(dataset=data.name, num_classes=data.num_classes, in_channels=data.in_channels, **model_spec)
+    data, model = split.data, initial_model(split, model_spec, train_cfg.seed)
     x, y = split.images("train")
     xv, yv = split.float_images("val", device)
 

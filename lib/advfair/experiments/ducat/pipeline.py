@@ -14,8 +14,7 @@ attack views are book designs.
 """
 from __future__ import annotations
 
-import copy
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,12 +22,12 @@ from torch import nn
 
 from ...evaluation import Points, Protocol, evaluate
 from ...inference import attack_view, check_outputs, deploy, recovery
-from ...models import build_model, eval_mode
+from ...models import eval_mode
 from ...objectives import Objective
+from ...selection import last_epoch, train_selected
 from ...splits import Split
-from ...trainer import save_atomic, train
+from ...training import model_record, train_cached
 from ..common import Run
-from ...training import model_record, model_spec_of, train_cached
 from . import methods
 from .config import DucatConfig
 
@@ -42,13 +41,12 @@ def run(cfg: DucatConfig) -> dict:
     classes = list(split.data.classes)
     num_classes = len(classes)
     test = r.points(split, "test", cfg.aa_per_class)
-    val = r.points(split, "val") if cfg.checkpoint == "validation" else None
     models, last, prefixes = {}, {}, {}
     plan = methods.plan(cfg, num_classes)
     shared = cfg.checkpoint == "last" and cfg.ducat_start > 1 and any(k.startswith("ducat_wb") for k in plan)
     for key, objective in plan.items():
         models[key], last[key] = train_model(
-            r, cfg, key, split, val, objective, keep_prefix=cfg.ducat_start - 1 if shared and key == "ducat" else None,
+            r, cfg, key, split, objective, keep_prefix=cfg.ducat_start - 1 if shared and key == "ducat" else None,
             resume_from=prefixes.get("ducat") if key.startswith("ducat_wb") else None, prefixes=prefixes)
     for prefix in prefixes.values():
         prefix.unlink(missing_ok=True)
@@ -103,7 +101,7 @@ def evaluate_model(r: Run, cfg: DucatConfig, key: str, model: nn.Module, points:
     return record
 
 
-def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, val: Points | None, objective: Objective, *,
+def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, objective: Objective, *,
                 keep_prefix: int | None = None, resume_from: Path | None = None,
                 prefixes: dict[str, Path] | None = None) -> tuple[nn.Module, nn.Module | None]:
     """(the model the chapter evaluates, its last epoch's weights when that is another model). With
@@ -114,15 +112,16 @@ def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, val: Points | 
     model's epochs before the window, where w_b plays no part: the trainer resumes exactly, so the weights
     are those of a training from scratch (tested), at a fraction of the cost."""
     dummy = methods.is_dummy(key)
-    specs = {"model_spec": methods.model_spec(cfg, dummy),
-             "objective": objective, "train_cfg": methods.train_config(cfg)}
+    specs = {"model_spec": methods.model_spec(cfg, dummy), "objective": objective,
+             "train_cfg": methods.train_config(cfg), "device": r.device, "progress": cfg.progress}
     if cfg.checkpoint == "validation":
-        model, meta = train_selected(r, cfg, split, val, dummy=dummy, label=f"train {key}", **specs)
-        last, _ = train_cached(r.cache, split, **specs, device=r.device)  # written by train_selected
+        model, meta = train_selected(r.cache, split, **specs, rule=DummySelection(cfg, dummy), label=f"train {key}")
+        last, _ = last_epoch(r.cache, split, **specs)  # written by train_selected
     else:
-        model, meta = fit(r, cfg, split, model_spec_of(split.spec, **specs), model_spec=specs["model_spec"], objective=objective,
-                          train_cfg=specs["train_cfg"], keep_prefix=keep_prefix, resume_from=resume_from,
-                          prefix_out=(prefixes, key), label=f"train {key}")
+        model, meta = train_cached(r.cache, split, **specs, label=f"train {key}", keep_after=keep_prefix,
+                                   resume_from=resume_from)
+        if "prefix" in meta and prefixes is not None:
+            prefixes[key] = meta["prefix"]
         last = None
     record = model_record(meta)
     record["seconds"]["epochs"] = [h["seconds"] for h in meta["history"]]  # C4: measured, not compared exactly
@@ -130,38 +129,25 @@ def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, val: Points | 
     return model, last
 
 
-def fresh_model(split: Split, model_spec: dict, seed: int) -> nn.Module:
-    """The initial weights, from the training seed (as `train_cached` makes them)."""
-    data = split.data
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(dataset=data.name, num_classes=data.num_classes, in_channels=data.in_channels,
-                           **model_spec)
+@dataclass(frozen=True)
+class DummySelection:
+    """DUCAT's checkpoint rule for `selection.train_selected`: every epoch, the recovered validation accuracy
+    under the selection attack (the official code keeps its best test-set epoch, strict improvement)."""
 
+    cfg: DucatConfig
+    dummy: bool
 
-def fit(r: Run, cfg: DucatConfig, split: Split, spec: dict, *, model_spec: dict, objective: Objective, train_cfg,
-        keep_prefix: int | None = None, resume_from: Path | None = None,
-        prefix_out: tuple[dict, str] | None = None, label: str = "") -> tuple[nn.Module, dict]:
-    """`train_cached` with a prefix checkpoint kept (after epoch `keep_prefix`, its path put in
-    `prefix_out[0][prefix_out[1]]`) or resumed from (`resume_from`); cached under `spec`."""
-    x, y = split.images("train")
+    def due(self, epoch: int, epochs: int) -> bool:
+        return True
 
-    def run_training(m: nn.Module, checkpoint: Path) -> list[dict]:
-        if resume_from is not None and resume_from.exists() and not checkpoint.exists():
-            shutil.copyfile(resume_from, checkpoint)
+    def score(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict:
+        accuracy = validation_accuracy(self.cfg, model, Points.of(x, y, [str(c) for c in range(num_classes)]),
+                                       self.dummy)
+        return {"val_accuracy": accuracy, "val_score": accuracy}
 
-        def hook(epoch: int, record: dict) -> None:
-            if keep_prefix is not None and epoch + 1 == keep_prefix:
-                prefix = checkpoint.with_suffix(f".prefix{keep_prefix}")
-                shutil.copyfile(checkpoint, prefix)
-                if prefix_out is not None:
-                    prefix_out[0][prefix_out[1]] = prefix
-
-        return train(m, objective, x, y, train_cfg, device=r.device, checkpoint=checkpoint, progress=cfg.progress,
-                     label=label, on_epoch_end=hook)
-
-    model, meta = r.cache.get_or_train(spec, fresh_model(split, model_spec, train_cfg.seed), run_training)
-    return model.to(r.device).eval(), meta
+    def to_dict(self) -> dict:
+        """What the rule is (part of the selected model's cache key)."""
+        return methods.selection_rule(self.cfg)
 
 
 def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: bool) -> float:
@@ -172,40 +158,3 @@ def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: 
     with eval_mode(model):
         e = evaluate(serve(model, len(val.classes), dummy), val, protocol, views=view)
     return float(e.correct("select").mean())
-
-
-def train_selected(r: Run, cfg: DucatConfig, split: Split, val: Points, *, dummy: bool, model_spec: dict, objective: Objective, train_cfg, label: str = "") -> tuple[nn.Module, dict]:
-    """Train once, keep the best epoch on validation (strict improvement, as the official code keeps its best
-    test-set epoch) and the last epoch: the selected model is cached under the training spec plus the
-    selection rule, the last epoch under the plain training spec (the key every other chapter uses)."""
-    last_spec = model_spec_of(split.spec, model_spec, objective, train_cfg)
-    holder: dict = {}
-
-    def score(epoch: int, _record: dict) -> None:
-        m, best, path = holder["model"], holder["best"], holder["path"]
-        accuracy = validation_accuracy(cfg, m, val, dummy)
-        best["val"][epoch + 1] = accuracy
-        if accuracy > best["accuracy"]:
-            best.update(accuracy=accuracy, epoch=epoch + 1,
-                        state={k: v.detach().cpu().clone() for k, v in m.state_dict().items()})
-        save_atomic(best, path)
-
-    def run_training(m: nn.Module, checkpoint: Path) -> list[dict]:
-        path = checkpoint.with_suffix(".best")  # survives an interruption, as the checkpoint does
-        best = (torch.load(path, map_location="cpu", weights_only=True) if path.exists()
-                else {"accuracy": -1.0, "epoch": 0, "state": None, "val": {}})
-        holder.update(model=m, best=best, path=path)
-        x, y = split.images("train")
-        history = train(m, objective, x, y, train_cfg, device=r.device, checkpoint=checkpoint, progress=cfg.progress,
-                        label=f"{label} (validation each epoch)", on_epoch_end=score)
-        for h in history:
-            h["val_accuracy"] = best["val"].get(h["epoch"])
-            h["selected"] = h["epoch"] == best["epoch"]
-        r.cache.get_or_train(last_spec, copy.deepcopy(m), lambda *_: [dict(h) for h in history])
-        m.load_state_dict(best["state"])
-        path.unlink(missing_ok=True)
-        return history
-
-    spec = {**last_spec, "selection": methods.selection_rule(cfg)}
-    model, meta = r.cache.get_or_train(spec, fresh_model(split, model_spec, train_cfg.seed), run_training)
-    return model.to(r.device).eval(), meta
