@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from . import api
+from .config import describe
 from .experiments import get_chapter, results_dir
-from .files import write_json_atomic
 from .experiments.estimate import estimate_seconds, readable
-from .experiments.fields import describe
+from .files import write_json_atomic
 from .locations import BOOK_RESULTS
 from .parser import build_parser
 from .experiments.stability import (add_kernel_runs, pooled_verdicts, refresh_stability, run_stability,

@@ -227,7 +227,7 @@ def test_set_takes_a_fraction_as_evaluate_does(fake_run, tmp_path):
 
 def test_config_lists_every_field_with_its_value_allowed_values_and_meaning(capsys):
     from advfair.experiments import CHAPTERS
-    from advfair.experiments.fields import describe
+    from advfair.config import describe
 
     for name, chapter in CHAPTERS.items():
         for profile in chapter.config.PROFILES:

@@ -12,7 +12,7 @@ import torch
 
 from advfair.evaluation import AttackSpec, standard_attacks, tpgd_name
 from advfair.experiments import CHAPTERS
-from advfair.experiments.base import ChapterConfig
+from advfair.config import ChapterConfig
 from advfair.experiments.classwise import ClasswiseConfig, make_config
 from advfair.splits import subset_per_class
 from advfair.validation import ConfigError
@@ -172,7 +172,7 @@ REFUSED = {"eps": 2.0, "augment": "yes", "schedule": "linear", "aa_version": "ap
 
 @pytest.mark.parametrize("chapter", sorted(CHAPTERS))
 def test_the_shared_fields_are_checked_under_one_name_in_every_chapter_that_has_them(chapter):
-    from advfair.experiments.base import SHARED_CHECKS
+    from advfair.config import SHARED_CHECKS
     cls = CHAPTERS[chapter].config
     shared = [f.name for f in dataclasses.fields(cls) if f.name in SHARED_CHECKS]
     assert {"eps", "epochs", "batch_size", "lr", "train_steps"} <= set(shared)

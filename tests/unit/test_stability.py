@@ -13,7 +13,8 @@ import pytest
 
 from advfair import cli
 from advfair.experiments import CHAPTERS
-from advfair.experiments.base import Chapter, ChapterConfig
+from advfair.config import ChapterConfig
+from advfair.experiments.base import Chapter
 from advfair.provenance import git_commit, machine_kind
 from advfair.experiments import stability
 from advfair.evaluation import Estimate

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import pages
+from ..config import EXECUTION_FIELDS
 from ..files import write_json_atomic
 from ..validation import check_choice, fail
-from .base import EXECUTION_FIELDS, Chapter, json_clean, results_dir
+from .base import Chapter, json_clean, results_dir
 from .common import RESULTS_SCHEMA
 
 __all__ = ["CHAPTERS", "Chapter", "chapter_results", "check_parameters", "get_chapter", "load_results", "page_results",

@@ -8,16 +8,17 @@ from typing import Any
 
 from torch import nn
 
+from ..cache import ModelCache
+from ..config import ChapterConfig
 from ..evaluation import AttackSpec, Evaluation, Points, Protocol, evaluate
 from ..inference import Step, deploy, spec_label, spec_to_json
 from ..objectives import Objective
+from ..provenance import environment
 from ..splits import Split, subset_per_class
 from ..trainer import TrainConfig, resolve_device
-from ..verdicts import Part, model_gate, robust_gate
-from ..provenance import environment
-from .base import ChapterConfig, json_clean
-from ..cache import ModelCache
 from ..training import model_record, train_cached
+from ..verdicts import Part, model_gate, robust_gate
+from .base import json_clean
 
 RESULTS_SCHEMA = "advfair.results/1"
 # Evaluations draw their random starts apart from training: validation attacks from seed + 10, test attacks

@@ -11,8 +11,8 @@ import time
 
 import torch
 
+from ..config import ChapterConfig
 from ..models import build_model
-from .base import ChapterConfig
 
 # Shape of one image and training images per class of the full training sets.
 IMAGE = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "svhn": (3, 32, 32), "mnist": (1, 28, 28)}

@@ -12,7 +12,7 @@ from ...models import MODELS
 from ...objectives.aalp import check_gd, check_weights
 from ...objectives.alp import TRAIN_ATTACKS, check_alp_params
 from ...validation import check_choice, check_eps, check_fields, check_number, check_positive, fail
-from ..base import ChapterConfig
+from ...config import ChapterConfig
 
 MNIST_CNN = "mnist_cnn"
 # The trained models a run can include; the first four are what every claim rests on.

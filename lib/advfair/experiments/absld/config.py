@@ -16,7 +16,7 @@ from ...objectives.distillation import check_temperatures
 from ...trainer import SCHEDULES
 from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
                            check_positive, fail)
-from ..base import ChapterConfig
+from ...config import ChapterConfig
 
 CODE_DECAY_EPOCHS, CODE_EPOCHS = (215, 260, 285), 300
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}

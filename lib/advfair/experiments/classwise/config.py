@@ -8,7 +8,7 @@ from ...attacks import T_RULES, check_temperature
 from ...data import DATASETS
 from ...models import MODELS
 from ...validation import check_bool, check_choice, check_eps, check_fields, check_number, check_positive, fail
-from ..base import ChapterConfig
+from ...config import ChapterConfig
 
 PAPER = {
     "model": "preact_resnet18", "train_per_class": None, "test_per_class": None, "train_steps": 10,

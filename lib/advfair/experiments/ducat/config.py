@@ -8,7 +8,7 @@ from ...data import DATASETS
 from ...inference import VIEWS
 from ...objectives.ducat import official_milestones
 from ...validation import check_bool, check_choice, check_fields, check_non_negative, check_number, check_positive, fail
-from ..base import ChapterConfig
+from ...config import ChapterConfig
 
 # The backbone switch: the small CNN (cpu), the official code's "ResNet-18" (a bottleneck net with 2048-d
 # features) and the BasicBlock-style PreAct ResNet-18 of the rest of the book.

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from ...data import long_tailed_counts
 from ...models import MODELS
 from ...validation import check_bool, check_choice, check_fields, check_non_negative, check_number, check_positive, fail
-from ..base import ChapterConfig
+from ...config import ChapterConfig
 
 # The trained models a run can include; "at_fc" is the baseline every comparison needs, "plain" (standard
 # training, no AT) the reference of C1's "AT widens the tail's clean-accuracy loss".
