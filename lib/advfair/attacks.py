@@ -12,7 +12,6 @@ model takes the inner maximisation's steps exactly where the official training c
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
 
 import torch
@@ -270,61 +269,3 @@ def _iterative_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, fold_bn: bool = False) -> torch.Tensor:
     """One signed-gradient step of size eps on the CE loss, no random start."""
     return pgd(model, x, y, eps=eps, alpha=eps, steps=1, random_start=False, fold_bn=fold_bn)
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-AUTOATTACK_VERSIONS = ("standard", "subset", "square")
-
-
-def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "standard",
-               batch_size: int = 500, seed: int = 0, queries: int = 5000) -> tuple[torch.Tensor, list[str]]:
-    """AutoAttack (Croce & Hein 2020) through `pyautoattack`: "standard" (APGD-CE, APGD-T, FAB-T, Square),
-    "subset" (APGD-CE + APGD-T with the standard settings: 1 restart, 9 target classes) or "square" (the
-    black-box Square attack alone, with `queries` queries per point: a gradient-masking check).
-
-    Returns the adversarial points and AutoAttack's own sanity-check warnings (e.g. zero gradients),
-    which callers should report rather than drop.
-    """
-    from pyautoattack import AutoAttack
-
-    check_eps("eps", eps)
-    check_choice("version", version, AUTOATTACK_VERSIONS)
-    check_positive("queries", queries, integer=True)
-    logger = logging.getLogger("auto-attack")
-    collect = _Collect()
-    logger.addHandler(collect)
-    propagate, logger.propagate = logger.propagate, False
-    try:
-        with attacking(model) as model:
-            model = for_attacks(model)
-            if version == "standard":
-                adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", device=x.device, seed=seed)
-            elif version == "square":
-                adversary = AutoAttack(model, norm="Linf", eps=eps, version="custom", device=x.device, seed=seed,
-                                       attacks=["square"])
-                adversary.square.n_queries = queries
-            else:
-                adversary = AutoAttack(model, norm="Linf", eps=eps, version="custom", device=x.device, seed=seed,
-                                       attacks=["apgd-ce", "apgd-t"])
-                adversary.apgd.n_restarts = 1
-                adversary.apgd_targeted.n_target_classes = min(9, _num_classes(model, x) - 1)
-                adversary.apgd_targeted.n_restarts = 1
-            adversary.verbose = False
-            x_adv, _ = adversary.run_standard_evaluation(x.detach().clone(), y.clone(), batch_size=batch_size)
-    finally:
-        logger.removeHandler(collect)
-        logger.propagate = propagate
-    return x_adv.to(x.device), collect.messages
-
-
-def _num_classes(model: nn.Module, x: torch.Tensor) -> int:
-    with torch.no_grad():
-        return model(x[:1]).shape[1]

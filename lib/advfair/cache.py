@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .files import write_json_atomic
+from . import distributed
+from .files import remove, write_json_atomic
 from .locations import default_cache_dir
 from .trainer import save_atomic
 
@@ -38,7 +39,8 @@ def training_seconds(history: list[dict], elapsed: float) -> float:
 class ModelCache:
     """`get_or_train(spec, model, train_fn)`: load the weights for `spec` if cached, else train and store them.
 
-    Training writes its per-epoch checkpoint next to the final weights, so an interrupted run resumes.
+    Training writes its per-epoch checkpoint next to the final weights, so an interrupted run resumes. In a run
+    of several processes every process trains (together), process 0 writes, and the others wait for its writes.
     """
 
     def __init__(self, root: str | Path | None = None):
@@ -65,5 +67,6 @@ class ModelCache:
                 "train_seconds": training_seconds(history, time.perf_counter() - started)}
         save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
         write_json_atomic(meta, meta_path)
-        checkpoint.unlink(missing_ok=True)
+        remove(checkpoint)
+        distributed.barrier()  # every process now sees the entry process 0 wrote
         return model.eval(), {**meta, "from_cache": False}

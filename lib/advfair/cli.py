@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from . import api
+from . import api, distributed
 from .config import describe
 from .experiments import get_chapter, results_dir
 from .experiments.estimate import estimate_seconds, readable
@@ -87,19 +87,33 @@ def _make_config(chapter, profile: str, overrides: dict[str, Any]):
 
 
 def _run(args: argparse.Namespace) -> int:
+    """One chapter run; under torchrun (WORLD_SIZE > 1) every process runs it together and process 0 writes and
+    reports."""
     chapter = get_chapter(args.chapter)
     overrides = _config(args)
-    config = _make_config(chapter, args.profile, overrides)
+    config = _make_config(chapter, args.profile, overrides)  # every field checked before any process joins
+    if not distributed.joining():
+        return _run_chapter(args, chapter, config, "device" in overrides)
+    try:
+        device = distributed.start(config.device)  # this process's device: cuda:LOCAL_RANK on a GPU node
+        return _run_chapter(args, chapter, _make_config(chapter, args.profile, {**overrides, "device": device}),
+                            "device" in overrides)
+    finally:
+        distributed.stop()
+
+
+def _run_chapter(args: argparse.Namespace, chapter, config, device_given: bool) -> int:
     if args.profile == "paper" and api.resolve_device(config.device).type == "cpu":
         print(f"advfair: {chapter.name} at the paper profile on this CPU: {cpu_estimate(chapter, config)}",
               file=sys.stderr)
-        if "device" not in overrides:
+        if not device_given:
             fail("--device", None, "cuda for the paper profile, or --device cpu to run it on the CPU anyway")
     out = checked_output(args.out or RUNS_DIR / f"{args.chapter}_{args.profile}_{_timestamp()}.json", args.into_book)
     results = chapter.run(config)
     write_json_atomic(results, out)
-    print(summary(chapter, results))
-    print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
+    if distributed.is_main():
+        print(summary(chapter, results))
+        print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
 from .files import write_atomic
 from .locations import default_data_dir
 from .validation import check_choice, check_non_negative, check_number, check_positive, fail
@@ -117,10 +118,11 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     check_choice("dataset", name, DATASETS)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     path = data_dir / f"{name}.npz"
-    if not path.exists():
-        if not download:
-            raise FileNotFoundError(f"{path} does not exist and download=False; set ADVFAIR_DATA_DIR")
+    if not path.exists() and not download:
+        raise FileNotFoundError(f"{path} does not exist and download=False; set ADVFAIR_DATA_DIR")
+    if not path.exists() and distributed.is_main():  # one process downloads; the others wait for its file
         save_npz_atomic(path, _downloaded(name, data_dir))
+    distributed.barrier()
     with np.load(path) as npz:
         arrays = {key: npz[key] for key in npz.files}
     _verify(name, path, arrays)

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
+
 
 def git_commit() -> str | None:
     try:
@@ -46,6 +48,7 @@ def environment(device: torch.device) -> dict:
     """Where and when a result was produced (recorded in every results JSON)."""
     return {
         "python": platform.python_version(), "platform": platform.platform(), "device": str(device),
+        "processes": distributed.world_size(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "machine_kind": machine_kind(), "commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -22,6 +22,7 @@ from torch import nn
 
 from .cache import ModelCache
 from .evaluation import AttackSpec, per_class_accuracy, predict
+from .files import remove
 from .objectives import Objective
 from .splits import Split
 from .trainer import TrainConfig, save_atomic, train
@@ -112,7 +113,7 @@ def train_selected(cache: ModelCache, split: Split, *, model_spec: dict, objecti
         m.load_state_dict(state["best"]["weights"])
         for record in history:
             record["selected"] = record["epoch"] == state["best"]["epoch"]
-        best_path.unlink(missing_ok=True)
+        remove(best_path)
         return history
 
     model, meta = cache.get_or_train(spec, model, run)

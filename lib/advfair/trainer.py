@@ -2,6 +2,14 @@
 
 Determinism: each epoch re-seeds the global RNG and the data generator from (seed, epoch), so a run
 resumed from the checkpoint of epoch k continues exactly as an uninterrupted run would (on CPU).
+
+Several processes (torchrun, `advfair.distributed`): every process draws the same permutation and augmentation of
+each global batch of `batch_size` images and trains on its contiguous shard of it, the model wrapped in
+DistributedDataParallel. Each shard's loss is weighted by its share of the global batch, so the averaged gradient
+is that of the global batch's mean loss. The attacks' random starts draw from a per-process seed (process 0 keeps
+the one-process seed). BatchNorm keeps per-process batch statistics; its running statistics are process 0's
+(DistributedDataParallel broadcasts them at every forward). The epoch's losses and statistics are summed over the
+processes, and only process 0 writes the checkpoint.
 """
 from __future__ import annotations
 
@@ -13,10 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from . import distributed
 from .files import write_atomic
 from .data import augment_crop_flip, batches, to_float
 from .objectives import Objective, ObjectiveOutput, as_objective
@@ -92,17 +101,37 @@ def save_atomic(obj: object, path: Path) -> None:
     write_atomic(path, lambda handle: torch.save(obj, handle))
 
 
-def sum_over_processes(t: torch.Tensor) -> torch.Tensor:
-    """The sum of `t` over the processes of a torch.distributed run; `t` itself in a one-process run."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return t
-    t = t.clone()
-    dist.all_reduce(t)
-    return t
+def _epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    return seed * 1_000_003 + epoch + rank * 2 ** 40
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return seed * 1_000_003 + epoch
+def _check_shards(n: int, cfg: TrainConfig) -> None:
+    """Every process needs at least one image of every global batch."""
+    world = distributed.world_size()
+    last = 0 if cfg.drop_last else n % cfg.batch_size
+    if cfg.batch_size < world or 0 < last < world:
+        fail("batch_size", cfg.batch_size, f"a global batch (the last one of {n} images included) of at least one "
+                                           f"image per process ({world} processes)")
+
+
+def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    if not distributed.active():
+        return model
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _shard_loss(loss: torch.Tensor, shard: int, total: int) -> torch.Tensor:
+    """The shard's mean loss weighted by its share of the global batch (DistributedDataParallel averages the
+    processes' gradients, so their average is the gradient of the global mean)."""
+    return loss * (shard * distributed.world_size() / total) if distributed.active() else loss
+
+
+def _epoch_totals(device: torch.device, loss: float, seen: int, stats: dict[str, float]) -> tuple[float, int, dict]:
+    """The epoch's loss sum, image count and statistic sums over every process."""
+    if not distributed.active():
+        return loss, seen, stats
+    t = distributed.sum_over_processes(torch.tensor([loss, seen, *stats.values()], dtype=torch.float64, device=device))
+    return float(t[0]), int(t[1]), dict(zip(stats, t[2:].tolist()))
 
 
 def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -116,6 +145,7 @@ def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], 
     later call with the same path resumes after the last completed epoch. `label` names the progress bars.
     """
     device = torch.device(device)
+    _check_shards(len(x), cfg)
     objective = as_objective(objective).to(device)
     model.to(device)
     if device.type == "cuda":
@@ -124,6 +154,7 @@ def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], 
     history: list[dict] = []
     start_epoch = 0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
+    distributed.barrier()  # a checkpoint process 0 placed (a shared prefix) is there for every process
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         if state["config"] != cfg.to_dict():
@@ -135,35 +166,40 @@ def train(model: nn.Module, objective: Objective | Callable[..., torch.Tensor], 
     x_dev, y_dev = x.to(device), y.to(device)
     steps_per_epoch = len(x) // cfg.batch_size if cfg.drop_last else math.ceil(len(x) / cfg.batch_size)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    wrapped = _data_parallel(model, device)
     for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch, distributed.rank()))
         generator = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
         model.train()
         objective.start_epoch(epoch)
         started, total_loss, seen, stat_sums = time.perf_counter(), 0.0, 0, {}
         bar = tqdm(batches(x_dev, y_dev, cfg.batch_size, shuffle=True, generator=generator, drop_last=cfg.drop_last),
                    total=steps_per_epoch, desc=f"{label + ': ' if label else ''}epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
+                   disable=not progress or not distributed.is_main(), leave=False)
         for i, (xb, yb) in enumerate(bar):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, epoch + i / steps_per_epoch)
             xb = to_float(xb)
             if cfg.augment:
                 xb = augment_crop_flip(xb, generator=generator)
+            total = len(xb)
+            xb, yb = distributed.shard(xb), distributed.shard(yb)
             with autocast:
-                loss = objective(model, xb, yb)
+                loss = objective(wrapped, xb, yb)
             if isinstance(loss, ObjectiveOutput):
                 for name, values in loss.stats.items():
                     stat_sums[name] = stat_sums.get(name, 0.0) + float(values.detach().double().sum())
                 loss = loss.loss
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            _shard_loss(loss, len(xb), total).backward()
             optimizer.step()
             total_loss += loss.item() * len(xb)
             seen += len(xb)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}")
         seconds = time.perf_counter() - started
-        objective.synchronise(sum_over_processes)
+        distributed.share_buffers(model)  # one model in every process for what follows (validation, evaluation)
+        total_loss, seen, stat_sums = _epoch_totals(device, total_loss, seen, stat_sums)
+        objective.synchronise(distributed.sum_over_processes)
         record = {"epoch": epoch + 1, "loss": total_loss / seen, "seconds": seconds, "images_per_second": seen / seconds,
                   **{name: total / seen for name, total in stat_sums.items()}, **objective.end_epoch(epoch)}
         history.append(record)

@@ -1,13 +1,13 @@
 """Cached training: one complete specification in, a trained model (from the cache when it exists) out."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .cache import ModelCache, spec_key
+from .files import copy_atomic
 from .models import build_model
 from .objectives import Objective
 from .splits import Split
@@ -53,11 +53,11 @@ def train_cached(cache: ModelCache, split: Split, *, model_spec: dict, objective
 
     def run(m: nn.Module, checkpoint: Path) -> list[dict]:
         if resume_from is not None and resume_from.exists() and not checkpoint.exists():
-            shutil.copyfile(resume_from, checkpoint)
+            copy_atomic(resume_from, checkpoint)
 
         def keep(epoch: int, record: dict) -> None:
             if keep_after is not None and epoch + 1 == keep_after:
-                prefixes.append(Path(shutil.copyfile(checkpoint, checkpoint.with_suffix(f".prefix{keep_after}"))))
+                prefixes.append(copy_atomic(checkpoint, checkpoint.with_suffix(f".prefix{keep_after}")))
 
         return train(m, objective, x, y, train_cfg, device=device, checkpoint=checkpoint, progress=progress,
                      label=label, on_epoch_end=keep)

@@ -15,6 +15,7 @@ import torch
 
 matplotlib.use("Agg")
 
+from advfair import autoattack as aa_module
 from advfair import attacks  # noqa: E402
 from advfair.experiments import aalp  # noqa: E402
 from advfair.experiments.aalp import figures, report  # noqa: E402
@@ -38,7 +39,7 @@ def runs(data_dir, tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(attacks, "autoattack", aa_stand_in)
+        mp.setattr(aa_module, "autoattack", aa_stand_in)
         cfg = aalp.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache))
         first = aalp.CHAPTER.run(cfg)
         again = aalp.CHAPTER.run(cfg)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from advfair import autoattack as aa_module
 from advfair import attacks
 from advfair.experiments import absld
 from advfair.experiments.absld import methods, pipeline, report
@@ -44,7 +45,7 @@ def runs(data_dir, tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(attacks, "autoattack", aa_stand_in)
+        mp.setattr(aa_module, "autoattack", aa_stand_in)
         cfg = absld.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache))
         first = absld.CHAPTER.run(cfg)
         again = absld.CHAPTER.run(absld.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache),

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advfair.attacks import (LinfThreat, autoattack, cw_margin, fgsm, image_temperature, pgd, tempered_ce)
+from advfair.autoattack import autoattack
+from advfair.attacks import (LinfThreat, cw_margin, fgsm, image_temperature, pgd, tempered_ce)
 from advfair.evaluation import classwise_report
 from advfair.models import build_model
 from advfair.validation import ConfigError

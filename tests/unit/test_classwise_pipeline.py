@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from advfair import autoattack as aa_module
 from advfair import attacks
 from advfair.experiments import classwise
 from advfair.experiments.classwise import report
@@ -33,7 +34,7 @@ def runs(data_dir, tmp_path_factory):
 
     cache = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(attacks, "autoattack", aa_stand_in)
+        mp.setattr(aa_module, "autoattack", aa_stand_in)
         cfg = classwise.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(cache))
         first = classwise.CHAPTER.run(cfg)
         again = classwise.CHAPTER.run(cfg)  # every model from the cache

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from advfair import autoattack as aa_module
 from advfair import attacks
 from advfair.experiments import ducat
 from advfair.cache import ModelCache
@@ -41,7 +42,7 @@ def runs(data_dir, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     common = dict(data_dir=str(data_dir), cache_dir=str(cache))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(attacks, "autoattack", aa_stand_in)
+        mp.setattr(aa_module, "autoattack", aa_stand_in)
         cfg = ducat.make_config("cpu", **TINY, **common)
         last = ducat.CHAPTER.run(cfg)
         val_cfg = ducat.make_config("cpu", **{**TINY, "ablation_w_benign": []}, checkpoint="validation", baselines=False,

@@ -26,7 +26,7 @@ from advfair.models import Classifier, CosineHead, LinearHead, Normalize
 from advfair.objectives import distillation, make_objective
 from advfair.objectives.aalp import alp_objective
 from advfair.objectives.distill_objectives import ABSLD
-from advfair.trainer import sum_over_processes
+from advfair.distributed import sum_over_processes
 
 GLOBAL_BATCH, BATCHES, EPOCHS, CLASSES = 8, 3, 2, 3
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from advfair import autoattack as aa_module
 from advfair import attacks
 from advfair.evaluation import (AttackSpec, Evaluation, Points, Protocol, classwise_report, evaluate, predict,
                                 robust_outcomes, standard_attacks)
@@ -257,7 +258,7 @@ def test_autoattack_specs_and_their_warnings_reach_the_evaluation(model, batch, 
         calls.append((len(xs), version, eps, batch_size, seed))
         return xs.clone(), ["zero gradients"]
 
-    monkeypatch.setattr(attacks, "autoattack", fake_autoattack)
+    monkeypatch.setattr(aa_module, "autoattack", fake_autoattack)
     protocol = Protocol(EPS, {"pgd3": AttackSpec(steps=3), "aa": AttackSpec(kind="autoattack", subset=True)},
                         seed=2, batch_size=7)
     e = evaluate(linear_model, Points.of(x, y, CLASSES, SUBSET), protocol)
@@ -329,7 +330,7 @@ def test_square_is_a_black_box_autoattack_version_with_a_query_budget(model, bat
         calls.append(kw)
         return x.clone(), []
 
-    monkeypatch.setattr(attacks, "autoattack", fake)
+    monkeypatch.setattr(aa_module, "autoattack", fake)
     x, y = batch
     spec = AttackSpec(kind="autoattack", version="square", steps=300)
     spec.run(model, x, y, eps=EPS, seed=2, batch_size=20)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from torch import nn
 
+from advfair import autoattack as aa_module
 from advfair.attacks import cw_margin, pgd
 from advfair.data import long_tailed_counts
 from advfair.inference import LogitScale, deploy, posthoc
@@ -486,7 +487,7 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
         x_adv = attacks.pgd(model, x, y, eps=eps, alpha=eps / 4, steps=2, early_stop=True, generator=generator)
         return x_adv, ["stand-in warning"]
 
-    monkeypatch.setattr(attacks, "autoattack", aa_stand_in)
+    monkeypatch.setattr(aa_module, "autoattack", aa_stand_in)
     cfg = robal.make_config("cpu", n_max=50, epochs=1, width=8, milestones=[], test_per_class=5, val_per_class=5,
                             eval_steps=5, aa_per_class=1, kappa_grid=[0, 2], ablation_tau_b=[0.0],
                             la_post_grid=[0.5, 1.0], tau_p_grid=[0.0, 1.0], n_boot=20, device="cpu",

@@ -20,6 +20,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import attacks
+from .. import autoattack
+from ..distributed import batch_ranges, batchwise
 from ..models import eval_mode
 from ..validation import check_choice, check_eps, check_non_negative, check_positive, fail
 from .metrics import classwise_report, robust_correctness
@@ -58,7 +60,7 @@ class AttackSpec:
         attacks.check_temperature(self.temperature)
         check_choice("t_rule", self.t_rule, attacks.T_RULES)
         check_positive("restarts", self.restarts, integer=True)
-        check_choice("version", self.version, attacks.AUTOATTACK_VERSIONS)
+        check_choice("version", self.version, autoattack.AUTOATTACK_VERSIONS)
 
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, seed: int, batch_size: int,
             judge: nn.Module | None = None) -> tuple[torch.Tensor, list[str]]:
@@ -66,19 +68,27 @@ class AttackSpec:
         served model, when `model` is a view of it) decides which points a restart attacks again."""
         if self.kind == "autoattack":
             queries = {"queries": self.steps} if self.version == "square" else {}
-            return attacks.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed,
-                                      **queries)
+            return autoattack.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed,
+                                         **queries)
         if self.kind == "fgsm":
-            return torch.cat([attacks.fgsm(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, fold_bn=True)
-                              for i in range(0, len(x), batch_size)]), []
+            return batchwise(lambda lo, hi: attacks.fgsm(model, x[lo:hi], y[lo:hi], eps=eps, fold_bn=True),
+                             torch.zeros_like(x), batch_size), []
         # One generator per attack, seeded alike: every PGD-type attack starts from the same points.
         generator = torch.Generator().manual_seed(seed)
         attack = attacks.mim if self.kind == "mim" else attacks.pgd
         extra = {} if self.kind == "mim" else {"temperature": self.temperature, "t_rule": self.t_rule}
-        return torch.cat([attack(model, x[i:i + batch_size], y[i:i + batch_size], eps=eps, alpha=self.alpha,
-                                 steps=self.steps, loss=self.loss, restarts=self.restarts, early_stop=self.early_stop,
-                                 generator=generator, fold_bn=True, judge=judge, **extra)
-                          for i in range(0, len(x), batch_size)]), []
+
+        def batch(lo: int, hi: int) -> torch.Tensor:
+            return attack(model, x[lo:hi], y[lo:hi], eps=eps, alpha=self.alpha, steps=self.steps, loss=self.loss,
+                          restarts=self.restarts, early_stop=self.early_stop, generator=generator, fold_bn=True,
+                          judge=judge, **extra)
+
+        if self.restarts > 1:  # a restart draws for the points still robust: the draws of a batch follow the
+            # outcomes of the batches before it, so every process attacks every batch
+            return torch.cat([batch(lo, hi) for lo, hi in batch_ranges(len(x), batch_size)]), []
+        # a batch's one draw is its random start (`LinfThreat.random_init`)
+        skip = lambda lo, hi: torch.rand((hi - lo, *x.shape[1:]), generator=generator, device="cpu")
+        return batchwise(batch, torch.zeros_like(x), batch_size, skip=skip), []
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -229,9 +239,11 @@ class Evaluation:
 
 
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
-    """Predicted labels in eval mode (the model's mode is restored)."""
+    """Predicted labels in eval mode (the model's mode is restored), batch by batch (shared out over the processes
+    of a several-process run)."""
     with eval_mode(model), torch.inference_mode():
-        return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        return batchwise(lambda lo, hi: model(x[lo:hi]).argmax(1),
+                         torch.zeros(len(x), dtype=torch.long, device=x.device), batch_size)
 
 
 def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Mapping[str, nn.Module] | None = None,

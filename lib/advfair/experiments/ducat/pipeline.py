@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ...evaluation import Points, Protocol, evaluate
+from ...files import remove
 from ...inference import attack_view, check_outputs, deploy, recovery
 from ...models import eval_mode
 from ...objectives import Objective
@@ -49,7 +50,7 @@ def run(cfg: DucatConfig) -> dict:
             r, cfg, key, split, objective, keep_prefix=cfg.ducat_start - 1 if shared and key == "ducat" else None,
             resume_from=prefixes.get("ducat") if key.startswith("ducat_wb") else None, prefixes=prefixes)
     for prefix in prefixes.values():
-        prefix.unlink(missing_ok=True)
+        remove(prefix)
     served = {key: serve(model, num_classes, methods.is_dummy(key)) for key, model in models.items()}
 
     records = {}
