@@ -26,6 +26,7 @@ from advfair.cache import ModelCache
 from advfair.evaluation import AttackSpec, Points, Protocol, evaluate
 from advfair.files import write_json_atomic
 from advfair.objectives import make_objective
+from advfair.objectives.distill_objectives import ABSLD
 from advfair.trainer import TrainConfig, train
 from test_processes import _processes
 
@@ -75,7 +76,11 @@ def _weights(model: nn.Module) -> list[torch.Tensor]:
 def _training(out: str, place: str, objective: str, epochs: int, stop_after: int | None = None) -> dict:
     x, y = _data()
     model = _net(batchnorm=objective != "ce")
-    loss = _plain_ce if objective == "ce" else make_objective(objective, eps=8 / 255, alpha=2 / 255, steps=2)
+    if objective == "absld":
+        loss = ABSLD(_net(batchnorm=False).eval(), "teacher", num_classes=CLASSES, eta=0.5, eps=8 / 255,
+                     alpha=2 / 255, steps=2)
+    else:
+        loss = _plain_ce if objective == "ce" else make_objective(objective, eps=8 / 255, alpha=2 / 255, steps=2)
     cfg = TrainConfig(epochs=epochs, batch_size=8, lr=0.05)  # 36 images: 4 batches of 8 and one of 4
 
     def interrupt(epoch: int, record: dict) -> None:
@@ -102,6 +107,14 @@ def test_adversarial_training_keeps_one_model_across_processes(place: str) -> No
     assert ranks[0]["history"] == ranks[1]["history"]  # the epoch losses are summed over both shards
     start = _weights(_net())
     assert any(not torch.equal(a, s) for a, s in zip(ranks[0]["weights"], start))
+
+
+def test_absld_keeps_one_set_of_temperatures_through_the_trainer(place: str) -> None:
+    ranks = _run(2, _training, place, "absld", 2)
+    assert ranks[0]["history"] == ranks[1]["history"]  # the temperatures of every epoch, bit for bit
+    assert ranks[0]["history"][-1]["tau_adv"] != [1.0] * CLASSES  # and they moved
+    for a, b in zip(ranks[0]["weights"], ranks[1]["weights"]):
+        assert torch.equal(a, b)
 
 
 def test_two_processes_train_what_one_process_trains_on_the_global_batches(tmp_path: Path) -> None:
