@@ -300,7 +300,7 @@ ar.deviations_table(results)
 # 4. **Spreading instead of concentrating.** `overrides={"gd_mode": "drop_high"}` drops the top features, as in
 #    Guided Dropout for generalisation {cite}`keshari2019guided`. Does concentration fall, and robustness with it?
 # 5. **Noise.** Rerun with `seed=1` and compare with `book/results/aalp_stability.json`. Which verdicts survive?
-# 6. **Budget.** The checks run on a few points per class. Raise `check_per_class` (and the time it takes): do
+# 6. **Budget.** The checks run on a few points per class. Raise `aa_per_class` (and the time it takes): do
 #    the intervals of C3, C4 and C6 separate?
 # 7. **Without BatchNorm.** The BatchNorm layers of `mnist_cnn` are the book's addition: the spec's CNN
 #    (conv16 → conv32 → FC128) has none, and this page does not show what removing them does. Build the CNN

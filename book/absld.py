@@ -80,7 +80,7 @@ from advfair.experiments.absld.methods import MODEL_LABELS
 tables.show_full_cells()
 fields = {"epochs": epochs, "seed": seed, "device": device}
 results = chapter_results("absld", profile, fields, overrides, results_json)
-names = results["attack_names"]
+names = results["attack_roles"]
 main = main_key(results)
 display(ab.setup_table(results))
 display(Markdown(ab.points_summary(results)))

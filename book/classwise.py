@@ -75,7 +75,7 @@ from advfair.experiments.common import report
 tables.show_full_cells()
 fields = {"epochs": epochs, "train_per_class": train_per_class, "seed": seed, "device": device}
 results = chapter_results("classwise", profile, fields, overrides, results_json)
-names = results["attack_names"]
+names = results["attack_roles"]
 classes = results["classes"]
 display(cw.setup_table(results))
 display(Markdown(cw.points_summary(results)))
@@ -255,8 +255,8 @@ cw.weight_norm_table(results)
 if "evaluations" in results.get("mnist", {}):
     mn = results["mnist"]
     display(cw.setup_table(results, "mnist"))
-    plots.per_class_bars(mn["evaluations"]["pgd_at"]["reports"]["all"], ["clean", mn["attack_names"]["pgd"], mn["attack_names"]["cw"]],
-                         labels=["clean", mn["attack_names"]["pgd"].upper(), mn["attack_names"]["cw"].upper()],
+    plots.per_class_bars(mn["evaluations"]["pgd_at"]["reports"]["all"], ["clean", mn["attack_roles"]["pgd"], mn["attack_roles"]["cw"]],
+                         labels=["clean", mn["attack_roles"]["pgd"].upper(), mn["attack_roles"]["cw"].upper()],
                          title="MNIST, PGD-AT")
     plt.show()
     display(cw.mnist_table(results))

@@ -55,11 +55,11 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # "cpu" (default, small CNN on a CIFAR-10 subset) or "paper" (the code's bottleneck ResNet-18, GPU)
-epochs = None  # training epochs; None keeps the profile's value (lr_drops and the DUCAT window follow it unless set)
+epochs = None  # training epochs; None keeps the profile's value (milestones and the DUCAT window follow it unless set)
 train_per_class = None  # training images per class; None keeps the profile's value
 seed = None  # training seed (initial weights, batch order, attack starts); None keeps the profile's value
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
-overrides = {}  # any other field of DucatConfig, e.g. {"ducat_start": 1, "w_benign": 0.5, "backbone": "preact18"}
+overrides = {}  # any other field of DucatConfig, e.g. {"ducat_start": 1, "w_benign": 0.5, "model": "preact18"}
 results_json = None  # show a saved results JSON (e.g. "results/ducat_paper.json") instead of running
 _declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
@@ -292,7 +292,7 @@ else:
 #
 # | item | paper / official code | this book | why |
 # |---|---|---|---|
-# | backbone | "ResNet-18"; the code builds `ResNet(Bottleneck, [2, 2, 2, 2])` (2048-d features) | `backbone`: `bottleneck18` (code-faithful, paper profile), `preact18`, or the small CNN (`cpu`); one backbone for every model of a run | the paper's name and the code disagree; no copied numbers of BasicBlock-R18 papers share a table with ours |
+# | backbone | "ResNet-18"; the code builds `ResNet(Bottleneck, [2, 2, 2, 2])` (2048-d features) | `model`: `bottleneck18` (code-faithful, paper profile), `preact18`, or the small CNN (`cpu`); one network for every model of a run | the paper's name and the code disagree; no copied numbers of BasicBlock-R18 papers share a table with ours |
 # | checkpoint | the best epoch by PGD-10 error **on the test set** | `checkpoint="validation"` (paper profile): the best epoch by the same rule on a held-out validation split, and the last epoch beside it; `cpu`: the last epoch (validation attacks every epoch would cost more than the budget allows) | test-set selection leaks test information |
 # | schedule at `cpu` scale | 130 epochs, lr ×0.1 after epochs 100 and 105, window 105–130 (inside it lr ×0.1, then ×0.01) | the same shape over fewer epochs (a late window up to the last epoch, the lr dropped at the end) with the window's optimisation volume (SGD steps × lr / base lr) matched to the code's; the scale notes give both volumes | at the code's in-window lr a model this small may never move probability to its dummies (exercise 1); the code's own milestone rule for other epoch counts never turns DUCAT on below 105 epochs |
 # | environment | Python 3.8, torch 1.8.1, advertorch 0.2.3 (soft-target CE needs torch ≥ 1.10; advertorch 0.2.3 does not import on torch ≥ 1.9) | the book's own PGD, no advertorch, the pinned environment of this book | the pinned environment cannot run the code as released |
@@ -306,7 +306,7 @@ else:
 #
 # ## Exercises
 #
-# 1. **The window's learning rate.** Rerun with `overrides={"lr_drops": [7, 8]}`: the code's lr inside the window
+# 1. **The window's learning rate.** Rerun with `overrides={"milestones": [8, 9]}`: the code's lr inside the window
 #    (×0.1 for its first epoch, ×0.01 after), at this scale's number of steps. How many points does DUCAT now
 #    send to a dummy, and what does that say about reading the code's schedule at another scale? Then try
 #    `{"ducat_start": 1}` (DUCAT from the first epoch) and a later start.

@@ -43,7 +43,7 @@ epochs = None  # training epochs; None keeps the profile's value
 imbalance = None  # n_min / n_max of the long-tailed set (0.02 is the paper's ratio 50); None keeps the profile's
 seed = None  # training and attack seed; None keeps the profile's value
 device = None  # "auto", "cpu" or "cuda"; None keeps the profile's value
-overrides = {}  # any other field of RobalConfig, e.g. {"lr_schedule": "paper_step", "kl_weight": 2}
+overrides = {}  # any other field of RobalConfig, e.g. {"schedule": "step", "kl_weight": 2}
 results_json = None  # show a saved results JSON (e.g. "results/robal_paper.json") instead of running
 _declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
@@ -65,7 +65,7 @@ from advfair.experiments.robal import report as rb
 tables.show_full_cells()
 fields = {"epochs": epochs, "imbalance": imbalance, "seed": seed, "device": device}
 results = chapter_results("robal", profile, fields, overrides, results_json)
-names = results["attack_names"]
+names = results["attack_roles"]
 classes = results["classes"]
 display(rb.setup_table(results))
 
@@ -311,7 +311,7 @@ else:
 #
 # | item | paper / released code | this book | switch |
 # |---|---|---|---|
-# | learning-rate schedule | paper: step decay at epochs 60 and 75; code: a compounding decay (each epoch past a milestone multiplies again) | code's rule by default | `lr_schedule`: `code_compound` or `paper_step` |
+# | learning-rate schedule | paper: step decay at epochs 60 and 75; code: a compounding decay (each epoch past a milestone multiplies again) | code's rule by default | `schedule`: `code_compound` or `step` |
 # | KL weight α on CIFAR-100-LT | paper text and CIFAR-10 configs: 6; some CIFAR-100-LT configs differ | 6 | `kl_weight` |
 # | training start | code: x + ε·U[0, 1) (positive only), first gradient at the unclipped point | `paper` profile follows the code (unclipped); `cpu` uses the symmetric start, clipped as in Madry et al.'s code | `train_start`, `clip_start` |
 # | TRADES baseline start | TRADES' code: unclipped x + 0.001·N(0, I) | the same, with the code's three train-mode passes | `trades_clip_start` |
@@ -331,7 +331,7 @@ else:
 #
 # 1. **Imbalance.** Rerun with `imbalance=0.1` (ratio 10). Does the tail still collapse, and does RoBal's gain
 #    over AT-FC grow or shrink (the paper's Table 4)?
-# 2. **Schedule.** Set `overrides={"lr_schedule": "paper_step"}`. How much do the numbers move, and what does
+# 2. **Schedule.** Set `overrides={"schedule": "step"}`. How much do the numbers move, and what does
 #    the compounding rule do to the learning rate after the first milestone?
 # 3. **Inner attack.** Set `overrides={"inner_scale": 10}` so that RoBal's training attack runs on the scaled
 #    cosine outputs. Is the model more robust under AutoAttack, and what happens to clean accuracy?

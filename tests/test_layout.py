@@ -60,7 +60,7 @@ def test_no_import_circles_and_the_flow_goes_one_way():
     for module in sorted(graph):
         visit(module, ())
     lower = ("advfair.distributed", "advfair.autoattack", "advfair.data", "advfair.models", "advfair.attacks",
-             "advfair.objectives", "advfair.trainer", "advfair.cache", "advfair.training", "advfair.files", "advfair.config", "advfair.api", "advfair.provenance", "advfair.pages",
+             "advfair.objectives", "advfair.fingerprint", "advfair.trainer", "advfair.cache", "advfair.weights", "advfair.training", "advfair.files", "advfair.config", "advfair.api", "advfair.provenance", "advfair.pages",
              "advfair.parser", "advfair.defaults")
     upper = ("advfair.evaluation", "advfair.selection", "advfair.methods", "advfair.experiments")
     for module, deps in graph.items():

@@ -55,9 +55,11 @@ def attack_specs(names: Sequence[str], eps: float) -> dict[str, AttackSpec]:
 
 def evaluate(model: nn.Module, *, dataset: str = "cifar10", eps: float | str = 8 / 255,
              attacks: Sequence[str] = DEFAULT_ATTACKS, per_class: int | None = None, device: str = "auto",
-             batch_size: int = 500, seed: int = 0, n_boot: int = 1000, data_dir: str | None = None) -> dict:
+             batch_size: int = 500, seed: int = 0, n_boot: int = 1000, data_dir: str | None = None,
+             progress: bool = False) -> dict:
     """The class-wise report of `model` on the test set of `dataset` (a balanced subset of `per_class` images
-    per class if given), every attack on every point. Returns a JSON-serialisable dict."""
+    per class if given), every attack on every point (`progress`: a bar naming the attack running). Returns a
+    JSON-serialisable dict."""
     eps = parse_eps(eps)
     if dataset not in DATASETS:
         fail("--dataset", dataset, "one of " + ", ".join(map(repr, DATASETS)))
@@ -75,7 +77,8 @@ def evaluate(model: nn.Module, *, dataset: str = "cifar10", eps: float | str = 8
     model = model.to(dev).eval()
     _check_outputs(model, x, data.num_classes, dataset)
     protocol = Protocol(eps, specs, seed=seed, batch_size=batch_size, n_boot=n_boot)
-    result = evaluate_points(model, Points.of(x, y, data.classes), protocol)
+    result = evaluate_points(model, Points.of(x, y, data.classes), protocol, progress=progress,
+                             label=f"evaluate {type(model).__name__}")
     return {"dataset": dataset, "eps": eps, "per_class": per_class, "test_indices": idx.tolist(),
             **result.to_json(n_boot=n_boot, seed=seed), "environment": environment(dev)}
 

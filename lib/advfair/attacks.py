@@ -22,6 +22,9 @@ from .models import eval_mode, for_attacks, unwrap
 from .validation import check_choice, check_eps, check_non_negative, check_positive, fail
 
 # "nll" ascends -out_y of a model whose outputs are (log-)scores already, e.g. a view giving log(p_y + p_(y+C)).
+# The training attacks' cache version, in every model's key: bump it when a change to PGD and its starts alters the
+# adversarial examples that training sees.
+VERSION = 1
 LOSSES = ("ce", "cw", "cw_hinge", "nll")
 START_KINDS = ("symmetric", "positive")
 T_RULES = ("global", "per_image_std", "per_image_conf")

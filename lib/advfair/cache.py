@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import distributed
+from . import distributed, weights
 from .files import remove, write_json_atomic
-from .locations import default_cache_dir
+from .locations import default_cache_dir, default_weights_dirs
 from .trainer import save_atomic
 
 def spec_key(spec: dict) -> str:
@@ -37,21 +37,24 @@ def training_seconds(history: list[dict], elapsed: float) -> float:
 
 
 class ModelCache:
-    """`get_or_train(spec, model, train_fn)`: load the weights for `spec` if cached, else train and store them.
+    """`get_or_train(spec, model, train_fn)`: load the weights for `spec` if cached (in the cache's folder, else
+    among the committed weights, `advfair.weights`), else train and store them.
 
     Training writes its per-epoch checkpoint next to the final weights, so an interrupted run resumes. In a run
     of several processes every process trains (together), process 0 writes, and the others wait for its writes.
     """
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, committed: tuple[Path, ...] | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.committed = tuple(Path(c) for c in committed) if committed is not None else default_weights_dirs()
 
     def path(self, spec: dict) -> Path:
         return self.root / f"{spec_key(spec)}.pt"
 
     def contains(self, spec: dict) -> bool:
         path = self.path(spec)
-        return path.exists() and path.with_suffix(".json").exists()
+        return (path.exists() and path.with_suffix(".json").exists()) or any(
+            (c / f"{spec_key(spec)}.safetensors").is_file() for c in self.committed)
 
     def get_or_train(self, spec: dict, model: nn.Module,
                      train_fn: Callable[[nn.Module, Path], list[dict]]) -> tuple[nn.Module, dict]:
@@ -60,6 +63,12 @@ class ModelCache:
         if path.exists() and meta_path.exists():
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return model.eval(), {**json.loads(meta_path.read_text()), "from_cache": True}
+        found = weights.find(spec_key(spec), spec, self.committed)
+        if found is not None:
+            state, record = found
+            model.load_state_dict(state)
+            return model.eval(), {"spec": record["spec"], "key": record["key"], "history": record["history"],
+                                  "train_seconds": record["train_seconds"], "from_cache": True}
         started = time.perf_counter()
         checkpoint = path.with_suffix(".ckpt")
         history = train_fn(model, checkpoint)
@@ -70,3 +79,11 @@ class ModelCache:
         remove(checkpoint)
         distributed.barrier()  # every process now sees the entry process 0 wrote
         return model.eval(), {**meta, "from_cache": False}
+
+    def commit(self, spec: dict, folder: Path) -> Path:
+        """Copy the cached model of `spec` into the committed weights `folder` (`advfair.weights`)."""
+        path = self.path(spec)
+        if not (path.exists() and path.with_suffix(".json").exists()):
+            raise FileNotFoundError(f"no cached model for key {spec_key(spec)} in {self.root}")
+        meta = json.loads(path.with_suffix(".json").read_text())
+        return weights.commit(torch.load(path, map_location="cpu", weights_only=True), meta, folder)

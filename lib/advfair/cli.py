@@ -177,6 +177,28 @@ def _config_fields(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from . import calibration  # torch and the training stack, for this command only
+
+    out = args.out or (results_dir() / "calibration" if args.into_book else RUNS_DIR / "calibration")
+    if out.exists() and not out.is_dir():
+        fail("--out", str(out), "a folder for the candidates' records")
+    checked_output(out / "candidate.json", args.into_book, writes_beside=True)
+    records = calibration.run_sweep(out, names=args.only, device=args.device)
+    for r in records:
+        bars = "clears every bar" if all(b["met"] for b in r["bars"].values()) else "misses: " + ", ".join(
+            k for k, b in r["bars"].items() if not b["met"])
+        print(f"{r['candidate']['name']:<20} {r['train_cpu_seconds'] / 60:6.1f} CPU-min  clean "
+              f"{calibration.balanced_accuracy(r['test'], 'clean'):.3f} (worst "
+              f"{calibration.worst_class(r['test'], 'clean'):.3f})  PGD {calibration.balanced_accuracy(r['test'], 'pgd'):.3f}"
+              f" (worst {calibration.worst_class(r['test'], 'pgd'):.3f})  {bars}")
+    for kind, long_tailed in (("balanced", False), ("long-tailed", True)):
+        chosen = calibration.choose(records, long_tailed=long_tailed)
+        print(f"{kind}: {chosen['candidate']['name'] if chosen else 'no candidate clears every bar'}")
+    print(f"records in {out}")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     try:
         kwargs = json.loads(args.model_args)
@@ -196,7 +218,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print("advfair: AutoAttack on this many test images can take hours on a CPU; --per-class 20 gives a first "
               "look", file=sys.stderr)
     report = api.evaluate(model, dataset=args.dataset, eps=args.eps, attacks=attacks, per_class=args.per_class,
-                          device=args.device, batch_size=args.batch_size, seed=args.seed)
+                          device=args.device, batch_size=args.batch_size, seed=args.seed,
+                          progress=args.progress if args.progress is not None else sys.stderr.isatty())
     print(api.summary_table(report))
     if args.out is not None:
         write_json_atomic({"model": args.model, "model_args": kwargs, "weights": args.weights, **report}, args.out)
@@ -211,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; a bad field ends it with its message and exit status 2."""
     try:
-        commands = {"run": _run, "stability": _stability, "config": _config_fields, "evaluate": _evaluate}
+        commands = {"run": _run, "stability": _stability, "config": _config_fields, "evaluate": _evaluate,
+                    "calibrate": _calibrate}
         return commands[args.command](args)
     except ConfigError as error:
         print(f"advfair: {error}", file=sys.stderr)

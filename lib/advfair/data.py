@@ -204,6 +204,11 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255)
 
 
+# The augmentation's cache version, in every model's key: bump it when a change to `augment_crop_flip` alters the
+# images it draws.
+AUGMENTATION_VERSION = 1
+
+
 def augment_crop_flip(x: torch.Tensor, *, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crop with zero padding plus horizontal flip, for a batch on any device (float or uint8)."""
     n, _, h, w = x.shape

@@ -5,6 +5,8 @@ the Makefile (which sets the same folders explicitly), so that every way of runn
   of the build machines); else ~/.cache/advfair/data.
 - Trained models: $ADVFAIR_CACHE_DIR; else `.cache/advfair` in the checkout, where `make book` puts them, so a
   CLI or papermill rerun reuses them; else (an installed package, no checkout) ~/.cache/advfair/models.
+- Committed weights (`advfair.weights`), which the model cache reads before it trains: $ADVFAIR_WEIGHTS_DIR; else
+  `book/weights` in the checkout; else none.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 # lib/advfair/locations.py -> the repository root, when the package runs from a checkout.
 CHECKOUT = Path(__file__).resolve().parents[2]
 BOOK_RESULTS = CHECKOUT / "book" / "results"
+BOOK_WEIGHTS = CHECKOUT / "book" / "weights"
 
 
 def in_checkout() -> bool:
@@ -35,3 +38,9 @@ def default_cache_dir() -> Path:
     if in_checkout():
         return CHECKOUT / ".cache" / "advfair"
     return Path.home() / ".cache" / "advfair" / "models"
+
+
+def default_weights_dirs() -> tuple[Path, ...]:
+    if "ADVFAIR_WEIGHTS_DIR" in os.environ:
+        return (Path(os.environ["ADVFAIR_WEIGHTS_DIR"]),)
+    return (BOOK_WEIGHTS,) if in_checkout() else ()

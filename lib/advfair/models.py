@@ -18,6 +18,10 @@ from .validation import check_bool, check_choice, check_counts, check_positive
 # resolves it); "mobilenet_v2" is ABSLD's second student; "mnist_cnn" the AALP spec's MNIST CNN.
 MODELS = ("small_cnn", "preact_resnet18", "wrn34_10", "bottleneck18", "preact18", "mobilenet_v2", "mnist_cnn")
 MODEL_ALIASES = {"preact18": "preact_resnet18"}
+# Each network body's cache version, in its models' keys: bump one when a change to that body (layers,
+# initialisation) alters what it trains to.
+BODY_VERSIONS = {"small_cnn": 1, "preact_resnet18": 1, "wrn34_10": 1, "bottleneck18": 1, "mobilenet_v2": 1,
+                 "mnist_cnn": 1}
 ClassCounts = Sequence[int] | torch.Tensor  # training images per class, class 0 first
 HEADS = ("linear", "cosine")
 

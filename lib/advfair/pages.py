@@ -10,10 +10,15 @@ TOOLS = ("evaluate",)
 # The page that renders the other pages' results and computes nothing ("What this book decides"): shown first,
 # executed last, and checked by the replay only.
 SUMMARY = "summary"
+# The page that renders the evidence tier's calibration sweep ("How the scale was chosen") from its committed
+# records (book/results/calibration, written by `python -m advfair calibrate`): checked by the replay only.
+CALIBRATION = "calibration"
 # Every executed page, in execution order.
-EXECUTED = (*CHAPTERS, *TOOLS, SUMMARY)
+EXECUTED = (*CHAPTERS, *TOOLS, CALIBRATION, SUMMARY)
 # The pages whose results a fresh re-execution is checked against (book/results/<page>_cpu.json).
 CHECKED = (*CHAPTERS, *TOOLS)
+# The table of contents' order.
+SHOWN = (SUMMARY, CALIBRATION, *CHECKED)
 
 
 def notebook(page: str) -> str:

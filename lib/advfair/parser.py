@@ -4,6 +4,7 @@
     python -m advfair stability classwise --seeds 0 1 2 --kernels avx2 --into-book
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
     python -m advfair config robal --profile paper   # every --set field: type, value, allowed values, meaning
+    python -m advfair calibrate --into-book   # the evidence tier's calibration sweep (resumes where it stopped)
 
 Outputs go to runs/ (in the current directory) unless --out says otherwise. Nothing replaces a file of the
 book's committed results (book/results) without --into-book.
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     conf = sub.add_parser("config", help="list a chapter's config fields: type, value, allowed values, meaning")
     conf.add_argument("chapter", help=CHAPTER_HELP)
     conf.add_argument("--profile", default="cpu", help="cpu (default) or paper: whose values to show")
+    cal = sub.add_parser("calibrate", help="the evidence tier's calibration sweep: train each candidate, log its "
+                                           "per-class curves, test it against the quality bars, choose")
+    cal.add_argument("--only", nargs="+", default=[], metavar="NAME", help="these candidates only (default: all)")
+    cal.add_argument("--out", type=Path, default=None,
+                     help="folder of the candidates' records (default: runs/calibration; with --into-book "
+                          "book/results/calibration); a candidate already recorded there is not retrained")
+    cal.add_argument("--device", default="auto")
+    cal.add_argument("--into-book", action="store_true", help="write into the book's committed results")
     ev = sub.add_parser("evaluate", help="class-wise robustness report of any model")
     ev.add_argument("--model", required=True, help="package.module:factory returning the torch.nn.Module")
     ev.add_argument("--model-args", default="{}", help="JSON keyword arguments for the factory, e.g. '{\"width\": 16}'")
@@ -73,4 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=500)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--out", type=Path, default=None, help="write the class-wise report as JSON here")
+    ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="a progress bar naming the attack running (default: on in a terminal)")
     return parser

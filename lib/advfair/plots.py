@@ -133,3 +133,23 @@ def stacked_counts(counts: pd.DataFrame, categories: Sequence[str], *, colors: S
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def calibration_curves(rows: pd.DataFrame, bars: dict[str, float]) -> plt.Figure:
+    """The calibration sweep's validation curves: mean and worst-class accuracy, clean and under PGD, against the
+    training CPU-minutes spent, one line per candidate; the bars as dashed lines."""
+    panels = (("clean", "worst clean"), ("PGD-10", "worst PGD-10"))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for row, pair in zip(axes, panels):
+        for ax, column in zip(row, pair):
+            for name, group in rows.groupby("candidate", sort=False):
+                ax.plot(group["CPU-min"], _percent(group[column]), marker="o", markersize=3, label=name)
+            if column in bars:
+                ax.axhline(100 * bars[column], color="black", linestyle="--", linewidth=1, label="bar")
+            ax.set_ylabel(f"{column} (%)")
+            ax.set_title(f"{column}, validation split")
+    for ax in axes[1]:
+        ax.set_xlabel("training CPU-minutes")
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -32,6 +32,9 @@ from .objectives import Objective, ObjectiveOutput, as_objective
 from .validation import check_bool, check_choice, check_non_negative, check_number, check_positive, fail
 
 SCHEDULES = ("cosine", "step", "code_compound", "constant")
+# The loop's cache version, in every model's key (`advfair.training`): bump it when a change to the loop alters the
+# weights it trains (batch order, seeding, update, precision), and every cached model is retrained.
+VERSION = 1
 
 
 @dataclass(frozen=True)

@@ -6,29 +6,38 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import attacks, data, trainer
 from .cache import ModelCache, spec_key
 from .files import copy_atomic
-from .models import build_model
+from .models import BODY_VERSIONS, build_model, canonical_model
 from .objectives import Objective
 from .splits import Split
 from .trainer import TrainConfig, train
 from .validation import fail
 
 
+def code_versions(model_spec: dict) -> dict[str, int]:
+    """The cache versions of the code every training runs through: the loop, the augmentation, the training
+    attacks and the model's body (the objective carries its own version and formula fingerprint)."""
+    return {"trainer": trainer.VERSION, "augmentation": data.AUGMENTATION_VERSION, "attacks": attacks.VERSION,
+            "body": BODY_VERSIONS[canonical_model(model_spec["name"])]}
+
+
 def model_spec_of(data_spec: dict, model_spec: dict, objective: Objective, train_cfg: TrainConfig) -> dict:
-    """A trained model's complete cache specification: its training images (a split's `spec`), model, objective
-    and training config."""
-    return {"data": data_spec, "model": model_spec, "objective": objective.cache_spec(), "train": train_cfg.to_dict()}
+    """A trained model's complete cache specification: its training images (a split's `spec`), model, objective,
+    training config and the versions of the code they run through."""
+    return {"data": data_spec, "model": model_spec, "objective": objective.cache_spec(), "train": train_cfg.to_dict(),
+            "versions": code_versions(model_spec)}
 
 
 def initial_model(split: Split, model_spec: dict, seed: int) -> nn.Module:
     """The untrained model of `model_spec` for the split's dataset. Its weights come from the training seed, never
     from whatever the global RNG holds: otherwise the first model of a process, or a model trained after a cache
     hit, would depend on what ran before."""
-    data = split.data
+    images = split.data
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_model(dataset=data.name, num_classes=data.num_classes, in_channels=data.in_channels,
+        return build_model(dataset=images.name, num_classes=images.num_classes, in_channels=images.in_channels,
                            **model_spec)
 
 

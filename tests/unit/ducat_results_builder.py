@@ -12,11 +12,12 @@ import numpy as np
 from advfair.evaluation import Evaluation
 from advfair.experiments.ducat import methods
 from advfair.experiments.ducat.config import DucatConfig
+from advfair.experiments.roles import attack_roles
 
 from results_builder import CLASSES, labels, outcomes
 
 UNAWARE, MERGED, DAWA, AA = "pgd10_raw2C", "pgd10_merged", "pgd10_dawa", "aa_pairmax"
-NAMES = {"unaware": UNAWARE, "aware": [MERGED, DAWA, AA]}
+NAMES = attack_roles(pgd=UNAWARE, aa=AA, aware=[MERGED, DAWA])
 PER_CLASS, AA_PER_CLASS = 100, 50
 C = len(CLASSES)
 Y = labels(PER_CLASS)
@@ -70,6 +71,6 @@ def results(cost_model: dict | None = None, **evaluations) -> dict:
             "trades": model(unaware=0.38, unaware_only=True, transfer={"pgd_at": (0.8, 0.5), "ducat": (0.8, 0.5)}),
             "mart": model(unaware=0.42, unaware_only=True)}
     base.update(evaluations)
-    return {"config": {"n_boot": 200, "seed": 0, "profile": "cpu"}, "classes": list(CLASSES), "attack_names": NAMES,
+    return {"config": {"n_boot": 200, "seed": 0, "profile": "cpu"}, "classes": list(CLASSES), "attack_roles": NAMES,
             "evaluations": {k: v for k, v in base.items() if v is not None},
             "cost_model": cost_model or methods.cost_model(DucatConfig())}

@@ -9,6 +9,7 @@ from advfair.experiments.aalp import claims
 from advfair.validation import ConfigError
 from advfair.objectives.alp_records import LOG10_EDGES
 from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, at_least, at_most
+from advfair.experiments.roles import attack_roles
 
 from results_builder import labels, outcomes, record
 
@@ -16,8 +17,8 @@ PER_CLASS = 40
 Y = labels(PER_CLASS)
 # Every other point of each class: a first-k outcome vector keeps (about) its accuracy on the check points.
 SUBSET = np.sort(np.concatenate([np.flatnonzero(Y == c)[::2] for c in range(10)]))
-NAMES = {"pgd": "pgd20", "cw": "cw20", "long": "pgd100x5", "aa": "aa", "square": "square",
-         "white_box": ["pgd20", "cw20", "pgd100x5", "aa"]}
+NAMES = attack_roles(pgd="pgd20", cw="cw20", aa="aa", long="pgd100x5", square="square",
+                     white_box=["pgd20", "cw20", "pgd100x5", "aa"])
 ON_SUBSET = ("pgd100x5", "aa", "square")
 KEYS = ("standard", "pgd_at", "mpgd", "alp", "aalp", "gd_only", "weights_only")
 SWEEP = (0.1, 0.2, 0.3)
@@ -89,7 +90,7 @@ def results(*, evaluations=None, sweep=None, n90s=None, zero=None, points=1000, 
         for table in (evals, curves, widths, zeros):
             table.pop(k)
     return {
-        "config": {"n_boot": 200, "seed": 0, "eps": 0.3}, "attack_names": NAMES, "evaluations": evals,
+        "config": {"n_boot": 200, "seed": 0, "eps": 0.3}, "attack_roles": NAMES, "evaluations": evals,
         "sweep": {"eps": list(SWEEP), "evaluations": curves},
         "contributions": {"mass": 0.9, "top": [5, 10], "sign": "abs",
                           "models": {k: {"per_point": {"n90": v}, "profile": []} for k, v in widths.items()}},

@@ -22,7 +22,7 @@ from advfair.experiments.aalp import figures, report  # noqa: E402
 from advfair.experiments.aalp.config import MODEL_KEYS, AALPConfig  # noqa: E402
 from advfair.validation import ConfigError  # noqa: E402
 
-TINY = dict(train_per_class=5, test_per_class=4, check_per_class=2, epochs=2, width=2, eval_steps=2, cw_steps=2,
+TINY = dict(train_per_class=5, test_per_class=4, aa_per_class=2, epochs=2, width=2, eval_steps=2, cw_steps=2,
             long_steps=2, restarts=2, square_queries=5, n_boot=20, batch_size=10, device="cpu")
 
 
@@ -59,7 +59,7 @@ def test_results_envelope_and_evaluations(runs):
     assert full["attacks"]["pgd2x2"]["restarts"] == 2 and full["attacks"]["square"]["steps"] == 5
     # AutoAttack (APGD-CE + APGD-T) and Square on the check points of every model, in each of the two runs
     assert calls == [(20, "subset", None), (20, "square", 5)] * len(MODEL_KEYS) * 2
-    assert results["attack_names"]["white_box"] == ["pgd2", "cw2", "pgd2x2", "aa"]
+    assert results["attack_roles"]["white_box"] == ["pgd2", "cw2", "pgd2x2", "aa"]
     assert not any(m["from_cache"] for m in results["models"].values())
 
 
@@ -151,7 +151,7 @@ def test_a_rerun_from_the_cache_gives_the_same_results(runs):
     ({"gd_among": "most"}, "gd_among"), ({"contrib_sign": "signed"}, "contrib_sign"), ({"contrib_top": []}, "contrib_top"),
     ({"contrib_mass": 1.5}, "contrib_mass"), ({"models": ["standard", "alp"]}, "models"),
     ({"models": [*MODEL_KEYS, "trades"]}, "models"), ({"sweep_eps": [0.1, 0.2]}, "sweep_eps"),
-    ({"check_per_class": 300}, "check_per_class"), ({"dataset": "cifar10"}, "model"), ({"model": "vgg"}, "model"),
+    ({"aa_per_class": 300}, "aa_per_class"), ({"dataset": "cifar10"}, "model"), ({"model": "vgg"}, "model"),
     ({"eps": 0.0}, "eps"), ({"restarts": 0}, "restarts"), ({"aa_version": "square"}, "aa_version"),
     ({"weight_low": 2.0}, "weight_low"), ({"label_smoothing": 1.0}, "label_smoothing"),
 ])

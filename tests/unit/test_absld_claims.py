@@ -7,13 +7,14 @@ import pytest
 
 from advfair.experiments.absld import claims
 from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.experiments.roles import attack_roles
 
 from results_builder import CLASSES, labels, outcomes, record
 
 PER_CLASS, AA_PER_CLASS = 200, 100
 Y = labels(PER_CLASS)
 SUBSET = np.sort(np.concatenate([np.flatnonzero(Y == c)[:AA_PER_CLASS] for c in range(10)]))
-NAMES = {"fgsm": "fgsm", "pgd": "pgd20", "cw": "cw20"}
+NAMES = attack_roles(fgsm="fgsm", pgd="pgd20", cw="cw20", aa="aa")
 CLEAN = np.full(10, 0.8)
 BASE = np.array([0.45, 0.5, 0.15, 0.1, 0.2, 0.2, 0.3, 0.45, 0.5, 0.45])  # RSLAD: worst class cat, very uneven
 # the validation-hard classes 2-5 up 15 points each, the others down 10: the same average, a fairer spread
@@ -70,7 +71,7 @@ def results(mode: str = "separate", histories: dict | None = None, **evaluations
     hist.update(histories or {})
     models = {k: {"history": hist.get(k, [{"epoch": 1, "loss": 1.0}]), "from_cache": False} for k in evals}
     return {"config": {"n_boot": 200, "seed": 0, "absld_mode": mode, "equivalence_margin": 0.03, "eta_tau": 0.5},
-            "classes": list(CLASSES), "attack_names": NAMES, "selection": {"hard": HARD, "paper_hard": PAPER_HARD},
+            "classes": list(CLASSES), "attack_roles": NAMES, "selection": {"hard": HARD, "paper_hard": PAPER_HARD},
             "evaluations": evals, "models": models}
 
 

@@ -5,6 +5,7 @@ verdicts, a rerun from the model cache, and the config's bad input. AutoAttack i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib
 import pandas as pd
@@ -26,6 +27,7 @@ from advfair.validation import ConfigError
 
 matplotlib.use("Agg")
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = dict(train_per_class=6, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, teacher_epochs=1, width=4,
             teacher_width=4, eval_steps=2, n_boot=20, device="cpu")
 KEYS = ["teacher", "rslad", "absld_separate", "absld_code_product", "absld_manual", "fair_rslad", "ls_uniform",
@@ -203,17 +205,16 @@ def test_the_lr_decay_is_its_own_factor_and_the_default_students_are_unchanged()
     assert methods.train_config(cfg).to_dict() == {
         "epochs": 6, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "weight_decay": 2e-4, "schedule": "step",
         "milestones": [5, 6], "gamma": 0.1, "augment": False, "drop_last": False, "seed": 0}
-    # the cache keys of the default students (book/results/absld_cpu.json's, hard classes 2, 3, 6, 7)
+    # the cache keys of the default students and their teacher are those of the committed results
+    committed = json.loads((REPO / "book" / "results" / "absld_cpu.json").read_text())
+    hard, ls_hard = committed["selection"]["hard"], committed["selection"]["ls_hard"]
     teacher_key = spec_key(pipeline.teacher_spec(cfg))
     teacher = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=16)
-    plan = methods.plan(cfg, teacher, teacher_key, [2, 3, 6, 7], [2, 3])
+    plan = methods.plan(cfg, teacher, teacher_key, hard, ls_hard)
     keys = {k: spec_key(model_spec_of(methods.split(cfg).spec, methods.student_model_spec(cfg), o,
                                       methods.train_config(cfg))) for k, o in plan.items()}
-    assert teacher_key == "db17b8ab35a744d2f85020fd" and keys == {
-        "rslad": "9b55895b974fa7c213f99b4f", "absld_separate": "09bc263d2cf6476411870aa9",
-        "absld_code_product": "4d2436e2003cf154ec105624", "absld_manual": "99bc722a6b3f2997fde3da33",
-        "fair_rslad": "98c0fe10f5990df653ecdb21", "ls_uniform": "25b50dff063482829b41177b",
-        "ls_class": "0430de74dd80e706b7e1e3b5"}
+    assert teacher_key == committed["models"]["teacher"]["key"]
+    assert keys == {k: committed["models"][k]["key"] for k in plan}
     # η_τ's factor no longer moves the lr, and the lr's never moves η_τ
     eta = absld.make_config("cpu", eta_decay=0.5)
     assert methods.train_config(eta) == methods.train_config(cfg)
@@ -228,7 +229,7 @@ def test_profiles_and_derived_settings():
     cfg = absld.make_config("cpu")
     d = cfg.to_dict()
     assert json.loads(json.dumps(d)) == d and set(absld.AbsldConfig.PROFILES) == {"cpu", "paper"}
-    assert cfg.student_decay_epochs() == (4, 5, 6) and methods.train_config(cfg).milestones == (5, 6)
+    assert cfg.decay_epochs() == (4, 5, 6) and methods.train_config(cfg).milestones == (5, 6)
     assert cfg.absld_mode == "separate" and cfg.checkpoint == "last" and methods.selection_rule(cfg) is None
     paper = absld.make_config("paper")
     assert paper.model == "preact_resnet18" and paper.teacher_model == "wrn34_10" and paper.epochs == 300
@@ -237,7 +238,9 @@ def test_profiles_and_derived_settings():
     assert rule is not None and rule.dense_from == 215 and rule.every == 10 and rule.steps == 20
     assert methods.teacher_objective(paper).cache_spec()["name"] == "trades"
     assert methods.teacher_train_config(paper).milestones == (75,)
-    assert absld.make_config("cpu", decay_epochs=[3, 5]).student_decay_epochs() == (3, 5)
+    assert absld.make_config("cpu", milestones=[4, 6]).decay_epochs() == (3, 5)
+    assert methods.train_config(absld.make_config("cpu", milestones=[1, 6])).milestones == (1, 6)
+    assert absld.make_config("cpu", milestones=[1, 6]).decay_epochs() == (5,)  # no epoch ends before epoch 1
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -249,7 +252,7 @@ def test_profiles_and_derived_settings():
     ({"baselines": ["kd"]}, r"baselines='kd' is not allowed"),
     ({"baselines": ["ard", "ard"]}, r"baselines=\['ard', 'ard'\] is not allowed"),
     ({"checkpoint": "best"}, r"checkpoint='best' is not allowed"),
-    ({"decay_epochs": [9]}, r"decay_epochs=9 is not allowed"),
+    ({"milestones": [9]}, r"milestones=9 is not allowed"),
     ({"teacher_objective": "kd"}, r"teacher_objective='kd' is not allowed"),
     ({"model": "mobilenet"}, r"model='mobilenet' is not allowed"),
     ({"hard_count": 10}, r"hard_count=10 is not allowed"),

@@ -142,6 +142,16 @@ def test_evaluate_any_model(cifar):
     assert [line.split()[0] for line in lines[-4:]] == ["mean", "worst", "gap", "NSD"]
 
 
+def test_evaluate_shows_which_attack_runs_when_asked(cifar, capsys):
+    model = cifar10_small_cnn(width=4)
+    quiet = advfair.evaluate(model, attacks=["fgsm", "pgd2"], per_class=1, device="cpu", n_boot=5, data_dir=str(cifar))
+    assert capsys.readouterr().err == ""
+    loud = advfair.evaluate(model, attacks=["fgsm", "pgd2"], per_class=1, device="cpu", n_boot=5, data_dir=str(cifar),
+                            progress=True)
+    err = capsys.readouterr().err
+    assert "evaluate Classifier" in err and "pgd2" in err and quiet["outcomes"] == loud["outcomes"]
+
+
 def test_evaluate_rejects_models_with_other_outputs_and_bad_arguments(cifar):
     with pytest.raises(ConfigError, match="--model=.*logits"):
         api.evaluate(nn.Sequential(nn.Flatten(), nn.Linear(3072, 7)), attacks=["fgsm"], per_class=1,

@@ -221,3 +221,39 @@ def test_a_resumed_training_counts_the_epochs_before_the_interruption(tmp_path):
     assert training_seconds([], elapsed=0.5) == 0.5
     _, meta = ModelCache(tmp_path).get_or_train(SPEC, _model(0), lambda model, checkpoint: resumed)
     assert meta["train_seconds"] == 81.5
+
+
+def _tiny_training(calls):
+    def train_fn(model, checkpoint):
+        calls.append(1)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        return [{"epoch": 1, "loss": 0.5, "seconds": 0.1}]
+    return train_fn
+
+
+def test_committed_weights_are_found_before_training_and_checked(tmp_path):
+    """A model committed with advfair.weights is loaded by a fresh cache (a fresh clone) without training; a
+    damaged weights file or a record of another spec is refused, never loaded or trained over."""
+    calls, spec = [], {**SPEC, "tag": "committed"}
+    trained, _ = ModelCache(tmp_path / "local", committed=()).get_or_train(spec, nn.Linear(3, 2), _tiny_training(calls))
+    committed = tmp_path / "weights"
+    path = ModelCache(tmp_path / "local", committed=()).commit(spec, committed)
+    assert path.name == f"{spec_key(spec)}.safetensors" and path.with_suffix(".json").is_file()
+
+    fresh = ModelCache(tmp_path / "empty", committed=(committed,))
+    assert fresh.contains(spec)
+    model, meta = fresh.get_or_train(spec, nn.Linear(3, 2), _tiny_training(calls))
+    assert calls == [1] and meta["from_cache"] and meta["key"] == spec_key(spec) and meta["history"][0]["loss"] == 0.5
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values()))
+
+    record = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**record, "spec": {**spec, "tag": "other"}}))
+    with pytest.raises(ConfigError, match="a record whose cache spec is the one asked for"):
+        fresh.get_or_train(spec, nn.Linear(3, 2), _tiny_training(calls))
+    path.with_suffix(".json").write_text(json.dumps(record))
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ConfigError, match="damaged or was replaced"):
+        fresh.get_or_train(spec, nn.Linear(3, 2), _tiny_training(calls))
+    assert calls == [1]

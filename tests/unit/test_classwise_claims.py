@@ -6,6 +6,7 @@ import pytest
 
 from advfair.experiments.classwise import claims
 from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.experiments.roles import attack_roles
 
 from results_builder import CLASSES, labels, outcomes, record
 
@@ -14,7 +15,7 @@ Y = labels(PER_CLASS)
 SUBSET = np.sort(np.concatenate([np.flatnonzero(Y == c)[:AA_PER_CLASS] for c in range(10)]))
 CLEAN = np.linspace(0.85, 0.6, 10)  # fairly even clean accuracy
 ROBUST = np.array([0.6, 0.7, 0.2, 0.1, 0.25, 0.3, 0.45, 0.5, 0.65, 0.55])  # very uneven under attack
-NAMES = {"pgd": "pgd10", "tpgd": "tpgd10_T0.1", "cw": "cw10", "fgsm": "fgsm", "long": []}
+NAMES = attack_roles(pgd="pgd10", cw="cw10", fgsm="fgsm", aa="aa", tpgd="tpgd10_T0.1", long=[])
 # classes whose robust points can move 10 places and stay inside the clean-correct ones (robust + 10 pt <= clean)
 MOVABLE = tuple(c for c in range(10) if ROBUST[c] + 0.1 <= CLEAN[c])
 
@@ -38,7 +39,7 @@ def model(clean=CLEAN, robust=ROBUST, moved=None, **attacks) -> dict:
 def results(**models) -> dict:
     evaluations = {"pgd_at": model(), "trades": model(), "class_weighted": model(), "pgd_at_bias": model()}
     evaluations.update(models)
-    return {"config": {"n_boot": 200, "seed": 0, "w_worst": 2.0}, "classes": list(CLASSES), "attack_names": NAMES,
+    return {"config": {"n_boot": 200, "seed": 0, "w_worst": 2.0}, "classes": list(CLASSES), "attack_roles": NAMES,
             "selection": {"worst_class": 3, "t_picked": 0.1}, "bias": {"picked": 1.0},
             "evaluations": evaluations, "diagnostics": {"weight_norms": list(np.linspace(1, 2, 10))}}
 

@@ -46,7 +46,7 @@ def test_results_envelope_and_evaluations(runs):
     assert json.loads(json.dumps(results)) == results
     assert results["chapter"] == "classwise" and results["config_hash"] == cfg.config_hash()
     assert list(results["evaluations"]) == ["pgd_at", "trades", "class_weighted", "pgd_at_bias"]
-    n = results["attack_names"]
+    n = results["attack_roles"]
     t = results["selection"]["t_picked"]
     assert t in (0.5, 2.0) and n["tpgd"] == f"tpgd2_T{t:g}" and n["pgd"] == "pgd2" and n["cw"] == "cw2"
     full = results["evaluations"]["pgd_at"]
@@ -64,7 +64,7 @@ def test_results_envelope_and_evaluations(runs):
 def test_the_mnist_track_is_the_same_pipeline_on_mnist(runs):
     _, results, _, _ = runs
     mnist = results["mnist"]
-    assert set(mnist) == {"classes", "attack_names", "selection", "evaluations", "bias", "diagnostics"}
+    assert set(mnist) == {"classes", "attack_roles", "selection", "evaluations", "bias", "diagnostics"}
     assert list(mnist["evaluations"]) == ["pgd_at", "trades", "class_weighted", "pgd_at_bias"]
     full = mnist["evaluations"]["pgd_at"]
     assert full["points"] == {"all": 30, "subset": 10}

@@ -423,9 +423,9 @@ def test_a_schedule_follows_epochs_unless_set_and_a_conflict_names_both():
         robal.make_config("cpu", epochs=2, milestones=[3])
     assert str(info.value).startswith("milestones=3 is not allowed") and "epochs=2" in str(info.value)
     ducat = CHAPTERS["ducat"].make_config("cpu", epochs=20)
-    assert (ducat.ducat_start, ducat.ducat_end, ducat.lr_drops) == (16, 20, (18,))
+    assert (ducat.ducat_start, ducat.ducat_end, ducat.milestones) == (16, 20, (20,))
     absld = CHAPTERS["absld"].make_config("paper", teacher_epochs=38, device="cpu")
-    assert absld.teacher_milestones == (38,) and absld.decay_epochs == (215, 260, 285)
+    assert absld.teacher_milestones == (38,) and absld.milestones == (216, 261, 286)
 
 
 def test_the_default_configs_keep_the_committed_results_config_hashes():

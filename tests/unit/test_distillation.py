@@ -338,7 +338,7 @@ def test_fact9_the_inner_target_is_the_teacher_on_clean_x(student, teacher, batc
 # ---- fact 10: η_τ decays in the same epochs as the learning rate ----
 
 def test_fact10_eta_decays_with_the_learning_rate(teacher):
-    cfg = make_config("cpu", epochs=4, decay_epochs=[2, 3], eta_tau=0.5, lr=0.05)
+    cfg = make_config("cpu", epochs=4, milestones=[3, 4], eta_tau=0.5, lr=0.05)
     tc = absld_methods.train_config(cfg)
     assert tc.milestones == (3, 4) and tc.schedule == "step"
     g = torch.Generator().manual_seed(0)
@@ -353,7 +353,7 @@ def test_fact10_eta_decays_with_the_learning_rate(teacher):
         assert etas[e] / 0.5 == pytest.approx(lrs[e + 1] / 0.05)
     # the code's 215/260/285 of 300 at the paper profile
     paper = make_config("paper")
-    assert paper.student_decay_epochs() == (215, 260, 285)
+    assert paper.decay_epochs() == (215, 260, 285)
     assert absld_methods.train_config(paper).milestones == (216, 261, 286)
     assert [learning_rate(absld_methods.train_config(paper), e - 1) for e in (215, 216, 260, 261, 285, 286)] == \
         pytest.approx([0.1, 0.01, 0.01, 0.001, 0.001, 1e-4])

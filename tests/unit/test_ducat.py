@@ -160,7 +160,7 @@ def test_fact6_window_and_learning_rate_of_the_130_epoch_code_schedule():
 def test_cpu_schedule_keeps_the_shape_and_the_window_volume_of_the_code_schedule():
     cfg = ducat.make_config("cpu")
     tc = methods.train_config(cfg)
-    assert tc.milestones == tuple(d + 1 for d in cfg.lr_drops)
+    assert tc.milestones == cfg.milestones
     lrs = [learning_rate(tc, e) for e in range(cfg.epochs)]
     assert lrs[0] == cfg.lr and lrs[-1] == pytest.approx(cfg.lr / 10)  # the lr drops at the end
     assert cfg.ducat_end == cfg.epochs and cfg.ducat_start > cfg.epochs // 2  # a late window up to the last epoch
@@ -178,7 +178,7 @@ def test_fact7_official_milestone_rule():
     assert official_milestones(200) == (100, 150) and official_milestones(151) == (75, 113)
     assert official_milestones(100) == official_milestones(10) == (75, 90)
     assert official_milestones(130) == official_milestones(101) == official_milestones(150) == (100, 105)
-    assert ducat.make_config("paper").lr_drops == (100, 105)
+    assert ducat.make_config("paper").milestones == (101, 106)  # the lr cut after epochs 100 and 105
 
 
 # ---- Fact 8: outside the window a DUCAT step is a PGD-AT step on the 2C head ----
@@ -382,7 +382,7 @@ def test_bottleneck18_is_the_official_code_s_resnet18():
 def test_preact18_is_preact_resnet18():
     model = build_model("preact18", dataset="cifar10", num_classes=C, in_channels=3)
     assert isinstance(model.body, PreActResNet18Body) and sum(p.numel() for p in model.parameters()) == 11_172_170
-    assert methods.model_spec(ducat.make_config("cpu", backbone="preact18"), True)["name"] == "preact_resnet18"
+    assert methods.model_spec(ducat.make_config("cpu", model="preact18"), True)["name"] == "preact_resnet18"
 
 
 # ---- Bad input: each names the field, the value and what is allowed ----
@@ -397,11 +397,11 @@ def test_preact18_is_preact_resnet18():
     ({"w_alpha": 2}, r"w_alpha=2 is not allowed"),
     ({"ablation_w_benign": [0.0, 1.2]}, r"ablation_w_benign=1.2 is not allowed"),
     ({"dawa_weight": 2.0}, r"dawa_weight=2.0 is not allowed"),
-    ({"backbone": "resnet50"}, r"backbone='resnet50' is not allowed: expected one of 'small_cnn', 'bottleneck18'"),
+    ({"model": "resnet50"}, r"model='resnet50' is not allowed: expected one of 'small_cnn', 'bottleneck18'"),
     ({"select_view": "logits"}, r"select_view='logits' is not allowed: expected one of 'raw2C'"),
     ({"checkpoint": "test"}, r"checkpoint='test' is not allowed"),
-    ({"lr_drops": [8, 7]}, r"lr_drops=\[8, 7\] is not allowed: expected strictly increasing"),
-    ({"lr_drops": [11]}, r"lr_drops=11 is not allowed"),
+    ({"milestones": [8, 7]}, r"milestones=\[8, 7\] is not allowed: expected strictly increasing"),
+    ({"milestones": [11]}, r"milestones=11 is not allowed"),
     ({"plugins": ["consistency"]}, r"plugins='consistency' is not allowed: expected one of 'trades', 'mart'"),
     ({"plugins": ["mart", "mart"]}, r"plugins=\['mart', 'mart'\] is not allowed: expected distinct bases"),
     ({"trades_ducat": True}, r"trades_ducat=True"),  # replaced by `plugins`

@@ -22,7 +22,7 @@ from advfair.training import model_spec_of, train_cached
 from advfair.inference import recover
 from advfair.validation import ConfigError
 
-TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, width=4, lr_drops=[1],
+TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, width=4, milestones=[2],
             ducat_start=2, ducat_end=2, unaware_steps=2, aware_steps=2, select_steps=2, ablation_w_benign=[0.0],
             n_boot=20, device="cpu")
 FULL = ["clean", "pgd2_raw2C", "pgd2_merged", "pgd2_dawa", "aa_pairmax"]

@@ -379,7 +379,7 @@ def test_cpu_and_paper_profiles():
     assert not hasattr(cfg, "kappa_per_class")
     assert cfg.counts() == [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
     assert make_config("cpu", n_max=600).counts() == [600, 388, 251, 162, 105, 68, 44, 28, 18, 12]
-    assert cfg.lr_schedule == "code_compound" and cfg.train_start == "symmetric" and cfg.inner_scale == 1.0
+    assert cfg.schedule == "code_compound" and cfg.train_start == "symmetric" and cfg.inner_scale == 1.0
     d = cfg.to_dict()
     assert json.loads(json.dumps(d)) == d and isinstance(d["kappa_grid"], list)
     paper = make_config("paper")
@@ -387,7 +387,7 @@ def test_cpu_and_paper_profiles():
     assert paper.train_start == "positive" and paper.train_steps == 5 and paper.standard_aa
     assert paper.batch_size == 64 and paper.lr == 0.1 and paper.augment and not cfg.augment
     assert paper.n_max + paper.val_per_class <= 5000
-    assert make_config("cpu", lr_schedule="paper_step", models=["at_fc"], kappa_grid=[0, 1]).models == ("at_fc",)
+    assert make_config("cpu", schedule="step", models=["at_fc"], kappa_grid=[0, 1]).models == ("at_fc",)
     assert cfg.models[0] == "plain" and "plain" in paper.models  # C1's reference, at both scales
     assert (cfg.rescale_tau, cfg.norm_tau) == (0.3, 1.0)  # Table S5's re-scaling; tau-norm as the released config
     assert cfg.ablation_tau_b == (0.0, 0.6) and cfg.robal_n_tau_b - cfg.robal_n_tau_m == 1.2  # three C9 values
@@ -409,7 +409,7 @@ def test_cpu_and_paper_profiles():
     ({"models": ["at_fc", "ldam"]}, "models='ldam'"),
     ({"models": "at_fc"}, "models='at_fc'"),
     ({"train_start": "negative"}, "train_start='negative'"),
-    ({"lr_schedule": "step"}, "lr_schedule='step'"),
+    ({"schedule": "paper_step"}, "schedule='paper_step'"),
     ({"milestones": [9]}, "milestones=9"),
     ({"epochs": 0}, "epochs=0"),
     ({"batch_size": 5000}, "batch_size=5000"),
@@ -522,7 +522,7 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
     assert results["kappa"]["evaluations"]["0"] == results["evaluations"]["at_fc"]
     assert kappa[0]["aa"] == results["evaluations"]["at_fc"]["reports"]["subset"]["attacks"]["aa"]["overall"]
     ev = results["evaluations"]["at_fc"]
-    n = results["attack_names"]
+    n = results["attack_roles"]
     assert set(ev["reports"]["all"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"]}
     assert set(ev["reports"]["subset"]["attacks"]) == {"clean", n["pgd"], n["cw"], n["pgd_scaled"], "aa"}
     assert ev["points"] == {"all": 50, "subset": 10} and ev["attacks"]["aa"]["points"] == "subset"

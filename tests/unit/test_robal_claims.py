@@ -6,6 +6,7 @@ import pytest
 
 from advfair.experiments.robal import claims
 from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.experiments.roles import attack_roles
 
 from results_builder import CLASSES, labels, outcomes, record
 
@@ -17,7 +18,7 @@ COUNTS = [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
 CLEAN = np.linspace(0.9, 0.3, 10)
 PGD = np.linspace(0.6, 0.05, 10)
 PLAIN_CLEAN = np.linspace(0.95, 0.75, 10)  # standard training: a far smaller head - tail gap than CLEAN's
-NAMES = {"pgd": "pgd20", "cw": "cw20", "pgd_scaled": "tpgd20_T0.1", "fgsm": None, "mim": None}
+NAMES = attack_roles(pgd="pgd20", cw="cw20", aa="aa", pgd_scaled="tpgd20_T0.1", mim=None)
 
 
 def model(clean=CLEAN, pgd=PGD, aa=None, aa_clean=None, moved=()) -> dict:
@@ -50,7 +51,7 @@ def results(kappa=None, ablation=None, **models) -> dict:
         {"tau_b_minus_tau_m": 0.0, "end": model()}, {"tau_b_minus_tau_m": 1.2, "end": model()}]
     y_ratio = np.linspace(0.8, 0.9, len(Y))
     return {"config": {"n_boot": 200, "seed": 0, "equivalence_margin": 0.02}, "classes": list(CLASSES),
-            "counts": COUNTS, "groups": GROUPS, "attack_names": NAMES, "evaluations": evaluations,
+            "counts": COUNTS, "groups": GROUPS, "attack_roles": NAMES, "evaluations": evaluations,
             "kappa": {"grid": [float(k) for k in kappa], "evaluations": kappa},
             "ablation": {"rows": rows}, "weight_norms": list(np.linspace(2, 1, 10)),
             "feature_norms": {"ratio": list(y_ratio), "fooled": "1" * (len(Y) // 2) + "0" * (len(Y) // 2),

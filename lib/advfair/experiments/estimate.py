@@ -22,7 +22,7 @@ FULL_PER_CLASS = {"cifar10": 5000, "cifar100": 500, "svhn": 7325, "mnist": 6000}
 
 def network(cfg: ChapterConfig) -> tuple[str, int]:
     """(model name, width) of the models a chapter trains most of."""
-    name = getattr(cfg, "model", None) or getattr(cfg, "backbone")
+    name = cfg.model
     return name, getattr(cfg, "width", 32)
 
 

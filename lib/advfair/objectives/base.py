@@ -15,8 +15,11 @@ binds such a function to its hyperparameters. Methods that need more subclass `O
   over the processes (`synchronise`) just before `end_epoch`: every process then updates from the whole epoch,
   as one process would, and the objectives stay identical across processes.
 
-`version` is the objective's cache version: bump it when a change alters what training produces, and
-only that objective's cached models are retrained.
+The cache key holds the fingerprint of the objective's formula (`advfair.fingerprint`): its loss function or
+class and everything of this package it reaches by name. Editing the formula retrains its models by itself.
+`version` is the objective's cache version for what the fingerprint cannot see: bump it when a change elsewhere
+(say, in a library function the loss calls) alters what training produces, and only that objective's cached
+models are retrained.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from ..fingerprint import formula_fingerprint
 
 
 @dataclass
@@ -74,10 +79,17 @@ class Objective:
             module.to(device).eval().requires_grad_(False)
         return self
 
+    def formula(self) -> object:
+        """The function or class whose code is the objective's formula (the root of its fingerprint)."""
+        return type(self)
+
     def cache_spec(self) -> dict:
         """Everything about the objective that determines the trained weights (JSON-able)."""
         params = {k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in self.params.items()}
-        return {"name": self.name, "version": self.version, "params": params, "aux": dict(sorted(self.aux_keys.items()))}
+        # The interface in this module is the trainer's contract, versioned with it, not part of any formula.
+        formula = formula_fingerprint(self.formula(), __package__, (__name__,))
+        return {"name": self.name, "version": self.version, "formula": formula, "params": params,
+                "aux": dict(sorted(self.aux_keys.items()))}
 
 
 class FunctionObjective(Objective):
@@ -89,6 +101,9 @@ class FunctionObjective(Objective):
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.loss_fn(model, x, y, **self.params)
+
+    def formula(self) -> object:
+        return self.loss_fn
 
 
 def as_objective(objective: Objective | Callable[..., torch.Tensor]) -> Objective:

@@ -26,6 +26,7 @@ from ...evaluation.paired import matched_difference
 from ...validation import fail
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, at_most, greater, less, untestable
 from ..common import bootstrap_args, degeneracy_gates, evaluation
+from ..roles import role
 from .methods import ALP_FAMILY, MODEL_LABELS
 
 NOTICEABLE_SHARE = 0.05
@@ -83,12 +84,12 @@ def present(results: dict, *keys: str) -> list[str]:
 def gates(results: dict, *keys: str) -> tuple[Part, ...]:
     """Clean accuracy of each model, and PGD accuracy of the adversarially trained ones, against their floors."""
     return degeneracy_gates(results, present(results, *keys), lambda key: label(results, key),
-                        results["attack_names"]["pgd"], plain=("standard",))
+                        role(results, "pgd"), plain=("standard",))
 
 
 def worst_case(results: dict, e: Evaluation) -> np.ndarray:
     """Per check point: robust under every white-box attack run there."""
-    return e.worst_case(results["attack_names"]["white_box"], "subset")
+    return e.worst_case(role(results, "white_box"), "subset")
 
 
 def worst_difference(results: dict, a: str, b: str) -> Estimate:
@@ -186,7 +187,7 @@ def c5(results: dict) -> Verdict:
 
 def drop_difference(results: dict, key: str) -> Estimate:
     """(PGD-20 − worst case) of `key` minus that of PGD-AT, on the check points (paired)."""
-    pgd = results["attack_names"]["pgd"]
+    pgd = role(results, "pgd")
     base, e = evaluation(results, "pgd_at"), evaluation(results, key)
     same_points(base, e)
     outcomes = [base.correct(pgd, "subset"), worst_case(results, base), e.correct(pgd, "subset"), worst_case(results, e)]
@@ -195,7 +196,7 @@ def drop_difference(results: dict, key: str) -> Estimate:
 
 
 def c6_part(results: dict, key: str) -> Part:
-    pgd = results["attack_names"]["pgd"].upper()
+    pgd = role(results, "pgd").upper()
     return greater(f"{label(results, key)} − PGD-AT: drop {pgd} → worst case (check points)", drop_difference(results, key),
                    effect=SMALLEST_EFFECT["C6"])
 
@@ -208,7 +209,7 @@ def c6(results: dict) -> Verdict:
 def sweep_accuracy(results: dict, key: str) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """(eps, per-check-point robust correctness under PGD at eps, labels) in increasing eps; the main radius
     comes from the main evaluation's check points."""
-    pgd, main_eps = results["attack_names"]["pgd"], results["config"]["eps"]
+    pgd, main_eps = role(results, "pgd"), results["config"]["eps"]
     main = evaluation(results, key)
     out = []
     for eps in results["sweep"]["eps"]:
@@ -241,7 +242,7 @@ def square_only(results: dict, key: str) -> tuple[int, int]:
     """(check points robust under the white-box worst case but broken by Square, check points)."""
     e = evaluation(results, key)
     robust = worst_case(results, e)
-    broken = ~e.correct(results["attack_names"]["square"], "subset")
+    broken = ~e.correct(role(results, "square"), "subset")
     return int((robust & broken).sum()), int(len(robust))
 
 
@@ -283,7 +284,7 @@ def verdicts(results: dict) -> list[Verdict]:
 def key_numbers(results: dict) -> dict[str, float]:
     """Headline accuracies of every model (clean, PGD, worst case, Square), its mean features-to-mass, ALP's
     share of r > 1, and every verdict's estimates: what the stability file tracks."""
-    n, out = results["attack_names"], {}
+    n, out = results["attack_roles"], {}
     for key in results["evaluations"]:
         e = evaluation(results, key)
         out[f"{key}.clean"] = float((e.predicted("clean") == e.labels()).mean())

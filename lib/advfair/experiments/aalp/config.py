@@ -23,7 +23,7 @@ DATASETS = ("mnist", "cifar10")
 # Paper profile (GPU), the spec's book settings (AALP's own are not available): CIFAR-10, PreAct ResNet-18.
 PAPER = {
     "dataset": "cifar10", "model": "preact_resnet18", "train_per_class": None, "test_per_class": None,
-    "check_per_class": None, "eps": 8 / 255, "train_steps": 10, "train_alpha": 2 / 255, "epochs": 110,
+    "aa_per_class": None, "eps": 8 / 255, "train_steps": 10, "train_alpha": 2 / 255, "epochs": 110,
     "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "schedule": "step", "milestones": (100, 105), "augment": True,
     "eval_alpha": 2 / 255, "cw_steps": 30, "long_alpha": 2 / 255, "restarts": 10, "aa_version": "standard",
     "square_queries": 5000, "sweep_eps": (2 / 255, 4 / 255, 8 / 255, 12 / 255), "eval_batch_size": 1000,
@@ -42,7 +42,8 @@ class AALPConfig(ChapterConfig):
     width: int = 16  # mnist_cnn: channels of the first conv; small_cnn: its width
     train_per_class: int | None = 500  # training images per class (None: all)
     test_per_class: int | None = 200  # test images per class (None: all)
-    check_per_class: int | None = 20  # the points of the costly checks: PGD-100 with restarts, AA, Square, eps sweep
+    # the costly checks share them: PGD-100 with restarts, AA, Square, the eps sweep
+    aa_per_class: int | None = 20  # AutoAttack points per class (None: every test point)
     models: tuple[str, ...] = MODEL_KEYS  # which models to train (standard, pgd_at, alp and aalp are required)
     # Training (every adversarial model: the same attack, schedule and seed).
     eps: float = 0.3  # L-inf radius of every attack, inputs in [0, 1]
@@ -94,9 +95,9 @@ class AALPConfig(ChapterConfig):
             fail("model", self.model, f"a model of models.MODELS for dataset={self.dataset!r} ({MNIST_CNN!r} is "
                                       "built for 28x28 MNIST images)")
         check_fields(self, ("cw_steps", "long_steps", "restarts", "square_queries"), check_positive, integer=True)
-        check_fields(self, ("check_per_class",), check_positive, optional=True, integer=True)
-        if self.check_per_class is not None and self.test_per_class is not None and self.check_per_class > self.test_per_class:
-            fail("check_per_class", self.check_per_class, f"at most test_per_class={self.test_per_class}")
+        check_fields(self, ("aa_per_class",), check_positive, optional=True, integer=True)
+        if self.aa_per_class is not None and self.test_per_class is not None and self.aa_per_class > self.test_per_class:
+            fail("aa_per_class", self.aa_per_class, f"at most test_per_class={self.test_per_class}")
         for key in self.models:
             check_choice("models", key, MODEL_KEYS)
         if len(set(self.models)) != len(self.models) or not set(REQUIRED_MODELS) <= set(self.models):

@@ -94,7 +94,7 @@ def ce_trajectory(results: dict, key: str = "alp") -> plt.Figure:
 def attack_chain(results: dict) -> plt.Figure:
     """C6 and the checklist: accuracy on the check points along PGD-20 → PGD-100 with restarts → CW → AA →
     the white-box worst case, with Square (black-box) as a separate marker."""
-    n, columns = results["attack_names"], attack_columns(results)
+    n, columns = results["attack_roles"], attack_columns(results)
     chain = [n["pgd"], n["long"], n["cw"], "aa", "worst"]
     fig, ax = plt.subplots(figsize=(7.6, 4.2))
     for i, key in enumerate(results["evaluations"]):
@@ -119,7 +119,7 @@ def eps_curve(results: dict) -> plt.Figure:
 
 def per_class_heatmap(results: dict) -> plt.Figure:
     """Per-class robust accuracy (%) of every model under PGD-20 ∧ CW-20 on every test point."""
-    n, classes = results["attack_names"], results["classes"]
+    n, classes = results["attack_roles"], results["classes"]
     table = {}
     for key in results["evaluations"]:
         e = evaluation(results, key)

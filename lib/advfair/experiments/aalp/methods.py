@@ -7,6 +7,7 @@ from ...objectives import Objective
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig
 from ..common import chapter_protocol, training_attack
+from ..roles import attack_roles
 from .config import AALPConfig
 
 MODEL_LABELS = {"standard": "standard (clean CE)", "pgd_at": "PGD-AT", "mpgd": "M-PGD (λ = 0)", "alp": "ALP",
@@ -65,18 +66,16 @@ def plan(cfg: AALPConfig) -> dict[str, Objective]:
     return {key: objectives[key]() for key in cfg.models}
 
 
-def attack_names(cfg: AALPConfig) -> dict:
-    """The protocol's attack names; "white_box" are those of the per-point worst case (on the check points)."""
-    long = f"pgd{cfg.long_steps}x{cfg.restarts}"
-    names = {"pgd": f"pgd{cfg.eval_steps}", "cw": f"cw{cfg.cw_steps}", "long": long, "aa": "aa", "square": "square"}
-    names["white_box"] = [names[k] for k in ("pgd", "cw", "long", "aa")]
-    return names
+def attack_roles_of(cfg: AALPConfig) -> dict:
+    """The protocol's attacks by role; "white_box" are those of the per-point worst case (on the check points)."""
+    pgd, cw, long = f"pgd{cfg.eval_steps}", f"cw{cfg.cw_steps}", f"pgd{cfg.long_steps}x{cfg.restarts}"
+    return attack_roles(pgd=pgd, cw=cw, aa="aa", long=long, square="square", white_box=[pgd, cw, long, "aa"])
 
 
 def test_protocol(cfg: AALPConfig) -> Protocol:
     """PGD-20 and CW-20 on every test point; PGD-100 with restarts (each restart only on the points still robust),
     AutoAttack and Square (black-box, `square_queries` queries) on the check points."""
-    n = attack_names(cfg)
+    n = attack_roles_of(cfg)
     suite = {
         n["pgd"]: AttackSpec(steps=cfg.eval_steps, alpha=cfg.eval_alpha),
         n["cw"]: AttackSpec(steps=cfg.cw_steps, alpha=cfg.eval_alpha, loss="cw"),
@@ -90,7 +89,7 @@ def test_protocol(cfg: AALPConfig) -> Protocol:
 def sweep_protocol(cfg: AALPConfig, eps: float) -> Protocol:
     """PGD-`eval_steps` at radius `eps`, its step scaled with the radius (eval_alpha * eps / cfg.eps)."""
     spec = AttackSpec(steps=cfg.eval_steps, alpha=cfg.eval_alpha * eps / cfg.eps)
-    return chapter_protocol(cfg, {attack_names(cfg)["pgd"]: spec}, eps=eps)
+    return chapter_protocol(cfg, {attack_roles_of(cfg)["pgd"]: spec}, eps=eps)
 
 
 def switches(cfg: AALPConfig) -> dict:

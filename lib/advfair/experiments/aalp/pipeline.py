@@ -31,7 +31,7 @@ def run(cfg: AALPConfig) -> dict:
     """The whole chapter: `config -> results` (a JSON-serialisable dict)."""
     r = Run(cfg)
     split = methods.split(cfg)
-    test = r.points(split, "test", cfg.check_per_class)
+    test = r.points(split, "test", cfg.aa_per_class)
     models = {key: r.train(key, split, model_spec=methods.model_spec(cfg),
                            objective=objective, train_cfg=methods.train_config(cfg))
               for key, objective in methods.plan(cfg).items()}
@@ -43,7 +43,7 @@ def run(cfg: AALPConfig) -> dict:
                                            model_key=key)[1] for e in sorted(cfg.sweep_eps) if e != cfg.eps}
     results = {
         "classes": list(split.data.classes),
-        "attack_names": methods.attack_names(cfg),
+        "attack_roles": methods.attack_roles_of(cfg),
         "labels": {k: methods.MODEL_LABELS[k] for k in models},
         "switches": methods.switches(cfg),
         "split_sizes": {"train": len(split.train), "test": len(test.y), "check": len(test.subset)},

@@ -35,7 +35,7 @@ def _acc(e, attack: str, points: str = "all") -> float:
 
 
 def setup_table(results: dict) -> pd.DataFrame:
-    n, cfg = results["attack_names"], results["config"]
+    n, cfg = results["attack_roles"], results["config"]
     rows = []
     for key, meta in results["models"].items():
         e = evaluation(results, key)
@@ -102,7 +102,7 @@ def ratio_table(results: dict, key: str = "alp") -> pd.DataFrame:
 
 
 def attack_columns(results: dict) -> dict[str, str]:
-    n = results["attack_names"]
+    n = results["attack_roles"]
     return {"clean": "clean", n["pgd"]: n["pgd"].upper(), n["long"]: f"PGD-{n['long'][3:].replace('x', ' ×')} restarts",
             n["cw"]: n["cw"].upper(), "aa": "AutoAttack", "worst": "worst case (white-box)", "square": "Square (black-box)"}
 
@@ -143,7 +143,7 @@ def checklist_table(results: dict) -> pd.DataFrame:
     """The gradient-masking checklist for every model (the verdicts G1-G3 and C6 rest on the ALP family's rows):
     the attack chain on the check points, each check's outcome, zero gradients, the logit margin and
     AutoAttack's own warnings. A failed check is a finding."""
-    n, d, columns = results["attack_names"], results["diagnostics"], attack_columns(results)
+    n, d, columns = results["attack_roles"], results["diagnostics"], attack_columns(results)
     rows = []
     for key in results["evaluations"]:
         acc = check_point_accuracy(results, key)
@@ -165,7 +165,7 @@ def checklist_table(results: dict) -> pd.DataFrame:
 def classwise_table(results: dict, points: str = "subset") -> pd.DataFrame:
     """Per-class robust accuracy (%) of every model: the white-box worst case on the check points, or
     (points="all") the worst case of the attacks run on every point (PGD-20 and CW-20)."""
-    n, classes, columns = results["attack_names"], results["classes"], {}
+    n, classes, columns = results["attack_roles"], results["classes"], {}
     for key in results["evaluations"]:
         e = evaluation(results, key)
         correct = worst_case(results, e) if points == "subset" else e.correct(n["pgd"]) & e.correct(n["cw"])
@@ -179,7 +179,7 @@ EVENNESS_PAIRS = (("mpgd", "alp", "pairing (λ > 0 vs λ = 0)"), ("pgd_at", "alp
 
 
 def _all_points_worst(results: dict, e) -> np.ndarray:
-    n = results["attack_names"]
+    n = results["attack_roles"]
     return e.correct(n["pgd"]) & e.correct(n["cw"])
 
 

@@ -35,6 +35,7 @@ from ...evaluation.paired import mean, nsd, of_classes, worst
 from ...verdicts import (ACCURACY_POINT, NOT_TESTABLE, NSD_STEP, REPRODUCED, Part, Verdict, class_gate, greater, less,
                          untestable, within)
 from ..common import bootstrap_args, degeneracy_gates, evaluation
+from ..roles import role
 from .config import BASELINES
 from .methods import MODEL_LABELS, absld_key
 
@@ -68,7 +69,7 @@ def _label(key: str) -> str:
 
 
 def _attack(results: dict, which: str) -> str:
-    return "aa" if which == "aa" else results["attack_names"][which]
+    return "aa" if which == "aa" else results["attack_roles"][which]
 
 
 def _where(points: str) -> str:
@@ -77,7 +78,7 @@ def _where(points: str) -> str:
 
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
-    return degeneracy_gates(results, names, _label, results["attack_names"]["pgd"])
+    return degeneracy_gates(results, names, _label, role(results, "pgd"))
 
 
 def _missing(results: dict, claim: str, *names: str) -> Verdict | None:
@@ -263,7 +264,7 @@ def verdicts(results: dict) -> list[Verdict]:
 def key_numbers(results: dict) -> dict[str, float]:
     """Headline accuracies of every evaluation (clean, PGD mean / worst / NSD, AA mean / worst on the AA points),
     the final temperatures and every verdict's estimates: what the stability file tracks."""
-    pgd, out = results["attack_names"]["pgd"], {}
+    pgd, out = role(results, "pgd"), {}
     for name, record in results["evaluations"].items():
         rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
         out[f"{name}.clean"] = rep["clean"]["overall"]

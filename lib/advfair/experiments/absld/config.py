@@ -1,10 +1,10 @@
 """The ABSLD chapter's config: every field a papermill parameter or `--set` override, validated.
 
-Epoch conventions: `teacher_milestones` are the trainer's (the first 1-based epoch trained at the decayed rate);
-`decay_epochs` are the official ABSLD/RSLAD code's (the decay happens at the END of that epoch, for the student's
-learning rate and, in the same block and before that epoch's temperature update, for η_τ). None: the code's
-215/260/285 of 300, as fractions of `epochs`. The two are separate quantities with separate factors: the lr is
-multiplied by `lr_decay`, η_τ by `eta_decay` (both 0.1 in the official code).
+Epoch conventions: `teacher_milestones` and the students' `milestones` are the trainer's (the first 1-based epoch
+trained at the decayed rate). The official ABSLD/RSLAD code decays at the END of its epochs 215, 260 and 285 of 300
+(the student's learning rate and, in the same block and before that epoch's temperature update, η_τ): milestones
+216, 261 and 286. None: those as fractions of `epochs`. The two are separate quantities with separate factors: the
+lr is multiplied by `lr_decay`, η_τ by `eta_decay` (both 0.1 in the official code).
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ PAPER = {
     "teacher_alpha": 0.007, "teacher_epochs": 76, "teacher_batch_size": 128, "teacher_lr": 0.1,
     "teacher_weight_decay": 2e-4, "teacher_schedule": "step", "teacher_milestones": (75,), "teacher_augment": True,
     "model": "preact_resnet18", "epochs": 300, "batch_size": 128, "lr": 0.1, "weight_decay": 2e-4,
-    "decay_epochs": CODE_DECAY_EPOCHS, "augment": True, "train_steps": 10, "train_alpha": 2 / 255,
+    "milestones": tuple(e + 1 for e in CODE_DECAY_EPOCHS), "augment": True, "train_steps": 10,
+    "train_alpha": 2 / 255,
     "eta_tau": 0.1, "kl_scale": 1.0, "checkpoint": "val_avg_worst", "select_every": 10, "baselines": BASELINES,
     "aa_version": "standard",
     "aa_per_class": None, "eval_batch_size": 1000,
@@ -42,7 +43,7 @@ PAPER = {
 class AbsldConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("teacher_milestones", "baselines")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
-    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "decay_epochs": "epochs"}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "milestones": "epochs"}
 
     dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
     # the training, validation and test images: the class-wise chapter's split at the defaults
@@ -79,8 +80,8 @@ class AbsldConfig(ChapterConfig):
     batch_size: int = 32  # the students' batch size
     lr: float = 0.05  # the students' initial learning rate
     weight_decay: float = 2e-4  # the students' weight decay
-    # None: 215/300, 260/300, 285/300 of `epochs` (rounded)
-    decay_epochs: tuple[int, ...] | None = None  # epochs where the lr and eta_tau decay
+    # None: after 215/300, 260/300, 285/300 of `epochs` (rounded)
+    milestones: tuple[int, ...] | None = None  # the first epochs trained at the decayed lr and eta_tau
     # a schedule this short learns faster without crop + flip
     augment: bool = False  # random crop and flip for the students
     train_steps: int = 3  # PGD steps of the students' training attack
@@ -143,13 +144,13 @@ class AbsldConfig(ChapterConfig):
         check_fields(self, ("teacher_alpha", "teacher_lr", "kl_scale", "ard_t", "manual_tau_hard", "manual_tau_easy"),
                      check_positive)
         check_fields(self, ("teacher_beta", "teacher_weight_decay"), check_non_negative)
-        if self.decay_epochs is not None:
-            if not isinstance(self.decay_epochs, (list, tuple)):
-                fail("decay_epochs", self.decay_epochs, "None or a list of epochs")
-            object.__setattr__(self, "decay_epochs", tuple(self.decay_epochs))
-            self.check_schedule("decay_epochs")
+        if self.milestones is not None:
+            if not isinstance(self.milestones, (list, tuple)):
+                fail("milestones", self.milestones, "None or a list of epochs")
+            object.__setattr__(self, "milestones", tuple(self.milestones))
+            self.check_schedule("milestones")
         check_temperatures(mode=self.absld_mode, eta=self.eta_tau, tau_min=self.tau_min, tau_max=self.tau_max,
-                           init_tau=self.tau_min, decay=self.eta_decay, decay_epochs=self.student_decay_epochs())
+                           init_tau=self.tau_min, decay=self.eta_decay, decay_epochs=self.decay_epochs())
         if self.tau_min > 1:
             fail("tau_min", self.tau_min, "a temperature <= 1 (the temperatures start at 1)")
         if self.tau_max < 1:
@@ -168,10 +169,13 @@ class AbsldConfig(ChapterConfig):
             check_number(name, getattr(self, name), low=0, high=1, high_open=True)
         check_fields(self, ("train_teacher", "teacher_augment", "c3"), check_bool)
 
-    def student_decay_epochs(self) -> tuple[int, ...]:
-        """The epochs at whose end the student's lr is multiplied by `lr_decay` and η_τ by `eta_decay` (1-based)."""
-        if self.decay_epochs is not None:
-            return tuple(sorted(set(self.decay_epochs)))
+    def decay_epochs(self) -> tuple[int, ...]:
+        """The epochs at whose end the student's lr is multiplied by `lr_decay` and η_τ by `eta_decay` (1-based):
+        the epochs before the milestones (a milestone 1 decays the lr alone: no epoch ends before it). Unset, the
+        code's epochs scaled to `epochs`; the last may be the last epoch, whose decay reaches only its temperature
+        update."""
+        if self.milestones is not None:
+            return tuple(sorted({m - 1 for m in self.milestones if m > 1}))
         scaled = (round(e * self.epochs / CODE_EPOCHS) for e in CODE_DECAY_EPOCHS)
         return tuple(sorted({max(1, min(self.epochs, e)) for e in scaled}))
 

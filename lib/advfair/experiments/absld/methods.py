@@ -73,9 +73,10 @@ def student_model_spec(cfg: AbsldConfig) -> dict:
 
 
 def train_config(cfg: AbsldConfig) -> TrainConfig:
-    """The students' schedule: lr × `lr_decay` after each decay epoch (the trainer's milestone is the next epoch);
-    η_τ has its own factor, `eta_decay`, applied by the ABSLD objective."""
-    milestones = tuple(e + 1 for e in cfg.student_decay_epochs() if e < cfg.epochs)
+    """The students' schedule: lr × `lr_decay` from each milestone (unset: after each of the code's decay epochs
+    that lies inside the training); η_τ has its own factor, `eta_decay`, applied by the ABSLD objective."""
+    milestones = cfg.milestones if cfg.milestones is not None else \
+        tuple(e + 1 for e in cfg.decay_epochs() if e < cfg.epochs)
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                        schedule="step", milestones=milestones, gamma=cfg.lr_decay, augment=cfg.augment,
                        seed=cfg.seed)
@@ -85,7 +86,7 @@ def selection_rule(cfg: AbsldConfig) -> SelectionRule | None:
     """None: the last epoch. Otherwise the (avg + worst) PGD rule on validation, dense after the first decay."""
     if cfg.checkpoint == "last":
         return None
-    decay = cfg.student_decay_epochs()
+    decay = cfg.decay_epochs()
     return SelectionRule(eps=cfg.eps, steps=cfg.eval_steps, alpha=cfg.eval_alpha, every=cfg.select_every,
                          dense_from=decay[0] if decay else None, seed=cfg.seed + VALIDATION_SEED_OFFSET,
                          batch_size=cfg.eval_batch_size)
@@ -97,7 +98,7 @@ def absld(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, mode: str,
     key, extra = (absld_key(mode), {}) if frozen is None else ("absld_manual", {"mode": mode, "frozen": frozen})
     return catalogue.objective(key, teacher=teacher, teacher_key=teacher_key, num_classes=cfg.num_classes(),
                                eta=cfg.eta_tau, tau_min=cfg.tau_min, tau_max=cfg.tau_max,
-                               decay_epochs=cfg.student_decay_epochs(), eta_decay=cfg.eta_decay, kl_scale=cfg.kl_scale,
+                               decay_epochs=cfg.decay_epochs(), eta_decay=cfg.eta_decay, kl_scale=cfg.kl_scale,
                                **extra, **training_attack(cfg))
 
 

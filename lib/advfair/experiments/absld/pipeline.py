@@ -20,6 +20,7 @@ from ...cache import spec_key
 from ..common import Run
 from ...selection import last_epoch, selected_epoch, train_selected
 from ...training import model_record, model_spec_of, train_cached
+from ..roles import attack_roles
 from . import methods
 from .config import AbsldConfig
 
@@ -50,7 +51,7 @@ def run(cfg: AbsldConfig) -> dict:
 
     results = {
         "classes": classes,
-        "attack_names": {"fgsm": "fgsm", "pgd": pgd, "cw": f"cw{cfg.eval_steps}"},
+        "attack_roles": attack_roles(pgd=pgd, fgsm="fgsm", cw=f"cw{cfg.eval_steps}", aa="aa"),
         "split_sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test),
                         "aa_points": len(test.subset)},
         "teacher": {"key": teacher_key, "val_per_class_pgd": methods.as_float_list(val_pc)},
@@ -58,7 +59,7 @@ def run(cfg: AbsldConfig) -> dict:
                       "rule": "the teacher's lowest validation PGD accuracies (ties: the lower class index)"},
         "settings": {"manual_tau": methods.manual_temperatures(cfg, hard),
                      "ls_class": plan["ls_class"].params["smoothing"] if "ls_class" in plan else None,
-                     "decay_epochs": list(cfg.student_decay_epochs()),
+                     "decay_epochs": list(cfg.decay_epochs()),
                      "lr_milestones": list(methods.train_config(cfg).milestones)},
         "checkpoints": {key: selected_epoch(r.models[key]["history"]) for key in students},
         "evaluations": records,

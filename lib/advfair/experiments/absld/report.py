@@ -13,6 +13,7 @@ from ...tables import pct, spread_table, untestable_notes, with_ci
 from ...verdicts import CLASS_FLOOR, MODEL_FLOOR
 from ..common import attack_entry, bootstrap_args, evaluation, report
 from ..stability import verdict_readers
+from ..roles import role
 from . import claims
 from .methods import MODEL_LABELS, TEACHER_FREE, absld_key
 
@@ -23,7 +24,7 @@ SPEC_TEST_PER_CLASS, SPEC_AA_POINTS = 200, 500
 
 def attacks(results: dict, key: str) -> list[tuple[str, str, str]]:
     """(attack, points, label) of one evaluation, clean first, AutoAttack last (on the AA points)."""
-    n, names = results["attack_names"], results["evaluations"][key]["attacks"]
+    n, names = results["attack_roles"], results["evaluations"][key]["attacks"]
     labels = {"clean": "clean", n["fgsm"]: "FGSM", n["pgd"]: n["pgd"].upper(), n["cw"]: f"CW∞-{n['cw'][2:]}",
               "aa": "AA (AA points)"}
     return [(a, "subset" if a == "aa" else "all", labels[a]) for a in labels if a in names]
@@ -42,7 +43,7 @@ def _cell(entry: dict, stat: str) -> str:
 
 
 def setup_table(results: dict) -> pd.DataFrame:
-    cfg, pgd, rows = results["config"], results["attack_names"]["pgd"], []
+    cfg, pgd, rows = results["config"], role(results, "pgd"), []
     for key, meta in results["models"].items():
         arch = (f"{cfg['teacher_model']} (width {cfg['teacher_width']})" if key == "teacher"
                 else f"{cfg['model']} (width {cfg['width']})")
@@ -103,7 +104,7 @@ def last_epoch_table(results: dict) -> pd.DataFrame | None:
     difference last − selected on the same points. None when the run evaluated the last epoch only."""
     if "last_epoch" not in results:
         return None
-    pgd, boot = results["attack_names"]["pgd"], bootstrap_args(results)
+    pgd, boot = role(results, "pgd"), bootstrap_args(results)
     columns = (("clean", "all", "clean", ("avg",)), (pgd, "all", pgd.upper(), tuple(STATISTICS)),
                ("aa", "subset", "AA (AA points)", tuple(STATISTICS)))
     rows = {}
@@ -132,7 +133,7 @@ def per_class_aa_table(results: dict) -> pd.DataFrame:
 
 def tradeoff_figure(results: dict) -> plt.Figure:
     """Worst-class against average robust accuracy of every model, under PGD (all points) and AA (AA points)."""
-    pgd = results["attack_names"]["pgd"]
+    pgd = role(results, "pgd")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     names = ["teacher", *students(results), *(k for k in TEACHER_FREE if k in results["evaluations"])]
     palette = sns.color_palette("deep", len(names))
@@ -157,7 +158,7 @@ def two_model_report(results: dict, a: str, b: str, attack: str, points: str = "
 
 def per_class_table(results: dict) -> pd.DataFrame:
     """C5: per-class PGD and AA accuracy of RSLAD and ABSLD, and ABSLD's gain; the paper's hard classes marked."""
-    main, pgd = claims.main_key(results), results["attack_names"]["pgd"]
+    main, pgd = claims.main_key(results), role(results, "pgd")
     hard = results["selection"]["paper_hard"] or []
     columns = {}
     for attack, points, label in ((pgd, "all", pgd.upper()), ("aa", "subset", "AA (AA points)")):
@@ -227,7 +228,7 @@ decisions, verdicts = verdict_readers("absld", claims.verdicts)
 def critiques(results: dict) -> str:
     """The reviewers' two critiques, each answered by this run's measurements where it has them."""
     boot = bootstrap_args(results)
-    pgd, main = results["attack_names"]["pgd"], claims.main_key(results)
+    pgd, main = role(results, "pgd"), claims.main_key(results)
     lines = []
     if "fair_rslad" in results["evaluations"]:
         a, b = evaluation(results, "fair_rslad"), evaluation(results, main)

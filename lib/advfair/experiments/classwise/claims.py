@@ -17,6 +17,7 @@ from ...evaluation.paired import gap, mean, nsd, of_classes, sd
 from ...verdicts import (ACCURACY_POINT, NSD_STEP, SD_POINT, THRESHOLD_ONLY, Effect, Part, Verdict, class_gate, greater,
                          less)
 from ..common import bootstrap_args, degeneracy_gates, evaluation
+from ..roles import role
 from .methods import MODEL_LABELS
 
 RANK_AGREEMENT = 0.5  # "largely the same ranking": Spearman rho above this
@@ -47,7 +48,7 @@ PAPER = {
 
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
-    return degeneracy_gates(results, names, MODEL_LABELS.__getitem__, results["attack_names"]["pgd"])
+    return degeneracy_gates(results, names, MODEL_LABELS.__getitem__, role(results, "pgd"))
 
 
 def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
@@ -57,7 +58,7 @@ def _nsd_gap(e: Evaluation, attack: str, boot: dict) -> Estimate:
 def c1(results: dict) -> Verdict:
     """Both the absolute spread (the gap, max - min) and the relative one (NSD) must be larger under attack:
     NSD alone rises whenever the mean falls."""
-    pgd, boot, effect = results["attack_names"]["pgd"], bootstrap_args(results), SMALLEST_EFFECT["C1"]
+    pgd, boot, effect = role(results, "pgd"), bootstrap_args(results), SMALLEST_EFFECT["C1"]
     parts = []
     for m in ("pgd_at", "trades"):
         e = evaluation(results, m)
@@ -72,7 +73,7 @@ def c2(results: dict) -> Verdict:
     """Across attacks of other objectives (CW's margin, T-PGD's tempered CE, AutoAttack): FGSM is PGD's own loss
     in one step, so a PGD-FGSM agreement holds whether or not rankings move with the attack; it is shown, not
     voted."""
-    n, boot = results["attack_names"], bootstrap_args(results)
+    n, boot = results["attack_roles"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     pairs = [(n["pgd"], n["fgsm"], "all", False), (n["pgd"], n["cw"], "all", True), (n["pgd"], n["tpgd"], "all", True),
              (n["pgd"], "aa", "subset", True)]
@@ -84,7 +85,7 @@ def c2(results: dict) -> Verdict:
 
 
 def c3(results: dict) -> Verdict:
-    pgd, boot = results["attack_names"]["pgd"], bootstrap_args(results)
+    pgd, boot = role(results, "pgd"), bootstrap_args(results)
     a, b = evaluation(results, "pgd_at"), evaluation(results, "trades")
     part = greater(f"ρ(PGD-AT, TRADES) under {pgd.upper()}",
                    rank_agreement(a, pgd, b, pgd, **boot), RANK_AGREEMENT, effect=SMALLEST_EFFECT["C3"], scale=1,
@@ -101,7 +102,7 @@ def relative_drop_rank(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
 
 
 def c4(results: dict) -> Verdict:
-    n, boot = results["attack_names"], bootstrap_args(results)
+    n, boot = results["attack_roles"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     chains = [(n["fgsm"], n["pgd"], "all"), (n["fgsm"], "aa", "subset")]
     parts = tuple(less(f"ρ(relative drop {a.upper()}→{b.upper()}, {a.upper()} accuracy)"
@@ -114,7 +115,7 @@ def c4(results: dict) -> Verdict:
 
 
 def c5(results: dict) -> Verdict:
-    n, boot = results["attack_names"], bootstrap_args(results)
+    n, boot = results["attack_roles"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     t = results["selection"]["t_picked"]
     part = less(f"robust accuracy, T-PGD (T = {t:g}, picked on validation) − PGD",
@@ -123,7 +124,7 @@ def c5(results: dict) -> Verdict:
 
 
 def c6(results: dict) -> Verdict:
-    n, boot = results["attack_names"], bootstrap_args(results)
+    n, boot = results["attack_roles"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     part = greater(f"class SD, T-PGD (T = {results['selection']['t_picked']:g}) − PGD",
                    compare_attacks(e, n["pgd"], n["tpgd"], sd, **boot), effect=SMALLEST_EFFECT["C6"])
@@ -133,7 +134,7 @@ def c6(results: dict) -> Verdict:
 def _tweak(results: dict, claim: str, tweaked: str, label: str, compares: str) -> Verdict:
     """The tweaked model against PGD-AT on the same points: the validation-weakest class up and the
     max-min gap down, under PGD (all points) and under AutoAttack (the AA points)."""
-    pgd, boot = results["attack_names"]["pgd"], bootstrap_args(results)
+    pgd, boot = role(results, "pgd"), bootstrap_args(results)
     target = results["selection"]["worst_class"]
     name, effect = results["classes"][target], SMALLEST_EFFECT[claim]
     base, tw = evaluation(results, "pgd_at"), evaluation(results, tweaked)
@@ -163,7 +164,7 @@ def c7b(results: dict) -> Verdict:
 def c8b(results: dict) -> Verdict:
     """The norm must go with robustness, not only with clean accuracy (which robust accuracy follows): the
     partial rank correlation given the clean per-class accuracy must be positive too."""
-    pgd, boot, effect = results["attack_names"]["pgd"], bootstrap_args(results), SMALLEST_EFFECT["C8b"]
+    pgd, boot, effect = role(results, "pgd"), bootstrap_args(results), SMALLEST_EFFECT["C8b"]
     e = evaluation(results, "pgd_at")
     norms = np.asarray(results["diagnostics"]["weight_norms"])
     rho = replace(evaluation_statistic(e, [e.correct(pgd)], lambda acc: spearman_rows(norms, acc), **boot),
@@ -202,7 +203,7 @@ def verdicts(results: dict) -> list[Verdict]:
 
 
 def _accuracies(results: dict, prefix: str) -> dict[str, float]:
-    n, out = results["attack_names"], {}
+    n, out = results["attack_roles"], {}
     for name, record in results["evaluations"].items():
         rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
         out[f"{prefix}{name}.clean"] = rep["clean"]["overall"]

@@ -16,6 +16,7 @@ import torch
 from ...evaluation import Evaluation, Points, mean_logit_margin, per_class_accuracy, tpgd_name, zero_gradient_fraction
 from ...inference import class_bias
 from ..common import Run, weight_norms
+from ..roles import attack_roles
 from . import methods
 from .config import ClasswiseConfig
 
@@ -57,8 +58,9 @@ def track(r: Run, cfg: ClasswiseConfig, t: methods.Track) -> dict:
     records["pgd_at_bias"] = bias.pop("evaluation")
     return {
         "classes": classes,
-        "attack_names": {"pgd": pgd, "tpgd": tpgd_name(selection["t_picked"], t.eval_steps),
-                         "cw": f"cw{t.eval_steps}", "fgsm": "fgsm", "long": [f"pgd{k}" for k in t.long_steps]},
+        "attack_roles": attack_roles(pgd=pgd, fgsm="fgsm", cw=f"cw{t.eval_steps}", aa="aa",
+                                     tpgd=tpgd_name(selection["t_picked"], t.eval_steps),
+                                     long=[f"pgd{k}" for k in t.long_steps]),
         "selection": selection,
         "evaluations": records,
         "bias": bias,

@@ -9,13 +9,14 @@ from ...evaluation.paired import gap, sd
 from ...tables import pct, spread_table, untestable_notes, with_ci
 from ..common import attack_entry, bootstrap_args, evaluation, report
 from ..stability import verdict_readers
+from ..roles import role
 from . import claims
 from .methods import MODEL_LABELS
 
 
 def attack_columns(results: dict, *, clean: bool = False, aa: bool = False) -> tuple[list[str], list[str]]:
     """The attacks of the PGD-AT evaluation (names, display labels)."""
-    n = results["attack_names"]
+    n = results["attack_roles"]
     columns = {"clean": "clean"} if clean else {}
     columns.update({n["fgsm"]: "FGSM", n["pgd"]: n["pgd"].upper(), n["cw"]: n["cw"].upper(),
                     n["tpgd"]: f"T-PGD (T={results['selection']['t_picked']:g})"})
@@ -31,7 +32,7 @@ def setup_table(results: dict, track: str = "cifar") -> pd.DataFrame:
         (claims.mnist_view(results), "mnist_", f"{cfg['mnist_model']} (width {cfg['mnist_width']})",
          cfg["mnist_train_per_class"]) if track == "mnist" else
         (results, "", f"{cfg['model']} (width {cfg['width']})", cfg["train_per_class"]))
-    names, rows = view["attack_names"], []
+    names, rows = view["attack_roles"], []
     for model in ("pgd_at", "trades", "class_weighted"):
         meta = results["models"][prefix + model]
         rows.append({"model": MODEL_LABELS[model], "architecture": arch,
@@ -52,7 +53,7 @@ def points_summary(results: dict) -> str:
 
 
 def disparity_summary(results: dict) -> str:
-    names, classes = results["attack_names"], results["classes"]
+    names, classes = results["attack_roles"], results["classes"]
     lines = []
     for model in ("pgd_at", "trades"):
         clean, rob = attack_entry(results, model, "clean"), attack_entry(results, model, names["pgd"])
@@ -80,7 +81,7 @@ def _spread_direction(clean: dict, robust: dict) -> str:
 
 
 def spreads(results: dict) -> pd.DataFrame:
-    names = results["attack_names"]
+    names = results["attack_roles"]
     return spread_table({f"{MODEL_LABELS[m]} — {label}": (report(results, m), key)
                          for m in ("pgd_at", "trades")
                          for label, key in (("clean", "clean"), (names["pgd"].upper(), names["pgd"]))})
@@ -102,7 +103,7 @@ def defence_agreement_table(results: dict) -> pd.DataFrame:
 
 def gains_table(results: dict) -> pd.DataFrame:
     """C4: per-class drops (points and % of the weaker attack's robust points) along the attack chain."""
-    n = results["attack_names"]
+    n = results["attack_roles"]
     chains = [(f"FGSM→{n['pgd'].upper()}", n["fgsm"], n["pgd"], "all")]
     chains += [(f"{n['pgd'].upper()}→{k.upper()}", n["pgd"], k, "all") for k in n["long"]]
     chains += [(f"{n['pgd'].upper()}→{n['cw'].upper()}", n["pgd"], n["cw"], "all"),
@@ -118,7 +119,7 @@ def gains_table(results: dict) -> pd.DataFrame:
 
 def tpgd_table(results: dict) -> pd.DataFrame:
     """C5/C6: each temperature against PGD from the same starts (McNemar and paired bootstrap)."""
-    n, boot = results["attack_names"], bootstrap_args(results)
+    n, boot = results["attack_roles"], bootstrap_args(results)
     e = evaluation(results, "pgd_at")
     base = e.correct(n["pgd"]).mean()
     rows = []
@@ -144,7 +145,7 @@ def tpgd_table(results: dict) -> pd.DataFrame:
 
 def tradeoff_points(results: dict) -> pd.DataFrame:
     """Mean and worst-class PGD accuracy of the bias sweep, the class-weighted model and TRADES (test)."""
-    pgd = results["attack_names"]["pgd"]
+    pgd = role(results, "pgd")
     rows = [{"method": "PGD-AT + logit bias b (inference)", "mean": r["test_mean"], "worst": r["test_worst"],
              "b": r["bias"]} for r in results["bias"]["rows"]]
     for model in ("class_weighted", "trades"):
@@ -155,7 +156,7 @@ def tradeoff_points(results: dict) -> pd.DataFrame:
 
 
 def tweaks_table(results: dict) -> pd.DataFrame:
-    pgd, classes = results["attack_names"]["pgd"], results["classes"]
+    pgd, classes = role(results, "pgd"), results["classes"]
     target = results["selection"]["worst_class"]
     labels = {"pgd_at": "PGD-AT (baseline)",
               "class_weighted": f"class-weighted PGD-AT (w={results['config']['w_worst']:g})",
@@ -174,7 +175,7 @@ def tweaks_table(results: dict) -> pd.DataFrame:
 
 
 def weight_norm_table(results: dict) -> pd.DataFrame:
-    pgd = results["attack_names"]["pgd"]
+    pgd = role(results, "pgd")
     return pd.DataFrame({"‖w_c‖": np.round(results["diagnostics"]["weight_norms"], 3),
                          f"{pgd.upper()} robust %": np.round(100 * np.asarray(attack_entry(results, "pgd_at", pgd)["per_class"]), 1)},
                         index=results["classes"])
@@ -204,7 +205,7 @@ def mnist_table(results: dict) -> pd.DataFrame:
     """PGD-AT's spreads on both tracks: clean, PGD and AA (with the AA points per class in each label)."""
     rows = {}
     for name, view in (("CIFAR-10", results), ("MNIST", claims.mnist_view(results))):
-        pgd, ev = view["attack_names"]["pgd"], view["evaluations"]["pgd_at"]
+        pgd, ev = role(view, "pgd"), view["evaluations"]["pgd_at"]
         rows[f"{name} PGD-AT — clean"] = (report(view, "pgd_at"), "clean")
         rows[f"{name} PGD-AT — {pgd.upper()}"] = (report(view, "pgd_at"), pgd)
         rows[f"{name} PGD-AT — AA (AA points, {_per_class(ev, 'subset')} per class)"] = (report(view, "pgd_at", "subset"),
@@ -216,8 +217,8 @@ def mnist_summary(results: dict) -> str:
     """The MNIST contrast in words, from the numbers: the relative spread (NSD) and the spread in points, each
     against CIFAR-10's, and the AA rows' size."""
     view = claims.mnist_view(results)
-    m_clean, m_rob = (attack_entry(view, "pgd_at", a) for a in ("clean", view["attack_names"]["pgd"]))
-    c_rob = attack_entry(results, "pgd_at", results["attack_names"]["pgd"])
+    m_clean, m_rob = (attack_entry(view, "pgd_at", a) for a in ("clean", role(view, "pgd")))
+    c_rob = attack_entry(results, "pgd_at", role(results, "pgd"))
     ratio = m_rob["sd"] / m_clean["sd"] if m_clean["sd"] > 0 else float("inf")
     return (f"On MNIST the robust NSD is {m_rob['nsd']:.3f}, {'smaller' if m_rob['nsd'] < c_rob['nsd'] else 'larger'} "
             f"than CIFAR-10's {c_rob['nsd']:.3f}; in points the MNIST classes are {ratio:.1f}× as spread under attack "

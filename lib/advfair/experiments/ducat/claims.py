@@ -18,6 +18,7 @@ from ...evaluation.paired import mean
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
 from ...verdicts.gates import gate_note
 from ..common import bootstrap_args, degeneracy_gates, evaluation
+from ..roles import role
 from .config import PLUGIN_BASES
 from .methods import label, plugin_key
 
@@ -72,11 +73,11 @@ PAPER_TOLERANCE_PT = 3.0
 
 
 def unaware(results: dict) -> str:
-    return results["attack_names"]["unaware"]
+    return role(results, "pgd")
 
 
 def aware_names(e: Evaluation, results: dict, points: str = "all") -> list[str]:
-    return [a for a in results["attack_names"]["aware"] if a in e.names(points)]
+    return [a for a in (*role(results, "aware"), role(results, "aa")) if a in e.names(points)]
 
 
 def aware_correct(e: Evaluation, results: dict, points: str = "all") -> np.ndarray:
@@ -263,7 +264,7 @@ def verdicts(results: dict) -> list[Verdict]:
 def key_numbers(results: dict) -> dict[str, float]:
     """Headline accuracies of every evaluation (recovered) and every verdict's estimates: what the stability
     file tracks and what a re-execution on another machine is compared on. No timing enters."""
-    u, aa, out = unaware(results), results["attack_names"]["aware"][-1], {}
+    u, aa, out = unaware(results), role(results, "aa"), {}
     for name in results["evaluations"]:
         e = evaluation(results, name)
         out[f"{name}.clean"] = clean_accuracy(e)

@@ -10,18 +10,19 @@ from ...objectives.ducat import official_milestones
 from ...validation import check_bool, check_choice, check_fields, check_non_negative, check_number, check_positive, fail
 from ...config import ChapterConfig
 
-# The backbone switch: the small CNN (cpu), the official code's "ResNet-18" (a bottleneck net with 2048-d
+# The network switch: the small CNN (cpu), the official code's "ResNet-18" (a bottleneck net with 2048-d
 # features) and the BasicBlock-style PreAct ResNet-18 of the rest of the book.
-BACKBONES = ("small_cnn", "bottleneck18", "preact18")
+NETWORKS = ("small_cnn", "bottleneck18", "preact18")
 CHECKPOINTS = ("last", "validation")
 # The adversarial-training bases DUCAT is plugged into beside PGD-AT (C3; Consistency-AT is not implemented).
 PLUGIN_BASES = ("trades", "mart")
 
 # Paper scale (GPU): the official code's model, data and schedule, evaluated on the full test set.
 PAPER = {
-    "backbone": "bottleneck18", "train_per_class": None, "val_per_class": 100, "test_per_class": None,
+    "model": "bottleneck18", "train_per_class": None, "val_per_class": 100, "test_per_class": None,
     "train_steps": 10, "train_alpha": 2 / 255, "epochs": 130, "batch_size": 128, "augment": True, "lr": 0.1,
-    "lr_drops": official_milestones(130), "ducat_start": 105, "ducat_end": 130, "checkpoint": "validation",
+    "milestones": tuple(d + 1 for d in official_milestones(130)), "ducat_start": 105, "ducat_end": 130,
+    "checkpoint": "validation",
     "unaware_steps": 20, "aware_steps": 100, "merged_restarts": 5, "aa_version": "standard", "aa_per_class": None,
     "ablation_from_start": False, "ablation_w_benign": (), "eval_batch_size": 1000,
 }
@@ -29,14 +30,14 @@ PAPER = {
 
 @dataclass(frozen=True)
 class DucatConfig(ChapterConfig):
-    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("lr_drops", "ablation_w_benign", "plugins")
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("milestones", "ablation_w_benign", "plugins")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
-    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"lr_drops": "epochs", "ducat_start": "epochs", "ducat_end": "epochs"}
+    SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs", "ducat_start": "epochs", "ducat_end": "epochs"}
 
     dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
     # which images form the training, validation and test subsets
     data_seed: int = 0  # which images form the training, validation and test subsets
-    backbone: str = "small_cnn"  # the network of every model
+    model: str = "small_cnn"  # the network of every model
     # small CNN only
     width: int = 16  # channel width of the small CNN
     train_per_class: int | None = 150  # training images per class (None: all)
@@ -56,8 +57,8 @@ class DucatConfig(ChapterConfig):
     augment: bool = False  # random crop and flip while training
     lr: float = 0.05  # initial SGD learning rate
     weight_decay: float = 5e-4  # SGD weight decay
-    # lr x0.1 after each of these epochs (the code: MultiStepLR [100, 105])
-    lr_drops: tuple[int, ...] = (9,)  # epochs after which the lr is cut x0.1 (unset: follow epochs)
+    # the code's MultiStepLR [100, 105] cuts the lr after those epochs: from epochs 101 and 106 on
+    milestones: tuple[int, ...] = (10,)  # the first epochs trained at the lr cut x0.1 (unset: follow epochs)
     # "validation": the best epoch on the validation split (the code: on the test set)
     checkpoint: str = "last"  # evaluate the last epoch, or the best on validation
     # the selection attack: PGD-10 on `select_view`, with recovery (the code's rule)
@@ -92,7 +93,7 @@ class DucatConfig(ChapterConfig):
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(d for d in DATASETS if d != "mnist"))
-        check_choice("backbone", self.backbone, BACKBONES)
+        check_choice("model", self.model, NETWORKS)
         check_fields(self, ("select_steps", "unaware_steps", "aware_steps", "merged_restarts"), check_positive,
                      integer=True)
         check_non_negative("mart_beta", self.mart_beta)
@@ -110,10 +111,11 @@ class DucatConfig(ChapterConfig):
             fail("plugins", list(self.plugins), f"distinct bases out of {list(PLUGIN_BASES)}")
 
     def _check_schedule(self) -> None:
-        for name in ("ducat_start", "ducat_end", "lr_drops"):
+        for name in ("ducat_start", "ducat_end", "milestones"):
             self.check_schedule(name)
         if self.ducat_start > self.ducat_end:
             fail("ducat_start", self.ducat_start, f"at most ducat_end={self.ducat_end}: the window "
                  "[ducat_start, ducat_end] is inclusive")
-        if list(self.lr_drops) != sorted(set(self.lr_drops)):
-            fail("lr_drops", list(self.lr_drops), "strictly increasing epochs after which the lr is multiplied by 0.1")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            fail("milestones", list(self.milestones), "strictly increasing epochs from which the lr is multiplied "
+                 "by 0.1")

@@ -9,6 +9,7 @@ from ...objectives import Objective
 from ...splits import Split, balanced_split
 from ...trainer import TrainConfig, learning_rate
 from ..common import VALIDATION_SEED_OFFSET, chapter_protocol, training_attack
+from ..roles import attack_roles
 from .config import DucatConfig
 
 MODEL_LABELS = {"pgd_at": "PGD-AT", "ducat": "PGD-AT + DUCAT", "trades": "TRADES", "mart": "MART",
@@ -33,15 +34,14 @@ def split(cfg: DucatConfig) -> Split:
 
 
 def model_spec(cfg: DucatConfig, dummy: bool) -> dict:
-    spec = {"name": canonical_model(cfg.backbone), "width": cfg.width}
+    spec = {"name": canonical_model(cfg.model), "width": cfg.width}
     return {**spec, "dummy_classes": True} if dummy else spec
 
 
 def train_config(cfg: DucatConfig) -> TrainConfig:
-    """The trainer's "step" schedule multiplies by 0.1 from the 1-based epoch m on, so the code's MultiStepLR
-    milestone d (lr x0.1 after epoch d) is m = d + 1: [100, 105] of 130 is milestones (101, 106)."""
+    """The trainer's "step" schedule multiplies by 0.1 from the 1-based epoch m on (the config's milestones)."""
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       schedule="step", milestones=tuple(d + 1 for d in cfg.lr_drops), augment=cfg.augment,
+                       schedule="step", milestones=cfg.milestones, augment=cfg.augment,
                        seed=cfg.seed)
 
 
@@ -76,10 +76,11 @@ def plan(cfg: DucatConfig, num_classes: int) -> dict[str, Objective]:
     return out
 
 
-def attack_names(cfg: DucatConfig) -> dict:
-    """The protocol's attack names: the dummy-unaware one and the dummy-aware ones (AA last)."""
-    return {"unaware": f"pgd{cfg.unaware_steps}_raw2C",
-            "aware": [f"pgd{cfg.aware_steps}_merged", f"pgd{cfg.aware_steps}_dawa", "aa_pairmax"]}
+def attack_roles_of(cfg: DucatConfig) -> dict:
+    """The protocol's attacks by role: PGD is the paper's dummy-unaware one (on the raw 2C logits), the aware ones
+    attack the recovered prediction through its views, and AutoAttack attacks the served (pairmax) model."""
+    return attack_roles(pgd=f"pgd{cfg.unaware_steps}_raw2C", aa="aa_pairmax",
+                        aware=[f"pgd{cfg.aware_steps}_merged", f"pgd{cfg.aware_steps}_dawa"])
 
 
 def protocol(cfg: DucatConfig, *, aware: bool = True, aa: bool = True) -> Protocol:
@@ -87,14 +88,15 @@ def protocol(cfg: DucatConfig, *, aware: bool = True, aa: bool = True) -> Protoc
     -log(p_y + p_(y+C)) with restarts; dawa: PGD on the DAWA-style weighted CE; aa: AutoAttack on the served
     (pairmax) model on the subset points. Views whose argmax is not the served prediction run every step.
     For a C-way model the views are the model itself."""
-    names, steps, alpha = attack_names(cfg), cfg.aware_steps, cfg.eval_alpha
-    attacks = {names["unaware"]: AttackSpec(steps=cfg.unaware_steps, alpha=alpha, view="raw2C", early_stop=False)}
+    roles, steps, alpha = attack_roles_of(cfg), cfg.aware_steps, cfg.eval_alpha
+    attacks = {roles["pgd"]: AttackSpec(steps=cfg.unaware_steps, alpha=alpha, view="raw2C", early_stop=False)}
     if aware:
-        attacks[names["aware"][0]] = AttackSpec(steps=steps, alpha=alpha, loss="nll", restarts=cfg.merged_restarts,
-                                                view="merged", early_stop=False)
-        attacks[names["aware"][1]] = AttackSpec(steps=steps, alpha=alpha, loss="nll", view="dawa", early_stop=False)
+        merged, dawa = roles["aware"]
+        attacks[merged] = AttackSpec(steps=steps, alpha=alpha, loss="nll", restarts=cfg.merged_restarts,
+                                     view="merged", early_stop=False)
+        attacks[dawa] = AttackSpec(steps=steps, alpha=alpha, loss="nll", view="dawa", early_stop=False)
         if aa:
-            attacks[names["aware"][2]] = AttackSpec(kind="autoattack", version=cfg.aa_version, subset=True)
+            attacks[roles["aa"]] = AttackSpec(kind="autoattack", version=cfg.aa_version, subset=True)
     return chapter_protocol(cfg, attacks)
 
 

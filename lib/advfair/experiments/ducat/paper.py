@@ -7,6 +7,7 @@ import pandas as pd
 
 from ...tables import pct
 from ..common import evaluation
+from ..roles import role
 from . import claims
 from .claims import unaware
 from .methods import label
@@ -36,7 +37,7 @@ def quoted_table(results: dict) -> pd.DataFrame:
     """The paper's numbers (quoted, with their sources) and ours where they measure the same thing: PGD-AT's
     clean and AA accuracy; DUCAT's clean accuracy (its AA number came from the paper's AA protocol for a 2C
     model, which is not available, so ours, through pairmax, is shown beside but never compared)."""
-    profile, aa, rows = results["config"]["profile"], results["attack_names"]["aware"][-1], []
+    profile, aa, rows = results["config"]["profile"], role(results, "aa"), []
     for setting, method, clean, robust, source, ours in claims.QUOTED:
         row = {"setting": setting, "method": method, "clean (quoted)": "–" if clean is None else f"{clean:.2f}",
                "robust (quoted)": f"{robust:.2f}", "source": source, "this book": "", "comparison": ""}

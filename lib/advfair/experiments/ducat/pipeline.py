@@ -59,7 +59,7 @@ def run(cfg: DucatConfig) -> dict:
         records[key] = evaluate_model(r, cfg, key, model, test, protocol_for(cfg, key), transfer=others)
     results = {
         "classes": classes,
-        "attack_names": methods.attack_names(cfg),
+        "attack_roles": methods.attack_roles_of(cfg),
         "dummy_models": [key for key in models if methods.is_dummy(key)],
         "evaluations": records,
         "cost_model": methods.cost_model(cfg),

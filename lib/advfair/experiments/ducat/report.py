@@ -50,9 +50,9 @@ def setup_table(results: dict) -> pd.DataFrame:
         dummy = is_dummy(key)
         active = [h["epoch"] for h in meta["history"] if h.get("ducat_active")]
         window = f"{active[0]}–{active[-1]}" if active else ("never" if dummy else "")
-        width = f" (width {cfg['width']})" if cfg["backbone"] == "small_cnn" else ""
+        width = f" (width {cfg['width']})" if cfg["model"] == "small_cnn" else ""
         rows.append({"model": label(key), "head": "2C (C real + C dummy)" if dummy else "C",
-                     "backbone": cfg["backbone"] + width,
+                     "network": cfg["model"] + width,
                      "epochs": len(meta["history"]), "DUCAT loss in epochs": window,
                      "clean % (recovered)": pct(claims.clean_accuracy(evaluation(results, key))),
                      "from the model cache": "yes" if meta["from_cache"] else "no"})
@@ -265,9 +265,9 @@ decisions, verdicts = verdict_readers("ducat", claims.verdicts)
 def scale_notes(results: dict) -> str:
     cfg, e = results["config"], results["evaluations"]["pgd_at"]["points"]
     train = f"{cfg['train_per_class']} training images per class" if cfg["train_per_class"] else "the full training set"
-    head = (f"**Scale of this run ({cfg['profile']} profile):** {cfg['backbone']}, {train}, {cfg['epochs']} epochs of "
-            f"PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}, lr ×0.1 after epochs "
-            f"{', '.join(map(str, cfg['lr_drops'])) or 'none'}, DUCAT window {cfg['ducat_start']}–{cfg['ducat_end']} "
+    head = (f"**Scale of this run ({cfg['profile']} profile):** {cfg['model']}, {train}, {cfg['epochs']} epochs of "
+            f"PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}, lr ×0.1 from epochs "
+            f"{', '.join(map(str, cfg['milestones'])) or 'none'}, DUCAT window {cfg['ducat_start']}–{cfg['ducat_end']} "
             f"(its optimisation volume, SGD steps × lr / base lr: {results['window_volume']:.0f}; the official "
             f"130-epoch schedule's: {PAPER_VOLUME:.0f}); {e['all']} test points, AutoAttack on {e['subset']}; "
             f"dummy-unaware PGD-{cfg['unaware_steps']}, dummy-aware merged PGD-{cfg['aware_steps']} "

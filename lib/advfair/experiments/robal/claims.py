@@ -13,6 +13,7 @@ from ...evaluation.paired import interval, mean, of_classes, stratified_bootstra
 from ...evaluation.protocol import decode_labels
 from ...verdicts import ACCURACY_POINT, Effect, Part, Verdict, at_most, exact_test, greater, less, untestable, within
 from ..common import bootstrap_args, degeneracy_gates, evaluation, model_gates
+from ..roles import role
 from .methods import MODEL_LABELS
 
 PAPER = {
@@ -90,7 +91,7 @@ SMALLEST_EFFECT = {
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean accuracy of each model, and PGD accuracy of the adversarially trained ones (all but the plain
     model), against their floors."""
-    return degeneracy_gates(results, names, MODEL_LABELS.__getitem__, results["attack_names"]["pgd"], plain=("plain",))
+    return degeneracy_gates(results, names, MODEL_LABELS.__getitem__, role(results, "pgd"), plain=("plain",))
 
 
 def _difference(results: dict, a: str, b: str, attack: str, points: str = "all", statistic=mean) -> Estimate:
@@ -99,7 +100,7 @@ def _difference(results: dict, a: str, b: str, attack: str, points: str = "all",
 
 
 def c1(results: dict) -> Verdict:
-    pgd, groups = results["attack_names"]["pgd"], results["groups"]
+    pgd, groups = role(results, "pgd"), results["groups"]
     e = evaluation(results, "at_fc")
     head, tail = of_classes(groups["head"]), of_classes(groups["tail"])
     outcomes = [e.correct("clean"), e.correct(pgd)]
@@ -129,7 +130,7 @@ def c1(results: dict) -> Verdict:
 def c2(results: dict) -> Verdict:
     if "sml_bal" not in results["evaluations"]:
         return Verdict("C2", PAPER["C2"], (untestable("Sml-Bal", "not trained in this run"),))
-    pgd = results["attack_names"]["pgd"]
+    pgd = role(results, "pgd")
     part = greater(f"head {pgd.upper()} accuracy, LT − Sml-Bal",
                    _difference(results, "sml_bal", "at_fc", pgd, statistic=of_classes(results["groups"]["head"])),
                    effect=SMALLEST_EFFECT["C2"])
@@ -167,7 +168,7 @@ def _kappa_difference(results: dict, kappa: float, attack: str, points: str) -> 
 def c4(results: dict) -> Verdict:
     """Table 1's inference remedies on AT-FC's weights: each raises PGD accuracy, and raises AA by at most the
     equivalence margin (the "fake gain"). The clean difference (they re-balance predictions) is shown beside."""
-    pgd, margin = results["attack_names"]["pgd"], results["config"]["equivalence_margin"]
+    pgd, margin = role(results, "pgd"), results["config"]["equivalence_margin"]
     names = [n for n in ("rescale", "tau_norm") if n in results["evaluations"]]
     if not names:
         return Verdict("C4", PAPER["C4"], (untestable("re-scaling, τ-normalisation", "not evaluated in this run"),))
@@ -183,7 +184,7 @@ def c4(results: dict) -> Verdict:
 
 
 def c5(results: dict) -> Verdict:
-    pgd, margin = results["attack_names"]["pgd"], results["config"]["equivalence_margin"]
+    pgd, margin = role(results, "pgd"), results["config"]["equivalence_margin"]
     grid = results["kappa"]["grid"]
     parts = []
     for k in (grid[0], grid[-1]):
@@ -245,7 +246,7 @@ def c8(results: dict) -> Verdict:
     names = [n for n in ("robal_n", "robal_r") if n in results["evaluations"]]
     if not names:
         return Verdict("C8", PAPER["C8"], (untestable("RoBal", "not trained in this run"),))
-    n = results["attack_names"]
+    n = results["attack_roles"]
     attacks = [("clean", "all"), *((n[k], "all") for k in ("fgsm", "pgd", "mim", "cw") if n[k]), ("aa", "subset")]
     parts = tuple(greater(f"{MODEL_LABELS[name]} − AT-FC, {a.upper()}{' (AA points)' if pts == 'subset' else ''}",
                           _difference(results, "at_fc", name, a, pts), effect=SMALLEST_EFFECT["C8"])
@@ -297,7 +298,7 @@ def verdicts(results: dict) -> list[Verdict]:
 
 def key_numbers(results: dict) -> dict[str, float]:
     """Headline accuracies of every evaluation and every verdict's estimates (see classwise.claims)."""
-    n, out = results["attack_names"], {}
+    n, out = results["attack_roles"], {}
     for name, record in results["evaluations"].items():
         rep, sub = record["reports"]["all"]["attacks"], record["reports"]["subset"]["attacks"]
         out[f"{name}.clean"] = rep["clean"]["overall"]

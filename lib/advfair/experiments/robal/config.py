@@ -12,7 +12,6 @@ from ...config import ChapterConfig
 # The trained models a run can include; "at_fc" is the baseline every comparison needs, "plain" (standard
 # training, no AT) the reference of C1's "AT widens the tail's clean-accuracy loss".
 MODEL_KEYS = ("plain", "sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r")
-LR_SCHEDULES = {"code_compound": "code_compound", "paper_step": "step"}
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
 TRAIN_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
 START_KINDS = ("symmetric", "positive")
@@ -67,7 +66,7 @@ class RobalConfig(ChapterConfig):
     augment: bool = False  # random crop and flip while training
     lr: float = 0.05  # initial SGD learning rate
     weight_decay: float = 2e-4  # SGD weight decay
-    lr_schedule: str = "code_compound"  # the released code's compounding decay, or a x0.1 step
+    schedule: str = "code_compound"  # the released code's compounding decay, or the paper's x0.1 step
     # the paper's (60, 75) of 80 epochs, scaled to 4
     milestones: tuple[int, ...] = (3, 4)  # epochs where the lr decays (unset: they follow epochs)
     # Baselines.
@@ -121,7 +120,6 @@ class RobalConfig(ChapterConfig):
             fail("models", list(self.models), "a list of distinct model keys that includes 'at_fc' (the baseline)")
         check_fields(self, ("cos_scale", "robal_s", "inner_scale", "robal_r_eval_scale"), check_positive)
         check_choice("train_start", self.train_start, START_KINDS)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         self.check_schedule("milestones")  # as TrainConfig will check: fail here, before any data is loaded
         check_fields(self, ("rescale_tau", "norm_tau", "robal_m0", "robal_gamma", "kl_weight", "robal_n_tau_p"),
                      check_non_negative)

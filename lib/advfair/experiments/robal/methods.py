@@ -13,7 +13,7 @@ from ...objectives import Objective
 from ...splits import Split, long_tailed_split
 from ...trainer import TrainConfig
 from ..common import chapter_protocol, training_attack
-from .config import LR_SCHEDULES, RobalConfig
+from .config import RobalConfig
 
 MODEL_LABELS = {
     "plain": "plain (no AT)", "sml_bal": "AT-FC on Sml-Bal", "at_fc": "AT-FC", "la_post": "AT-FC + LA-post",
@@ -39,7 +39,7 @@ def splits(cfg: RobalConfig) -> tuple[Split, Split]:
 def train_config(cfg: RobalConfig) -> TrainConfig:
     # drop_last as in the released code: the tail classes are too small for a ragged last batch to be harmless.
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       schedule=LR_SCHEDULES[cfg.lr_schedule], milestones=cfg.milestones, augment=cfg.augment,
+                       schedule=cfg.schedule, milestones=cfg.milestones, augment=cfg.augment,
                        drop_last=True, seed=cfg.seed)
 
 

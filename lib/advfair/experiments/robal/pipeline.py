@@ -22,6 +22,7 @@ from ...evaluation import Points, feature_norm_ratio, head_middle_tail, predict,
 from ...evaluation.protocol import encode_labels
 from ...inference import Scale, deploy, posthoc
 from ..common import TEST_SEED_OFFSET, Run, weight_norms
+from ..roles import attack_roles
 from . import methods
 from .config import RobalConfig
 
@@ -52,9 +53,9 @@ def run(cfg: RobalConfig) -> dict:
         "classes": list(lt.data.classes), "counts": cfg.counts(), "groups": head_middle_tail(len(lt.data.classes)),
         "split_sizes": {"long_tailed": len(lt.train), "sml_bal": len(sml_bal.train), "val": len(lt.val),
                         "test": len(lt.test), "aa_points": len(test.subset)},
-        "attack_names": {"pgd": pgd, "cw": f"cw{cfg.eval_steps}", "pgd_scaled": tpgd_name(1 / cfg.logit_scale_attack,
-                                                                                          cfg.eval_steps),
-                         "fgsm": "fgsm" if cfg.fgsm else None, "mim": f"mim{cfg.eval_steps}" if cfg.mim else None},
+        "attack_roles": attack_roles(pgd=pgd, fgsm="fgsm" if cfg.fgsm else None, cw=f"cw{cfg.eval_steps}", aa="aa",
+                                     pgd_scaled=tpgd_name(1 / cfg.logit_scale_attack, cfg.eval_steps),
+                                     mim=f"mim{cfg.eval_steps}" if cfg.mim else None),
         "validation": {"la_post": la_post},
         "evaluations": records,
         "kappa": kappa_sweep(r, cfg, models["at_fc"], test, records["at_fc"]),

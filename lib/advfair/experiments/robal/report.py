@@ -9,6 +9,7 @@ from ...evaluation.paired import of_classes
 from ...tables import pct, untestable_notes, with_ci
 from ..common import attack_entry, bootstrap_args, evaluation, report
 from ..stability import verdict_readers
+from ..roles import role
 from . import claims
 from .claims import PAPER_ROWS, PAPER_TABLE3_BLOCK2, PAPER_TOLERANCE_PT
 from .methods import MODEL_LABELS
@@ -39,7 +40,7 @@ def setup_table(results: dict) -> pd.DataFrame:
 def main_table(results: dict) -> pd.DataFrame:
     """Table 1/2 style: every evaluation on the AA points (so clean, each attack and AA share their points),
     with the quoted paper numbers beside ours."""
-    n, scale = results["attack_names"], results["config"]["logit_scale_attack"]
+    n, scale = results["attack_roles"], results["config"]["logit_scale_attack"]
     rows = []
     for name, ev in results["evaluations"].items():
         h = headline(results, name, "subset")
@@ -62,7 +63,7 @@ def main_table(results: dict) -> pd.DataFrame:
 def group_table(results: dict, attacks: tuple[str, ...] = ("clean", "pgd", "aa")) -> pd.DataFrame:
     """Head / middle / tail accuracy (%) with 95% bootstrap CIs; every column on the AA points when "aa" is
     asked for, so the columns of one model share their points."""
-    n, groups = results["attack_names"], results["groups"]
+    n, groups = results["attack_roles"], results["groups"]
     points = "subset" if "aa" in attacks else "all"
     columns = {}
     for name in results["evaluations"]:
@@ -80,7 +81,7 @@ def _ci(estimate) -> str:
 
 
 def tail_summary(results: dict) -> str:
-    pgd, groups = results["attack_names"]["pgd"], results["groups"]
+    pgd, groups = role(results, "pgd"), results["groups"]
     lines = []
     for name in ("plain", "at_fc", "sml_bal"):
         if name not in results["evaluations"]:
@@ -94,7 +95,7 @@ def tail_summary(results: dict) -> str:
 
 def kappa_rows(results: dict) -> list[dict]:
     """Clean, PGD (all test points) and AA (AA points) of AT-FC at every kappa."""
-    pgd = results["attack_names"]["pgd"]
+    pgd = role(results, "pgd")
     rows = []
     for kappa in results["kappa"]["grid"]:
         e = Evaluation.from_json(results["kappa"]["evaluations"][f"{kappa:g}"])
@@ -112,7 +113,7 @@ def kappa_table(results: dict) -> pd.DataFrame:
 def remedy_table(results: dict) -> pd.DataFrame:
     """C4: AT-FC and its inference remedies (same weights, other test-time heads), clean / PGD on every test
     point and AA on the AA points, beside the quoted Table 1 rows."""
-    pgd, rows = results["attack_names"]["pgd"], []
+    pgd, rows = role(results, "pgd"), []
     for name in ("at_fc", "la_post", "rescale", "tau_norm"):
         if name not in results["evaluations"]:
             continue
@@ -159,7 +160,7 @@ def feature_norm_summary(results: dict) -> str:
     side = ("both below 1: the attack shrinks the features of both groups" if max(means) < 1 else
             "both above 1: the attack inflates the features of both groups" if min(means) > 1 else
             "one on each side of 1")
-    return (f"Feature-norm ratio ‖f(x+δ)‖/‖f(x)‖ of AT-FC under {results['attack_names']['pgd'].upper()} on every "
+    return (f"Feature-norm ratio ‖f(x+δ)‖/‖f(x)‖ of AT-FC under {results['attack_roles']['pgd'].upper()} on every "
             f"test point: mean {means[0]:.3f} over the {fooled.sum()} fooled points and {means[1]:.3f} over the "
             f"{robust.sum()} that stay robust ({side}). Paired difference: {v.parts[1].text()}.")
 
@@ -171,7 +172,7 @@ def quote(value: float, table: dict) -> str:
 
 def paper_comparison(results: dict) -> pd.DataFrame:
     """Paper number (quoted, with its table) vs ours (AA points), the profile, and a verdict."""
-    profile, n = results["config"]["profile"], results["attack_names"]
+    profile, n = results["config"]["profile"], results["attack_roles"]
     rows = []
     for name, (table, paper_row) in PAPER_ROWS.items():
         if name not in results["evaluations"]:

@@ -1,0 +1,83 @@
+"""advfair.calibration: the quality bars (fixed before any claim is read), the rule that picks the tier's
+configuration, and a resumable sweep that logs per-class validation curves."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advfair import calibration
+from advfair.calibration import BARS, Candidate, bars_met, choose, run_sweep
+from advfair.validation import ConfigError
+
+
+def test_the_bars_are_the_issues_numbers():
+    assert (BARS.class_clean, BARS.class_pgd_lower, BARS.lt_balanced_clean) == (0.10, 0.0, 0.30)
+    assert (BARS.class_clean_aim, BARS.class_pgd_aim) == (0.30, 0.10)
+
+
+def _counts(clean, pgd, size=1000):
+    return {"clean": list(clean), "pgd": list(pgd), "size": [size] * len(clean)}
+
+
+def test_every_class_must_be_recognised_and_robust_above_zero_with_its_interval():
+    good = _counts([500] * 10, [100] * 9 + [5])
+    assert all(b["met"] for b in bars_met(good, long_tailed=False).values())
+    weak = bars_met(_counts([500] * 9 + [99], [100] * 10), long_tailed=False)
+    assert not weak["every class clean"]["met"] and weak["every class clean"]["value"] == pytest.approx(0.099)
+    assert not bars_met(_counts([500] * 10, [100] * 9 + [0]), long_tailed=False)["every class PGD above 0"]["met"]
+    # one success in a thousand: the exact interval's lower bound is above 0
+    assert bars_met(_counts([500] * 10, [100] * 9 + [1]), long_tailed=False)["every class PGD above 0"]["met"]
+
+
+def test_a_long_tailed_model_needs_balanced_accuracy_and_every_tail_class_above_chance():
+    bars = bars_met(_counts([900, 800, 700, 500, 400, 300, 200, 150, 150, 140], [50] * 10), long_tailed=True)
+    assert bars["balanced clean"]["met"] and bars["every tail class above chance"]["met"]
+    bars = bars_met(_counts([900, 800, 700, 500, 400, 300, 200, 150, 150, 110], [50] * 10), long_tailed=True)
+    assert not bars["every tail class above chance"]["met"]  # 11 % of 1000: its lower bound is below 10 %
+    bars = bars_met(_counts([400, 400, 300, 300, 300, 300, 200, 200, 200, 200], [50] * 10), long_tailed=True)
+    assert not bars["balanced clean"]["met"] and bars["balanced clean"]["value"] == pytest.approx(0.28)
+
+
+def _record(name, cpu, met, long_tailed=False):
+    return {"candidate": {"name": name, "long_tailed": long_tailed}, "train_cpu_seconds": cpu,
+            "bars": {"a": {"met": True}, "b": {"met": met}}}
+
+
+def test_the_cheapest_candidate_that_clears_every_bar_is_chosen():
+    records = [_record("slow", 900, True), _record("cheap_fails", 100, False), _record("cheap", 300, True),
+               _record("lt", 50, True, long_tailed=True)]
+    assert choose(records, long_tailed=False)["candidate"]["name"] == "cheap"
+    assert choose(records, long_tailed=True)["candidate"]["name"] == "lt"
+    assert choose([_record("x", 1, False)], long_tailed=False) is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"objective": "mart"}, r"objective='mart' is not allowed"),
+    ({"long_tailed": True}, r"objective='pgd_at' is not allowed: expected at_fc for the long-tailed"),
+    ({"epochs": 0}, r"epochs=0 is not allowed"),
+    ({"train_per_class": 0}, r"train_per_class=0 is not allowed"),
+])
+def test_bad_candidates_are_refused(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        Candidate("bad", **kwargs)
+
+
+def test_the_sweep_logs_every_epoch_writes_each_candidate_and_resumes(tmp_path, monkeypatch):
+    tiny = Candidate("tiny", width=2, train_per_class=6, epochs=1, pretrain_epochs=1, batch_size=20)
+    sizes = {"val_per_class": 3, "test_per_class": 4}
+    [record] = run_sweep(tmp_path, candidates=(tiny,), device="cpu", log=lambda _: None, **sizes)
+    assert [(p["phase"], p["epoch"]) for p in record["curve"]] == [("clean", 1), ("adversarial", 1)]
+    assert record["curve"][0]["val"]["size"] == [3] * 10 and record["test"]["size"] == [4] * 10
+    assert record["train_images"] == 60 and set(record["bars"]) == {"every class clean", "every class PGD above 0"}
+    assert record["train_cpu_seconds"] > 0 and record["curve"][1]["train_seconds"] >= record["curve"][0]["train_seconds"]
+    assert json.loads((tmp_path / "tiny.json").read_text()) == record
+    monkeypatch.setattr(calibration, "run_candidate", lambda *a, **k: pytest.fail("a recorded candidate retrained"))
+    assert run_sweep(tmp_path, candidates=(tiny,), device="cpu") == [record]
+    with pytest.raises(ConfigError, match=r"candidate='nope' is not allowed"):
+        run_sweep(tmp_path, names=["nope"], candidates=(tiny,))
+
+
+def test_the_sweeps_candidates_are_distinct_and_valid():
+    names = [c.name for c in calibration.SWEEP]
+    assert len(set(names)) == len(names) and any(c.long_tailed for c in calibration.SWEEP)
