@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,11 +43,16 @@ class ModelCache:
 
     Training writes its per-epoch checkpoint next to the final weights, so an interrupted run resumes. In a run
     of several processes every process trains (together), process 0 writes, and the others wait for its writes.
+    `publish` (default: $ADVFAIR_PUBLISH_WEIGHTS) is a committed-weights folder every newly trained model is also
+    written to as it finishes: a long run of many models (the evidence tier) keeps each one as soon as it exists.
     """
 
-    def __init__(self, root: str | Path | None = None, committed: tuple[Path, ...] | None = None):
+    def __init__(self, root: str | Path | None = None, committed: tuple[Path, ...] | None = None,
+                 publish: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self.committed = tuple(Path(c) for c in committed) if committed is not None else default_weights_dirs()
+        publish = publish if publish is not None else os.environ.get("ADVFAIR_PUBLISH_WEIGHTS")
+        self.publish = Path(publish) if publish else None
 
     def path(self, spec: dict) -> Path:
         return self.root / f"{spec_key(spec)}.pt"
@@ -74,8 +80,11 @@ class ModelCache:
         history = train_fn(model, checkpoint)
         meta = {"spec": spec, "key": spec_key(spec), "history": history,
                 "train_seconds": training_seconds(history, time.perf_counter() - started)}
-        save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        save_atomic(state, path)
         write_json_atomic(meta, meta_path)
+        if self.publish is not None:
+            weights.commit(state, meta, self.publish)
         remove(checkpoint)
         distributed.barrier()  # every process now sees the entry process 0 wrote
         return model.eval(), {**meta, "from_cache": False}

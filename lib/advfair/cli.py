@@ -145,8 +145,8 @@ def summary(chapter, results: dict) -> str:
 def _stability(args: argparse.Namespace) -> int:
     chapter = get_chapter(args.chapter)
     in_book = args.into_book or args.refresh or args.extend  # these two change an existing file: the book's by default
-    out = args.out or (stability_path(args.chapter, results_dir()) if in_book
-                       else RUNS_DIR / f"{args.chapter}_stability_{_timestamp()}" / f"{args.chapter}_stability.json")
+    book_file = stability_path(args.chapter, results_dir(), args.profile)
+    out = args.out or (book_file if in_book else RUNS_DIR / f"{args.chapter}_stability_{_timestamp()}" / book_file.name)
     checked_output(out, args.into_book, writes_beside=True)
     if args.refresh:
         refresh_stability(chapter, out)
@@ -185,13 +185,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         fail("--out", str(out), "a folder for the candidates' records")
     checked_output(out / "candidate.json", args.into_book, writes_beside=True)
     records = calibration.run_sweep(out, names=args.only, device=args.device)
-    for r in records:
-        bars = "clears every bar" if all(b["met"] for b in r["bars"].values()) else "misses: " + ", ".join(
-            k for k, b in r["bars"].items() if not b["met"])
-        print(f"{r['candidate']['name']:<20} {r['train_cpu_seconds'] / 60:6.1f} CPU-min  clean "
-              f"{calibration.balanced_accuracy(r['test'], 'clean'):.3f} (worst "
-              f"{calibration.worst_class(r['test'], 'clean'):.3f})  PGD {calibration.balanced_accuracy(r['test'], 'pgd'):.3f}"
-              f" (worst {calibration.worst_class(r['test'], 'pgd'):.3f})  {bars}")
+    for row in calibration.sweep_table(records):
+        print("  ".join(f"{k} {v}" for k, v in row.items()))
     for kind, long_tailed in (("balanced", False), ("long-tailed", True)):
         chosen = calibration.choose(records, long_tailed=long_tailed)
         print(f"{kind}: {chosen['candidate']['name'] if chosen else 'no candidate clears every bar'}")

@@ -6,7 +6,8 @@ the Makefile (which sets the same folders explicitly), so that every way of runn
 - Trained models: $ADVFAIR_CACHE_DIR; else `.cache/advfair` in the checkout, where `make book` puts them, so a
   CLI or papermill rerun reuses them; else (an installed package, no checkout) ~/.cache/advfair/models.
 - Committed weights (`advfair.weights`), which the model cache reads before it trains: $ADVFAIR_WEIGHTS_DIR; else
-  `book/weights` in the checkout; else none.
+  `book/weights` in the checkout; else none. ($ADVFAIR_PUBLISH_WEIGHTS, read by the cache, names a folder every
+  newly trained model is also written to.)
 """
 from __future__ import annotations
 

@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     _chapter_arguments(stab)
     stab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     stab.add_argument("--out", type=Path, default=None,
-                      help="default: runs/<chapter>_stability_<UTC time>/<chapter>_stability.json; with --into-book "
-                           "(and for --refresh, --extend), book/results/<chapter>_stability.json")
+                      help="default: runs/<chapter>_stability_<UTC time>/<file>; with --into-book (and for "
+                           "--refresh, --extend), book/results/<file>; <file> is <chapter>_stability.json for "
+                           "the cpu profile, <chapter>_<profile>_stability.json for another")
     stab.add_argument("--refresh", action="store_true", help="recompute the verdicts and key numbers of an existing "
                                                              "stability file from its saved per-seed results (no training)")
     stab.add_argument("--kernels", nargs="+", default=[], metavar="KERNELS",

@@ -257,3 +257,16 @@ def test_committed_weights_are_found_before_training_and_checked(tmp_path):
     with pytest.raises(ConfigError, match="damaged or was replaced"):
         fresh.get_or_train(spec, nn.Linear(3, 2), _tiny_training(calls))
     assert calls == [1]
+
+
+def test_a_publishing_cache_writes_every_model_it_trains_into_the_committed_folder(tmp_path, monkeypatch):
+    calls, spec = [], {**SPEC, "tag": "published"}
+    monkeypatch.setenv("ADVFAIR_PUBLISH_WEIGHTS", str(tmp_path / "weights"))
+    trained, _ = ModelCache(tmp_path / "local", committed=()).get_or_train(spec, nn.Linear(3, 2), _tiny_training(calls))
+    published = tmp_path / "weights" / f"{spec_key(spec)}.safetensors"
+    assert published.is_file() and calls == [1]
+    monkeypatch.delenv("ADVFAIR_PUBLISH_WEIGHTS")
+    model, meta = ModelCache(tmp_path / "fresh", committed=(tmp_path / "weights",)).get_or_train(
+        spec, nn.Linear(3, 2), _tiny_training(calls))
+    assert calls == [1] and meta["from_cache"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values()))

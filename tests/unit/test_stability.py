@@ -343,3 +343,25 @@ def test_a_record_made_before_verdicts_were_stored_asks_for_a_refresh(pooled_rec
     # a stale old record is never read for pooling: no error
     (v,) = pooled_verdicts("fake", this_run(1, FakeConfig.make("cpu", size=5).config_hash()), pooled_rules)
     assert v.runs == 1
+
+
+def test_each_profile_has_its_own_stability_file_and_a_run_pools_with_its_profiles(chapter, tmp_path, monkeypatch):
+    """The smoke tier's file keeps its name; another profile's (the evidence tier) is <chapter>_<profile>_...,
+    written by a run of that profile and read by the verdicts of that profile's results only."""
+    ch, _ = chapter
+    profiled = dataclasses.replace(ch, config=ProfiledConfig)
+    assert stability_path("fake", tmp_path) == tmp_path / "fake_stability.json"
+    assert stability_path("fake", tmp_path, "evidence") == tmp_path / "fake_evidence_stability.json"
+    monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(tmp_path))
+    record = run_stability(profiled, [0, 1], profile="evidence")
+    assert (tmp_path / "fake_evidence_stability.json").is_file() and not (tmp_path / "fake_stability.json").exists()
+    assert load_stability("fake", tmp_path, "evidence")["profile"] == "evidence" and load_stability("fake", tmp_path) is None
+    evidence = {"seed": 1, "config": {"seed": 1, "profile": "evidence"}, "config_hash": record["config_hash"]}
+    assert pooled_verdicts("fake", evidence, verdicts)[0].runs == 2
+    smoke = {**evidence, "config": {"seed": 1, "profile": "cpu"}}
+    assert pooled_verdicts("fake", smoke, verdicts)[0].seeds_text() == "no stability file"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfiledConfig(FakeConfig):
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": {"size": 7}}

@@ -42,8 +42,11 @@ SCHEMA = "advfair.stability/1"
 TOLERANCE_SDS = 4.0
 TOLERANCE_FLOOR = 0.03
 # Kernel sets a CPU run can be forced to (set before torch starts, so each runs in its own process).
-def stability_path(chapter: str, directory: Path | None = None) -> Path:
-    return (directory or results_dir()) / f"{chapter}_stability.json"
+def stability_path(chapter: str, directory: Path | None = None, profile: str = "cpu") -> Path:
+    """The stability file of a chapter's profile: <chapter>_stability.json for the cpu profile (the book's smoke
+    tier), <chapter>_<profile>_stability.json for another (the evidence tier's, a paper run's)."""
+    name = f"{chapter}_stability.json" if profile == "cpu" else f"{chapter}_{profile}_stability.json"
+    return (directory or results_dir()) / name
 
 
 def seed_record(chapter: Chapter, results: dict) -> dict:
@@ -65,7 +68,7 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
         fail("seed", overrides["seed"], "no seed override: the seeds come from --seeds")
     _check_kernels(kernels)
     started = time.perf_counter()
-    out = out or stability_path(chapter.name)
+    out = out or stability_path(chapter.name, profile=profile)
     configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
     per_seed, files = {}, {}
     for s, cfg in configs.items():
@@ -136,7 +139,7 @@ def refresh_stability(chapter: Chapter, path: Path | None = None) -> dict:
     """Recompute every seed's verdicts and key numbers from the per-seed results files the stability run saved
     (after a change to the chapter's claims, no retraining); timings, commit and machine stay the run's."""
     path = path or stability_path(chapter.name)
-    record = load_stability(chapter.name, path.parent)
+    record = read_stability(path)
     if record is None:
         fail("stability file", str(path), "an existing file: run the stability command without --refresh first")
     for seed, name in record["results_files"].items():
@@ -146,8 +149,12 @@ def refresh_stability(chapter: Chapter, path: Path | None = None) -> dict:
     return record
 
 
-def load_stability(chapter: str, directory: Path | None = None) -> dict | None:
-    path = stability_path(chapter, directory)
+def load_stability(chapter: str, directory: Path | None = None, profile: str = "cpu") -> dict | None:
+    """The chapter's stability file of `profile` (None when there is none)."""
+    return read_stability(stability_path(chapter, directory, profile))
+
+
+def read_stability(path: Path) -> dict | None:
     if not path.exists():
         return None
     record = json.loads(path.read_text())
@@ -191,7 +198,7 @@ def pooled_verdicts(chapter: str, results: dict, rules: Callable[[dict], list[Ve
     """The chapter's decisions for `results`: each claim pooled (`advfair.verdicts.pool`) over this run and the
     other training seeds of the committed stability file when it was made for the same config, with every
     run's own verdict shown beside it. Without such a file, the pool is this run alone."""
-    record = load_stability(chapter, results_dir())
+    record = load_stability(chapter, results_dir(), results["config"].get("profile", "cpu"))
     record_matches = record is not None and record["config_hash"] == results["config_hash"]
     runs = claim_stability(record, results["config_hash"])
     seed = results["config"]["seed"]
