@@ -14,7 +14,7 @@ import time
 import torch
 
 from ...evaluation import Evaluation, Points, mean_logit_margin, per_class_accuracy, tpgd_name, zero_gradient_fraction
-from ...inference import class_bias
+from ...methods import catalogue
 from ..common import Run, weight_norms
 from ..roles import attack_roles
 from . import methods
@@ -98,6 +98,9 @@ def pick_bias(rows: list[dict], tolerance: float) -> float:
     return max(within, key=lambda row: (row["val_target_class"], -row["bias"]))["bias"]
 
 
+served_bias = catalogue.entry("pgd_at_bias").served  # the tweak's served head: z_worst += b
+
+
 def bias_sweep(r: Run, cfg: ClasswiseConfig, t: methods.Track, model: torch.nn.Module, val: Points, test: Points,
                val_ev: Evaluation, test_ev: Evaluation, worst: int, pgd: str) -> dict:
     """Inference-time tweak z_worst += b, attacked as served. Each b gets PGD on validation and on test (the
@@ -109,7 +112,7 @@ def bias_sweep(r: Run, cfg: ClasswiseConfig, t: methods.Track, model: torch.nn.M
     test_protocol = methods.pgd_only(methods.test_protocol(cfg, t, (1.0,)), pgd)
     rows = []
     for b in sorted(cfg.bias_grid):
-        spec = class_bias(num_classes, worst, b)
+        spec = served_bias(num_classes, worst, b)
         v = val_ev if b == 0 else r.evaluate(t.key(f"bias_{b:g}_val"), model, val, val_protocol, spec=spec)[0]
         e = test_ev if b == 0 else r.evaluate(t.key(f"bias_{b:g}_test"), model, test, test_protocol, spec=spec)[0]
         val_pc = per_class_accuracy(v.correct(pgd), v.labels(), num_classes)
@@ -121,7 +124,7 @@ def bias_sweep(r: Run, cfg: ClasswiseConfig, t: methods.Track, model: torch.nn.M
                      "test_clean": float((e.predicted("clean") == e.labels()).mean())})
     picked = pick_bias(rows, cfg.bias_tolerance)
     _, record = r.evaluate(t.key("pgd_at_bias"), model, test, methods.test_protocol(cfg, t, ()),
-                           spec=class_bias(num_classes, worst, picked), model_key="pgd_at")
+                           spec=served_bias(num_classes, worst, picked), model_key="pgd_at")
     r.timed(t.key("bias_sweep"), started)
     return {"target_class": worst, "rows": rows, "picked": picked, "evaluation": record}
 

@@ -28,6 +28,11 @@ def is_dummy(key: str) -> bool:
     return key.startswith(DUMMY_PREFIXES)
 
 
+def served_spec(num_classes: int, dummy: bool) -> tuple:
+    """The inference spec a model is served with: DUCAT's recovery (its catalogue entry's) for a 2C model."""
+    return catalogue.entry("ducat").served(num_classes) if dummy else ()
+
+
 def split(cfg: DucatConfig) -> Split:
     return balanced_split(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
                           test_per_class=cfg.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
@@ -80,7 +85,7 @@ def attack_roles_of(cfg: DucatConfig) -> dict:
     """The protocol's attacks by role: PGD is the paper's dummy-unaware one (on the raw 2C logits), the aware ones
     attack the recovered prediction through its views, and AutoAttack attacks the served (pairmax) model."""
     return attack_roles(pgd=f"pgd{cfg.unaware_steps}_raw2C", aa="aa_pairmax",
-                        aware=[f"pgd{cfg.aware_steps}_merged", f"pgd{cfg.aware_steps}_dawa"])
+                        aware=[f"pgd{cfg.aware_steps}_{view}" for view in catalogue.entry("ducat").aware])
 
 
 def protocol(cfg: DucatConfig, *, aware: bool = True, aa: bool = True) -> Protocol:

@@ -22,7 +22,7 @@ from torch import nn
 
 from ...evaluation import Points, Protocol, evaluate
 from ...files import remove
-from ...inference import attack_view, check_outputs, deploy, recovery
+from ...inference import attack_view, check_outputs, deploy
 from ...models import eval_mode
 from ...objectives import Objective
 from ...selection import last_epoch, train_selected
@@ -51,7 +51,7 @@ def run(cfg: DucatConfig) -> dict:
             resume_from=prefixes.get("ducat") if key.startswith("ducat_wb") else None, prefixes=prefixes)
     for prefix in prefixes.values():
         remove(prefix)
-    served = {key: serve(model, num_classes, methods.is_dummy(key)) for key, model in models.items()}
+    served = {key: deploy(model, methods.served_spec(num_classes, methods.is_dummy(key))) for key, model in models.items()}
 
     records = {}
     for key, model in models.items():
@@ -83,18 +83,13 @@ def protocol_for(cfg: DucatConfig, key: str) -> Protocol:
     return methods.protocol(cfg, aa=False)
 
 
-def serve(model: nn.Module, num_classes: int, dummy: bool) -> nn.Module:
-    """The module metrics see: a 2C model with recovery (PairMax), a C-way model as it is."""
-    return deploy(model, recovery(num_classes) if dummy else ())
-
-
 def evaluate_model(r: Run, cfg: DucatConfig, key: str, model: nn.Module, points: Points, protocol: Protocol, *,
                    transfer: dict[str, nn.Module] | None = None, label: str | None = None) -> dict:
     """One model under `protocol`, served with recovery if it has a 2C head; the raw 2C argmax ("raw2C") and
     the `transfer` models' predictions are side heads on the same points. Fails on a head of the wrong width."""
     num_classes, dummy = len(points.classes), methods.is_dummy(key)
     check_outputs(model, points.x, num_classes, dummy=dummy)
-    spec = recovery(num_classes) if dummy else ()
+    spec = methods.served_spec(num_classes, dummy)
     views = {s.view: attack_view(s.view, model, num_classes, dummy=dummy, dawa_weight=cfg.dawa_weight)
              for s in protocol.attacks.values() if s.view is not None}
     side = {**({"raw2C": model} if dummy else {}), **(transfer or {})}
@@ -157,5 +152,5 @@ def validation_accuracy(cfg: DucatConfig, model: nn.Module, val: Points, dummy: 
     view = {cfg.select_view: attack_view(cfg.select_view, model, len(val.classes), dummy=dummy,
                                          dawa_weight=cfg.dawa_weight)}
     with eval_mode(model):
-        e = evaluate(serve(model, len(val.classes), dummy), val, protocol, views=view)
+        e = evaluate(deploy(model, methods.served_spec(len(val.classes), dummy)), val, protocol, views=view)
     return float(e.correct("select").mean())

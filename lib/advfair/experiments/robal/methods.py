@@ -7,7 +7,7 @@ from torch import nn
 
 from ...data import class_balanced_indices
 from ...evaluation import AttackSpec, Protocol, standard_attacks
-from ...inference import Step, posthoc, rescaling, weight_normalisation
+from ...inference import Step
 from ...methods import catalogue
 from ...objectives import Objective
 from ...splits import Split, long_tailed_split
@@ -93,13 +93,18 @@ def served(cfg: RobalConfig, name: str, la_post_tau: float, at_fc: nn.Module) ->
     released code serves it (scale robal_r_eval_scale, no shift) and at scale s; LA-post, re-scaling and
     tau-normalisation (Table 1's inference remedies) on AT-FC's weights."""
     counts = cfg.counts()
-    heads = {"la_post": ("at_fc", posthoc(counts, la_post_tau)),
-             "rescale": ("at_fc", rescaling(counts, cfg.rescale_tau)),
-             "tau_norm": ("at_fc", weight_normalisation(at_fc.head.weight, at_fc.head.bias, cfg.norm_tau)),
-             "robal_n": ("robal_n", posthoc(counts, cfg.robal_n_tau_p, cfg.robal_s)),
-             "robal_r": ("robal_r", posthoc(counts, 0.0, cfg.robal_r_eval_scale)),
-             "robal_r_s": ("robal_r", posthoc(counts, 0.0, cfg.robal_s))}
-    return heads.get(name, (name, ()))
+    # entry -> (the trained model it serves, the arguments of the entry's served head)
+    heads = {"la_post": ("at_fc", (counts, la_post_tau)),
+             "rescale": ("at_fc", (counts, cfg.rescale_tau)),
+             "tau_norm": ("at_fc", (at_fc.head.weight, at_fc.head.bias, cfg.norm_tau)),
+             "robal_n": ("robal_n", (counts, cfg.robal_n_tau_p, cfg.robal_s)),
+             "robal_r": ("robal_r", (counts, 0.0, cfg.robal_r_eval_scale))}
+    if name == "robal_r_s":  # RoBal-R served at its training scale s (a variant of the entry's head)
+        return "robal_r", catalogue.entry("robal_r").served(counts, 0.0, cfg.robal_s)
+    if name not in heads:
+        return name, ()
+    trained, args = heads[name]
+    return trained, catalogue.entry(name).served(*args)
 
 
 def test_protocol(cfg: RobalConfig, *, standard_aa: bool = False) -> Protocol:
