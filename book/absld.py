@@ -319,6 +319,7 @@ else:
 # | η_τ and the KL scale (`cpu`) | η_τ = 0.1 per epoch over 300 epochs; KL averaged over B×C | `cpu`: η_τ and the KL scale as the scale notes above say; `paper`: the code's values | six epochs instead of 300 (see the config's comments) |
 # | student architecture (`paper`) | ResNet-18 (CIFAR variant) | the library's PreAct ResNet-18; MobileNet-v2 {cite}`sandler2018mobilenetv2` (CIFAR form) is in `advfair.mobilenet` | the library's ResNet-18 |
 # | teacher (`paper`) | TRADES' released WRN-34-10 (`model_cifar_wrn.pt`) | trained here with TRADES' own settings if absent from the model cache | no downloads |
+# | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
 #
 # The rows that depend on this run's scale, with its numbers, and what the teacher's own evaluation says of it:
 

@@ -308,6 +308,7 @@ else:
 # | evaluation PGD | — | per-point early stop: a point counts as broken at the first iterate that fools the model | worst-case evaluation, faster; never weaker than the last iterate on the broken points |
 # | datasets | MNIST, CIFAR-10/100, SVHN, STL-10, ImageNet | CIFAR-10 and MNIST (CIFAR-100 and SVHN via `dataset=`) | scope |
 # | C8a retraining | ICLR version | not run | optional; exercise 4 |
+# | several GPUs (`torchrun`) | not public (one GPU is the usual setting) | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
 #
 # ## Exercises
 #

@@ -303,6 +303,7 @@ else:
 # | DAWA | a weighted attack on y and y + C (weights not available to us) | an equal-weight reconstruction (`dawa_weight`) | reconstruction |
 # | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`); Consistency-AT not implemented | scope |
 # | datasets | CIFAR-10, CIFAR-100, Tiny-ImageNet | CIFAR-10 (CIFAR-100 via `dataset=`) | scope |
+# | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
 #
 # ## Exercises
 #

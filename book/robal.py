@@ -326,6 +326,7 @@ else:
 # | CW attack | CW-hinge loss with κ = 50 (released test code) | the same | `cw_loss` of `standard_attacks` |
 # | "AA" | APGD-CE + APGD-T | the same subset; standard AA only in the `paper` profile | `standard_aa` |
 # | released-code portability (`.cuda()` everywhere, mmcv 1.x configs, uint8 masks) | — | reimplemented in plain PyTorch | — |
+# | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm (a run on N processes is another draw of the same training: README, "On several GPUs") | none |
 #
 # ## Exercises
 #

@@ -260,5 +260,8 @@ def deviations_table(results: dict) -> pd.DataFrame:
         ("evaluation", f"spec CPU plan (quoted): {SPEC_CPU_EVAL}",
          f"{results['split_sizes']['test']} test points; PGD-100 × {cfg['restarts']}, AutoAttack and Square on "
          f"{results['split_sizes']['check']}", "CPU budget of the chapter"),
+        ("several GPUs (torchrun)", "one GPU", "each process normalises with the batch statistics of its own share of "
+         "the global batch; the running statistics are process 0's; no SyncBatchNorm",
+         "a run on N processes is another draw of the same training (README, \"On several GPUs\")"),
     ]
     return pd.DataFrame(rows, columns=["item", "ALP code / spec (quoted)", "this book", "why"]).set_index("item")
