@@ -14,6 +14,7 @@
 # ---
 
 # %% [markdown]
+#
 # %% [markdown]
 # # How the scale was chosen
 #
@@ -108,9 +109,13 @@ if records:
 lines = []
 for kind, long_tailed in (("balanced CIFAR-10", False), ("long-tailed CIFAR-10-LT", True)):
     ran = [r for r in records if r["candidate"]["long_tailed"] == long_tailed]
+    planned = sum(c.long_tailed == long_tailed for c in calibration.SWEEP)
     chosen = calibration.choose(records, long_tailed=long_tailed)
     if not ran:
         lines.append(f"- **{kind}:** no candidate recorded yet.")
+    elif chosen is None and len(ran) < planned:
+        lines.append(f"- **{kind}:** none of the {len(ran)} candidates recorded so far (of {planned}) clears every "
+                     "bar; the sweep goes on.")
     elif chosen is None:
         lines.append(f"- **{kind}:** no candidate clears every bar within the sweep; the chapters that need it use "
                      "the nearest honest alternative, labelled as such.")
