@@ -6,7 +6,8 @@ A formula is its loss function (or objective class) and every function, class an
 the loss reaches by name, however deep: `trades_loss` brings its inner maximisation and its KL term along.
 
 Tokens, not the syntax tree: `ast.dump` changes between Python versions, the token stream of the same source does
-not, so a key (and a committed model found by it) does not depend on the interpreter.
+not (with each f-string kept whole, as 3.11 tokenizes it), so a key (and a committed model found by it) does not
+depend on the interpreter (tests/unit/test_fingerprint.py compares 3.11 with the other Pythons it finds).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ _SKIPPED = (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER
 # Blocks and statements as marks, so that the indentation's width and the line breaks do not count.
 _MARKS = {tokenize.INDENT: "{", tokenize.DEDENT: "}", tokenize.NEWLINE: ";"}
 _BLOCKS = (tokenize.INDENT, tokenize.DEDENT)  # kept on a docstring's line too: they open and close a block
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)  # Python 3.12 and later
+_FSTRING_END = getattr(tokenize, "FSTRING_END", None)
 
 
 def _docstring_lines(tree: ast.AST) -> set[int]:
@@ -38,11 +41,33 @@ def _docstring_lines(tree: ast.AST) -> set[int]:
 
 def normalised_source(obj: object) -> str:
     """The source of a function or class as its tokens, one space apart, without comments and docstrings."""
-    source = textwrap.dedent(inspect.getsource(obj))
+    return normalise(textwrap.dedent(inspect.getsource(obj)))
+
+
+def normalise(source: str) -> str:
+    """`source` as its tokens, one space apart, without comments and docstrings (an f-string is one token, as
+    Python 3.11 reads it: 3.12 splits it into parts, which would change the fingerprint with the interpreter)."""
     docstrings = _docstring_lines(ast.parse(source))
-    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-    return " ".join(_MARKS.get(tok.type, tok.string) for tok in tokens if tok.type not in _SKIPPED and
-                    (tok.start[0] not in docstrings or tok.type in _BLOCKS))
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    at = lambda pos: offsets[pos[0] - 1] + pos[1]  # (row, col) -> index into `source`
+    out: list[str] = []
+    depth, start = 0, None
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == _FSTRING_START:
+            depth, start = depth + 1, start if depth else tok.start
+            continue
+        if depth:
+            if tok.type == _FSTRING_END:
+                depth -= 1
+                if not depth:
+                    out.append(source[at(start):at(tok.end)])
+            continue
+        if tok.type not in _SKIPPED and (tok.start[0] not in docstrings or tok.type in _BLOCKS):
+            out.append(_MARKS.get(tok.type, tok.string))
+    return " ".join(out)
 
 
 def _names(obj: object) -> set[str]:

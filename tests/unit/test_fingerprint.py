@@ -4,18 +4,22 @@ does not."""
 from __future__ import annotations
 
 import importlib
+import shutil
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from advfair import attacks, data, models, trainer
+from advfair import attacks, data, fingerprint, models, trainer
 from advfair.cache import spec_key
 from advfair.fingerprint import formula_fingerprint, normalised_source
 from advfair.objectives import make_objective
 from advfair.trainer import TrainConfig
 from advfair.training import code_versions, model_spec_of
 
+LIB = Path(fingerprint.__file__).parent
 HELPER = '''
 SCALE = {scale}
 
@@ -112,3 +116,29 @@ def test_bumping_a_body_version_changes_only_its_models_keys(monkeypatch):
 
 def test_every_model_body_has_a_version():
     assert set(models.BODY_VERSIONS) == {models.canonical_model(name) for name in models.MODELS}
+
+
+def _other_pythons() -> list[str]:
+    """Interpreters other than this one, of the versions whose tokenizer differs (3.12 splits f-strings)."""
+    found = {shutil.which(f"python3.{minor}") for minor in (12, 13)}
+    found |= {str(p) for p in Path.home().glob(".pyenv/versions/3.1[23].*/bin/python")}
+    # a version manager's shim may name a Python it cannot start: keep the ones that run
+    return sorted(p for p in found if p and subprocess.run([p, "-c", "pass"], capture_output=True).returncode == 0)
+
+
+def test_the_normalised_library_is_the_same_under_every_python_found():
+    """A key must not depend on the interpreter: the library's every module normalises to the same tokens under
+    the other Pythons this machine has (run without importing advfair, which needs torch)."""
+    others = _other_pythons()
+    if not others:
+        pytest.skip("no Python 3.12 or 3.13 on this machine")
+    script = ("import importlib.util, glob, hashlib, sys\n"
+              f"spec = importlib.util.spec_from_file_location('fp', {str(Path(fingerprint.__file__))!r})\n"
+              "fp = importlib.util.module_from_spec(spec); spec.loader.exec_module(fp)\n"
+              "h = hashlib.sha256()\n"
+              f"for p in sorted(glob.glob({str(LIB) + '/**/*.py'!r}, recursive=True)):\n"
+              "    h.update(fp.normalise(open(p).read()).encode())\n"
+              "print(h.hexdigest())\n")
+    digests = {python: subprocess.run([python, "-c", script], capture_output=True, text=True, check=True).stdout
+               for python in [sys.executable, *others]}
+    assert len(set(digests.values())) == 1, digests
