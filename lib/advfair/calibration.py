@@ -36,6 +36,7 @@ from .validation import check_choice, check_number, check_positive, fail
 SCHEMA = "advfair.calibration/1"
 EPS, EVAL_STEPS, EVAL_ALPHA = 8 / 255, 10, 2 / 255  # the chapters' radius; PGD-10, as the probe evaluated
 VAL_PER_CLASS = 100  # the fixed validation split of the curves
+LT_N_MAX = 4950  # the long-tailed head class (RoBal's paper profile's n_max)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Candidate:
     name: str
     width: int = 16  # the small CNN's width
     train_per_class: int | None = 1000  # balanced CIFAR-10 (None: the whole training pool)
-    long_tailed: bool = False  # RoBal's CIFAR-10-LT instead (n_max 5000, ratio 0.02: 13,996 images)
+    long_tailed: bool = False  # RoBal's CIFAR-10-LT instead (ratio 0.02, n_max LT_N_MAX)
     objective: str = "pgd_at"  # a catalogue entry: pgd_at, trades or at_fc
     epochs: int = 10  # adversarial epochs
     pretrain_epochs: int = 0  # clean epochs before them (adversarial fine-tuning of a clean model)
@@ -97,7 +98,8 @@ def split_of(c: Candidate, data_dir: str | None = None, *, val_per_class: int = 
              test_per_class: int | None = None) -> Split:
     """The candidate's training images, the fixed validation split and the test set (None: all of it)."""
     if c.long_tailed:
-        return long_tailed_split("cifar10", n_max=5000, imbalance=0.02, val_per_class=val_per_class,
+        # n_max 4950, as RoBal's paper profile: at 5000 the head class leaves no image for the validation split
+        return long_tailed_split("cifar10", n_max=LT_N_MAX, imbalance=0.02, val_per_class=val_per_class,
                                  test_per_class=test_per_class, data_seed=0, data_dir=data_dir)
     return balanced_split("cifar10", train_per_class=c.train_per_class, val_per_class=val_per_class,
                           test_per_class=test_per_class, seed=0, data_dir=data_dir)
