@@ -98,8 +98,8 @@ def split_of(c: Candidate, data_dir: str | None = None, *, val_per_class: int = 
              test_per_class: int | None = None) -> Split:
     """The candidate's training images, the fixed validation split and the test set (None: all of it)."""
     if c.long_tailed:
-        # n_max 4950, as RoBal's paper profile: at 5000 the head class leaves no image for the validation split
-        return long_tailed_split("cifar10", n_max=LT_N_MAX, imbalance=0.02, val_per_class=val_per_class,
+        # n_max 4950, as RoBal's paper profile: the head class leaves 50 images for a validation split
+        return long_tailed_split("cifar10", n_max=LT_N_MAX, imbalance=0.02, val_per_class=min(val_per_class, 50),
                                  test_per_class=test_per_class, data_seed=0, data_dir=data_dir)
     return balanced_split("cifar10", train_per_class=c.train_per_class, val_per_class=val_per_class,
                           test_per_class=test_per_class, seed=0, data_dir=data_dir)
