@@ -37,6 +37,7 @@ SCHEMA = "advfair.calibration/1"
 EPS, EVAL_STEPS, EVAL_ALPHA = 8 / 255, 10, 2 / 255  # the chapters' radius; PGD-10, as the probe evaluated
 VAL_PER_CLASS = 100  # the fixed validation split of the curves
 LT_N_MAX = 4950  # the long-tailed head class (RoBal's paper profile's n_max)
+LT_VAL_PER_CLASS = 5000 - LT_N_MAX  # what the head class leaves of CIFAR-10's 5,000 training images per class
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ def split_of(c: Candidate, data_dir: str | None = None, *, val_per_class: int = 
              test_per_class: int | None = None) -> Split:
     """The candidate's training images, the fixed validation split and the test set (None: all of it)."""
     if c.long_tailed:
-        # n_max 4950, as RoBal's paper profile: the head class leaves 50 images for a validation split
-        return long_tailed_split("cifar10", n_max=LT_N_MAX, imbalance=0.02, val_per_class=min(val_per_class, 50),
+        return long_tailed_split("cifar10", n_max=LT_N_MAX, imbalance=0.02,
+                                 val_per_class=min(val_per_class, LT_VAL_PER_CLASS),
                                  test_per_class=test_per_class, data_seed=0, data_dir=data_dir)
     return balanced_split("cifar10", train_per_class=c.train_per_class, val_per_class=val_per_class,
                           test_per_class=test_per_class, seed=0, data_dir=data_dir)
