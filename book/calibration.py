@@ -42,10 +42,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from advfair import calibration, plots
+from advfair import calibration, plots, tables
 from advfair.experiments import check_parameters, results_dir
 
 check_parameters(globals(), _declared)  # papermill only warns about a parameter this page does not take
+tables.show_full_cells()
 folder = Path(records_folder) if records_folder is not None else results_dir() / "calibration"
 records = calibration.load_sweep(folder) if folder.is_dir() else []
 
