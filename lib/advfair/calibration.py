@@ -210,11 +210,30 @@ def run_sweep(out_dir: Path, *, names: Sequence[str] = (), candidates: Sequence[
     return records
 
 
-def choose(records: Sequence[dict], *, long_tailed: bool) -> dict | None:
-    """The cheapest candidate (training CPU seconds) of one kind that clears every bar; None if none does."""
+def choose(records: Sequence[dict], *, long_tailed: bool, objective: str | None = None) -> dict | None:
+    """The cheapest candidate (training CPU seconds) of one kind, trained with `objective` if given, that clears
+    every bar; None if none does."""
     passing = [r for r in records if r["candidate"]["long_tailed"] == long_tailed
-               and all(b["met"] for b in r["bars"].values())]
+               and objective in (None, r["candidate"]["objective"]) and all(b["met"] for b in r["bars"].values())]
     return min(passing, key=lambda r: r["train_cpu_seconds"], default=None)
+
+
+# The evidence tier trains every balanced CIFAR-10 model with one candidate's data, network and schedule: the
+# cheapest whose PGD-AT clears every bar (`choose(records, long_tailed=False, objective=TIER_OBJECTIVE)` on the
+# book's records; a test holds the two together). PGD-AT decides, because it is the baseline every chapter
+# compares against and the objective that collapses a class first: a TRADES-only choice could not train it.
+TIER_OBJECTIVE = "pgd_at"
+TIER = "w16_full"
+
+
+def tier_fields() -> dict:
+    """The chapter-config fields the evidence tier takes from the chosen candidate (each chapter's `evidence`
+    profile starts from these): its network width, training data, schedule and training attack, and the
+    calibration's validation split."""
+    c = next(c for c in SWEEP if c.name == TIER)
+    return {"width": c.width, "train_per_class": c.train_per_class, "val_per_class": VAL_PER_CLASS,
+            "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "schedule": "cosine", "augment": True,
+            "train_steps": c.train_steps, "train_alpha": c.train_alpha, "eps": EPS}
 
 
 def load_sweep(directory: Path) -> list[dict]:

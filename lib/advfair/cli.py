@@ -161,7 +161,8 @@ def _stability(args: argparse.Namespace) -> int:
     overrides = _config(args)
     for seed in args.seeds:  # validate every config before the first, long, run
         _make_config(chapter, args.profile, {**overrides, "seed": seed})
-    record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out, kernels=args.kernels)
+    record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out, kernels=args.kernels,
+                           resume=args.resume)
     print(f"wrote {out} ({record['seconds']['wall']:.0f} s, seeds {args.seeds}, kernels {args.kernels or 'default'})")
     return 0
 
@@ -190,6 +191,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     for kind, long_tailed in (("balanced", False), ("long-tailed", True)):
         chosen = calibration.choose(records, long_tailed=long_tailed)
         print(f"{kind}: {chosen['candidate']['name'] if chosen else 'no candidate clears every bar'}")
+    tier = calibration.choose(records, long_tailed=False, objective=calibration.TIER_OBJECTIVE)
+    print(f"evidence tier (the cheapest whose {calibration.TIER_OBJECTIVE} clears every bar): "
+          f"{tier['candidate']['name'] if tier else 'none'}; the profiles train with {calibration.TIER}")
     print(f"records in {out}")
     return 0
 

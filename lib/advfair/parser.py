@@ -23,7 +23,7 @@ CHAPTER_HELP = "one of " + ", ".join(CHAPTERS)
 
 def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("chapter", help=CHAPTER_HELP)
-    parser.add_argument("--profile", default="cpu", help="cpu (default) or paper")
+    parser.add_argument("--profile", default="cpu", help="cpu (default: the smoke tier), evidence (the evidence tier) or paper")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field (repeatable); values are JSON, e.g. --set temperatures=[0.5,1]; "
                              "`python -m advfair config CHAPTER` lists the fields")
@@ -54,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     stab.add_argument("--kernels", nargs="+", default=[], metavar="KERNELS",
                       help="also run the first seed with these CPU kernel sets, each in a fresh process (" +
                            ", ".join(KERNELS) + ")")
+    stab.add_argument("--resume", action="store_true", help="keep the seeds whose results the same run already wrote "
+                                                            "(same config): an interrupted run goes on where it stopped")
     stab.add_argument("--extend", action="store_true", help="add the --kernels runs to an existing stability file "
                                                             "(its seeds are not rerun)")
     conf = sub.add_parser("config", help="list a chapter's config fields: type, value, allowed values, meaning")
     conf.add_argument("chapter", help=CHAPTER_HELP)
-    conf.add_argument("--profile", default="cpu", help="cpu (default) or paper: whose values to show")
+    conf.add_argument("--profile", default="cpu", help="cpu (default), evidence or paper: whose values to show")
     cal = sub.add_parser("calibrate", help="the evidence tier's calibration sweep: train each candidate, log its "
                                            "per-class curves, test it against the quality bars, choose")
     cal.add_argument("--only", nargs="+", default=[], metavar="NAME", help="these candidates only (default: all)")

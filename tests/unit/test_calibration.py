@@ -3,12 +3,15 @@ configuration, and a resumable sweep that logs per-class validation curves."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from advfair import calibration
 from advfair.calibration import BARS, Candidate, bars_met, choose, run_sweep
 from advfair.validation import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_bars_are_the_issues_numbers():
@@ -39,8 +42,8 @@ def test_a_long_tailed_model_needs_balanced_accuracy_and_every_tail_class_above_
     assert not bars["balanced clean"]["met"] and bars["balanced clean"]["value"] == pytest.approx(0.28)
 
 
-def _record(name, cpu, met, long_tailed=False):
-    return {"candidate": {"name": name, "long_tailed": long_tailed}, "train_cpu_seconds": cpu,
+def _record(name, cpu, met, long_tailed=False, objective="pgd_at"):
+    return {"candidate": {"name": name, "long_tailed": long_tailed, "objective": objective}, "train_cpu_seconds": cpu,
             "bars": {"a": {"met": True}, "b": {"met": met}}}
 
 
@@ -50,6 +53,19 @@ def test_the_cheapest_candidate_that_clears_every_bar_is_chosen():
     assert choose(records, long_tailed=False)["candidate"]["name"] == "cheap"
     assert choose(records, long_tailed=True)["candidate"]["name"] == "lt"
     assert choose([_record("x", 1, False)], long_tailed=False) is None
+    records.append(_record("trades", 10, True, objective="trades"))
+    assert choose(records, long_tailed=False)["candidate"]["name"] == "trades"
+    assert choose(records, long_tailed=False, objective="pgd_at")["candidate"]["name"] == "cheap"
+
+
+def test_the_tier_is_what_the_rule_chooses_on_the_book_s_records():
+    """The evidence profiles take `calibration.TIER`'s fields: it must be the rule's choice on the committed sweep."""
+    records = calibration.load_sweep(REPO / "book" / "results" / "calibration")
+    chosen = choose(records, long_tailed=False, objective=calibration.TIER_OBJECTIVE)
+    assert chosen is not None and chosen["candidate"]["name"] == calibration.TIER
+    fields = calibration.tier_fields()
+    assert (fields["train_per_class"], fields["epochs"], fields["width"]) == (
+        chosen["candidate"]["train_per_class"], chosen["candidate"]["epochs"], chosen["candidate"]["width"])
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -81,3 +97,13 @@ def test_the_sweep_logs_every_epoch_writes_each_candidate_and_resumes(tmp_path, 
 def test_the_sweeps_candidates_are_distinct_and_valid():
     names = [c.name for c in calibration.SWEEP]
     assert len(set(names)) == len(names) and any(c.long_tailed for c in calibration.SWEEP)
+
+
+def test_every_evidence_profile_trains_with_the_tier_s_fields():
+    from advfair.experiments import CHAPTERS, get_chapter
+
+    profiled = [name for name in CHAPTERS if "evidence" in get_chapter(name).config.PROFILES]
+    assert "classwise" in profiled
+    for name in profiled:
+        cfg = get_chapter(name).make_config("evidence")
+        assert {k: getattr(cfg, k) for k in calibration.tier_fields()} == calibration.tier_fields(), name

@@ -38,7 +38,8 @@ def _run(calls: list):
         calls.append(cfg)
         if cfg.size < 0:
             raise RuntimeError("training diverged")
-        return {"seed": cfg.seed, "size": cfg.size, "seconds": {"total": 0.5 + cfg.seed}}
+        return {"seed": cfg.seed, "size": cfg.size, "seconds": {"total": 0.5 + cfg.seed},
+                "config": cfg.to_dict(), "config_hash": cfg.config_hash()}  # as a chapter's Run.finish records
     return run
 
 
@@ -106,6 +107,22 @@ def test_a_failed_run_leaves_the_previous_file(chapter, tmp_path, record):
         run_stability(ch, [0, 1], overrides={"size": -1}, out=path)
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fake_stability.json", "stability"]
+
+
+def test_resume_keeps_the_seeds_already_written_for_the_same_config(chapter, tmp_path, record):
+    ch, calls = chapter
+    path, n_calls = tmp_path / "fake_stability.json", len(calls)
+    (tmp_path / "stability" / "fake_cpu_seed1.json").unlink()  # an interrupted run: seed 1 never finished
+    resumed = run_stability(ch, [0, 1, 2], overrides={"size": 4}, out=path, resume=True)
+    assert [c.seed for c in calls[n_calls:]] == [1]  # only the missing seed ran
+    assert resumed["per_seed"] == record["per_seed"]
+    assert resumed["seconds"]["wall"] == pytest.approx(0.5 + 1.5 + 2.5)  # the seeds' own times
+    # a seed file written for another config is run again, not reused
+    run_stability(ch, [0, 1], overrides={"size": 5}, out=path, resume=True)
+    assert [(c.seed, c.size) for c in calls[n_calls + 1:]] == [(0, 5), (1, 5)]
+    # without resume every seed runs
+    run_stability(ch, [0, 1], overrides={"size": 5}, out=path)
+    assert len(calls) == n_calls + 5
 
 
 def test_refresh_recomputes_verdicts_from_the_saved_results_without_running(chapter, tmp_path, record):

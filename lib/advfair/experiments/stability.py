@@ -58,9 +58,11 @@ def seed_record(chapter: Chapter, results: dict) -> dict:
 
 
 def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", overrides: dict[str, Any] | None = None,
-                  out: Path | None = None, kernels: list[str] = ()) -> dict:
+                  out: Path | None = None, kernels: list[str] = (), resume: bool = False) -> dict:
     """Run the chapter once per seed (all other fields as given), and the first seed once per kernel set in
-    `kernels`, and write the stability file."""
+    `kernels`, and write the stability file. Each seed's results are written as soon as it finishes; with
+    `resume`, a seed whose results file is already there, written for the same config, is not run again (a run
+    over several sittings, such as the evidence tier's, goes on where it stopped)."""
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         fail("seeds", seeds, "at least two distinct training seeds")
     overrides = dict(overrides or {})
@@ -72,9 +74,12 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
     configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
     per_seed, files = {}, {}
     for s, cfg in configs.items():
-        results = json_clean(chapter.run(cfg))
         files[str(s)] = f"stability/{chapter.name}_{profile}_seed{s}.json"
-        write_json_atomic(results, out.parent / files[str(s)], indent=None)
+        path = out.parent / files[str(s)]
+        results = finished_seed(path, cfg) if resume else None
+        if results is None:
+            results = json_clean(chapter.run(cfg))
+            write_json_atomic(results, path, indent=None)
         per_seed[str(s)] = seed_record(chapter, results)
     reference = configs[seeds[0]]
     record = json_clean({
@@ -83,9 +88,20 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
         "config": {k: v for k, v in reference.to_dict().items() if k != "seed"},
         "per_seed": per_seed, "results_files": files, "commit": git_commit(), "machine": machine_kind(),
         "environment": environment(resolve_device(reference.device)),
-        "seconds": {"wall": time.perf_counter() - started},
+        # a resumed run: the seeds' own times (each results file's), not this sitting's
+        "seconds": {"wall": (sum(r["seconds"] for r in per_seed.values()) if resume
+                             else time.perf_counter() - started)},
     })
     return add_kernel_runs(chapter, kernels, record, out) if kernels else _write(record, out)
+
+
+def finished_seed(path: Path, cfg: Any) -> dict | None:
+    """The results a stability run already wrote at `path` for exactly this config and seed, else None."""
+    if not path.exists():
+        return None
+    results = json.loads(path.read_text())
+    same = results.get("config_hash") == cfg.config_hash() and results.get("config", {}).get("seed") == cfg.seed
+    return results if same else None
 
 
 def add_kernel_runs(chapter: Chapter, kernels: list[str], record: dict, out: Path) -> dict:
