@@ -78,13 +78,14 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import tables
-from advfair.experiments import chapter_results, load_results, results_dir, scale_label
+from advfair.experiments import chapter_results, load_results, results_dir, scale, scale_label
 from advfair.experiments.aalp import figures
 from advfair.experiments.aalp import report as ar
 
 tables.show_full_cells()
 fields = {"epochs": epochs, "seed": seed, "device": device}
 results = chapter_results("aalp", profile, fields, overrides, results_json)
+display(Markdown(scale.scale_text(results)), scale.scale_table(results))
 display(ar.setup_table(results))
 display(Markdown("**Reconstruction switches of this run** (AALP-style reconstruction):\n\n" + ar.switches_markdown(results)))
 

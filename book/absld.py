@@ -72,7 +72,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, load_results, results_dir, scale_label
+from advfair.experiments import chapter_results, load_results, results_dir, scale, scale_label
 from advfair.experiments.absld import report as ab
 from advfair.experiments.absld.claims import baselines, main_key
 from advfair.experiments.absld.methods import MODEL_LABELS
@@ -80,6 +80,7 @@ from advfair.experiments.absld.methods import MODEL_LABELS
 tables.show_full_cells()
 fields = {"epochs": epochs, "seed": seed, "device": device}
 results = chapter_results("absld", profile, fields, overrides, results_json)
+display(Markdown(scale.scale_text(results)), scale.scale_table(results))
 names = results["attack_roles"]
 main = main_key(results)
 display(ab.setup_table(results))

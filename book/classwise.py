@@ -68,13 +68,14 @@ from IPython.display import Markdown, display
 
 from advfair import plots, tables
 from advfair.evaluation import tpgd_name
-from advfair.experiments import chapter_results, load_results, results_dir, scale_label
+from advfair.experiments import chapter_results, load_results, results_dir, scale, scale_label
 from advfair.experiments.classwise import report as cw
 from advfair.experiments.common import report
 
 tables.show_full_cells()
 fields = {"epochs": epochs, "train_per_class": train_per_class, "seed": seed, "device": device}
 results = chapter_results("classwise", profile, fields, overrides, results_json)
+display(Markdown(scale.scale_text(results)), scale.scale_table(results))
 names = results["attack_roles"]
 classes = results["classes"]
 display(cw.setup_table(results))

@@ -73,13 +73,14 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, load_results, results_dir, scale_label
+from advfair.experiments import chapter_results, load_results, results_dir, scale, scale_label
 from advfair.experiments.ducat import paper as dp
 from advfair.experiments.ducat import report as du
 
 tables.show_full_cells()
 fields = {"epochs": epochs, "train_per_class": train_per_class, "seed": seed, "device": device}
 results = chapter_results("ducat", profile, fields, overrides, results_json)
+display(Markdown(scale.scale_text(results)), scale.scale_table(results))
 display(du.setup_table(results))
 display(Markdown(du.points_summary(results)))
 

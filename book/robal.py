@@ -58,13 +58,14 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from advfair import plots, tables
-from advfair.experiments import chapter_results, load_results, results_dir, scale_label
+from advfair.experiments import chapter_results, load_results, results_dir, scale, scale_label
 from advfair.experiments.common import report
 from advfair.experiments.robal import report as rb
 
 tables.show_full_cells()
 fields = {"epochs": epochs, "imbalance": imbalance, "seed": seed, "device": device}
 results = chapter_results("robal", profile, fields, overrides, results_json)
+display(Markdown(scale.scale_text(results)), scale.scale_table(results))
 names = results["attack_roles"]
 classes = results["classes"]
 display(rb.setup_table(results))

@@ -1,0 +1,76 @@
+"""What scale a chapter page shows: the box at the top of every chapter (its tier, what its models trained on,
+what they reach, next to the paper profile's scale), computed from the results file it renders."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ..tables import pct
+
+# Each tier's meaning, in the words the box prints. The verdicts of the smoke tier are not findings: its models
+# train in seconds and are too weak for the claims (the calibration page shows what a CPU can reach).
+TIERS = {
+    "cpu": ("the smoke tier (`cpu` profile)",
+            "Its models train in seconds to minutes on a laptop CPU and are too weak to test the paper's claims: "
+            "its verdicts check the pipeline, they are **not findings**. The evidence tier "
+            "(`profile=\"evidence\"`) is the book's test of the claims."),
+    "evidence": ("the evidence tier (`evidence` profile)",
+                 "Its models were trained once on CPU with the configuration the calibration sweep chose by rule "
+                 "(\"How the scale was chosen\"), and their weights are committed (`book/weights`): rerunning the "
+                 "page re-evaluates them instead of training."),
+    "paper": ("paper scale (`paper` profile)", "The paper's networks and schedules, run on a GPU."),
+}
+
+
+WIDTH_MODELS = ("small_cnn", "mnist_cnn")  # the networks whose width is a config field
+
+
+def _volume(cfg: Mapping) -> str:
+    """The network and the training data of a config, as the box prints them."""
+    if cfg.get("n_max") is not None:  # a long-tailed training set
+        images = f"{cfg['dataset']}-LT (head class {cfg['n_max']:,} images, imbalance ratio {cfg['imbalance']:g})"
+    elif cfg.get("train_per_class") is not None:
+        images = f"{cfg['dataset']}, {cfg['train_per_class']:,} training images per class"
+    else:
+        images = f"{cfg['dataset']}, every training image" + (
+            f" but the {cfg['val_per_class']} per class held out for validation" if cfg.get("val_per_class") else "")
+    network = cfg["model"] + (f" (width {cfg['width']})" if cfg["model"] in WIDTH_MODELS and "width" in cfg else "")
+    return f"{network} on {images}, {cfg['epochs']} epochs"
+
+
+def scale_text(results: dict) -> str:
+    """The box's text: the tier and what it means, what the models trained on, and the paper profile's scale."""
+    from . import get_chapter  # the registry imports every chapter, and the chapters' pages import this module
+
+    cfg = results["config"]
+    profile = cfg["profile"]
+    name, meaning = TIERS.get(profile, (f"the `{profile}` profile", ""))
+    paper = get_chapter(results["chapter"]).make_config("paper").to_dict()
+    points = next(iter(results["evaluations"].values()))["points"]
+    tested = f"{points['all']:,} test points (AutoAttack on {points['subset']:,})"
+    lines = [f"> **Scale of this page: {name}.** {meaning}", ">",
+             f"> This book: {_volume(cfg)}; {tested}.", ">",
+             f"> The paper profile: {_volume(paper)}."]
+    return "\n".join(lines)
+
+
+def scale_table(results: dict) -> pd.DataFrame:
+    """Every evaluated model's clean and robust accuracy (under the chapter's `pgd` role), mean and worst class, on
+    every test point (in %), labelled as its chapter's `methods.MODEL_LABELS` names it."""
+    labels = importlib.import_module(f"{__package__}.{results['chapter']}.methods").MODEL_LABELS
+    robust = results["attack_roles"]["pgd"]
+    rows = []
+    for key, label in labels.items():
+        if key not in results["evaluations"]:
+            continue
+        report = results["evaluations"][key]["reports"]["all"]
+        classes, attacks = report["classes"], report["attacks"]
+        row = {"model": label}
+        for attack, shown in (("clean", "clean"), (robust, robust.upper())):
+            e = attacks[attack]
+            row[f"{shown} %"] = pct(e["mean"])
+            row[f"worst class {shown} %"] = f"{pct(e['worst'])} ({classes[e['worst_class']]})"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")

@@ -1,0 +1,34 @@
+"""advfair.experiments.scale: the box at the top of every chapter states its tier and what its models reach."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from advfair.experiments import CHAPTERS
+from advfair.experiments.scale import scale_table, scale_text
+
+RESULTS = Path(__file__).resolve().parents[2] / "book" / "results"
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_the_box_states_the_tier_and_each_model_s_worst_class(chapter):
+    results = json.loads((RESULTS / f"{chapter}_cpu.json").read_text())
+    text = scale_text(results)
+    assert "smoke tier" in text and "not findings" in text  # a smoke run never reads as evidence
+    assert f"{results['config']['epochs']} epochs" in text and "The paper profile:" in text
+    table = scale_table(results)
+    pgd = results["attack_roles"]["pgd"].upper()
+    assert list(table.columns) == ["clean %", "worst class clean %", f"{pgd} %", f"worst class {pgd} %"]
+    first = next(iter(results["evaluations"]))
+    entry = results["evaluations"][first]["reports"]["all"]["attacks"]["clean"]
+    assert table.iloc[0]["clean %"] == f"{100 * entry['mean']:.1f}"
+    assert table.iloc[0]["worst class clean %"].startswith(f"{100 * entry['worst']:.1f} (")
+
+
+def test_the_evidence_tier_says_its_weights_are_committed():
+    results = json.loads((RESULTS / "classwise_cpu.json").read_text())
+    results["config"] = {**results["config"], "profile": "evidence", "train_per_class": None, "val_per_class": 100}
+    text = scale_text(results)
+    assert "evidence tier" in text and "book/weights" in text and "but the 100 per class held out" in text
