@@ -372,6 +372,9 @@ def test_each_profile_has_its_own_stability_file_and_a_run_pools_with_its_profil
     monkeypatch.setenv("ADVFAIR_RESULTS_DIR", str(tmp_path))
     record = run_stability(profiled, [0, 1], profile="evidence")
     assert (tmp_path / "fake_evidence_stability.json").is_file() and not (tmp_path / "fake_stability.json").exists()
+    # the first seed's results are the evidence page's results file, the others go under stability/
+    assert record["results_files"] == {"0": "fake_evidence.json", "1": "stability/fake_evidence_seed1.json"}
+    assert json.loads((tmp_path / "fake_evidence.json").read_text())["seed"] == 0
     assert load_stability("fake", tmp_path, "evidence")["profile"] == "evidence" and load_stability("fake", tmp_path) is None
     evidence = {"seed": 1, "config": {"seed": 1, "profile": "evidence"}, "config_hash": record["config_hash"]}
     assert pooled_verdicts("fake", evidence, verdicts)[0].runs == 2

@@ -74,7 +74,7 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
     configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
     per_seed, files = {}, {}
     for s, cfg in configs.items():
-        files[str(s)] = f"stability/{chapter.name}_{profile}_seed{s}.json"
+        files[str(s)] = seed_file(chapter.name, profile, s, first=s == seeds[0])
         path = out.parent / files[str(s)]
         results = finished_seed(path, cfg) if resume else None
         if results is None:
@@ -93,6 +93,13 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
                              else time.perf_counter() - started)},
     })
     return add_kernel_runs(chapter, kernels, record, out) if kernels else _write(record, out)
+
+
+def seed_file(chapter: str, profile: str, seed: int, *, first: bool) -> str:
+    """Where a seed's results go, beside the stability file. The first seed of a tier other than the smoke tier is
+    also what its chapter page shows (<chapter>_<profile>.json, the page's results: one file, not a copy); every
+    other seed, and every seed of the smoke tier (whose page results `make book` writes), goes under stability/."""
+    return f"{chapter}_{profile}.json" if first and profile != "cpu" else f"stability/{chapter}_{profile}_seed{seed}.json"
 
 
 def finished_seed(path: Path, cfg: Any) -> dict | None:
