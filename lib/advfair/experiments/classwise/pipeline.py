@@ -16,6 +16,7 @@ import torch
 from ...evaluation import Evaluation, Points, mean_logit_margin, per_class_accuracy, tpgd_name, zero_gradient_fraction
 from ...methods import catalogue
 from ..common import Run, weight_norms
+from ..recheck import Target
 from ..roles import attack_roles
 from . import methods
 from .config import ClasswiseConfig
@@ -66,6 +67,21 @@ def track(r: Run, cfg: ClasswiseConfig, t: methods.Track) -> dict:
         "bias": bias,
         "diagnostics": diagnostics(cfg, models, test),
     }
+
+
+def rechecks(results: dict) -> list[Target]:
+    """Every trained model's committed test evaluation, on both tracks (`experiments.recheck`)."""
+    cfg = ClasswiseConfig.make(results["config"]["profile"], **{k: v for k, v in results["config"].items()
+                                                               if k != "profile"})
+    out = []
+    for t, view in ((methods.cifar_track(cfg), results), (methods.mnist_track(cfg), results.get("mnist"))):
+        if view is None:
+            continue
+        protocol, split = methods.test_protocol(cfg, t, ()), methods.split(cfg, t)
+        out += [Target(t.key(name), view["evaluations"][name], t.key(name), split, protocol,
+                       view["attack_roles"]["pgd"])
+                for name in ("pgd_at", "trades", "class_weighted")]
+    return out
 
 
 def baseline(cfg: ClasswiseConfig) -> tuple[torch.nn.Module, dict]:
