@@ -38,7 +38,8 @@ def main() -> int:
                         help="passed to every timing benchmark (not bench_stability.py): auto, cpu or cuda")
     args = parser.parse_args()
     device = ["--device", args.device]
-    plan = [("bench_pgd_eval.py", device), ("bench_training.py", device), ("bench_threads.py", [])]
+    plan = [("bench_pgd_eval.py", device), ("bench_training.py", device), ("bench_cpu_options.py", []),
+            ("bench_threads.py", [])]
     if not args.skip_chapter:
         for chapter in CHAPTERS:
             plan.append(("bench_chapter.py", device + ["--chapter", chapter] + (["--warm"] if args.warm_chapter else [])))
