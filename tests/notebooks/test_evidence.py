@@ -1,4 +1,4 @@
-"""The evidence tier is what its committed weights compute (`advfair.experiments.recheck`): every seed-0 model a
+"""The evidence tier is what its committed weights compute (`advfair.recheck`): every seed-0 model a
 chapter's evidence results list has committed weights, and each committed test evaluation is recomputed from them,
 clean and under the chapter's PGD on every test point and AutoAttack on ten points per class. Exact on the machine
 kind that made the results, within the recheck's tolerances on any other."""
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from advfair.experiments import CHAPTERS
-from advfair.experiments.recheck import problems, recheck
+from advfair.recheck import problems, recheck
 from advfair.provenance import machine_kind
 
 pytestmark = pytest.mark.notebooks

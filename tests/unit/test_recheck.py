@@ -11,7 +11,7 @@ import torch
 from advfair import attacks
 from advfair import autoattack as aa_module
 from advfair.experiments import classwise
-from advfair.experiments.recheck import problems, recheck
+from advfair.recheck import problems, recheck
 
 TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=2, epochs=1, width=4, eval_steps=2,
             temperatures=[0.5, 1.0], bias_grid=[0.0, 1.0], mnist=False, n_boot=20, device="cpu")

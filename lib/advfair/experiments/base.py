@@ -25,7 +25,7 @@ class Chapter:
     run: Callable[[Any], dict]
     verdicts: Callable[[dict], list]  # results -> [Verdict], the chapter's tested rules
     key_numbers: Callable[[dict], dict[str, float]]  # results -> the numbers the stability file tracks
-    # results -> the committed evaluations a recheck of the committed weights covers (`experiments.recheck`)
+    # results -> the committed evaluations a recheck of the committed weights covers (`advfair.recheck`)
     rechecks: Callable[[dict], list] | None = None
 
     def make_config(self, profile: str = "cpu", **overrides: Any) -> ChapterConfig:

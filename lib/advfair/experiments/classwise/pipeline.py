@@ -16,7 +16,7 @@ import torch
 from ...evaluation import Evaluation, Points, mean_logit_margin, per_class_accuracy, tpgd_name, zero_gradient_fraction
 from ...methods import catalogue
 from ..common import Run, weight_norms
-from ..recheck import Target
+from ...recheck import Target
 from ..roles import attack_roles
 from . import methods
 from .config import ClasswiseConfig
@@ -70,7 +70,7 @@ def track(r: Run, cfg: ClasswiseConfig, t: methods.Track) -> dict:
 
 
 def rechecks(results: dict) -> list[Target]:
-    """Every trained model's committed test evaluation, on both tracks (`experiments.recheck`)."""
+    """Every trained model's committed test evaluation, on both tracks (`advfair.recheck`)."""
     cfg = ClasswiseConfig.make(results["config"]["profile"], **{k: v for k, v in results["config"].items()
                                                                if k != "profile"})
     out = []

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..evaluation import AttackSpec, Evaluation, Points, Protocol, evaluate
-from ..inference import deploy, spec_from_json
-from ..splits import Split
-from ..training import initial_model
-from ..weights import load
+from .evaluation import AttackSpec, Evaluation, Points, Protocol, evaluate
+from .inference import deploy, spec_from_json
+from .splits import Split
+from .training import initial_model
+from .weights import load
 
 TOLERANCE = 0.01  # another machine: clean and PGD accuracy within 1 point of the committed value
 AA_TOLERANCE = 0.05  # AutoAttack's robust accuracy on its checked points, within 5 points, on any machine
