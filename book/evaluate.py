@@ -82,7 +82,7 @@ def run_the_command() -> dict:
         return api.load_report(Path(tmp) / "report.json")
 
 
-report = page_results("evaluate_cpu", run_the_command, results_json)
+report = page_results("evaluate_cpu", run_the_command, results_json, schema=api.REPORT_SCHEMA)
 print(api.summary_table(report))
 
 # %% [markdown] papermill={"duration": 0.001255, "end_time": "2026-12-01T09:54:09.904786+00:00", "exception": false, "start_time": "2026-12-01T09:54:09.903531+00:00", "status": "completed"}

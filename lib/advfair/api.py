@@ -18,6 +18,7 @@ from torch import nn
 from .defaults import DEFAULT_ATTACKS
 from .data import DATASETS, class_balanced_indices, load_dataset, to_float
 from .evaluation import AttackSpec, Points, Protocol, evaluate as evaluate_points
+from .evaluation.protocol import SCHEMA as REPORT_SCHEMA  # a report is an evaluation's JSON, with its inputs
 from .provenance import environment
 from .trainer import resolve_device
 from .validation import check_eps, check_positive, fail
@@ -149,8 +150,11 @@ def _load_error(error: Exception) -> str:
 
 
 def load_report(path: str | Path) -> dict:
-    """A report written by `python -m advfair evaluate --out`."""
-    return json.loads(Path(path).read_text())
+    """A report written by `python -m advfair evaluate --out`, checked to be one."""
+    report = json.loads(Path(path).read_text())
+    if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
+        fail("report", str(path), f"a report of `advfair evaluate` (schema {REPORT_SCHEMA!r})")
+    return report
 
 
 def summary_table(report: dict) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from advfair.experiments import chapter_results, load_results, scale_label
+from advfair.evaluation.protocol import SCHEMA as EVALUATION_SCHEMA
+from advfair.experiments import chapter_results, load_results, page_results, scale_label
 from advfair.validation import ConfigError
 
 RESULTS = Path(__file__).resolve().parents[2] / "book" / "results"
@@ -17,8 +18,15 @@ def test_a_page_refuses_another_chapters_results_with_a_clear_message():
         chapter_results("classwise", "cpu", {}, {}, str(RESULTS / "robal_cpu.json"))
     with pytest.raises(ConfigError, match="an existing results JSON file"):
         chapter_results("classwise", "cpu", {}, {}, str(RESULTS / "no_such_file.json"))
-    with pytest.raises(ConfigError, match="no chapter results file"):
+    with pytest.raises(ConfigError, match=r"of the 'classwise' chapter \(this one has schema 'advfair.stability/1'"):
         load_results(RESULTS / "classwise_stability.json", "classwise")
+
+
+def test_the_evaluate_page_refuses_a_file_that_is_no_report():
+    assert load_results(RESULTS / "evaluate_cpu.json", schema=EVALUATION_SCHEMA)["schema"] == EVALUATION_SCHEMA
+    with pytest.raises(ConfigError, match=r"a 'advfair.evaluation/1' file \(this one has schema 'advfair.results/"):
+        page_results("evaluate_cpu", lambda: pytest.fail("computed"), str(RESULTS / "classwise_cpu.json"),
+                     schema=EVALUATION_SCHEMA)
 
 
 def test_the_scale_label_says_what_a_run_changed(tmp_path):

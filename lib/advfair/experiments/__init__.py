@@ -44,8 +44,9 @@ def check_parameters(namespace: dict[str, Any], declared: set[str]) -> None:
              f"one of this page's parameters: {', '.join(allowed)} (any other config field goes in overrides)")
 
 
-def load_results(path: str | Path, chapter: str | None = None) -> dict:
-    """A saved results file, checked: it exists, is a results JSON, and (given `chapter`) is that chapter's."""
+def load_results(path: str | Path, chapter: str | None = None, schema: str | None = None) -> dict:
+    """A saved results file, checked: it exists, is JSON, and is a results file of `chapter` (a chapter page's) or
+    of `schema` (another page's, e.g. an `advfair evaluate` report)."""
     path = Path(path)
     if not path.is_file():
         fail("results_json", str(path), "an existing results JSON file")
@@ -53,15 +54,15 @@ def load_results(path: str | Path, chapter: str | None = None) -> dict:
         results = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         fail("results_json", str(path), f"a results JSON file ({error})")
-    if chapter is None:
+    if chapter is None and schema is None:
         return results
     fields = results if isinstance(results, dict) else {}
-    if fields.get("schema") != RESULTS_SCHEMA:
-        fail("results_json", str(path), f"a results file of the {chapter!r} chapter (this one is no chapter results "
-                                        f"file: schema {fields.get('schema')!r}, not {RESULTS_SCHEMA!r})")
-    if fields.get("chapter") != chapter:
-        fail("results_json", str(path), f"a results file of the {chapter!r} chapter (this one is of the "
-                                        f"{fields.get('chapter')!r} chapter)")
+    expected = RESULTS_SCHEMA if chapter is not None else schema
+    what = f"a results file of the {chapter!r} chapter" if chapter is not None else f"a {schema!r} file"
+    if fields.get("schema") != expected:
+        fail("results_json", str(path), f"{what} (this one has schema {fields.get('schema')!r}, not {expected!r})")
+    if chapter is not None and fields.get("chapter") != chapter:
+        fail("results_json", str(path), f"{what} (this one is of the {fields.get('chapter')!r} chapter)")
     return results
 
 
@@ -78,7 +79,7 @@ def scale_label(results: dict) -> str:
 
 
 def page_results(name: str, compute: Callable[[], dict], results_json: str | None = None,
-                 chapter: str | None = None) -> dict:
+                 chapter: str | None = None, schema: str | None = None) -> dict:
     """What a book page shows: `compute()`, or the results saved in `results_json`.
 
     Two environment variables serve the book's checks (see the README):
@@ -89,7 +90,7 @@ def page_results(name: str, compute: Callable[[], dict], results_json: str | Non
     if results_json is None and os.environ.get("ADVFAIR_REPLAY_DIR"):
         results_json = str(Path(os.environ["ADVFAIR_REPLAY_DIR"]) / f"{name}.json")
     if results_json is not None:
-        return load_results(results_json, chapter)
+        return load_results(results_json, chapter, schema)
     results = json_clean(compute())
     if os.environ.get("ADVFAIR_RESULTS_OUT"):
         write_json_atomic(results, Path(os.environ["ADVFAIR_RESULTS_OUT"]) / f"{name}.json")
