@@ -13,12 +13,15 @@ SUMMARY = "summary"
 # The page that renders the evidence tier's calibration sweep ("How the scale was chosen") from its committed
 # records (book/results/calibration, written by `python -m advfair calibrate`): checked by the replay only.
 CALIBRATION = "calibration"
+# The page that tabulates what every page costs to run, and where and when its results were made ("Execution
+# statistics"), from the committed results and stability files: checked by the replay only.
+STATUS = "status"
 # Every executed page, in execution order.
-EXECUTED = (*CHAPTERS, *TOOLS, CALIBRATION, SUMMARY)
+EXECUTED = (*CHAPTERS, *TOOLS, CALIBRATION, STATUS, SUMMARY)
 # The pages whose results a fresh re-execution is checked against (book/results/<page>_cpu.json).
 CHECKED = (*CHAPTERS, *TOOLS)
 # The table of contents' order.
-SHOWN = (SUMMARY, CALIBRATION, *CHECKED)
+SHOWN = (SUMMARY, CALIBRATION, *CHECKED, STATUS)
 
 
 def notebook(page: str) -> str:

@@ -153,3 +153,14 @@ def calibration_curves(rows: pd.DataFrame, bars: dict[str, float]) -> plt.Figure
     axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def run_minutes(runs: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Horizontal bars of the wall minutes of each (page, tier) row of `runs` (a "minutes" column)."""
+    labels = [f"{page} ({tier})" for page, tier in runs.index]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(runs) + 1))
+    ax.barh(labels[::-1], runs["minutes"].to_numpy()[::-1], color=sns.color_palette()[0])
+    ax.set_xlabel("wall minutes (the machine of each row)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
