@@ -49,7 +49,7 @@
 #   reproduced in 1 of 4 runs"): a diagnostic of the seeds and of the CPU kernels, not a vote.
 
 # %% tags=["parameters"]
-results_folder = None  # a folder of <chapter>_cpu.json results files to summarise; None: the book's committed results
+results_folder = None  # a folder of <chapter>_<profile>.json results and stability files; None: the book's committed results
 _declared = set(globals())  # the names above: a parameter papermill injects beyond them is refused
 
 # %%
@@ -65,6 +65,7 @@ check_parameters(globals(), _declared)  # papermill only warns about a parameter
 show_full_cells()
 decisions = summary.chapter_decisions(None if results_folder is None else Path(results_folder))
 display(Markdown(summary.summary_text(decisions)))
+display(Markdown(summary.tiers_text(None if results_folder is None else Path(results_folder))))
 
 # %% [markdown]
 # ## Chapter by chapter

@@ -3,13 +3,17 @@ follow from the pooled verdicts, sanity checks are counted apart, and every effe
 move after a result was read without a visible change to this file."""
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
 from advfair.experiments import CHAPTERS, summary
 from advfair.evaluation import Estimate
 from advfair.verdicts import NOT_REPRODUCED, OUTCOMES, REPRODUCED, THRESHOLD_ONLY, Effect, Verdict, greater, untestable
+
+RESULTS = Path(__file__).resolve().parents[2] / "book" / "results"
 
 # The size of every declared smallest effect of interest, as fixed before the results were read.
 PINNED = {
@@ -92,3 +96,18 @@ def test_the_counts_figure_has_one_bar_per_row_and_outcome():
     fig = summary.counts_figure(decisions)
     rows = len(summary.counts_table(decisions)) - 1  # without "all chapters"
     assert len(fig.axes[0].patches) == rows * len(OUTCOMES)
+
+
+def test_a_chapter_is_summarised_at_the_evidence_tier_once_all_its_seeds_are_in(tmp_path):
+    from advfair.experiments.stability import stability_path
+
+    for name in CHAPTERS:
+        shutil.copy(RESULTS / f"{name}_cpu.json", tmp_path)
+        shutil.copy(stability_path(name, RESULTS), tmp_path)
+    assert summary.shown_tier("classwise", tmp_path) == "cpu"
+    shutil.copy(RESULTS / "classwise_cpu.json", tmp_path / "classwise_evidence.json")
+    assert summary.shown_tier("classwise", tmp_path) == "cpu"  # its seeds are not all in: no stability file yet
+    shutil.copy(stability_path("classwise", RESULTS), stability_path("classwise", tmp_path, "evidence"))
+    assert summary.shown_tier("classwise", tmp_path) == "evidence"
+    assert "Class-wise robustness (Tian et al.): the evidence tier" in summary.tiers_text(tmp_path)
+    assert "Long-tailed AT (RoBal): the smoke tier (not findings)" in summary.tiers_text(tmp_path)

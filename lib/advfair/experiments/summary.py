@@ -13,7 +13,7 @@ from ..verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, OUTCOMES, REP
 from . import CHAPTERS, load_results
 from .base import results_dir
 from .classwise.claims import MNIST as SECOND_TRACK  # the suffix of the MNIST track's claim ids
-from .stability import pooled_verdicts
+from .stability import pooled_verdicts, stability_path
 
 TITLES = {"classwise": "Class-wise robustness (Tian et al.)", "robal": "Long-tailed AT (RoBal)",
           "ducat": "Dummy classes (DUCAT)", "absld": "Soft-label distillation (ABSLD)",
@@ -22,11 +22,28 @@ TITLES = {"classwise": "Class-wise robustness (Tian et al.)", "robal": "Long-tai
 SANITY_CHECKS = {"aalp": ("G1", "G2", "G3")}
 
 
+def shown_tier(name: str, directory: Path) -> str:
+    """The tier a chapter's verdicts are read from: the evidence tier once its results and its stability file (all
+    its seeds) are committed, else the smoke tier (the `cpu` profile)."""
+    evidence = directory / f"{name}_evidence.json"
+    return "evidence" if evidence.exists() and stability_path(name, directory, "evidence").exists() else "cpu"
+
+
 def chapter_decisions(directory: Path | None = None) -> dict[str, list[Verdict]]:
-    """Each chapter's pooled verdicts for its committed cpu-profile results."""
+    """Each chapter's pooled verdicts for its committed results of the tier `shown_tier` picks."""
     directory = directory or results_dir()
-    return {name: pooled_verdicts(name, load_results(directory / f"{name}_cpu.json", name), chapter.verdicts)
+    return {name: pooled_verdicts(name, load_results(directory / f"{name}_{shown_tier(name, directory)}.json", name),
+                                  chapter.verdicts)
             for name, chapter in CHAPTERS.items()}
+
+
+def tiers_text(directory: Path | None = None) -> str:
+    """Which tier each chapter's verdicts come from."""
+    directory = directory or results_dir()
+    tiers = {name: shown_tier(name, directory) for name in CHAPTERS}
+    listed = "; ".join(f"{TITLES[n]}: {'the evidence tier' if t == 'evidence' else 'the smoke tier (not findings)'}"
+                       for n, t in tiers.items())
+    return f"Each chapter's verdicts come from its highest committed tier. {listed}."
 
 
 def is_sanity_check(chapter: str, claim: str) -> bool:
