@@ -237,8 +237,9 @@ def tier_fields() -> dict:
     calibration's validation split."""
     c = next(c for c in SWEEP if c.name == TIER)
     return {"width": c.width, "train_per_class": c.train_per_class, "val_per_class": VAL_PER_CLASS,
-            "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "schedule": "cosine", "augment": True,
-            "train_steps": c.train_steps, "train_alpha": c.train_alpha, "eps": EPS}
+            "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "weight_decay": TrainConfig.weight_decay,
+            "schedule": "cosine", "augment": True, "train_steps": c.train_steps, "train_alpha": c.train_alpha,
+            "eps": EPS}
 
 
 def load_sweep(directory: Path) -> list[dict]:

@@ -99,11 +99,37 @@ def test_the_sweeps_candidates_are_distinct_and_valid():
     assert len(set(names)) == len(names) and any(c.long_tailed for c in calibration.SWEEP)
 
 
-def test_every_evidence_profile_trains_with_the_tier_s_fields():
-    from advfair.experiments import CHAPTERS, get_chapter
+def test_the_class_wise_evidence_profile_trains_with_the_tier_s_fields():
+    from advfair.experiments.classwise import make_config
 
-    profiled = [name for name in CHAPTERS if "evidence" in get_chapter(name).config.PROFILES]
-    assert "classwise" in profiled
-    for name in profiled:
-        cfg = get_chapter(name).make_config("evidence")
-        assert {k: getattr(cfg, k) for k in calibration.tier_fields()} == calibration.tier_fields(), name
+    cfg = make_config("evidence")
+    assert {k: getattr(cfg, k) for k in calibration.tier_fields()} == calibration.tier_fields()
+
+
+def _spec_key(data_spec, model_spec, objective, train_cfg):
+    from advfair.cache import spec_key
+    from advfair.training import model_spec_of
+
+    return spec_key(model_spec_of(data_spec, model_spec, objective, train_cfg))
+
+
+def _classwise_pgd_at(seed):
+    from advfair.experiments.classwise import make_config, methods
+    from advfair.splits import balanced_spec
+
+    cfg = make_config("evidence", seed=seed)
+    t = methods.cifar_track(cfg)
+    data = balanced_spec(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
+                         seed=cfg.data_seed)
+    return _spec_key(data, t.model, methods.pgd_at(t), methods.train_config(cfg, t))
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_the_absld_teacher_is_the_class_wise_pgd_at_model_of_the_same_seed(seed):
+    """The tier's baselines are trained once: the evidence ABSLD teacher has the class-wise PGD-AT model's cache key."""
+    from advfair.experiments.absld import make_config, methods
+
+    cfg = make_config("evidence", seed=seed)
+    teacher = _spec_key(methods.split_spec(cfg), methods.teacher_model_spec(cfg), methods.teacher_objective(cfg),
+                        methods.teacher_train_config(cfg))
+    assert teacher == _classwise_pgd_at(seed) != _classwise_pgd_at(seed + 1)

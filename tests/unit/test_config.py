@@ -43,7 +43,7 @@ def test_paper_profile_and_overrides():
     cfg = make_config("cpu", temperatures=[0.5, 1], epochs=3, device="cpu")
     assert cfg.temperatures == (0.5, 1.0) and isinstance(cfg.temperatures, tuple)
     assert cfg.epochs == 3
-    assert set(PROFILES) == {"cpu", "paper"}
+    assert set(PROFILES) == {"cpu", "evidence", "paper"}
     # the profile is the argument, never an override
     assert ClasswiseConfig.make("paper").profile == "paper"
     with pytest.raises(TypeError):

@@ -16,6 +16,7 @@ from ...objectives.distillation import check_temperatures
 from ...trainer import SCHEDULES
 from ...validation import (check_bool, check_choice, check_eps, check_fields, check_non_negative, check_number,
                            check_positive, fail)
+from ...calibration import tier_fields
 from ...config import ChapterConfig
 
 CODE_DECAY_EPOCHS, CODE_EPOCHS = (215, 260, 285), 300
@@ -39,10 +40,32 @@ PAPER = {
 }
 
 
+
+def _evidence() -> dict[str, Any]:
+    """The evidence tier: the teacher is the tier's PGD-AT baseline (the class-wise chapter's evidence model of the
+    same seed, shared through the cache); the students take the tier's network, data and training attack with
+    ABSLD's own step schedule and weight decay; the optional baselines are left out (budget)."""
+    tier = tier_fields()
+    return {
+        "train_per_class": tier["train_per_class"], "val_per_class": tier["val_per_class"], "test_per_class": None,
+        "teacher_model": "small_cnn", "teacher_width": tier["width"], "teacher_objective": "pgd_at",
+        "teacher_steps": tier["train_steps"], "teacher_alpha": tier["train_alpha"], "teacher_epochs": tier["epochs"],
+        "teacher_batch_size": tier["batch_size"], "teacher_lr": tier["lr"],
+        "teacher_weight_decay": tier["weight_decay"], "teacher_schedule": tier["schedule"],
+        "teacher_augment": tier["augment"],
+        "width": tier["width"], "epochs": tier["epochs"], "batch_size": tier["batch_size"], "lr": tier["lr"],
+        "augment": tier["augment"], "train_steps": tier["train_steps"], "train_alpha": tier["train_alpha"],
+        "baselines": (), "aa_version": "standard", "aa_per_class": 100,
+    }
+
+
+EVIDENCE = _evidence()
+
+
 @dataclass(frozen=True)
 class AbsldConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("teacher_milestones", "baselines")
-    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": EVIDENCE, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "milestones": "epochs"}
 
     dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
