@@ -228,7 +228,7 @@ def test_the_lr_decay_is_its_own_factor_and_the_default_students_are_unchanged()
 def test_profiles_and_derived_settings():
     cfg = absld.make_config("cpu")
     d = cfg.to_dict()
-    assert json.loads(json.dumps(d)) == d and set(absld.AbsldConfig.PROFILES) == {"cpu", "paper"}
+    assert json.loads(json.dumps(d)) == d and set(absld.AbsldConfig.PROFILES) == {"cpu", "evidence", "paper"}
     assert cfg.decay_epochs() == (4, 5, 6) and methods.train_config(cfg).milestones == (5, 6)
     assert cfg.absld_mode == "separate" and cfg.checkpoint == "last" and methods.selection_rule(cfg) is None
     paper = absld.make_config("paper")
