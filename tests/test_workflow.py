@@ -47,7 +47,8 @@ def test_every_executed_page_is_built_checked_and_in_the_table_of_contents():
     assert list(reproduce.PAGES) == [f"{p}_cpu" for p in pages.CHECKED]
     assert list(CHAPTERS) == list(pages.CHAPTERS)
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    shown = [f"{entry['file']}.ipynb" for entry in toc["chapters"]]
-    assert shown == [pages.notebook(p) for p in pages.SHOWN] and set(pages.SHOWN) == set(pages.EXECUTED)
+    assert [entry["file"] for entry in toc["chapters"]] == [f"book/{p}" for p in pages.TOC]
+    assert set(pages.SHOWN) == set(pages.EXECUTED)
+    assert all((REPO / f"book/{p}.md").is_file() and not (REPO / f"book/{p}.ipynb").exists() for p in pages.GUIDES)
     readme = (REPO / "README.md").read_text()
     assert [p for p in pages.CHAPTERS if f"`{p}`" not in readme] == []

@@ -20,8 +20,12 @@ STATUS = "status"
 EXECUTED = (*CHAPTERS, *TOOLS, CALIBRATION, STATUS, SUMMARY)
 # The pages whose results a fresh re-execution is checked against (book/results/<page>_cpu.json).
 CHECKED = (*CHAPTERS, *TOOLS)
-# The table of contents' order.
+# The executed pages in the table of contents' order.
 SHOWN = (SUMMARY, CALIBRATION, *CHECKED, STATUS)
+# Pages of prose alone (Markdown, never executed), after them: the course guide.
+GUIDES = ("course",)
+# The table of contents.
+TOC = (*SHOWN, *GUIDES)
 
 
 def notebook(page: str) -> str:
