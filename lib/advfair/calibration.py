@@ -1,7 +1,8 @@
 """Calibration of the evidence tier: which CPU-trainable configuration gives models good enough to test the
 claims. The quality bars below are fixed before any claim is read, are the same for every chapter and say
 nothing about any claim's outcome; the sweep measures what each candidate reaches and what it costs, and the
-cheapest candidate that clears every bar is chosen (`choose`), by rule.
+cheapest candidate that clears every bar is chosen (`choose`), by rule: the tier trains with the cheapest whose
+PGD-AT clears them (`TIER`).
 
 Each candidate trains once, logging per-class clean and PGD accuracy on a fixed validation split (held out of
 the training pool) after every epoch: the curves show what more epochs would buy. The bars are judged on the
@@ -238,7 +239,7 @@ def tier_fields() -> dict:
     c = next(c for c in SWEEP if c.name == TIER)
     return {"width": c.width, "train_per_class": c.train_per_class, "val_per_class": VAL_PER_CLASS,
             "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "weight_decay": TrainConfig.weight_decay,
-            "schedule": "cosine", "augment": True, "train_steps": c.train_steps, "train_alpha": c.train_alpha,
+            "schedule": TrainConfig.schedule, "augment": True, "train_steps": c.train_steps, "train_alpha": c.train_alpha,
             "eps": EPS}
 
 

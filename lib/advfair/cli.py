@@ -146,6 +146,9 @@ def _stability(args: argparse.Namespace) -> int:
     chapter = get_chapter(args.chapter)
     in_book = args.into_book or args.refresh or args.extend  # these two change an existing file: the book's by default
     book_file = stability_path(args.chapter, results_dir(), args.profile)
+    if args.resume and not (args.into_book or args.out):
+        fail("--resume", True, "--into-book or --out as well: without them every run writes to a new folder under "
+                               "runs/, where there is nothing to resume")
     out = args.out or (book_file if in_book else RUNS_DIR / f"{args.chapter}_stability_{_timestamp()}" / book_file.name)
     checked_output(out, args.into_book, writes_beside=True)
     if args.refresh:

@@ -45,11 +45,14 @@ class Target:
 
 
 def committed_model(key: str, split: Split, folders: Sequence[Path]) -> torch.nn.Module:
-    """The model of cache key `key` from the committed weights (checked against its record); an error if absent."""
+    """The model of cache key `key` from the committed weights: the file checked against its record's checksum, and
+    the record against the key and the split's training images; an error if absent."""
     for folder in folders:
         path = Path(folder) / f"{key}.safetensors"
         if path.is_file():
             state, record = load(path)
+            if record["key"] != key or record["spec"]["data"] != split.spec:
+                raise ValueError(f"{path}: its record is not model {key} trained on the split's images")
             model = initial_model(split, record["spec"]["model"], record["spec"]["train"]["seed"])
             model.load_state_dict(state)
             return model.eval()
@@ -80,9 +83,10 @@ def recheck(results: dict, targets: Sequence[Target], folders: Sequence[Path], *
             raise ValueError(f"{t.label}: the split's test points are not the ones the committed evaluation ran on")
         points = Points.of(x, y, committed.classes, committed.subset)
         fresh = evaluate(served, points, t.protocol.with_attacks({t.pgd: _spec(t.record, t.pgd)}))
-        for attack in ("clean", t.pgd):
-            rows.append(_row(t.label, attack, "all", committed.predicted(attack), fresh.predicted(attack), committed.y,
-                             TOLERANCE, exact))
+        clean = (committed.predicted("clean"), fresh.predicted("clean"))
+        rows.append(_row(t.label, "clean", "all", *clean, committed.y, TOLERANCE, exact))
+        rows.append(_row(t.label, t.pgd, "all", committed.predicted(t.pgd), fresh.predicted(t.pgd), committed.y,
+                         TOLERANCE, exact, clean=clean))
         if t.aa is not None:
             part = _first_per_class(committed.y, committed.subset, aa_per_class)
             sub = Points.of(x, y, committed.classes, committed.subset[part])

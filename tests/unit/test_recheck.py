@@ -1,4 +1,4 @@
-"""advfair.experiments.recheck: committed results against what the committed weights compute, on a tiny class-wise
+"""advfair.recheck: committed results against what the committed weights compute, on a tiny class-wise
 run whose models were published as committed weights. AutoAttack is a cheap seeded PGD stand-in (the wiring is
 what is tested)."""
 from __future__ import annotations
@@ -39,7 +39,8 @@ def test_the_committed_weights_recompute_the_committed_results(published, monkey
     monkeypatch.setattr(aa_module, "autoattack", _aa_stand_in)
     results, folder = published
     targets = classwise.CHAPTER.rechecks(results)
-    assert [t.label for t in targets] == ["pgd_at", "trades", "class_weighted"]
+    assert [(t.label, t.model) for t in targets] == [("pgd_at", "pgd_at"), ("trades", "trades"),
+                                                     ("class_weighted", "class_weighted"), ("pgd_at_bias", "pgd_at")]
     rows = recheck(results, targets, [folder], exact=True, aa_per_class=1)
     assert [(r["evaluation"], r["attack"]) for r in rows[:3]] == [("pgd_at", "clean"), ("pgd_at", "pgd2"),
                                                                    ("pgd_at", "aa")]

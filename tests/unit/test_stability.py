@@ -116,13 +116,22 @@ def test_resume_keeps_the_seeds_already_written_for_the_same_config(chapter, tmp
     resumed = run_stability(ch, [0, 1, 2], overrides={"size": 4}, out=path, resume=True)
     assert [c.seed for c in calls[n_calls:]] == [1]  # only the missing seed ran
     assert resumed["per_seed"] == record["per_seed"]
-    assert resumed["seconds"]["wall"] == pytest.approx(0.5 + 1.5 + 2.5)  # the seeds' own times
+    assert resumed["seconds"]["seeds"] == pytest.approx(0.5 + 1.5 + 2.5)  # the seeds' own times
+    assert set(resumed["seed_commits"]) == {"0", "1", "2"}
     # a seed file written for another config is run again, not reused
     run_stability(ch, [0, 1], overrides={"size": 5}, out=path, resume=True)
     assert [(c.seed, c.size) for c in calls[n_calls + 1:]] == [(0, 5), (1, 5)]
     # without resume every seed runs
     run_stability(ch, [0, 1], overrides={"size": 5}, out=path)
     assert len(calls) == n_calls + 5
+
+
+def test_refresh_refuses_a_results_file_of_another_run(chapter, tmp_path, record):
+    ch, _ = chapter
+    seed1 = tmp_path / "stability" / "fake_cpu_seed1.json"
+    seed1.write_text(json.dumps({**json.loads(seed1.read_text()), "config_hash": "another"}))
+    with pytest.raises(ConfigError, match=r"fake_cpu_seed1.json.*the results of seed 1 of the stability run's config"):
+        refresh_stability(ch, tmp_path / "fake_stability.json")
 
 
 def test_refresh_recomputes_verdicts_from_the_saved_results_without_running(chapter, tmp_path, record):
@@ -219,6 +228,10 @@ def test_cli_stability(chapter, tmp_path, monkeypatch, capsys):
     assert cli.main(["stability", "fake", "--seeds", "1", "2", "--set", "seed=1", "--out", str(tmp_path / "x.json")]) == 2
     assert "seed=1" in capsys.readouterr().err
     assert calls == [] and not (tmp_path / "x.json").exists()
+    # resuming needs a place where earlier seeds are: the book's folder or --out
+    assert cli.main(["stability", "fake", "--seeds", "1", "2", "--resume"]) == 2
+    assert "--resume=True is not allowed: expected --into-book or --out as well" in capsys.readouterr().err
+    assert calls == []
 
 
 class FakeProcess:

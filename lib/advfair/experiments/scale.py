@@ -17,9 +17,9 @@ TIERS = {
             "its verdicts check the pipeline, they are **not findings**. The evidence tier "
             "(`profile=\"evidence\"`) is the book's test of the claims."),
     "evidence": ("the evidence tier (`evidence` profile)",
-                 "Its models were trained once on CPU with the configuration the calibration sweep chose by rule "
-                 "(\"How the scale was chosen\"), and their weights are committed (`book/weights`): rerunning the "
-                 "page re-evaluates them instead of training."),
+                 "Its models were trained once on CPU at the `evidence` profile's scale (its CIFAR-10 models with the "
+                 "configuration the calibration sweep chose by rule: \"How the scale was chosen\"), and their weights "
+                 "are committed (`book/weights`): rerunning the page re-evaluates them instead of training."),
     "paper": ("paper scale (`paper` profile)", "The paper's networks and schedules, run on a GPU."),
 }
 
@@ -57,8 +57,8 @@ def scale_text(results: dict) -> str:
 
 
 def scale_table(results: dict) -> pd.DataFrame:
-    """Every evaluated model's clean and robust accuracy (under the chapter's `pgd` role), mean and worst class, on
-    every test point (in %), labelled as its chapter's `methods.MODEL_LABELS` names it."""
+    """Every evaluated model's clean and robust accuracy (under the chapter's `pgd` role) on every test point, and
+    its worst class's (in %), labelled as its chapter's `methods.MODEL_LABELS` names it."""
     labels = importlib.import_module(f"{__package__}.{results['chapter']}.methods").MODEL_LABELS
     robust = results["attack_roles"]["pgd"]
     rows = []
@@ -70,7 +70,7 @@ def scale_table(results: dict) -> pd.DataFrame:
         row = {"model": label}
         for attack, shown in (("clean", "clean"), (robust, robust.upper())):
             e = attacks[attack]
-            row[f"{shown} %"] = pct(e["mean"])
+            row[f"{shown} %"] = pct(e["overall"])
             row[f"worst class {shown} %"] = f"{pct(e['worst'])} ({classes[e['worst_class']]})"
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")

@@ -72,7 +72,7 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
     started = time.perf_counter()
     out = out or stability_path(chapter.name, profile=profile)
     configs = {s: chapter.make_config(profile, **overrides, seed=s) for s in seeds}
-    per_seed, files = {}, {}
+    per_seed, files, results_of = {}, {}, {}
     for s, cfg in configs.items():
         files[str(s)] = seed_file(chapter.name, profile, s, first=s == seeds[0])
         path = out.parent / files[str(s)]
@@ -81,6 +81,7 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
             results = json_clean(chapter.run(cfg))
             write_json_atomic(results, path, indent=None)
         per_seed[str(s)] = seed_record(chapter, results)
+        results_of[str(s)] = results
     reference = configs[seeds[0]]
     record = json_clean({
         "schema": SCHEMA, "chapter": chapter.name, "profile": profile, "seeds": seeds, "kernels": [],
@@ -88,9 +89,10 @@ def run_stability(chapter: Chapter, seeds: list[int], *, profile: str = "cpu", o
         "config": {k: v for k, v in reference.to_dict().items() if k != "seed"},
         "per_seed": per_seed, "results_files": files, "commit": git_commit(), "machine": machine_kind(),
         "environment": environment(resolve_device(reference.device)),
-        # a resumed run: the seeds' own times (each results file's), not this sitting's
-        "seconds": {"wall": (sum(r["seconds"] for r in per_seed.values()) if resume
-                             else time.perf_counter() - started)},
+        # this sitting's wall time, and the seeds' own (a resumed run kept some from earlier sittings)
+        "seconds": {"wall": time.perf_counter() - started, "seeds": sum(r["seconds"] for r in per_seed.values())},
+        # the commit each seed's results were made at (a resumed run's seeds may come from earlier commits)
+        "seed_commits": {s: r.get("environment", {}).get("commit") for s, r in results_of.items()},
     })
     return add_kernel_runs(chapter, kernels, record, out) if kernels else _write(record, out)
 
@@ -167,6 +169,10 @@ def refresh_stability(chapter: Chapter, path: Path | None = None) -> dict:
         fail("stability file", str(path), "an existing file: run the stability command without --refresh first")
     for seed, name in record["results_files"].items():
         results = json.loads((path.parent / name).read_text())
+        if results.get("config_hash") != record["config_hash"] or \
+                str(results.get("config", {}).get("seed")) != seed.split("@")[0]:
+            fail("results file", str(path.parent / name), f"the results of seed {seed} of the stability run's config "
+                                                          f"{record['config_hash']} (rerun the stability command)")
         record["per_seed"][seed] = {**seed_record(chapter, results), "seconds": record["per_seed"][seed]["seconds"]}
     write_json_atomic(json_clean(record), path)
     return record

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import pages
+from .stability import stability_path
 
 TIERS = {"cpu": "smoke", "evidence": "evidence", "paper": "paper"}
 
@@ -42,7 +43,8 @@ def page_runs(results_dir: Path) -> pd.DataFrame:
             rows.append({"page": page, "tier": tier, "minutes": _minutes(_total(results["seconds"])),
                          "models from the cache": f"{cached} of {len(models)}" if models else "–",
                          "machine": _machine(env), "date": env["date"][:10], "commit": env["commit"][:7]})
-    return pd.DataFrame(rows).set_index(["page", "tier"])
+    return pd.DataFrame(rows, columns=["page", "tier", "minutes", "models from the cache", "machine", "date",
+                                       "commit"]).set_index(["page", "tier"])
 
 
 def stability_runs(results_dir: Path) -> pd.DataFrame:
@@ -51,8 +53,7 @@ def stability_runs(results_dir: Path) -> pd.DataFrame:
     rows = []
     for page in pages.CHAPTERS:
         for profile, tier in TIERS.items():
-            name = f"{page}_stability.json" if profile == "cpu" else f"{page}_{profile}_stability.json"
-            path = results_dir / name
+            path = stability_path(page, results_dir, profile)
             if not path.exists():
                 continue
             record = json.loads(path.read_text())
@@ -62,4 +63,5 @@ def stability_runs(results_dir: Path) -> pd.DataFrame:
                          "total minutes": _minutes(sum(per_seed.values())),
                          "machine": _machine(record["environment"]), "date": record["environment"]["date"][:10],
                          "commit": record["commit"][:7]})
-    return pd.DataFrame(rows).set_index(["chapter", "tier"])
+    return pd.DataFrame(rows, columns=["chapter", "tier", "runs", "minutes per run", "total minutes", "machine",
+                                       "date", "commit"]).set_index(["chapter", "tier"])

@@ -2,6 +2,7 @@
 claim's verdict pooled over its training seeds exactly as on its chapter's page."""
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,10 +24,14 @@ SANITY_CHECKS = {"aalp": ("G1", "G2", "G3")}
 
 
 def shown_tier(name: str, directory: Path) -> str:
-    """The tier a chapter's verdicts are read from: the evidence tier once its results and its stability file (all
-    its seeds) are committed, else the smoke tier (the `cpu` profile)."""
-    evidence = directory / f"{name}_evidence.json"
-    return "evidence" if evidence.exists() and stability_path(name, directory, "evidence").exists() else "cpu"
+    """The tier a chapter's verdicts are read from: the evidence tier once its results and a stability file made for
+    the same config are committed (the stability run writes it when its seeds are done), else the smoke tier (the
+    `cpu` profile)."""
+    evidence, record = directory / f"{name}_evidence.json", stability_path(name, directory, "evidence")
+    if not (evidence.exists() and record.exists()):
+        return "cpu"
+    same = json.loads(record.read_text())["config_hash"] == json.loads(evidence.read_text())["config_hash"]
+    return "evidence" if same else "cpu"
 
 
 def chapter_decisions(directory: Path | None = None) -> dict[str, list[Verdict]]:
