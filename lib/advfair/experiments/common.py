@@ -9,11 +9,12 @@ from typing import Any
 from torch import nn
 
 from ..cache import ModelCache
-from ..config import ChapterConfig
+from ..config import EXECUTION_FIELDS, ChapterConfig
 from ..evaluation import AttackSpec, Evaluation, Points, Protocol, evaluate
 from ..inference import Step, deploy, spec_label, spec_to_json
 from ..objectives import Objective
 from ..provenance import environment
+from ..recheck import Target
 from ..splits import Split, subset_per_class
 from ..trainer import TrainConfig, resolve_device
 from ..training import model_record, train_cached
@@ -89,6 +90,20 @@ def chapter_protocol(cfg: ChapterConfig, attacks: Mapping[str, AttackSpec], *, p
     offset = {"test": TEST_SEED_OFFSET, "validation": VALIDATION_SEED_OFFSET}[part]
     return Protocol(cfg.eps if eps is None else eps, attacks, seed=cfg.seed + offset, batch_size=cfg.eval_batch_size,
                     n_boot=cfg.n_boot)
+
+
+def config_of(cls: type[ChapterConfig], results: dict) -> ChapterConfig:
+    """The config a results file was made with, without its execution fields (the run's device and folders, which
+    are another machine's)."""
+    fields = {k: v for k, v in results["config"].items() if k not in ("profile", *EXECUTION_FIELDS)}
+    return cls.make(results["config"]["profile"], **fields)
+
+
+def model_targets(view: dict, split: Split, protocol: Protocol, prefix: str = "") -> list[Target]:
+    """A recheck target (`advfair.recheck`) for every test evaluation of `view` (a results dict, or one track of it)
+    that names its model; `prefix` turns a track's model names into keys of results["models"]."""
+    return [Target(prefix + name, record, prefix + record["model"], split, protocol, view["attack_roles"]["pgd"])
+            for name, record in view["evaluations"].items() if record.get("model") is not None]
 
 
 def evaluation(results: dict, name: str) -> Evaluation:

@@ -22,7 +22,8 @@ from torch import nn
 
 from ...contributions import contribution_statistics
 from ...evaluation import Points, mean_logit_margin, zero_gradient_fraction
-from ..common import Run
+from ...recheck import Target
+from ..common import Run, config_of, model_targets
 from . import methods
 from .config import AALPConfig
 
@@ -98,3 +99,9 @@ def training_records(r: Run) -> dict:
     return {key: [{"epoch": h["epoch"], "cls_loss": h.get("cls_loss"), "pair_loss": h.get("pair_loss"), **h["c2"]}
                   for h in meta["history"] if "c2" in h]
             for key, meta in r.models.items() if any("c2" in h for h in meta["history"])}
+
+
+def rechecks(results: dict) -> list[Target]:
+    """Every committed test evaluation, its model from the committed weights (`advfair.recheck`)."""
+    cfg = config_of(AALPConfig, results)
+    return model_targets(results, methods.split(cfg), methods.test_protocol(cfg))

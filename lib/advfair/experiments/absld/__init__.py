@@ -3,7 +3,7 @@ from ..base import Chapter
 from . import claims, pipeline, report
 from .config import AbsldConfig
 
-CHAPTER = Chapter("absld", AbsldConfig, pipeline.run, claims.verdicts, claims.key_numbers)
+CHAPTER = Chapter("absld", AbsldConfig, pipeline.run, claims.verdicts, claims.key_numbers, pipeline.rechecks)
 make_config = CHAPTER.make_config
 
 __all__ = ["CHAPTER", "AbsldConfig", "claims", "make_config", "pipeline", "report"]

@@ -17,7 +17,8 @@ from ...evaluation import per_class_accuracy, tpgd_name
 from ...splits import Split
 from ...validation import fail
 from ...cache import spec_key
-from ..common import Run
+from ...recheck import Target
+from ..common import Run, config_of, model_targets
 from ...selection import last_epoch, selected_epoch, train_selected
 from ...training import model_record, model_spec_of, train_cached
 from ..roles import attack_roles
@@ -107,3 +108,9 @@ def train_student(r: Run, cfg: AbsldConfig, key: str, data: Split, objective) ->
         last, _ = last_epoch(r.cache, data, **common, device=r.device, progress=cfg.progress)
     return model, last
 
+
+
+def rechecks(results: dict) -> list[Target]:
+    """Every committed test evaluation, its model from the committed weights (`advfair.recheck`)."""
+    cfg = config_of(AbsldConfig, results)
+    return model_targets(results, methods.split(cfg), methods.test_protocol(cfg))

@@ -15,8 +15,7 @@ import torch
 
 from ...evaluation import Evaluation, Points, mean_logit_margin, per_class_accuracy, tpgd_name, zero_gradient_fraction
 from ...methods import catalogue
-from ..common import Run, weight_norms
-from ...config import EXECUTION_FIELDS
+from ..common import Run, config_of, model_targets, weight_norms
 from ...recheck import Target
 from ..roles import attack_roles
 from . import methods
@@ -71,19 +70,11 @@ def track(r: Run, cfg: ClasswiseConfig, t: methods.Track) -> dict:
 
 
 def rechecks(results: dict) -> list[Target]:
-    """Every trained model's committed test evaluation, and the served logit bias, on both tracks
-    (`advfair.recheck`). The config is rebuilt without its execution fields (the device and folders of the run)."""
-    fields = {k: v for k, v in results["config"].items() if k not in ("profile", *EXECUTION_FIELDS)}
-    cfg = ClasswiseConfig.make(results["config"]["profile"], **fields)
-    out = []
-    for t, view in ((methods.cifar_track(cfg), results), (methods.mnist_track(cfg), results.get("mnist"))):
-        if view is None:
-            continue
-        protocol, split = methods.test_protocol(cfg, t, ()), methods.split(cfg, t)
-        served = {name: name for name in ("pgd_at", "trades", "class_weighted")} | {"pgd_at_bias": "pgd_at"}
-        out += [Target(t.key(name), view["evaluations"][name], t.key(model), split, protocol,
-                       view["attack_roles"]["pgd"]) for name, model in served.items()]
-    return out
+    """Every committed test evaluation of both tracks, each model served as recorded (`advfair.recheck`)."""
+    cfg = config_of(ClasswiseConfig, results)
+    tracks = ((methods.cifar_track(cfg), results, ""), (methods.mnist_track(cfg), results.get("mnist"), "mnist_"))
+    return [target for t, view, prefix in tracks if view is not None
+            for target in model_targets(view, methods.split(cfg, t), methods.test_protocol(cfg, t, ()), prefix)]
 
 
 def baseline(cfg: ClasswiseConfig) -> tuple[torch.nn.Module, dict]:
