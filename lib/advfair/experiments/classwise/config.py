@@ -21,8 +21,9 @@ PAPER = {
 }
 
 # The evidence tier: the calibrated CIFAR-10 training (`calibration.tier_fields`), tested on the whole test set
-# with AutoAttack's APGD-CE + APGD-T on 100 points per class (standard AutoAttack's FAB-T and Square took 8 minutes
-# per model here, a quarter of a seed's whole run; `aa_version="standard"` runs them). The MNIST track shares the batch size, learning rate, schedule
+# with AutoAttack's APGD-CE + APGD-T on 100 points per class (standard AutoAttack's FAB-T and Square had run 6 minutes
+# on the first model here without finishing, for 3 minutes of every other attack together; `aa_version="standard"`
+# runs them). The MNIST track shares the batch size, learning rate, schedule
 # and validation split with it (one field each); at the tier's batch of 128 it takes 2,400 images per class, so
 # that its 2 epochs keep the smoke tier's 375 SGD steps, and it is tested on 500 images per class.
 EVIDENCE = {**tier_fields(), "test_per_class": None, "aa_version": "subset", "aa_per_class": 100,
