@@ -133,3 +133,19 @@ def test_the_absld_teacher_is_the_class_wise_pgd_at_model_of_the_same_seed(seed)
     teacher = _spec_key(methods.split_spec(cfg), methods.teacher_model_spec(cfg), methods.teacher_objective(cfg),
                         methods.teacher_train_config(cfg))
     assert teacher == _classwise_pgd_at(seed) != _classwise_pgd_at(seed + 1)
+
+
+def test_the_class_wise_evidence_mnist_models_are_the_smoke_tier_s():
+    """The MNIST track keeps the smoke tier's training at the evidence tier: the same cache keys, so the same models."""
+    from advfair.experiments.classwise import make_config, methods
+    from advfair.splits import balanced_spec
+
+    def key(profile):
+        cfg = make_config(profile)
+        t = methods.mnist_track(cfg)
+        data = balanced_spec(t.dataset, train_per_class=t.train_per_class, val_per_class=t.val_per_class,
+                             seed=cfg.data_seed)
+        return [_spec_key(data, t.model, objective, methods.train_config(cfg, t))
+                for objective in (methods.pgd_at(t), methods.trades(cfg, t))]
+
+    assert key("evidence") == key("cpu")

@@ -17,18 +17,17 @@ PAPER = {
     "milestones": (100, 105), "eval_steps": 20, "long_steps": (50,), "aa_version": "standard", "aa_per_class": None,
     "mnist_aa_per_class": None, "bias_grid": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0), "mnist_width": 32,
     "mnist_train_per_class": None, "mnist_test_per_class": None, "mnist_train_steps": 40, "mnist_train_alpha": 0.01,
-    "mnist_eval_steps": 20, "mnist_epochs": 10, "eval_batch_size": 1000,
+    "mnist_eval_steps": 20, "mnist_epochs": 10, "mnist_batch_size": 128, "mnist_lr": 0.1, "eval_batch_size": 1000,
 }
 
 # The evidence tier: the calibrated CIFAR-10 training (`calibration.tier_fields`), tested on the whole test set
 # with AutoAttack's APGD-CE + APGD-T on 100 points per class (standard AutoAttack's FAB-T and Square had run 6 minutes
 # on the first model here without finishing, for 3 minutes of every other attack together; `aa_version="standard"`
-# runs them). The MNIST track shares the batch size, learning rate, schedule
-# and validation split with it (one field each); at the tier's batch of 128 it takes 2,400 images per class, so
-# that its 2 epochs keep the smoke tier's 375 SGD steps, and it is tested on 500 images per class.
+# runs them). The MNIST track keeps the smoke tier's training (its own batch size, learning rate and validation
+# split; the smoke tier's seed-0 MNIST models have every class above 85 % clean and 20 % under PGD-10) and is tested
+# on 500 images per class.
 EVIDENCE = {**tier_fields(), "test_per_class": None, "aa_version": "subset", "aa_per_class": 100,
-            "mnist_train_per_class": 2400, "mnist_test_per_class": 500, "mnist_aa_per_class": 100}
-
+            "mnist_test_per_class": 500, "mnist_aa_per_class": 100}
 
 @dataclass(frozen=True)
 class ClasswiseConfig(ChapterConfig):
@@ -78,17 +77,21 @@ class ClasswiseConfig(ChapterConfig):
     mnist_eval_steps: int = 10  # PGD steps of the MNIST test attacks
     mnist_eval_alpha: float = 0.075  # step size of the MNIST test attacks
     mnist_epochs: int = 2  # MNIST training epochs
+    mnist_batch_size: int = 32  # MNIST training batch size
+    mnist_lr: float = 0.05  # MNIST initial SGD learning rate
+    mnist_val_per_class: int = 50  # MNIST validation images per class, held out from training
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, tuple(d for d in DATASETS if d != "mnist"))
         check_choice("model", self.model, MODELS)
         check_choice("mnist_model", self.mnist_model, MODELS)
-        check_fields(self, ("mnist_width", "mnist_train_steps", "mnist_eval_steps", "mnist_epochs"), check_positive,
+        check_fields(self, ("mnist_width", "mnist_train_steps", "mnist_eval_steps", "mnist_epochs", "mnist_batch_size",
+                            "mnist_val_per_class"), check_positive,
                      integer=True)
         check_fields(self, ("mnist_train_per_class", "mnist_test_per_class", "mnist_aa_per_class"), check_positive,
                      optional=True, integer=True)
         check_eps("mnist_eps", self.mnist_eps)
-        check_fields(self, ("mnist_train_alpha", "mnist_eval_alpha", "w_worst"), check_positive)
+        check_fields(self, ("mnist_train_alpha", "mnist_eval_alpha", "mnist_lr", "w_worst"), check_positive)
         check_choice("t_rule", self.t_rule, T_RULES)
         if not self.temperatures or 1.0 not in self.temperatures or len(self.temperatures) < 2:
             fail("temperatures", list(self.temperatures),

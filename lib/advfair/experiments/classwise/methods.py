@@ -34,6 +34,9 @@ class Track:
     train_steps: int
     train_alpha: float
     epochs: int
+    batch_size: int
+    lr: float
+    val_per_class: int
     augment: bool
     eval_steps: int
     eval_alpha: float
@@ -46,23 +49,24 @@ class Track:
 
 def cifar_track(cfg: ClasswiseConfig) -> Track:
     return Track("cifar", cfg.dataset, {"name": cfg.model, "width": cfg.width}, cfg.eps, cfg.train_per_class,
-                 cfg.test_per_class, cfg.aa_per_class, cfg.train_steps, cfg.train_alpha, cfg.epochs, cfg.augment,
-                 cfg.eval_steps, cfg.eval_alpha, cfg.long_steps)
+                 cfg.test_per_class, cfg.aa_per_class, cfg.train_steps, cfg.train_alpha, cfg.epochs, cfg.batch_size,
+                 cfg.lr, cfg.val_per_class, cfg.augment, cfg.eval_steps, cfg.eval_alpha, cfg.long_steps)
 
 
 def mnist_track(cfg: ClasswiseConfig) -> Track:
     return Track("mnist", "mnist", {"name": cfg.mnist_model, "width": cfg.mnist_width}, cfg.mnist_eps,
                  cfg.mnist_train_per_class, cfg.mnist_test_per_class, cfg.mnist_aa_per_class, cfg.mnist_train_steps,
-                 cfg.mnist_train_alpha, cfg.mnist_epochs, False, cfg.mnist_eval_steps, cfg.mnist_eval_alpha, ())
+                 cfg.mnist_train_alpha, cfg.mnist_epochs, cfg.mnist_batch_size, cfg.mnist_lr, cfg.mnist_val_per_class,
+                 False, cfg.mnist_eval_steps, cfg.mnist_eval_alpha, ())
 
 
 def split(cfg: ClasswiseConfig, t: Track) -> Split:
-    return balanced_split(t.dataset, train_per_class=t.train_per_class, val_per_class=cfg.val_per_class,
+    return balanced_split(t.dataset, train_per_class=t.train_per_class, val_per_class=t.val_per_class,
                           test_per_class=t.test_per_class, seed=cfg.data_seed, data_dir=cfg.data_dir)
 
 
 def train_config(cfg: ClasswiseConfig, t: Track) -> TrainConfig:
-    return TrainConfig(epochs=t.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+    return TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, weight_decay=cfg.weight_decay,
                        schedule=cfg.schedule, milestones=cfg.milestones if t.epochs == cfg.epochs else (),
                        augment=t.augment, seed=cfg.seed)
 
