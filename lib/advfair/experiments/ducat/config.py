@@ -57,6 +57,8 @@ class DucatConfig(ChapterConfig):
     augment: bool = False  # random crop and flip while training
     lr: float = 0.05  # initial SGD learning rate
     weight_decay: float = 5e-4  # SGD weight decay
+    # "step" (the official code's cuts at the milestones) or "cosine" (the evidence tier's shared baselines' schedule)
+    schedule: str = "step"  # learning-rate schedule
     # the code's MultiStepLR [100, 105] cuts the lr after those epochs: from epochs 101 and 106 on
     milestones: tuple[int, ...] = (10,)  # the first epochs trained at the lr cut x0.1 (unset: follow epochs)
     # "validation": the best epoch on the validation split (the code: on the test set)

@@ -44,9 +44,9 @@ def model_spec(cfg: DucatConfig, dummy: bool) -> dict:
 
 
 def train_config(cfg: DucatConfig) -> TrainConfig:
-    """The trainer's "step" schedule multiplies by 0.1 from the 1-based epoch m on (the config's milestones)."""
+    """With schedule="step" the trainer multiplies the lr by 0.1 from the 1-based epoch m on (each milestone m)."""
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                       schedule="step", milestones=cfg.milestones, augment=cfg.augment,
+                       schedule=cfg.schedule, milestones=cfg.milestones, augment=cfg.augment,
                        seed=cfg.seed)
 
 
