@@ -149,3 +149,24 @@ def test_the_class_wise_evidence_mnist_models_are_the_smoke_tier_s():
                 for objective in (methods.pgd_at(t), methods.trades(cfg, t))]
 
     assert key("evidence") == key("cpu")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_ducat_baselines_are_the_class_wise_models_of_the_same_seed(seed):
+    """DUCAT's evidence PGD-AT and TRADES have the class-wise evidence models' cache keys: trained once."""
+    from advfair.experiments.classwise import make_config as classwise_config
+    from advfair.experiments.classwise import methods as cw
+    from advfair.experiments.ducat import make_config, methods
+    from advfair.splits import balanced_spec
+
+    cfg = make_config("evidence", seed=seed)
+    data = balanced_spec(cfg.dataset, train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
+                         seed=cfg.data_seed)
+    plan = methods.plan(cfg, 10)
+    ducat = [_spec_key(data, methods.model_spec(cfg, False), plan[k], methods.train_config(cfg))
+             for k in ("pgd_at", "trades")]
+    ccfg = classwise_config("evidence", seed=seed)
+    t = cw.cifar_track(ccfg)
+    classwise = [_spec_key(data, t.model, objective, cw.train_config(ccfg, t))
+                 for objective in (cw.pgd_at(t), cw.trades(ccfg, t))]
+    assert ducat == classwise and _classwise_pgd_at(seed) == ducat[0]
