@@ -109,5 +109,5 @@ def test_a_chapter_is_summarised_at_the_evidence_tier_once_all_its_seeds_are_in(
     assert summary.shown_tier("classwise", tmp_path) == "cpu"  # its seeds are not all in: no stability file yet
     shutil.copy(stability_path("classwise", RESULTS), stability_path("classwise", tmp_path, "evidence"))
     assert summary.shown_tier("classwise", tmp_path) == "evidence"
-    assert "Class-wise robustness (Tian et al.): the evidence tier" in summary.tiers_text(tmp_path)
-    assert "Long-tailed AT (RoBal): the smoke tier (not findings)" in summary.tiers_text(tmp_path)
+    assert "Class-wise robustness (Tian et al.): the evidence tier (`evidence` profile)" in summary.tiers_text(tmp_path)
+    assert "Long-tailed AT (RoBal): the smoke tier (`cpu` profile), not findings" in summary.tiers_text(tmp_path)

@@ -9,19 +9,28 @@ import pandas as pd
 
 from ..tables import pct
 
+# The tier each profile's results form: the one name of a tier, which the status and summary pages use too.
+TIER_OF_PROFILE = {"cpu": "smoke", "evidence": "evidence", "paper": "paper"}
+
 # Each tier's meaning, in the words the box prints. The verdicts of the smoke tier are not findings: its models
 # train in seconds and are too weak for the claims (the calibration page shows what a CPU can reach).
-TIERS = {
-    "cpu": ("the smoke tier (`cpu` profile)",
-            "Its models train in seconds to minutes on a laptop CPU and are too weak to test the paper's claims: "
-            "its verdicts check the pipeline, they are **not findings**. The evidence tier "
-            "(`profile=\"evidence\"`) is the book's test of the claims."),
-    "evidence": ("the evidence tier (`evidence` profile)",
-                 "Its models were trained once on CPU at the `evidence` profile's scale (its CIFAR-10 models with the "
-                 "configuration the calibration sweep chose by rule: \"How the scale was chosen\"), and their weights "
-                 "are committed (`book/weights`): rerunning the page re-evaluates them instead of training."),
-    "paper": ("paper scale (`paper` profile)", "The paper's networks and schedules, run on a GPU."),
+MEANINGS = {
+    "cpu": "Its models train in seconds to minutes on a laptop CPU and are too weak to test the paper's claims: "
+           "its verdicts check the pipeline, they are **not findings**. The evidence tier "
+           "(`profile=\"evidence\"`) is the book's test of the claims.",
+    "evidence": "Its models were trained once on CPU at the `evidence` profile's scale (its CIFAR-10 models with the "
+                "configuration the calibration sweep chose by rule: \"How the scale was chosen\"), and their weights "
+                "are committed (`book/weights`): rerunning the page re-evaluates them instead of training.",
+    "paper": "The paper's networks and schedules, run on a GPU.",
 }
+
+
+def tier_name(profile: str) -> str:
+    """A profile's tier as prose names it, e.g. "the smoke tier (`cpu` profile)"."""
+    if profile not in TIER_OF_PROFILE:
+        return f"the `{profile}` profile"
+    tier = TIER_OF_PROFILE[profile]
+    return ("paper scale" if tier == "paper" else f"the {tier} tier") + f" (`{profile}` profile)"
 
 
 WIDTH_MODELS = ("small_cnn", "mnist_cnn")  # the networks whose width is a config field
@@ -46,7 +55,7 @@ def scale_text(results: dict) -> str:
 
     cfg = results["config"]
     profile = cfg["profile"]
-    name, meaning = TIERS.get(profile, (f"the `{profile}` profile", ""))
+    name, meaning = tier_name(profile), MEANINGS.get(profile, "")
     paper = get_chapter(results["chapter"]).make_config("paper").to_dict()
     points = next(iter(results["evaluations"].values()))["points"]
     tested = f"{points['all']:,} test points (AutoAttack on {points['subset']:,})"

@@ -8,9 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import pages
+from .scale import TIER_OF_PROFILE
 from .stability import stability_path
-
-TIERS = {"cpu": "smoke", "evidence": "evidence", "paper": "paper"}
 
 
 def _minutes(seconds: float) -> float:
@@ -33,7 +32,7 @@ def page_runs(results_dir: Path) -> pd.DataFrame:
     it, how many of its models came from the model cache, the machine, the date and the commit."""
     rows = []
     for page in pages.CHECKED:
-        for profile, tier in TIERS.items():
+        for profile, tier in TIER_OF_PROFILE.items():
             path = results_dir / f"{page}_{profile}.json"
             if not path.exists():
                 continue
@@ -52,7 +51,7 @@ def stability_runs(results_dir: Path) -> pd.DataFrame:
     the kernel runs), the machine, the date and the commit."""
     rows = []
     for page in pages.CHAPTERS:
-        for profile, tier in TIERS.items():
+        for profile, tier in TIER_OF_PROFILE.items():
             path = stability_path(page, results_dir, profile)
             if not path.exists():
                 continue

@@ -13,6 +13,7 @@ from .. import plots
 from ..verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, OUTCOMES, REPRODUCED, Verdict
 from . import CHAPTERS, load_results
 from .base import results_dir
+from .scale import tier_name
 from .classwise.claims import MNIST as SECOND_TRACK  # the suffix of the MNIST track's claim ids
 from .stability import pooled_verdicts, stability_path
 
@@ -46,7 +47,7 @@ def tiers_text(directory: Path | None = None) -> str:
     """Which tier each chapter's verdicts come from."""
     directory = directory or results_dir()
     tiers = {name: shown_tier(name, directory) for name in CHAPTERS}
-    listed = "; ".join(f"{TITLES[n]}: {'the evidence tier' if t == 'evidence' else 'the smoke tier (not findings)'}"
+    listed = "; ".join(f"{TITLES[n]}: {tier_name(t)}" + (", not findings" if t == "cpu" else "")
                        for n, t in tiers.items())
     return f"Each chapter's verdicts come from its highest committed tier. {listed}."
 
