@@ -12,12 +12,13 @@ committed weights alone (never from a local cache), served as the record says, a
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from .evaluation import AttackSpec, Evaluation, Points, Protocol, evaluate
 from .inference import deploy, spec_from_json
@@ -32,8 +33,9 @@ AA_TOLERANCE = 0.05  # AutoAttack's robust accuracy on its checked points, withi
 @dataclass(frozen=True)
 class Target:
     """One committed evaluation to recheck: its label, its record, its model's key in results["models"], the
-    split it ran on, the chapter's test protocol (radius, seed, batch size), and the names of its PGD and (if it
-    ran) AutoAttack attacks."""
+    split it ran on, the chapter's test protocol (radius, seed, batch size), the names of its PGD and (if it
+    ran) AutoAttack attacks, and (where an attack names a view) the views of the raw model that its chapter's
+    evaluation attacked."""
 
     label: str
     record: dict
@@ -42,6 +44,7 @@ class Target:
     protocol: Protocol
     pgd: str
     aa: str | None = "aa"
+    views: Callable[[nn.Module], Mapping[str, nn.Module]] | None = None
 
 
 def committed_model(key: str, split: Split, folders: Sequence[Path]) -> torch.nn.Module:
@@ -77,12 +80,13 @@ def recheck(results: dict, targets: Sequence[Target], folders: Sequence[Path], *
     for t in targets:
         model = committed_model(results["models"][t.model]["key"], t.split, folders).to(device)
         served = deploy(model, spec_from_json(t.record["inference"]))
+        views = t.views(model) if t.views is not None else None
         committed = Evaluation.from_json(t.record)
         x, y = t.split.float_images("test", device)
         if not np.array_equal(y.cpu().numpy(), committed.y):
             raise ValueError(f"{t.label}: the split's test points are not the ones the committed evaluation ran on")
         points = Points.of(x, y, committed.classes, committed.subset)
-        fresh = evaluate(served, points, t.protocol.with_attacks({t.pgd: _spec(t.record, t.pgd)}))
+        fresh = evaluate(served, points, t.protocol.with_attacks({t.pgd: _spec(t.record, t.pgd)}), views=views)
         clean = (committed.predicted("clean"), fresh.predicted("clean"))
         rows.append(_row(t.label, "clean", "all", *clean, committed.y, TOLERANCE, exact))
         rows.append(_row(t.label, t.pgd, "all", committed.predicted(t.pgd), fresh.predicted(t.pgd), committed.y,
@@ -91,7 +95,7 @@ def recheck(results: dict, targets: Sequence[Target], folders: Sequence[Path], *
             part = _first_per_class(committed.y, committed.subset, aa_per_class)
             sub = Points.of(x, y, committed.classes, committed.subset[part])
             spec = _spec(t.record, t.aa)
-            aa = evaluate(served, sub, t.protocol.with_attacks({t.aa: spec}))
+            aa = evaluate(served, sub, t.protocol.with_attacks({t.aa: spec}), views=views)
             rows.append(_row(t.label, t.aa, f"{len(part)} AutoAttack points", committed.predicted(t.aa, "subset")[part],
                              aa.predicted(t.aa, "subset"), committed.y[committed.subset[part]], AA_TOLERANCE, False,
                              clean=(committed.predicted("clean", "subset")[part], aa.predicted("clean", "subset"))))

@@ -10,9 +10,12 @@ import torch
 
 from advfair import attacks
 from advfair import autoattack as aa_module
-from advfair.experiments import classwise
+from advfair.experiments import classwise, ducat
 from advfair.recheck import problems, recheck
 
+DUCAT_TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, width=4,
+                  milestones=[2], ducat_start=2, ducat_end=2, unaware_steps=2, aware_steps=2, select_steps=2,
+                  ablation_from_start=False, ablation_w_benign=[], n_boot=20, device="cpu")
 TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=2, epochs=1, width=4, eval_steps=2,
             temperatures=[0.5, 1.0], bias_grid=[0.0, 1.0], mnist=False, n_boot=20, device="cpu")
 
@@ -22,17 +25,22 @@ def _aa_stand_in(model, x, y, *, eps, version="standard", batch_size=500, seed=0
     return attacks.pgd(model, x, y, eps=eps, alpha=eps / 4, steps=2, early_stop=True, generator=generator), []
 
 
-@pytest.fixture(scope="module")
-def published(data_dir, tmp_path_factory):
+def _publish(chapter, fields: dict, data_dir, tmp_path_factory) -> tuple[dict, object]:
+    """A tiny run of `chapter` whose models are published to a folder of committed weights."""
     if not (data_dir / "cifar10.npz").exists():
         pytest.skip("no cifar10.npz")
     folder = tmp_path_factory.mktemp("weights")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(aa_module, "autoattack", _aa_stand_in)
         mp.setenv("ADVFAIR_PUBLISH_WEIGHTS", str(folder))
-        cfg = classwise.make_config("cpu", **TINY, data_dir=str(data_dir), cache_dir=str(tmp_path_factory.mktemp("c")))
-        results = json.loads(json.dumps(classwise.CHAPTER.run(cfg)))
+        cfg = chapter.make_config("cpu", **fields, data_dir=str(data_dir), cache_dir=str(tmp_path_factory.mktemp("c")))
+        results = json.loads(json.dumps(chapter.run(cfg)))
     return results, folder
+
+
+@pytest.fixture(scope="module")
+def published(data_dir, tmp_path_factory):
+    return _publish(classwise.CHAPTER, TINY, data_dir, tmp_path_factory)
 
 
 def test_the_committed_weights_recompute_the_committed_results(published, monkeypatch):
@@ -60,3 +68,16 @@ def test_a_result_the_weights_do_not_compute_is_found(published, monkeypatch):
     assert len(found) == 1 and found[0].startswith("trades pgd2 (all)")
     with pytest.raises(FileNotFoundError, match="no committed weights"):
         recheck(results, classwise.CHAPTER.rechecks(results), [folder / "missing"], exact=True)
+
+
+def test_ducat_rechecks_attack_the_views_its_evaluation_attacked(data_dir, tmp_path_factory, monkeypatch):
+    """The unaware PGD ascends the raw 2C logits (a view), AutoAttack the recovered model: both recompute exactly
+    from the committed weights; TRADES, MART and their DUCAT plug-ins ran no AutoAttack, so none is rechecked."""
+    monkeypatch.setattr(aa_module, "autoattack", _aa_stand_in)
+    results, folder = _publish(ducat.CHAPTER, DUCAT_TINY, data_dir, tmp_path_factory)
+    targets = ducat.CHAPTER.rechecks(results)
+    assert {t.label: t.aa for t in targets} == {"pgd_at": "aa_pairmax", "ducat": "aa_pairmax", "trades": None,
+                                                "mart": None, "trades_ducat": None, "mart_ducat": None}
+    rows = recheck(results, targets, [folder], exact=True, aa_per_class=1)
+    assert {r["attack"] for r in rows} == {"clean", "pgd2_raw2C", "aa_pairmax"}
+    assert not problems(rows) and all(r["agreement"] == 1.0 for r in rows)

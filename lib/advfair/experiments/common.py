@@ -101,8 +101,11 @@ def config_of(cls: type[ChapterConfig], results: dict) -> ChapterConfig:
 
 def model_targets(view: dict, split: Split, protocol: Protocol, prefix: str = "") -> list[Target]:
     """A recheck target (`advfair.recheck`) for every test evaluation of `view` (a results dict, or one track of it)
-    that names its model; `prefix` turns a track's model names into keys of results["models"]."""
-    return [Target(prefix + name, record, prefix + record["model"], split, protocol, view["attack_roles"]["pgd"])
+    that names its model, with AutoAttack where it ran; `prefix` turns a track's model names into keys of
+    results["models"]."""
+    roles = view["attack_roles"]
+    return [Target(prefix + name, record, prefix + record["model"], split, protocol, roles["pgd"],
+                   roles.get("aa") if roles.get("aa") in record["attacks"] else None)
             for name, record in view["evaluations"].items() if record.get("model") is not None]
 
 

@@ -4,7 +4,7 @@ from ..base import Chapter
 from . import claims, pipeline, report
 from .config import DucatConfig
 
-CHAPTER = Chapter("ducat", DucatConfig, pipeline.run, claims.verdicts, claims.key_numbers)
+CHAPTER = Chapter("ducat", DucatConfig, pipeline.run, claims.verdicts, claims.key_numbers, pipeline.rechecks)
 make_config = CHAPTER.make_config
 
 __all__ = ["CHAPTER", "DucatConfig", "claims", "make_config", "pipeline", "report"]

@@ -14,7 +14,8 @@ attack views are book designs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -22,13 +23,14 @@ from torch import nn
 
 from ...evaluation import Points, Protocol, evaluate
 from ...files import remove
-from ...inference import attack_view, check_outputs, deploy
+from ...inference import VIEWS, attack_view, check_outputs, deploy
 from ...models import eval_mode
 from ...objectives import Objective
+from ...recheck import Target
 from ...selection import last_epoch, train_selected
 from ...splits import Split
 from ...training import model_record, train_cached
-from ..common import Run
+from ..common import Run, config_of, model_targets
 from . import methods
 from .config import DucatConfig
 
@@ -90,11 +92,24 @@ def evaluate_model(r: Run, cfg: DucatConfig, key: str, model: nn.Module, points:
     num_classes, dummy = len(points.classes), methods.is_dummy(key)
     check_outputs(model, points.x, num_classes, dummy=dummy)
     spec = methods.served_spec(num_classes, dummy)
-    views = {s.view: attack_view(s.view, model, num_classes, dummy=dummy, dawa_weight=cfg.dawa_weight)
-             for s in protocol.attacks.values() if s.view is not None}
+    views = attack_views(cfg, num_classes, dummy, model)
     side = {**({"raw2C": model} if dummy else {}), **(transfer or {})}
     _, record = r.evaluate(label or key, model, points, protocol, spec=spec, model_key=key, views=views, side=side)
     return record
+
+
+def attack_views(cfg: DucatConfig, num_classes: int, dummy: bool, model: nn.Module) -> dict[str, nn.Module]:
+    """Every attack view of the raw `model` (a 2C one if `dummy`), by name."""
+    return {view: attack_view(view, model, num_classes, dummy=dummy, dawa_weight=cfg.dawa_weight) for view in VIEWS}
+
+
+def rechecks(results: dict) -> list[Target]:
+    """Every committed test evaluation (`advfair.recheck`): the unaware PGD through the raw 2C view it attacked,
+    AutoAttack on the served (recovered) model."""
+    cfg = config_of(DucatConfig, results)
+    num_classes = len(results["classes"])
+    return [replace(t, views=partial(attack_views, cfg, num_classes, methods.is_dummy(t.model)))
+            for t in model_targets(results, methods.split(cfg), methods.protocol(cfg))]
 
 
 def train_model(r: Run, cfg: DucatConfig, key: str, split: Split, objective: Objective, *,
