@@ -14,13 +14,22 @@ import torch
 from . import distributed
 
 
-def git_commit() -> str | None:
+def _head() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+# The commit of the code this process runs: read when the library is imported, not when a result is written, as
+# a long run outlives the commits made beside it.
+_COMMIT = _head()
+
+
+def git_commit() -> str | None:
+    return _COMMIT
 
 
 def cpu_model() -> str:
