@@ -125,8 +125,10 @@ for kind, long_tailed in (("balanced CIFAR-10", False), ("long-tailed CIFAR-10-L
         lines.append(f"- **{kind}:** none of the {len(ran)} candidates recorded so far (of {planned}) clears every "
                      "bar; the sweep goes on.")
     elif chosen is None:
-        lines.append(f"- **{kind}:** no candidate clears every bar within the sweep; the chapters that need it use "
-                     "the nearest honest alternative, labelled as such.")
+        lines.append(f"- **{kind}:** no candidate clears every bar within the sweep, the milder alternatives "
+                     "included: no model of this kind trained on this CPU is good enough to test a claim, so a "
+                     "chapter that needs one has no evidence tier on this data (its claims stay not testable at "
+                     "this scale).")
     else:
         lines.append(f"- **{kind}:** `{chosen['candidate']['name']}`, "
                      f"{chosen['train_cpu_seconds'] / 60:.1f} training CPU-minutes per model.")

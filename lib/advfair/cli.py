@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     """One chapter run; under torchrun (WORLD_SIZE > 1) every process runs it together and process 0 writes and
     reports."""
     chapter = get_chapter(args.chapter)
-    overrides = _config(args)
+    overrides = {**(chapter.config.smoke_fields() if args.smoke else {}), **_config(args)}
     config = _make_config(chapter, args.profile, overrides)  # every field checked before any process joins
     if not distributed.joining():
         return _run_chapter(args, chapter, config, "device" in overrides)
@@ -103,12 +103,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_chapter(args: argparse.Namespace, chapter, config, device_given: bool) -> int:
-    if args.profile == "paper" and api.resolve_device(config.device).type == "cpu":
+    if args.profile == "paper" and not args.smoke and api.resolve_device(config.device).type == "cpu":
         print(f"advfair: {chapter.name} at the paper profile on this CPU: {cpu_estimate(chapter, config)}",
               file=sys.stderr)
         if not device_given:
             fail("--device", None, "cuda for the paper profile, or --device cpu to run it on the CPU anyway")
-    out = checked_output(args.out or RUNS_DIR / f"{args.chapter}_{args.profile}_{_timestamp()}.json", args.into_book)
+    name = f"{args.chapter}_{args.profile}{'_smoke' if args.smoke else ''}_{_timestamp()}.json"
+    out = checked_output(args.out or RUNS_DIR / name, args.into_book)
     results = chapter.run(config)
     write_json_atomic(results, out)
     if distributed.is_main():
@@ -191,10 +192,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     records = calibration.run_sweep(out, names=args.only, device=args.device)
     for row in calibration.sweep_table(records):
         print("  ".join(f"{k} {v}" for k, v in row.items()))
+    recorded = calibration.load_sweep(out)  # the choice is among every candidate recorded there, not only these
+    print(f"of the {len(recorded)} candidates recorded in {out}:")
     for kind, long_tailed in (("balanced", False), ("long-tailed", True)):
-        chosen = calibration.choose(records, long_tailed=long_tailed)
+        chosen = calibration.choose(recorded, long_tailed=long_tailed)
         print(f"{kind}: {chosen['candidate']['name'] if chosen else 'no candidate clears every bar'}")
-    tier = calibration.choose(records, long_tailed=False, objective=calibration.TIER_OBJECTIVE)
+    tier = calibration.choose(recorded, long_tailed=False, objective=calibration.TIER_OBJECTIVE)
     print(f"evidence tier (the cheapest whose {calibration.TIER_OBJECTIVE} clears every bar): "
           f"{tier['candidate']['name'] if tier else 'none'}; the profiles train with {calibration.TIER}")
     print(f"records in {out}")

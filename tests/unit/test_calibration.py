@@ -3,6 +3,7 @@ configuration, and a resumable sweep that logs per-class validation curves."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,14 @@ def test_the_ducat_baselines_are_the_class_wise_models_of_the_same_seed(seed):
     classwise = [_spec_key(data, t.model, objective, cw.train_config(ccfg, t))
                  for objective in (cw.pgd_at(t), cw.trades(ccfg, t))]
     assert ducat == classwise and _classwise_pgd_at(seed) == ducat[0]
+
+
+def test_calibrate_with_only_chooses_among_every_recorded_candidate(tmp_path, capsys):
+    """`calibrate --only NAME` runs (or finds) that candidate, then chooses among every record in the folder: a
+    sweep extended by one long-tailed candidate still names the balanced tier."""
+    from advfair import cli
+
+    shutil.copytree(REPO / "book" / "results" / "calibration", tmp_path / "calibration")
+    assert cli.main(["calibrate", "--only", "w16_lt", "--out", str(tmp_path / "calibration")]) == 0
+    out = capsys.readouterr().out
+    assert f"evidence tier (the cheapest whose pgd_at clears every bar): {calibration.TIER}" in out
