@@ -25,7 +25,7 @@ RUN_NB := TQDM_DISABLE=1 OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THRE
 # Execution is off in _config.yml: the book renders the outputs stored in the notebooks.
 RENDER := $(VENV)/bin/jupyter-book build .
 
-.PHONY: env book test bench lock clean
+.PHONY: env book test paper-smoke bench lock clean
 
 env: $(VENV)/.stamp
 
@@ -44,8 +44,12 @@ book: env
 	for nb in $(PAGES); do $(RUN_NB) ADVFAIR_RESULTS_OUT=$(RESULTS) $(VENV)/bin/papermill --cwd book $$nb $$nb || exit 1; done
 	$(RENDER)
 
+# Every chapter's paper profile end to end at its smoke size (run --smoke): the paper's networks on a few batches.
+paper-smoke: env
+	$(PY) -m pytest tests/unit/test_paper_smoke.py
+
 test: env
-	$(PY) -m pytest -m "not book and not notebooks and not kernels" tests
+	$(PY) -m pytest -m "not book and not notebooks and not kernels and not paper_smoke" tests
 	# The committed pages are what the code renders from the committed results: nbval re-executes every page
 	# on book/results and compares each output with the committed one, exactly (no training, and statistics from
 	# integer counts: any machine).

@@ -18,7 +18,8 @@ from .attacks import attacking
 from .models import for_attacks
 from .validation import check_choice, check_eps, check_positive, fail
 
-AUTOATTACK_VERSIONS = ("standard", "subset", "square")
+AUTOATTACK_VERSIONS = ("standard", "subset", "square", "smoke")
+APGD_ITERATIONS = 100  # AutoAttack's own
 
 
 class _Collect(logging.Handler):
@@ -31,10 +32,12 @@ class _Collect(logging.Handler):
 
 
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, version: str = "standard",
-               batch_size: int = 500, seed: int = 0, queries: int = 5000) -> tuple[torch.Tensor, list[str]]:
+               batch_size: int = 500, seed: int = 0, queries: int = 5000,
+               iterations: int = APGD_ITERATIONS) -> tuple[torch.Tensor, list[str]]:
     """AutoAttack: "standard" (APGD-CE, APGD-T, FAB-T, Square), "subset" (APGD-CE + APGD-T with the standard
-    settings: 1 restart, 9 target classes) or "square" (the black-box Square attack alone, with `queries` queries
-    per point: a gradient-masking check).
+    settings: 1 restart, 9 target classes), "square" (the black-box Square attack alone, with `queries` queries
+    per point: a gradient-masking check) or "smoke" (the subset's attacks at `iterations` iterations instead of
+    100: what a `--smoke` run uses to check the wiring in seconds; never a robustness number).
 
     Returns the adversarial points and AutoAttack's own sanity-check warnings (e.g. zero gradients),
     which callers should report rather than drop.
@@ -42,13 +45,15 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     check_eps("eps", eps)
     check_choice("version", version, AUTOATTACK_VERSIONS)
     check_positive("queries", queries, integer=True)
+    check_positive("iterations", iterations, integer=True)
     logger = logging.getLogger("auto-attack")
     collect = _Collect()
     logger.addHandler(collect)
     propagate, logger.propagate = logger.propagate, False
     try:
         with attacking(model) as model:
-            adversary = _adversary(for_attacks(model), x, eps=eps, version=version, seed=seed, queries=queries)
+            adversary = _adversary(for_attacks(model), x, eps=eps, version=version, seed=seed, queries=queries,
+                                   iterations=iterations)
             if distributed.active():
                 x_adv = _shared_evaluation(adversary, x.detach(), y, batch_size, collect.messages)
             else:
@@ -59,7 +64,8 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     return x_adv.to(x.device), collect.messages
 
 
-def _adversary(model: nn.Module, x: torch.Tensor, *, eps: float, version: str, seed: int, queries: int):
+def _adversary(model: nn.Module, x: torch.Tensor, *, eps: float, version: str, seed: int, queries: int,
+               iterations: int):
     from pyautoattack import AutoAttack
 
     if version == "standard":
@@ -76,6 +82,9 @@ def _adversary(model: nn.Module, x: torch.Tensor, *, eps: float, version: str, s
             num_classes = model(x[:1]).shape[1]
         adversary.apgd_targeted.n_target_classes = min(9, num_classes - 1)
         adversary.apgd_targeted.n_restarts = 1
+        if version == "smoke":
+            for attack in (adversary.apgd, adversary.apgd_targeted):
+                _set_iterations(attack, iterations)
     adversary.verbose = False
     return adversary
 
@@ -147,3 +156,9 @@ def _shared(batch_fn, points: torch.Tensor, n: int, batch_size: int, messages: l
     for b in sorted(every):
         messages.extend(every[b])
     return distributed.sum_over_processes(values)
+
+
+def _set_iterations(apgd, iterations: int) -> None:
+    """An APGD attack's iteration count, with the step-size schedule its constructor derives from it."""
+    apgd.n_iter, apgd.n_iter_orig = iterations, iterations
+    apgd.n_iter_2, apgd.n_iter_min, apgd.size_decr = (max(int(f * iterations), 1) for f in (0.22, 0.06, 0.03))

@@ -35,9 +35,16 @@ SHARED_CHECKS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "eps": (check_eps, {}),
     "augment": (check_bool, {}),
     "schedule": (check_choice, {"choices": SCHEDULES}),
-    "aa_version": (check_choice, {"choices": ("standard", "subset")}),
+    "aa_version": (check_choice, {"choices": ("standard", "subset", "smoke")}),
     "equivalence_margin": (check_number, {"low": 0, "high": 1, "low_open": True}),
 }
+
+# `--smoke`: a profile shrunk to a few batches of training images and a few test points, one epoch and few attack
+# steps, with its networks, objectives and pipeline kept, so that the paper profile's code has run before a GPU
+# runs it. The shared fields here; a chapter's SMOKE adds its own (its other sizes, grids and step counts).
+SMOKE_SHARED: dict[str, Any] = {"train_per_class": 4, "val_per_class": 2, "test_per_class": 1, "aa_per_class": 1,
+                                "epochs": 1, "batch_size": 8, "train_steps": 1, "eval_steps": 2,
+                                "aa_version": "smoke", "n_boot": 20, "eval_batch_size": 20}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class ChapterConfig:
     # Fields written in epochs (a schedule), each with the epoch count it lies in: they follow an overridden
     # epoch count unless set too (`make`), and must lie inside it (`check_schedule`).
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {}
+    SMOKE: ClassVar[dict[str, Any]] = {}  # the chapter's own smoke-size fields (beside SMOKE_SHARED)
 
     profile: str = "cpu"
     seed: int = 0  # the training seed: initial weights, batch order, training attacks, evaluation starts
@@ -99,6 +107,13 @@ class ChapterConfig:
                 fail(key, overrides[key], f"a field of {cls.__name__}: " + ", ".join(sorted(names)))
         return cls(**{**cls.PROFILES[profile], **cls._schedules_following(profile, overrides), **overrides,
                       "profile": profile})
+
+    @classmethod
+    def smoke_fields(cls) -> dict[str, Any]:
+        """The overrides of `--smoke` (any profile at a smoke size): SMOKE_SHARED's fields this config has, then
+        the chapter's own SMOKE. Schedules written in epochs follow the smoke epoch count (`make`)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {**{k: v for k, v in SMOKE_SHARED.items() if k in names}, **cls.SMOKE}
 
     @classmethod
     def _schedules_following(cls, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Command line: chapters without Jupyter, their seed-stability runs, and class-wise evaluation of any model.
 
     python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
+    python -m advfair run absld --profile paper --smoke   # the paper's networks and pipeline, a few batches, on a CPU
     python -m advfair stability classwise --seeds 0 1 2 --kernels avx2 --into-book
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
     python -m advfair config robal --profile paper   # every --set field: type, value, allowed values, meaning
@@ -41,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one chapter's experiment and write its results JSON")
     _chapter_arguments(run)
     run.add_argument("--out", type=Path, default=None,
-                     help="results JSON path (default: runs/<chapter>_<profile>_<UTC time>.json)")
+                     help="results JSON path (default: runs/<chapter>_<profile>[_smoke]_<UTC time>.json)")
+    run.add_argument("--smoke", action="store_true",
+                     help="the profile at a smoke size: its networks and pipeline on a few batches and test points, "
+                          "one epoch, few attack steps (minutes on a CPU; --set still applies on top)")
     stab = sub.add_parser("stability", help="run a chapter once per training seed and write its stability file")
     _chapter_arguments(stab)
     stab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")

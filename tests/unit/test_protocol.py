@@ -341,6 +341,24 @@ def test_square_is_a_black_box_autoattack_version_with_a_query_budget(model, bat
         AttackSpec(kind="autoattack", version="squares")
 
 
+def test_smoke_autoattack_runs_the_subset_attacks_at_steps_iterations(model, batch, monkeypatch):
+    """A --smoke run's AutoAttack: APGD-CE + APGD-T with `steps` iterations and the step-size schedule APGD's
+    constructor derives from them (set beside n_iter, or the schedule of 100 iterations would remain)."""
+    from advfair.autoattack import _adversary
+
+    x, _ = batch
+    smoke = _adversary(model, x, eps=EPS, version="smoke", seed=0, queries=1, iterations=10)
+    subset = _adversary(model, x, eps=EPS, version="subset", seed=0, queries=1, iterations=10)
+    assert smoke.attacks_to_run == subset.attacks_to_run == ["apgd-ce", "apgd-t"]
+    for attack in (smoke.apgd, smoke.apgd_targeted):
+        assert (attack.n_iter, attack.n_iter_2, attack.n_iter_min, attack.size_decr) == (10, 2, 1, 1)
+    assert subset.apgd.n_iter == subset.apgd_targeted.n_iter == 100  # the subset keeps AutoAttack's own
+    calls = []
+    monkeypatch.setattr(aa_module, "autoattack", lambda model, x, y, **kw: calls.append(kw) or (x.clone(), []))
+    AttackSpec(kind="autoattack", version="smoke", steps=7).run(model, *batch, eps=EPS, seed=2, batch_size=20)
+    assert calls[-1]["version"] == "smoke" and calls[-1]["iterations"] == 7
+
+
 def test_worst_case_is_robust_under_every_attack(evaluation):
     both = evaluation.worst_case(["pgd3", "cw3"])
     assert np.array_equal(both, evaluation.correct("pgd3") & evaluation.correct("cw3"))

@@ -47,7 +47,9 @@ class AttackSpec:
     temperature: float = 1.0
     t_rule: str = "global"
     restarts: int = 1
-    version: str = "subset"  # AutoAttack: "subset" (APGD-CE + APGD-T), "standard" or "square" (`steps` queries)
+    # AutoAttack: "subset" (APGD-CE + APGD-T), "standard", "square" (`steps` queries) or "smoke" (the subset's
+    # attacks at `steps` iterations: a smoke run's wiring check, not AutoAttack's strength)
+    version: str = "subset"
     subset: bool = False
     view: str | None = None
     early_stop: bool = True
@@ -67,9 +69,9 @@ class AttackSpec:
         """The adversarial points, and AutoAttack's own warnings (empty for the other kinds). `judge` (the
         served model, when `model` is a view of it) decides which points a restart attacks again."""
         if self.kind == "autoattack":
-            queries = {"queries": self.steps} if self.version == "square" else {}
+            budget = {"square": {"queries": self.steps}, "smoke": {"iterations": self.steps}}.get(self.version, {})
             return autoattack.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed,
-                                         **queries)
+                                         **budget)
         if self.kind == "fgsm":
             return batchwise(lambda lo, hi: attacks.fgsm(model, x[lo:hi], y[lo:hi], eps=eps, fold_bn=True),
                              torch.zeros_like(x), batch_size), []

@@ -41,6 +41,7 @@ class AALPConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("models", "milestones", "sweep_eps", "contrib_top")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": EVIDENCE, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
+    SMOKE: ClassVar[dict[str, Any]] = {"cw_steps": 2, "long_steps": 2, "restarts": 1, "square_queries": 10}
 
     dataset: str = "mnist"  # MNIST (the paper's) or CIFAR-10
     data_seed: int = 0  # which images form the training and test subsets

@@ -68,6 +68,8 @@ class AbsldConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("teacher_milestones", "baselines")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": EVIDENCE, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "milestones": "epochs"}
+    SMOKE: ClassVar[dict[str, Any]] = {"teacher_epochs": 1, "teacher_steps": 1, "teacher_batch_size": 8,
+                                       "select_every": 1}
 
     dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
     # the training, validation and test images: the class-wise chapter's split at the defaults

@@ -34,6 +34,10 @@ class ClasswiseConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("milestones", "long_steps", "temperatures", "bias_grid")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": EVIDENCE, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
+    SMOKE: ClassVar[dict[str, Any]] = {
+        "long_steps": (3,), "temperatures": (0.5, 1.0), "bias_grid": (0.0, 1.0), "mnist_train_per_class": 4,
+        "mnist_val_per_class": 2, "mnist_test_per_class": 1, "mnist_aa_per_class": 1, "mnist_epochs": 1,
+        "mnist_batch_size": 8, "mnist_train_steps": 1, "mnist_eval_steps": 2}
 
     dataset: str = "cifar10"  # the image dataset of the CIFAR track
     data_seed: int = 0  # which images form the training, validation and test subsets

@@ -51,6 +51,9 @@ class DucatConfig(ChapterConfig):
     LIST_FIELDS: ClassVar[tuple[str, ...]] = ("milestones", "ablation_w_benign", "plugins")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": EVIDENCE, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs", "ducat_start": "epochs", "ducat_end": "epochs"}
+    # two epochs: one before DUCAT's window (which follows the epochs) and the window
+    SMOKE: ClassVar[dict[str, Any]] = {"epochs": 2, "select_steps": 2, "unaware_steps": 2, "aware_steps": 2,
+                                       "merged_restarts": 1}
 
     dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100
     # which images form the training, validation and test subsets

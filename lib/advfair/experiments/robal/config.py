@@ -33,6 +33,10 @@ class RobalConfig(ChapterConfig):
                                               "kappa_grid")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"milestones": "epochs"}
+    # The long tail at its smallest (n_max * imbalance >= 1): 10 head images, 1 in each of the last classes. Ten
+    # served heads of a WRN-34-10 are evaluated: one attack step and one kappa keep that to minutes on a CPU.
+    SMOKE: ClassVar[dict[str, Any]] = {"n_max": 10, "imbalance": 0.1, "eval_steps": 1, "kappa_grid": (0.0, 1.0),
+                                       "tau_p_grid": (0.0, 1.0), "standard_aa": False}
 
     # the released code trains with seed 1 (its data seed is 0)
     seed: int = 1  # training and attack seed
@@ -101,6 +105,7 @@ class RobalConfig(ChapterConfig):
     mim: bool = False  # add MIM to the test attacks
     # AutoAttack costs ~1000 gradient steps per robust point: the dearest column
     aa_per_class: int | None = 30  # AutoAttack points per class (None: every test point)
+    aa_version: str = "subset"  # AutoAttack on those points: "subset" (APGD-CE + APGD-T), "standard" or "smoke"
     standard_aa: bool = False  # also run standard AutoAttack on AT-FC and RoBal
     # each exponent costs an AutoAttack run
     kappa_grid: tuple[float, ...] = (-3.0, 0.0, 3.0)  # exponents kappa of the logit-scale sweep logits / 10^kappa (C5)

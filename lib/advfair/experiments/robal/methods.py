@@ -111,7 +111,7 @@ def test_protocol(cfg: RobalConfig, *, standard_aa: bool = False) -> Protocol:
     """clean, PGD, CW-hinge, PGD on 10x logits (T = 0.1), optionally FGSM and MIM; AutoAttack (APGD-CE +
     APGD-T, and standard AutoAttack where asked) on the AA points."""
     suite = standard_attacks(steps=cfg.eval_steps, alpha=cfg.eval_alpha, fgsm=cfg.fgsm, mim=cfg.mim, cw_loss="cw_hinge",
-                             temperatures=(1 / cfg.logit_scale_attack,))
+                             temperatures=(1 / cfg.logit_scale_attack,), autoattack=cfg.aa_version)
     if standard_aa:
         suite["aa_standard"] = AttackSpec(kind="autoattack", version="standard", subset=True)
     return chapter_protocol(cfg, suite)
