@@ -89,6 +89,12 @@ def _adversary(model: nn.Module, x: torch.Tensor, *, eps: float, version: str, s
     return adversary
 
 
+def _set_iterations(apgd, iterations: int) -> None:
+    """An APGD attack's iteration count, with the step-size schedule its constructor derives from it."""
+    apgd.n_iter, apgd.n_iter_orig = iterations, iterations
+    apgd.n_iter_2, apgd.n_iter_min, apgd.size_decr = (max(int(f * iterations), 1) for f in (0.22, 0.06, 0.03))
+
+
 def _perturb(adversary, attack: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """One batch of one attack of the sequence, set up as `run_standard_evaluation` sets it up."""
     if attack == "apgd-ce":
@@ -156,9 +162,3 @@ def _shared(batch_fn, points: torch.Tensor, n: int, batch_size: int, messages: l
     for b in sorted(every):
         messages.extend(every[b])
     return distributed.sum_over_processes(values)
-
-
-def _set_iterations(apgd, iterations: int) -> None:
-    """An APGD attack's iteration count, with the step-size schedule its constructor derives from it."""
-    apgd.n_iter, apgd.n_iter_orig = iterations, iterations
-    apgd.n_iter_2, apgd.n_iter_min, apgd.size_decr = (max(int(f * iterations), 1) for f in (0.22, 0.06, 0.03))

@@ -194,9 +194,11 @@ def _calibrate(args: argparse.Namespace) -> int:
         print("  ".join(f"{k} {v}" for k, v in row.items()))
     recorded = calibration.load_sweep(out)  # the choice is among every candidate recorded there, not only these
     print(f"of the {len(recorded)} candidates recorded in {out}:")
-    for kind, long_tailed in (("balanced", False), ("long-tailed", True)):
-        chosen = calibration.choose(recorded, long_tailed=long_tailed)
-        print(f"{kind}: {chosen['candidate']['name'] if chosen else 'no candidate clears every bar'}")
+    kinds = sorted({(r["candidate"]["dataset"], r["candidate"]["long_tailed"]) for r in recorded})
+    for dataset, long_tailed in kinds:
+        chosen = calibration.choose(recorded, long_tailed=long_tailed, dataset=dataset)
+        print(f"{dataset}, {'long-tailed' if long_tailed else 'balanced'}: "
+              f"{chosen['candidate']['name'] if chosen else 'no candidate clears every bar'}")
     tier = calibration.choose(recorded, long_tailed=False, objective=calibration.TIER_OBJECTIVE)
     print(f"evidence tier (the cheapest whose {calibration.TIER_OBJECTIVE} clears every bar): "
           f"{tier['candidate']['name'] if tier else 'none'}; the profiles train with {calibration.TIER}")

@@ -10,6 +10,7 @@ import pytest
 
 from advfair import calibration
 from advfair.calibration import BARS, Candidate, bars_met, choose, run_sweep
+from advfair.data import long_tailed_counts
 from advfair.validation import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,9 +44,9 @@ def test_a_long_tailed_model_needs_balanced_accuracy_and_every_tail_class_above_
     assert not bars["balanced clean"]["met"] and bars["balanced clean"]["value"] == pytest.approx(0.28)
 
 
-def _record(name, cpu, met, long_tailed=False, objective="pgd_at"):
-    return {"candidate": {"name": name, "long_tailed": long_tailed, "objective": objective}, "train_cpu_seconds": cpu,
-            "bars": {"a": {"met": True}, "b": {"met": met}}}
+def _record(name, cpu, met, long_tailed=False, objective="pgd_at", dataset="cifar10"):
+    return {"candidate": {"name": name, "dataset": dataset, "long_tailed": long_tailed, "objective": objective},
+            "train_cpu_seconds": cpu, "bars": {"a": {"met": True}, "b": {"met": met}}}
 
 
 def test_the_cheapest_candidate_that_clears_every_bar_is_chosen():
@@ -57,6 +58,10 @@ def test_the_cheapest_candidate_that_clears_every_bar_is_chosen():
     records.append(_record("trades", 10, True, objective="trades"))
     assert choose(records, long_tailed=False)["candidate"]["name"] == "trades"
     assert choose(records, long_tailed=False, objective="pgd_at")["candidate"]["name"] == "cheap"
+    # a proxy on another dataset is chosen only for that dataset
+    records.append(_record("mnist_lt", 1, True, long_tailed=True, objective="at_fc", dataset="mnist"))
+    assert choose(records, long_tailed=True)["candidate"]["name"] == "lt"
+    assert choose(records, long_tailed=True, dataset="mnist")["candidate"]["name"] == "mnist_lt"
 
 
 def test_the_tier_is_what_the_rule_chooses_on_the_book_s_records():
@@ -74,6 +79,7 @@ def test_the_tier_is_what_the_rule_chooses_on_the_book_s_records():
     ({"long_tailed": True}, r"objective='pgd_at' is not allowed: expected at_fc for the long-tailed"),
     ({"epochs": 0}, r"epochs=0 is not allowed"),
     ({"train_per_class": 0}, r"train_per_class=0 is not allowed"),
+    ({"dataset": "svhn"}, r"dataset='svhn' is not allowed"),
 ])
 def test_bad_candidates_are_refused(kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -93,6 +99,26 @@ def test_the_sweep_logs_every_epoch_writes_each_candidate_and_resumes(tmp_path, 
     assert run_sweep(tmp_path, candidates=(tiny,), device="cpu") == [record]
     with pytest.raises(ConfigError, match=r"candidate='nope' is not allowed"):
         run_sweep(tmp_path, names=["nope"], candidates=(tiny,))
+
+
+def test_an_mnist_long_tailed_candidate_trains_at_mnist_s_radius_without_crop_and_flip(tmp_path, monkeypatch):
+    seen = []
+    real_train = calibration.train
+
+    def spy(model, objective, x, y, cfg, **kwargs):
+        seen.append((cfg.augment, x.shape[1:]))
+        return real_train(model, objective, x, y, cfg, **kwargs)
+
+    monkeypatch.setattr(calibration, "train", spy)
+    monkeypatch.setattr(calibration, "LT_N_MAX", 40)  # a head class of 40 images, a tail of 20
+    tiny = Candidate("tiny_lt", dataset="mnist", width=2, long_tailed=True, objective="at_fc", imbalance=0.5,
+                     train_per_class=None, epochs=1, batch_size=500, train_alpha=0.1)
+    assert tiny.eps == 0.3 and not tiny.augment
+    record = calibration.run_candidate(tiny, device="cpu", log=lambda _: None, val_per_class=2, test_per_class=3)
+    assert seen == [(False, (1, 28, 28))]
+    assert record["train_images"] == sum(long_tailed_counts(40, 0.5, 10))
+    assert set(record["bars"]) == {"every class clean", "every class PGD above 0", "balanced clean",
+                                   "every tail class above chance"}
 
 
 def test_the_sweeps_candidates_are_distinct_and_valid():

@@ -394,7 +394,9 @@ def test_cpu_and_paper_profiles():
 
 
 @pytest.mark.parametrize("overrides, match", [
-    ({"dataset": "mnist"}, "dataset='mnist'"),
+    ({"dataset": "svhn"}, "dataset='svhn'"),
+    ({"dataset": "mnist", "augment": True}, "augment=True.*false on mnist"),
+    ({"dataset": "mnist", "n_max": 5400}, "n_max=5400.*val_per_class"),  # class 5 has 5,421 training images
     ({"model": "vgg"}, "model='vgg'"),
     ({"n_max": 0}, "n_max=0"),
     ({"augment": "yes"}, "augment='yes'"),
@@ -542,3 +544,20 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
     assert isinstance(report.feature_norm_summary(results), str) and isinstance(report.scale_notes(results), str)
     assert (report.paper_comparison(results)["verdict"] == "not comparable at this scale").all()
     assert set(robal.CHAPTER.key_numbers(results)) >= {"at_fc.clean", f"at_fc.{n['pgd']}", "at_fc.aa"}
+
+
+def test_a_tiny_mnist_lt_run_trains_on_one_channel_digits(data_dir, tmp_path):
+    """The evidence tier's proxy: the chapter runs on a long-tailed MNIST at MNIST's radius."""
+    from advfair.experiments import robal
+
+    if not (data_dir / "mnist.npz").exists():
+        pytest.skip("no mnist.npz")
+    cfg = robal.make_config("cpu", dataset="mnist", eps=0.3, train_alpha=0.1, eval_alpha=0.075, n_max=50, epochs=1,
+                            width=4, milestones=[], test_per_class=3, val_per_class=3, eval_steps=2,
+                            aa_per_class=1, aa_version="smoke", models=["at_fc"], kappa_grid=[0, 1],
+                            ablation_tau_b=[], la_post_grid=[1.0], tau_p_grid=[0.0], n_boot=5, device="cpu",
+                            data_dir=str(data_dir), cache_dir=str(tmp_path))
+    results = robal.CHAPTER.run(cfg)
+    assert results["classes"] == [str(d) for d in range(10)]  # MNIST's classes are its digits
+    assert results["counts"] == [50, 32, 20, 13, 8, 5, 3, 2, 1, 1] and results["config"]["dataset"] == "mnist"
+    assert results["split_sizes"]["test"] == 30 and "at_fc" in results["evaluations"]

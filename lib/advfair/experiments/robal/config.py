@@ -12,8 +12,9 @@ from ...config import ChapterConfig
 # The trained models a run can include; "at_fc" is the baseline every comparison needs, "plain" (standard
 # training, no AT) the reference of C1's "AT widens the tail's clean-accuracy loss".
 MODEL_KEYS = ("plain", "sml_bal", "at_fc", "at_cos", "la_train", "trades", "robal_n", "robal_r")
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
-TRAIN_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500}
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10}
+# MNIST's classes are uneven: 5,421 (class 5) is the fewest training images any class has
+TRAIN_IMAGES_PER_CLASS = {"cifar10": 5000, "cifar100": 500, "mnist": 5421}
 START_KINDS = ("symmetric", "positive")
 
 # Paper scale (GPU): WRN-34-10, the released training settings, the full test set.
@@ -40,7 +41,7 @@ class RobalConfig(ChapterConfig):
 
     # the released code trains with seed 1 (its data seed is 0)
     seed: int = 1  # training and attack seed
-    dataset: str = "cifar10"  # CIFAR-10 or CIFAR-100, made long-tailed
+    dataset: str = "cifar10"  # CIFAR-10, CIFAR-100 or MNIST (the evidence tier's proxy), made long-tailed
     model: str = "small_cnn"  # the network of every model
     # at this scale the models are limited by data and steps, not width: 8 costs half of 16
     width: int = 8  # channel width of the small CNN
@@ -114,6 +115,8 @@ class RobalConfig(ChapterConfig):
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASET_CLASSES)
+        if self.dataset == "mnist" and self.augment:
+            fail("augment", self.augment, "false on mnist: a flip turns some digits into others")
         check_choice("model", self.model, MODELS)
         check_positive("n_max", self.n_max, integer=True)
         check_fields(self, ("sml_bal_per_class",), check_positive, optional=True, integer=True)
