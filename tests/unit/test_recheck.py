@@ -10,7 +10,7 @@ import torch
 
 from advfair import attacks
 from advfair import autoattack as aa_module
-from advfair.experiments import classwise, ducat
+from advfair.experiments import classwise, ducat, robal
 from advfair.recheck import problems, recheck
 
 DUCAT_TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, width=4,
@@ -80,4 +80,22 @@ def test_ducat_rechecks_attack_the_views_its_evaluation_attacked(data_dir, tmp_p
                                                 "mart": None, "trades_ducat": None, "mart_ducat": None}
     rows = recheck(results, targets, [folder], exact=True, aa_per_class=1)
     assert {r["attack"] for r in rows} == {"clean", "pgd2_raw2C", "aa_pairmax"}
+    assert not problems(rows) and all(r["agreement"] == 1.0 for r in rows)
+
+
+def test_robal_rechecks_each_trained_model_once_sml_bal_on_its_own_training_set(data_dir, tmp_path_factory,
+                                                                                 monkeypatch):
+    """Every model once, by its own evaluation (not the remedies served on AT-FC's weights); Sml-Bal's weights
+    are found under its own training set's spec. All recompute exactly from the committed weights."""
+    monkeypatch.setattr(aa_module, "autoattack", _aa_stand_in)
+    tiny = dict(n_max=50, epochs=1, width=4, milestones=[], test_per_class=3, val_per_class=3, eval_steps=2,
+                aa_per_class=1, models=["plain", "sml_bal", "at_fc", "robal_n"], kappa_grid=[0, 1], ablation_tau_b=[],
+                la_post_grid=[1.0], tau_p_grid=[0.0], n_boot=5, device="cpu")
+    results, folder = _publish(robal.CHAPTER, tiny, data_dir, tmp_path_factory)
+    targets = robal.CHAPTER.rechecks(results)
+    assert [(t.label, t.model) for t in targets] == [("plain", "plain"), ("sml_bal", "sml_bal"), ("at_fc", "at_fc"),
+                                                     ("robal_n", "robal_n")]
+    assert targets[1].split.spec["kind"] == "sml_bal" and targets[0].split.spec["kind"] == "long_tailed"
+    rows = recheck(results, targets, [folder], exact=True, aa_per_class=1)
+    assert {r["attack"] for r in rows} == {"clean", "pgd2", "aa"}
     assert not problems(rows) and all(r["agreement"] == 1.0 for r in rows)

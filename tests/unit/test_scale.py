@@ -18,6 +18,8 @@ def test_the_box_states_the_tier_and_each_model_s_worst_class(chapter):
     text = scale_text(results)
     assert "smoke tier" in text and "not findings" in text  # a smoke run never reads as evidence
     assert f"{results['config']['epochs']} epochs" in text and "The paper profile:" in text
+    # a page whose models learn another dataset than the paper's says it shows a proxy (AALP's MNIST)
+    assert ("A proxy" in text) == (results["config"]["dataset"] != CHAPTERS[chapter].make_config("paper").dataset)
     table = scale_table(results)
     pgd = results["attack_roles"]["pgd"].upper()
     assert list(table.columns) == ["clean %", "worst class clean %", f"{pgd} %", f"worst class {pgd} %"]

@@ -62,6 +62,9 @@ def scale_text(results: dict) -> str:
     lines = [f"> **Scale of this page: {name}.** {meaning}", ">",
              f"> This book: {_volume(cfg)}; {tested}.", ">",
              f"> The paper profile: {_volume(paper)}."]
+    if cfg["dataset"] != paper["dataset"]:
+        lines += [">", f"> **A proxy:** this page's models learn {cfg['dataset']}, the paper's learn {paper['dataset']}. "
+                       "Its verdicts test the paper's mechanisms on the proxy, not the paper's numbers."]
     return "\n".join(lines)
 
 

@@ -3,7 +3,7 @@ from ..base import Chapter
 from . import claims, pipeline, report
 from .config import RobalConfig
 
-CHAPTER = Chapter("robal", RobalConfig, pipeline.run, claims.verdicts, claims.key_numbers)
+CHAPTER = Chapter("robal", RobalConfig, pipeline.run, claims.verdicts, claims.key_numbers, pipeline.rechecks)
 make_config = CHAPTER.make_config
 
 __all__ = ["CHAPTER", "RobalConfig", "claims", "make_config", "pipeline", "report"]

@@ -11,6 +11,7 @@ long-tailed set leaves unused (never on test).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -21,7 +22,8 @@ from ... import attacks
 from ...evaluation import Points, feature_norm_ratio, head_middle_tail, predict, tpgd_name
 from ...evaluation.protocol import encode_labels
 from ...inference import Scale, deploy, posthoc
-from ..common import TEST_SEED_OFFSET, Run, weight_norms
+from ...recheck import Target
+from ..common import TEST_SEED_OFFSET, Run, config_of, model_targets, weight_norms
 from ..roles import attack_roles
 from . import methods
 from .config import RobalConfig
@@ -64,6 +66,15 @@ def run(cfg: RobalConfig) -> dict:
         "feature_norms": feature_norms(cfg, models["at_fc"], test),
     }
     return r.finish("robal", results)
+
+
+def rechecks(results: dict) -> list[Target]:
+    """Each trained model's own evaluation (AT-FC's raw head, not the remedies served on its weights: every model
+    once, as the tier's check asks, and ten served heads would double its cost), from the committed weights."""
+    cfg = config_of(RobalConfig, results)
+    lt, sml_bal = methods.splits(cfg)
+    targets = [t for t in model_targets(results, lt, methods.test_protocol(cfg)) if t.label == t.model]
+    return [dataclasses.replace(t, split=sml_bal) if t.model == "sml_bal" else t for t in targets]
 
 
 def val_clean_accuracy(cfg: RobalConfig, model: nn.Module, val: Points) -> float:
