@@ -259,15 +259,34 @@ TIER_OBJECTIVE = "pgd_at"
 TIER = "w16_full"
 
 
+# RoBal's evidence tier trains its long-tailed models with the cheapest long-tailed candidate that clears every
+# bar. No CIFAR-10-LT candidate does on CPU, so it is the MNIST-LT proxy (`choose(records, long_tailed=True,
+# dataset="mnist")` on the book's records; a test holds the two together).
+LT_TIER = "mnist_lt_w8"
+
+
+def _training_fields(c: Candidate) -> dict:
+    """A candidate's network width, schedule and training attack, in the chapter configs' field names."""
+    return {"width": c.width, "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr,
+            "weight_decay": TrainConfig.weight_decay, "schedule": TrainConfig.schedule, "augment": c.augment,
+            "train_steps": c.train_steps, "train_alpha": c.train_alpha, "eps": c.eps}
+
+
 def tier_fields() -> dict:
     """The chapter-config fields the evidence tier takes from the chosen candidate (each chapter's `evidence`
     profile starts from these): its network width, training data, schedule and training attack, and the
     calibration's validation split."""
     c = next(c for c in SWEEP if c.name == TIER)
-    return {"width": c.width, "train_per_class": c.train_per_class, "val_per_class": VAL_PER_CLASS,
-            "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "weight_decay": TrainConfig.weight_decay,
-            "schedule": TrainConfig.schedule, "augment": c.augment, "train_steps": c.train_steps,
-            "train_alpha": c.train_alpha, "eps": c.eps}
+    return {**_training_fields(c), "train_per_class": c.train_per_class, "val_per_class": VAL_PER_CLASS}
+
+
+def lt_tier_fields() -> dict:
+    """The RoBal config fields of its evidence tier, from the chosen long-tailed candidate: its dataset and
+    long-tailed set (head class, imbalance ratio, the validation split it leaves), network, schedule and training
+    attack."""
+    c = next(c for c in SWEEP if c.name == LT_TIER)
+    return {**_training_fields(c), "dataset": c.dataset, "n_max": LT_N_MAX, "imbalance": c.imbalance,
+            "val_per_class": min(VAL_PER_CLASS, LT_VAL_PER_CLASS)}
 
 
 def load_sweep(directory: Path) -> list[dict]:

@@ -74,6 +74,23 @@ def test_the_tier_is_what_the_rule_chooses_on_the_book_s_records():
         chosen["candidate"]["train_per_class"], chosen["candidate"]["epochs"], chosen["candidate"]["width"])
 
 
+def test_robal_s_evidence_tier_is_the_long_tailed_candidate_the_rule_chooses():
+    """No CIFAR-10-LT candidate clears the bars, so RoBal's evidence profile is the MNIST-LT proxy the rule picks."""
+    from advfair.experiments.robal import make_config
+
+    records = calibration.load_sweep(REPO / "book" / "results" / "calibration")
+    assert choose(records, long_tailed=True) is None
+    chosen = choose(records, long_tailed=True, dataset="mnist")
+    assert chosen is not None and chosen["candidate"]["name"] == calibration.LT_TIER
+    cfg = make_config("evidence")
+    fields = calibration.lt_tier_fields()
+    assert {k: getattr(cfg, k) for k in fields} == fields
+    c = chosen["candidate"]
+    assert (cfg.dataset, cfg.width, cfg.epochs, cfg.imbalance, cfg.train_alpha) == (
+        c["dataset"], c["width"], c["epochs"], c["imbalance"], c["train_alpha"])
+    assert sum(cfg.counts()) == chosen["train_images"] and cfg.eval_alpha == cfg.eps / 4 and not cfg.augment
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"objective": "mart"}, r"objective='mart' is not allowed"),
     ({"long_tailed": True}, r"objective='pgd_at' is not allowed: expected at_fc for the long-tailed"),

@@ -371,7 +371,7 @@ def test_cpu_and_paper_profiles():
     from advfair.experiments import CHAPTERS
     from advfair.experiments.robal import RobalConfig, make_config
 
-    assert CHAPTERS["robal"].config is RobalConfig and set(RobalConfig.PROFILES) == {"cpu", "paper"}
+    assert CHAPTERS["robal"].config is RobalConfig and set(RobalConfig.PROFILES) == {"cpu", "evidence", "paper"}
     cfg = make_config("cpu")
     assert isinstance(cfg, RobalConfig) and CHAPTERS["robal"].make_config("cpu") == cfg
     assert cfg.test_per_class == 200 and cfg.aa_per_class == 30 and cfg.seed == 1
