@@ -75,10 +75,15 @@ pd.DataFrame([
 # training images per class): the network's width, the objective (TRADES), clean pre-training followed by
 # adversarial fine-tuning, and the whole training set. `w16_lt` is AT-FC on RoBal's CIFAR-10-LT (ratio 0.02);
 # `w16_lt_r10`, the same at the milder ratio 0.1, was added after `w16_lt` missed every long-tailed bar: it is the
-# nearest honest alternative to RoBal's setting, and a chapter that uses it says so.
-# All train with SGD, a cosine schedule, batch 128, crop and flip, at ε = 8/255; every curve point is measured on
-# a validation split of 100 images per class held out of the training pool (50 for the long-tailed set, whose
-# head class of 4,950 images leaves no more).
+# nearest honest alternative to RoBal's setting, and a chapter that uses it says so. `mnist_lt` and `mnist_lt_w8`
+# were added after both CIFAR-10-LT candidates missed: the other alternative the issue names, a proxy of RoBal's
+# mechanisms on an MNIST-LT drawn as CIFAR-10-LT is (head class 4,950 images, ratio 50), at MNIST's radius
+# ε = 0.3 with a 3-step attack of step 0.1, at widths 16 and 8 (RoBal evaluates ten served heads, so a narrower
+# network that clears the bars saves most in evaluation).
+# All train with SGD, a cosine schedule and batch 128, with crop and flip on CIFAR-10 (none on MNIST, where a flip
+# changes a digit), at ε = 8/255 on CIFAR-10; every curve point is measured on a validation split of 100 images
+# per class held out of the training pool (50 for the long-tailed sets, whose head class of 4,950 images leaves
+# no more on CIFAR-10), under PGD-10 with step 2/255 on CIFAR-10 and 0.075 on MNIST.
 
 # %%
 pd.DataFrame([asdict(c) for c in calibration.SWEEP]).set_index("name")
@@ -107,18 +112,22 @@ if records:
 # ## The choice
 #
 # The rule (`advfair.calibration.choose`): among the candidates that clear every bar, the one with the fewest
-# training CPU-seconds; the long-tailed candidates are chosen apart. The tier trains every balanced CIFAR-10 model,
+# training CPU-seconds; the long-tailed candidates, and each dataset's, are chosen apart. The tier trains every
+# balanced CIFAR-10 model,
 # whatever its objective, with one candidate's data, network and schedule, so that the chapters compare methods
 # trained alike: the cheapest candidate whose **PGD-AT** clears every bar. PGD-AT is the baseline every chapter
 # compares against, and the objective that collapses a class first, so a candidate that clears the bars only with
-# TRADES cannot train it.
+# TRADES cannot train it. RoBal's evidence tier trains its long-tailed models with the cheapest long-tailed
+# candidate that clears every bar: on CIFAR-10-LT if one does, else on the MNIST-LT proxy.
 
 # %%
 lines = []
-for kind, long_tailed in (("balanced CIFAR-10", False), ("long-tailed CIFAR-10-LT", True)):
-    ran = [r for r in records if r["candidate"]["long_tailed"] == long_tailed]
-    planned = sum(c.long_tailed == long_tailed for c in calibration.SWEEP)
-    chosen = calibration.choose(records, long_tailed=long_tailed)
+kinds = (("balanced CIFAR-10", "cifar10", False), ("long-tailed CIFAR-10-LT", "cifar10", True),
+         ("long-tailed MNIST-LT (proxy)", "mnist", True))
+for kind, dataset, long_tailed in kinds:
+    ran = [r for r in records if (r["candidate"]["dataset"], r["candidate"]["long_tailed"]) == (dataset, long_tailed)]
+    planned = sum((c.dataset, c.long_tailed) == (dataset, long_tailed) for c in calibration.SWEEP)
+    chosen = calibration.choose(records, long_tailed=long_tailed, dataset=dataset)
     if not ran:
         lines.append(f"- **{kind}:** no candidate recorded yet.")
     elif chosen is None and len(ran) < planned:
@@ -126,9 +135,9 @@ for kind, long_tailed in (("balanced CIFAR-10", False), ("long-tailed CIFAR-10-L
                      "bar; the sweep goes on.")
     elif chosen is None:
         lines.append(f"- **{kind}:** no candidate clears every bar within the sweep, the milder alternatives "
-                     "included: no model of this kind trained on this CPU is good enough to test a claim, so a "
-                     "chapter that needs one has no evidence tier on this data (its claims stay not testable at "
-                     "this scale).")
+                     "included: no model of this kind trained on this CPU is good enough to test a claim on this "
+                     "data, so a chapter that needs one tests its claims on a proxy (below, where one clears the "
+                     "bars) or leaves them not testable at this scale.")
     else:
         lines.append(f"- **{kind}:** `{chosen['candidate']['name']}`, "
                      f"{chosen['train_cpu_seconds'] / 60:.1f} training CPU-minutes per model.")
@@ -137,4 +146,9 @@ if tier is not None:
     lines.append(f"- **the evidence tier (balanced CIFAR-10, every objective):** `{tier['candidate']['name']}`, the "
                  f"cheapest whose {calibration.TIER_OBJECTIVE} clears every bar: "
                  f"{tier['train_cpu_seconds'] / 60:.1f} training CPU-minutes per PGD-AT model.")
+lt_tier = (calibration.choose(records, long_tailed=True)
+           or calibration.choose(records, long_tailed=True, dataset="mnist"))
+if lt_tier is not None:
+    lines.append(f"- **RoBal's evidence tier (long-tailed):** `{lt_tier['candidate']['name']}` "
+                 f"({lt_tier['candidate']['dataset']}), the cheapest long-tailed candidate that clears every bar.")
 display(Markdown("\n".join(lines)))
