@@ -18,6 +18,12 @@ def test_the_box_states_the_tier_and_each_model_s_worst_class(chapter):
     text = scale_text(results)
     assert "smoke tier" in text and "not findings" in text  # a smoke run never reads as evidence
     assert f"{results['config']['epochs']} epochs" in text and "The paper profile:" in text
+    # the paper's own values beside ours, quoted with their digits and reference, or a line saying there are none
+    assert ("The paper's values (quoted):" in text) == (chapter in ("robal", "ducat"))
+    if chapter == "robal":
+        assert "AT 62.33 % clean, 29.30 % PGD-20, 28.15 % AA" in text and "Table 2" in text
+    if chapter == "ducat":
+        assert "PGD-AT 82.92 % clean, 46.74 % AA" in text and "Table 1" in text
     # a page whose models learn another dataset than the paper's says it shows a proxy (AALP's MNIST)
     assert ("A proxy" in text) == (results["config"]["dataset"] != CHAPTERS[chapter].make_config("paper").dataset)
     table = scale_table(results)

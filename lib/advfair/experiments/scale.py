@@ -59,9 +59,13 @@ def scale_text(results: dict) -> str:
     paper = get_chapter(results["chapter"]).make_config("paper").to_dict()
     points = next(iter(results["evaluations"].values()))["points"]
     tested = f"{points['all']:,} test points (AutoAttack on {points['subset']:,})"
+    quote = importlib.import_module(f"{__package__}.{results['chapter']}.claims").SCALE_QUOTE
     lines = [f"> **Scale of this page: {name}.** {meaning}", ">",
              f"> This book: {_volume(cfg)}; {tested}.", ">",
-             f"> The paper profile: {_volume(paper)}."]
+             f"> The paper profile: {_volume(paper)}.", ">",
+             f"> The paper's values (quoted): {quote}." if quote else
+             "> The paper's values: none quoted (no overall accuracy of the paper's could be verified; the chapter "
+             "quotes what there is)."]
     if cfg["dataset"] != paper["dataset"]:
         lines += [">", f"> **A proxy:** this page's models learn {cfg['dataset']}, the paper's learn {paper['dataset']}. "
                        "Its verdicts test the paper's mechanisms on the proxy, not the paper's numbers."]

@@ -62,6 +62,8 @@ ALP_README = {
     "rows": {("baseline", "ImageNet 64×64"): (60.5, 1.8, 3.5), ("ALP", "ImageNet 64×64"): (55.7, 27.5, 27.8),
              ("baseline", "Tiny-ImageNet"): (69.2, 0.1, 0.3), ("ALP (fine-tuned)", "Tiny-ImageNet"): (72.0, 41.3, 40.8)},
 }
+# The scale box's quote: none of AALP's own (ALP's README numbers are on ImageNet, quoted in the chapter).
+SCALE_QUOTE = None
 THIRD_PARTY = {  # labelled third-party in the chapter
     "engstrom": {"ref": "Engstrom, Ilyas and Athalye 2018 (third-party; labsix/adversarial-logit-pairing-analysis)",
                  "finding": "released ImageNet-64 ALP model, stronger PGD at ε = 16/255: accuracy 0.1 %; targeted "

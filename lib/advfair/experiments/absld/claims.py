@@ -39,6 +39,9 @@ from ..roles import role
 from .config import BASELINES
 from .methods import MODEL_LABELS, absld_key
 
+# The scale box's quote: none (ABSLD's tables are not available to this book).
+SCALE_QUOTE = None
+
 PAPER = {
     "C1": "ABSLD raises the worst-class robust accuracy and lowers the NSD compared with RSLAD (and the other "
           "ARD-family and fairness baselines); it is best on NSD (abstract; Table 1 caption)",

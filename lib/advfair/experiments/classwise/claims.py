@@ -32,6 +32,9 @@ SMALLEST_EFFECT = {
     "C8b": RANK_STEP,
 }
 
+# The scale box's quote: none (the spec of the paper holds no overall accuracy it could verify).
+SCALE_QUOTE = None
+
 PAPER = {
     "C1": "adversarially trained models show large gaps in robust accuracy between classes, larger than in "
           "clean accuracy",

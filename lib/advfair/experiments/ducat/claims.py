@@ -70,6 +70,9 @@ QUOTED_C4 = ("+8 % training time (PGD-AT R18 about 4 h on one RTX 4090)", f"{AUT
 QUOTED_TRANSFER_DIAGONAL = {"PGD-AT": 4869, "TRADES": 4745, "MART": 4630, "Consistency-AT": 4648, "DUCAT": 3477}
 # At paper scale a quoted number counts as reproduced within this many points.
 PAPER_TOLERANCE_PT = 3.0
+# The scale box's quote: the baseline and the method under AutoAttack, as the authors quote their Table 1.
+SCALE_QUOTE = "; ".join(f"{method} {clean:.2f} % clean, {robust:.2f} % AA" for _, method, clean, robust, _, ours
+                        in QUOTED[:2]) + f" (\"ResNet-18\" on CIFAR-10, paper Table 1; {AUTHORS})"
 
 
 def unaware(results: dict) -> str:

@@ -78,6 +78,11 @@ PAPER_ROWS = {"plain": (PAPER_TABLE2, "Plain"), "at_fc": (PAPER_TABLE2, "AT"),
               "robal_r": (PAPER_TABLE2, "RoBal-R")}
 # At paper scale a number counts as reproduced within this many points.
 PAPER_TOLERANCE_PT = 3.0
+# The scale box's quote: the baseline and the method, as Table 2 prints them.
+SCALE_QUOTE = "; ".join(
+    f"{row} " + ", ".join(f"{PAPER_TABLE2['rows'][row][PAPER_TABLE2['columns'].index(column)]:.2f} % {shown}"
+                          for column, shown in (("clean", "clean"), ("pgd", "PGD-20"), ("aa", "AA")))
+    for row in ("AT", "RoBal-N")) + f" ({PAPER_TABLE2['ref']})"
 
 # The smallest effect of interest of each claim, fixed before any result is read. The paper's effects are
 # large (e.g. C3's +12.1 vs +2.4 pt, C6's 4.82 pt) but come without intervals, so each is a stated convention.
