@@ -35,11 +35,8 @@ from .training import initial_model
 from .validation import check_choice, check_number, check_positive, fail
 
 SCHEMA = "advfair.calibration/1"
-# Each dataset's L-inf radius (the chapters' 8/255 on CIFAR-10; the classic 0.3 on MNIST), and PGD-10 with a
-# step of 2.5 radii / 10 steps to test (on CIFAR-10 2/255, as the first probe evaluated).
-EPS = {"cifar10": 8 / 255, "mnist": 0.3}
-EVAL_STEPS = 10
-EVAL_ALPHA = {"cifar10": 2 / 255, "mnist": 0.075}
+# Each dataset's L-inf radius (8/255 on CIFAR-10, 0.3 on MNIST); PGD-10 at a step of radius / 4 tests them.
+EPS, EVAL_STEPS, EVAL_ALPHA = {"cifar10": 8 / 255, "mnist": 0.3}, 10, {"cifar10": 2 / 255, "mnist": 0.075}
 VAL_PER_CLASS = 100  # the fixed validation split of the curves
 LT_N_MAX = 4950  # the long-tailed head class (RoBal's paper profile's n_max)
 LT_VAL_PER_CLASS = 5000 - LT_N_MAX  # what the head class leaves of CIFAR-10's 5,000 training images per class
@@ -113,10 +110,8 @@ SWEEP: tuple[Candidate, ...] = (
     # Added after w16_lt missed every long-tailed bar: the nearest honest alternative the issue names, a milder
     # imbalance (ratio 10 instead of 50), at the same schedule.
     Candidate("w16_lt_r10", long_tailed=True, imbalance=0.1, objective="at_fc", train_per_class=None, epochs=15),
-    # Added after both CIFAR-10-LT candidates missed: the other alternative the issue names, an MNIST-LT proxy of
-    # RoBal's mechanisms at the paper's n_max and ratio 50 (13,996 images; the 3-step training attack covers the
-    # 0.3 ball, as 3 x 3/255 covers 8/255), at two widths: RoBal evaluates ten served heads, so a narrower network
-    # that clears the bars saves more in evaluation than in training.
+    # Added after both CIFAR-10-LT missed: the issue's other alternative, an MNIST-LT proxy at RoBal's n_max and ratio
+    # 50 (3 steps of 0.1 cover the 0.3 ball), at two widths (RoBal evaluates ten heads: width saves most there).
     Candidate("mnist_lt", dataset="mnist", long_tailed=True, objective="at_fc", train_per_class=None, epochs=8,
               train_alpha=0.1),
     Candidate("mnist_lt_w8", dataset="mnist", width=8, long_tailed=True, objective="at_fc", train_per_class=None,
@@ -259,14 +254,13 @@ TIER_OBJECTIVE = "pgd_at"
 TIER = "w16_full"
 
 
-# RoBal's evidence tier trains its long-tailed models with the cheapest long-tailed candidate that clears every
-# bar. No CIFAR-10-LT candidate does on CPU, so it is the MNIST-LT proxy (`choose(records, long_tailed=True,
-# dataset="mnist")` on the book's records; a test holds the two together).
+# RoBal's evidence tier: the cheapest long-tailed candidate that clears every bar; none on CIFAR-10-LT does, so the
+# MNIST-LT proxy's (`choose(records, long_tailed=True, dataset="mnist")`; a test holds the two together).
 LT_TIER = "mnist_lt_w8"
 
 
 def _training_fields(c: Candidate) -> dict:
-    """A candidate's network width, schedule and training attack, in the chapter configs' field names."""
+    """A candidate's width, schedule and training attack, in the chapter configs' field names."""
     return {"width": c.width, "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr,
             "weight_decay": TrainConfig.weight_decay, "schedule": TrainConfig.schedule, "augment": c.augment,
             "train_steps": c.train_steps, "train_alpha": c.train_alpha, "eps": c.eps}
@@ -281,9 +275,8 @@ def tier_fields() -> dict:
 
 
 def lt_tier_fields() -> dict:
-    """The RoBal config fields of its evidence tier, from the chosen long-tailed candidate: its dataset and
-    long-tailed set (head class, imbalance ratio, the validation split it leaves), network, schedule and training
-    attack."""
+    """RoBal's evidence-tier fields from the chosen long-tailed candidate: its dataset, long-tailed set and the
+    validation split it leaves, network, schedule and training attack."""
     c = next(c for c in SWEEP if c.name == LT_TIER)
     return {**_training_fields(c), "dataset": c.dataset, "n_max": LT_N_MAX, "imbalance": c.imbalance,
             "val_per_class": min(VAL_PER_CLASS, LT_VAL_PER_CLASS)}
