@@ -225,3 +225,49 @@ def test_calibrate_with_only_chooses_among_every_recorded_candidate(tmp_path, ca
     assert cli.main(["calibrate", "--only", "w16_lt", "--out", str(tmp_path / "calibration")]) == 0
     out = capsys.readouterr().out
     assert f"evidence tier (the cheapest whose pgd_at clears every bar): {calibration.TIER}" in out
+
+
+def test_the_evidence_tier_trains_only_the_models_its_budget_keeps():
+    """Cut on cost before any result: DUCAT trains PGD-AT + DUCAT beside the shared PGD-AT and TRADES; ABSLD trains
+    RSLAD and ABSLD (separate) under the shared teacher. The cpu profile keeps every model."""
+    from advfair.experiments import absld, ducat
+    from advfair.experiments.absld import methods as absld_methods
+    from advfair.models import build_model
+
+    assert list(ducat.methods.plan(ducat.make_config("evidence"), 10)) == ["pgd_at", "ducat", "trades"]
+    assert len(ducat.methods.plan(ducat.make_config("cpu"), 10)) > 3
+    teacher = build_model("small_cnn", dataset="cifar10", num_classes=10, in_channels=3, width=16)
+    plans = {p: absld_methods.plan(absld.make_config(p), teacher, "key", [0, 1, 2, 3], [0, 1]) for p in ("evidence", "cpu")}
+    assert list(plans["evidence"]) == ["rslad", "absld_separate"]
+    assert {"absld_code_product", "absld_manual", "ls_uniform", "ls_class"} <= set(plans["cpu"])
+
+
+def test_a_model_left_out_says_whether_the_budget_or_a_switch_left_it_out():
+    from advfair.experiments.common import not_trained
+
+    assert not_trained({"config": {"profile": "evidence"}}, "`students`") == \
+        "left out of the evidence tier for its CPU budget (`students`)"
+    assert not_trained({"config": {"profile": "cpu"}}, "`students`") == "not trained in this run (`students`)"
+
+
+@pytest.mark.parametrize("students, message", [
+    (["rslad"], "with rslad and absld_separate"),
+    (["rslad", "absld_separate", "rslad"], "distinct names"),
+    (["rslad", "absld_separate", "ard"], "expected one of"),
+])
+def test_absld_students_are_checked_before_any_work(students, message):
+    from advfair.experiments import absld
+
+    with pytest.raises(ValueError, match=message):
+        absld.make_config("cpu", students=students)
+    # code_product mode requires its own variant
+    with pytest.raises(ValueError, match="absld_code_product"):
+        absld.make_config("cpu", absld_mode="code_product", students=["rslad", "absld_separate"])
+
+
+@pytest.mark.parametrize("bases", [["svm"], ["trades", "trades"]])
+def test_ducat_baselines_are_checked_before_any_work(bases):
+    from advfair.experiments import ducat
+
+    with pytest.raises(ValueError, match="baselines"):
+        ducat.make_config("cpu", baselines=bases)

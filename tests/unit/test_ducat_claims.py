@@ -52,7 +52,7 @@ def test_c1_inconclusive_when_half_of_the_best_model_s_failures_are_shared():
 
 def test_c1_not_testable_without_the_baselines_or_with_a_degenerate_one():
     verdict = claims.c1(results(mart=None))
-    assert verdict.outcome == NOT_TESTABLE and "baselines=False" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and "`baselines`" in verdict.evidence()
     weak = claims.c1(results(trades=model(clean=0.15, unaware=0.05, unaware_only=True)))
     assert weak.outcome == NOT_TESTABLE and weak.text() == NOT_TESTABLE + "; degenerate"
     assert [g.label for g in weak.gates] == [f"{m} {g}" for m in ("PGD-AT", "TRADES", "MART")

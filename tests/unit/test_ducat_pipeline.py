@@ -45,7 +45,7 @@ def runs(data_dir, tmp_path_factory):
         mp.setattr(aa_module, "autoattack", aa_stand_in)
         cfg = ducat.make_config("cpu", **TINY, **common)
         last = ducat.CHAPTER.run(cfg)
-        val_cfg = ducat.make_config("cpu", **{**TINY, "ablation_w_benign": []}, checkpoint="validation", baselines=False,
+        val_cfg = ducat.make_config("cpu", **{**TINY, "ablation_w_benign": []}, checkpoint="validation", baselines=[],
                                     plugins=[], ablation_from_start=False, **common)
         selected = ducat.CHAPTER.run(val_cfg)
     return cfg, last, val_cfg, selected, calls

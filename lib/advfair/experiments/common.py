@@ -109,6 +109,14 @@ def model_targets(view: dict, split: Split, protocol: Protocol, prefix: str = ""
             for name, record in view["evaluations"].items() if record.get("model") is not None]
 
 
+def not_trained(results: dict, switch: str) -> str:
+    """Why a model a claim compares is absent from `results`: the evidence tier leaves some out for its CPU budget
+    (chosen on cost alone, before any of its results); another run, by the config `switch` that leaves it out."""
+    if results["config"].get("profile") == "evidence":
+        return f"left out of the evidence tier for its CPU budget ({switch})"
+    return f"not trained in this run ({switch})"
+
+
 def evaluation(results: dict, name: str) -> Evaluation:
     """The Evaluation stored under results["evaluations"][name]."""
     return Evaluation.from_json(results["evaluations"][name])

@@ -34,7 +34,7 @@ from ...evaluation import Evaluation, compare_models, evaluation_statistic, per_
 from ...evaluation.paired import mean, nsd, of_classes, worst
 from ...verdicts import (ACCURACY_POINT, NOT_TESTABLE, NSD_STEP, REPRODUCED, Part, Verdict, class_gate, greater, less,
                          untestable, within)
-from ..common import bootstrap_args, degeneracy_gates, evaluation
+from ..common import bootstrap_args, degeneracy_gates, evaluation, not_trained
 from ..roles import role
 from .config import BASELINES
 from .methods import MODEL_LABELS, absld_key
@@ -88,7 +88,9 @@ def _missing(results: dict, claim: str, *names: str) -> Verdict | None:
     absent = [n for n in names if n not in results["evaluations"]]
     if not absent:
         return None
-    return Verdict(claim, PAPER[claim], tuple(untestable(_label(n), "not trained in this run") for n in absent))
+    switch = {"ls_uniform": "c3=False", "ls_class": "c3=False"}
+    return Verdict(claim, PAPER[claim], tuple(untestable(_label(n), not_trained(results, switch.get(n, "`students`")))
+                                              for n in absent))
 
 
 def at_floor(e: Evaluation, attack: str, points: str) -> bool:

@@ -23,6 +23,7 @@ CODE_DECAY_EPOCHS, CODE_EPOCHS = (215, 260, 285), 300
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
 TEACHER_OBJECTIVES = ("pgd_at", "trades")
 BASELINES = ("ard", "fair_rslad", "pgd_at", "trades")  # optional students beside RSLAD and the ABSLD variants
+STUDENTS = ("rslad", "absld_separate", "absld_code_product", "absld_manual")  # RSLAD and the ABSLD variants
 CHECKPOINT_RULES = ("last", "val_avg_worst")
 
 # Paper scale (GPU): the official code's settings; the teacher is TRADES' WRN-34-10 recipe (trained here if absent).
@@ -44,8 +45,10 @@ PAPER = {
 def _evidence() -> dict[str, Any]:
     """The evidence tier: the teacher is the tier's PGD-AT baseline (the class-wise chapter's evidence model of the
     same seed, shared through the cache); the students take the tier's network, data and training attack with
-    ABSLD's own step schedule and weight decay; the optional baselines are left out, and AutoAttack is APGD-CE +
-    APGD-T on 100 points per class (budget, as in the class-wise chapter's evidence profile)."""
+    ABSLD's own step schedule and weight decay, and AutoAttack is APGD-CE + APGD-T on 100 points per class. The
+    tier's CPU budget (decided on cost alone, before any result of this profile) trains two students a seed, RSLAD
+    and ABSLD (separate): C1, C2 and C5 compare them. The code_product and manual variants (C7, C4), the teacher-free
+    C3 models and the optional baselines (four or more full-data models a seed) are left out."""
     tier = tier_fields()
     return {
         "train_per_class": tier["train_per_class"], "val_per_class": tier["val_per_class"], "test_per_class": None,
@@ -56,7 +59,8 @@ def _evidence() -> dict[str, Any]:
         "teacher_augment": tier["augment"],
         "width": tier["width"], "epochs": tier["epochs"], "batch_size": tier["batch_size"], "lr": tier["lr"],
         "augment": tier["augment"], "train_steps": tier["train_steps"], "train_alpha": tier["train_alpha"],
-        "baselines": (), "aa_version": "subset", "aa_per_class": 100,
+        "students": ("rslad", "absld_separate"), "c3": False, "baselines": (), "aa_version": "subset",
+        "aa_per_class": 100,
     }
 
 
@@ -65,7 +69,7 @@ EVIDENCE = _evidence()
 
 @dataclass(frozen=True)
 class AbsldConfig(ChapterConfig):
-    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("teacher_milestones", "baselines")
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = ("teacher_milestones", "students", "baselines")
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": EVIDENCE, "paper": PAPER}
     SCHEDULE_FIELDS: ClassVar[dict[str, str]] = {"teacher_milestones": "teacher_epochs", "milestones": "epochs"}
     SMOKE: ClassVar[dict[str, Any]] = {"teacher_epochs": 1, "teacher_steps": 1, "teacher_batch_size": 8,
@@ -130,6 +134,8 @@ class AbsldConfig(ChapterConfig):
     hard_count: int = 4  # how many classes count as hard
     manual_tau_hard: float = 0.5  # temperature of the hard classes (manual variant)
     manual_tau_easy: float = 2.0  # temperature of the easy classes (manual variant)
+    # RSLAD and the absld_mode's ABSLD are required (C1, C2, C5 compare them); code_product is C7's, manual C4's
+    students: tuple[str, ...] = STUDENTS  # which of RSLAD and the ABSLD variants to train
     # Optional students: "ard", "fair_rslad" (the sample-based counterpart the reviewers asked about), "pgd_at",
     # "trades".
     baselines: tuple[str, ...] = ("fair_rslad",)  # which optional students to train
@@ -184,6 +190,7 @@ class AbsldConfig(ChapterConfig):
         num_classes = DATASET_CLASSES[self.dataset]
         check_number("hard_count", self.hard_count, low=1, high=num_classes - 1, integer=True)
         check_number("ls_hard_count", self.ls_hard_count, low=1, high=num_classes - 1, integer=True)
+        self.check_students()
         for b in self.baselines:
             check_choice("baselines", b, BASELINES)
         if len(set(self.baselines)) != len(self.baselines):
@@ -194,6 +201,14 @@ class AbsldConfig(ChapterConfig):
         for name in ("ls_uniform", "ls_hard", "ls_easy"):
             check_number(name, getattr(self, name), low=0, high=1, high_open=True)
         check_fields(self, ("train_teacher", "teacher_augment", "c3"), check_bool)
+
+    def check_students(self) -> None:
+        for name in self.students:
+            check_choice("students", name, STUDENTS)
+        required = ("rslad", f"absld_{self.absld_mode}")
+        if len(set(self.students)) != len(self.students) or not set(required) <= set(self.students):
+            fail("students", list(self.students), f"distinct names from {', '.join(STUDENTS)}, with "
+                 f"{' and '.join(required)} (absld_mode={self.absld_mode!r})")
 
     def decay_epochs(self) -> tuple[int, ...]:
         """The epochs at whose end the student's lr is multiplied by `lr_decay` and η_τ by `eta_decay` (1-based):

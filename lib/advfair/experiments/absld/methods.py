@@ -119,6 +119,7 @@ def plan(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, hard: Sequence[
         absld_key("code_product"): absld(cfg, teacher, teacher_key, "code_product"),
         "absld_manual": absld(cfg, teacher, teacher_key, "separate", frozen=(manual, manual)),
     }
+    out = {key: objective for key, objective in out.items() if key in cfg.students}
     optional = {
         "ard": lambda: catalogue.objective("ard", teacher=teacher, teacher_key=teacher_key, num_classes=c, t=cfg.ard_t,
                                     ard_alpha=cfg.ard_alpha, kl_scale=cfg.kl_scale, **attack),

@@ -17,7 +17,7 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import mean
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
 from ...verdicts.gates import gate_note
-from ..common import bootstrap_args, degeneracy_gates, evaluation
+from ..common import bootstrap_args, degeneracy_gates, evaluation, not_trained
 from ..roles import role
 from .config import PLUGIN_BASES
 from .methods import label, plugin_key
@@ -132,7 +132,7 @@ def _difference(e: Evaluation, a: np.ndarray, b: np.ndarray, results: dict, poin
 def c1(results: dict) -> Verdict:
     names = ("pgd_at", "trades", "mart")
     if not all(n in results["evaluations"] for n in names):
-        return Verdict("C1", PAPER["C1"], (untestable("TRADES and MART", "not trained in this run (baselines=False)"),))
+        return Verdict("C1", PAPER["C1"], (untestable("TRADES and MART", not_trained(results, "`baselines`")),))
     evs = [evaluation(results, n) for n in names]
     for e in evs[1:]:
         same_points(evs[0], e)
@@ -173,8 +173,8 @@ def c3(results: dict) -> Verdict:
     """C2's test for each base DUCAT is plugged into; the dummy-aware difference is shown beside, not voted."""
     bases = [b for b in PLUGIN_BASES if plugin_key(b) in results["evaluations"]]
     if not bases:
-        return Verdict("C3", PAPER["C3"], (untestable("TRADES + DUCAT, MART + DUCAT", "not trained in this run "
-                                                      "(`plugins` is empty)"),))
+        return Verdict("C3", PAPER["C3"], (untestable("TRADES + DUCAT, MART + DUCAT",
+                                                      not_trained(results, "`plugins` is empty")),))
     parts, names = [], []
     for base in bases:
         a, b = evaluation(results, base), evaluation(results, plugin_key(base))
@@ -183,7 +183,7 @@ def c3(results: dict) -> Verdict:
                              f"{label(base)}", _difference(a, aware_correct(a, results), aware_correct(b, results),
                                                           results), effect=SMALLEST_EFFECT["C3"], primary=False))
         names += [base, plugin_key(base)]
-    parts += [untestable(f"DUCAT plugged into {label(b)}", "not trained in this run", primary=False)
+    parts += [untestable(f"DUCAT plugged into {label(b)}", not_trained(results, "`plugins`"), primary=False)
               for b in PLUGIN_BASES if b not in bases]
     parts.append(untestable("DUCAT plugged into Consistency-AT", "Consistency-AT is not implemented", primary=False))
     return Verdict("C3", PAPER["C3"], tuple(parts), gates(results, *names))
@@ -241,7 +241,7 @@ def c7(results: dict) -> Verdict:
     parts = []
     for base in ("pgd_at", "trades"):
         if base not in results["evaluations"] or base not in du.side:
-            parts.append(untestable(f"transfer DUCAT ↔ {label(base)}", "not trained in this run"))
+            parts.append(untestable(f"transfer DUCAT ↔ {label(base)}", not_trained(results, "`baselines`")))
             continue
         e = evaluation(results, base)
         same_points(e, du)

@@ -67,9 +67,9 @@ def ducat(cfg: DucatConfig, num_classes: int, *, start: int | None = None, w_ben
 def plan(cfg: DucatConfig, num_classes: int) -> dict[str, Objective]:
     """key -> objective of every model the config asks for (the 2C ones: `is_dummy(key)`)."""
     out = {"pgd_at": catalogue.objective("pgd_at", **training_attack(cfg)), "ducat": ducat(cfg, num_classes)}
-    if cfg.baselines or "trades" in cfg.plugins:
+    if "trades" in cfg.baselines or "trades" in cfg.plugins:
         out["trades"] = catalogue.objective("trades", **training_attack(cfg), beta=cfg.trades_beta, clip_start=False)
-    if cfg.baselines or "mart" in cfg.plugins:
+    if "mart" in cfg.baselines or "mart" in cfg.plugins:
         out["mart"] = catalogue.objective("mart", **training_attack(cfg), beta=cfg.mart_beta)
     for base in cfg.plugins:
         out[plugin_key(base)] = ducat(cfg, num_classes, base=base)
