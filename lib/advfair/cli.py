@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from . import api, distributed
+from . import api, compare, distributed
 from .config import describe
 from .experiments import get_chapter, results_dir
 from .experiments.estimate import estimate_seconds, readable
@@ -54,17 +54,18 @@ def _timestamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
-def checked_output(path: Path, into_book: bool, *, writes_beside: bool = False) -> Path:
+def checked_output(path: Path, into_book: bool | None, *, writes_beside: bool = False) -> Path:
     """`path` as an output file, checked before any work: not a folder, and nothing of the book's committed
-    results (book/results) replaced unless --into-book says so on purpose. `writes_beside`: the command also
-    writes files next to `path` (a stability run's per-seed results), so any path in the book counts."""
+    results (book/results) replaced unless --into-book says so on purpose (None: the command has no --into-book).
+    `writes_beside`: the command also writes files next to `path` (a stability run's per-seed results), so any
+    path in the book counts."""
     if path.is_dir():
         fail("--out", str(path), "a file path, not a folder")
     target = path.resolve()
     for book in {results_dir().resolve(), BOOK_RESULTS}:
         if target.is_relative_to(book) and (path.exists() or writes_beside) and not into_book:
-            fail("--out", str(path), f"a path that does not replace the book's committed results in {book} "
-                                     "(give another --out, or --into-book to replace them on purpose)")
+            remedy = "give another --out" + ("" if into_book is None else ", or --into-book to replace them on purpose")
+            fail("--out", str(path), f"a path that does not replace the book's committed results in {book} ({remedy})")
     return path
 
 
@@ -234,6 +235,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    if args.out is not None:  # never into book/results, a new file there included
+        checked_output(args.out, into_book=None, writes_beside=True)
+    compare.check_outputs(args.results, args.out, args.figure)
+    rows, left_out = compare.load_rows(args.results)
+    entries = compare.compare(rows, args.baseline)  # checks --baseline before any statistic
+    print(compare.text_table(entries, args.baseline, left_out))
+    if args.out is not None:
+        write_json_atomic(compare.document(entries, baseline=args.baseline, left_out=left_out), args.out)
+        print(f"wrote {args.out}")
+    if args.figure is not None:
+        compare.save_figure(entries, args.figure)
+        print(f"wrote {args.figure}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     return dispatch(build_parser().parse_args(argv))
 
@@ -242,7 +259,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command; a bad field ends it with its message and exit status 2."""
     try:
         commands = {"run": _run, "stability": _stability, "config": _config_fields, "evaluate": _evaluate,
-                    "calibrate": _calibrate}
+                    "calibrate": _calibrate, "compare": _compare}
         return commands[args.command](args)
     except ConfigError as error:
         print(f"advfair: {error}", file=sys.stderr)

@@ -6,6 +6,7 @@
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
     python -m advfair config robal --profile paper   # every --set field: type, value, allowed values, meaning
     python -m advfair calibrate --into-book   # the evidence tier's calibration sweep (resumes where it stopped)
+    python -m advfair compare book/results/classwise_evidence.json report.json --baseline classwise_evidence:pgd_at
 
 Outputs go to runs/ (in the current directory) unless --out says otherwise. Nothing replaces a file of the
 book's committed results (book/results) without --into-book.
@@ -91,4 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=None, help="write the class-wise report as JSON here")
     ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="a progress bar naming the attack running (default: on in a terminal)")
+    cmp = sub.add_parser("compare", help="one class-wise table (and a trade-off figure) of every model evaluated in "
+                                         "some results files")
+    cmp.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
+                     help="reports of `advfair evaluate --out` and chapters' results files (e.g. book/results/*.json); "
+                          "a chapter's nested tracks (e.g. the class-wise MNIST track) are left out")
+    cmp.add_argument("--baseline", default=None, metavar="ROW",
+                     help="the row DAFA's rho is measured against, named as the table names it (e.g. "
+                          "classwise_evidence:pgd_at); rows on other points get n/a with the reason")
+    cmp.add_argument("--out", type=Path, default=None, help="write the table as JSON here (never into book/results)")
+    cmp.add_argument("--figure", type=Path, default=None,
+                     help="average against worst-class robust accuracy with the Pareto front (.png, .pdf or .svg)")
     return parser
