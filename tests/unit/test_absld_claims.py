@@ -308,3 +308,15 @@ def test_every_rule_runs_and_key_numbers_hold_the_estimates():
     assert numbers["rslad.pgd20.worst"] == pytest.approx(0.1)
     assert numbers["C7.0"] == pytest.approx(FAIREST.min() - FAIRER.min())
     assert all(isinstance(v, float) for v in numbers.values())
+
+
+def test_a_section_without_its_models_says_which_and_why():
+    from advfair.experiments.absld import report
+
+    evidence = {"config": {"profile": "evidence"}, "evaluations": {"rslad": {}, "absld_separate": {}}}
+    note = report.absent_note(evidence, "absld_code_product", "ls_class")
+    assert note.startswith("Not trained in this run: ABSLD (code_product), left out of the evidence tier for its CPU "
+                           "budget (`students`); ") and "(c3=False)" in note
+    assert report.absent_note(evidence, "rslad") is None
+    assert "not trained in this run (`students`)" in report.absent_note({"config": {"profile": "cpu"},
+                                                                        "evaluations": {}}, "absld_manual")

@@ -36,7 +36,7 @@ from ...verdicts import (ACCURACY_POINT, NOT_TESTABLE, NSD_STEP, REPRODUCED, Par
                          untestable, within)
 from ..common import bootstrap_args, degeneracy_gates, evaluation, not_trained
 from ..roles import role
-from .config import BASELINES
+from .config import BASELINES, STUDENTS
 from .methods import MODEL_LABELS, absld_key
 
 # The scale box's quote: none (ABSLD's tables are not available to this book).
@@ -84,13 +84,17 @@ def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     return degeneracy_gates(results, names, _label, role(results, "pgd"))
 
 
+def why_absent(results: dict, key: str) -> str:
+    """Why model `key` is not in these results: the switch that leaves it out, or the evidence tier's budget."""
+    return not_trained(results, "c3=False" if key in ("ls_uniform", "ls_class") else
+                       "`students`" if key in STUDENTS else "`baselines`")
+
+
 def _missing(results: dict, claim: str, *names: str) -> Verdict | None:
     absent = [n for n in names if n not in results["evaluations"]]
     if not absent:
         return None
-    switch = {"ls_uniform": "c3=False", "ls_class": "c3=False"}
-    return Verdict(claim, PAPER[claim], tuple(untestable(_label(n), not_trained(results, switch.get(n, "`students`")))
-                                              for n in absent))
+    return Verdict(claim, PAPER[claim], tuple(untestable(_label(n), why_absent(results, n)) for n in absent))
 
 
 def at_floor(e: Evaluation, attack: str, points: str) -> bool:

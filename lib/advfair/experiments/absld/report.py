@@ -212,6 +212,15 @@ def temperature_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
+def absent_note(results: dict, *keys: str) -> str | None:
+    """What a section cannot show: its models not trained in this run, and why (None: every one was)."""
+    absent = [k for k in keys if k not in results["evaluations"]]
+    if not absent:
+        return None
+    return ("Not trained in this run: " + "; ".join(f"{MODEL_LABELS[k]}, {claims.why_absent(results, k)}"
+                                                     for k in absent) + ". The claim's verdict below says so.")
+
+
 def modes_table(results: dict) -> pd.DataFrame:
     """C7: separate vs code_product: their range of effective temperatures and avg / worst / NSD."""
     table = stats_table(results, [absld_key("separate"), absld_key("code_product")])
