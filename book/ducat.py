@@ -141,6 +141,8 @@ display(du.always_failed_table(results))
 display(du.overlap_table(results))
 du.overlap_figure(results)
 plt.show()
+if note := du.absent_note(results, "trades", "mart"):
+    display(Markdown(note))
 
 # %% [markdown]
 # (du-paper-eval)=
@@ -175,7 +177,11 @@ plt.show()
 # robust accuracy than its base, both required. The dummy-aware difference is shown beside it and does not vote.
 
 # %%
-du.four_numbers_table(results, keys=("trades", "trades_ducat", "mart", "mart_ducat"))
+plugged = ("trades_ducat", "mart_ducat")
+if any(key in results["evaluations"] for key in plugged):
+    display(du.four_numbers_table(results, keys=("trades", "trades_ducat", "mart", "mart_ducat")))
+if note := du.absent_note(results, *plugged):
+    display(Markdown(note))
 
 # %% [markdown]
 # (du-aware)=

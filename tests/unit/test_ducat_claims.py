@@ -262,3 +262,15 @@ def test_key_numbers_cover_every_evaluation_and_verdict_estimate():
     # no timing enters: C4's number is the deterministic cost model's overhead
     assert [k for k in numbers if k.startswith("C4")] == ["C4.0"]
     assert numbers["C4.0"] == res["cost_model"]["overhead_schedule"]
+
+
+def test_a_section_without_its_models_says_which_and_why():
+    from advfair.experiments.ducat import report
+
+    evidence = {"config": {"profile": "evidence"}, "evaluations": {"pgd_at": {}, "ducat": {}, "trades": {}}}
+    assert report.absent_note(evidence, "trades", "mart") == (
+        "Not trained in this run: MART, left out of the evidence tier for its CPU budget (`baselines`). The claim's "
+        "verdict below says so.")
+    assert "TRADES + DUCAT, not trained in this run (`plugins`)" in report.absent_note(
+        {"config": {"profile": "cpu"}, "evaluations": {}}, "trades_ducat")
+    assert report.absent_note(evidence, "pgd_at", "ducat") is None

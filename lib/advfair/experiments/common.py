@@ -117,6 +117,17 @@ def not_trained(results: dict, switch: str) -> str:
     return f"not trained in this run ({switch})"
 
 
+def absent_note(results: dict, keys: Sequence[str], label: Callable[[str], str],
+                why: Callable[[dict, str], str]) -> str | None:
+    """What a page section cannot show: the models of `keys` not trained in this run, each with `why(results,
+    key)` (None: every one was)."""
+    absent = [k for k in keys if k not in results["evaluations"]]
+    if not absent:
+        return None
+    return ("Not trained in this run: " + "; ".join(f"{label(k)}, {why(results, k)}" for k in absent) +
+            ". The claim's verdict below says so.")
+
+
 def evaluation(results: dict, name: str) -> Evaluation:
     """The Evaluation stored under results["evaluations"][name]."""
     return Evaluation.from_json(results["evaluations"][name])

@@ -11,6 +11,7 @@ from ...evaluation import Evaluation, compare_models
 from ...evaluation.paired import mean, nsd, worst
 from ...tables import pct, spread_table, untestable_notes, with_ci
 from ...verdicts import CLASS_FLOOR, MODEL_FLOOR
+from .. import common
 from ..common import attack_entry, bootstrap_args, evaluation, report
 from ..stability import verdict_readers
 from ..roles import role
@@ -214,11 +215,7 @@ def temperature_table(results: dict) -> pd.DataFrame:
 
 def absent_note(results: dict, *keys: str) -> str | None:
     """What a section cannot show: its models not trained in this run, and why (None: every one was)."""
-    absent = [k for k in keys if k not in results["evaluations"]]
-    if not absent:
-        return None
-    return ("Not trained in this run: " + "; ".join(f"{MODEL_LABELS[k]}, {claims.why_absent(results, k)}"
-                                                     for k in absent) + ". The claim's verdict below says so.")
+    return common.absent_note(results, keys, MODEL_LABELS.__getitem__, claims.why_absent)
 
 
 def modes_table(results: dict) -> pd.DataFrame:

@@ -169,6 +169,11 @@ def c2(results: dict) -> Verdict:
                    gates(results, "pgd_at", "ducat"))
 
 
+def why_absent(results: dict, key: str) -> str:
+    """Why model `key` is not in these results: the switch that leaves it out, or the evidence tier's budget."""
+    return not_trained(results, "`plugins`" if key in map(plugin_key, PLUGIN_BASES) else "`baselines`")
+
+
 def c3(results: dict) -> Verdict:
     """C2's test for each base DUCAT is plugged into; the dummy-aware difference is shown beside, not voted."""
     bases = [b for b in PLUGIN_BASES if plugin_key(b) in results["evaluations"]]

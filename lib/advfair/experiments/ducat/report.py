@@ -12,6 +12,7 @@ import seaborn as sns
 from ...evaluation import Evaluation
 from ...evaluation.paired import bootstrap_per_class, interval, per_class_accuracy
 from ...tables import pct, untestable_notes, with_ci
+from .. import common
 from ..common import evaluation
 from ..stability import verdict_readers
 from . import claims
@@ -257,6 +258,11 @@ def ablation_table(results: dict) -> pd.DataFrame:
                 if key == "ducat" else label(key))
         rows[name] = {k: v for k, v in four_numbers(results, key).items() if "AA points" not in k}
     return pd.DataFrame(rows).T
+
+
+def absent_note(results: dict, *keys: str) -> str | None:
+    """What a section cannot show: its models not trained in this run, and why (None: every one was)."""
+    return common.absent_note(results, keys, label, claims.why_absent)
 
 
 decisions, verdicts = verdict_readers("ducat", claims.verdicts)
