@@ -245,14 +245,14 @@ else:
 # one for the rest (the values are in the config: `ls_uniform`, `ls_hard`, `ls_easy`, `ls_hard_count`).
 
 # %%
-if "ls_class" in results["evaluations"]:
+if smoothing := ab.absent_note(results, "ls_uniform", "ls_class"):
+    display(Markdown(smoothing))
+else:
     display(ab.stats_table(results, ["ls_uniform", "ls_class"]))
     display(ab.paired_table(results, "ls_uniform", ["ls_class"]))
     plots.per_class_bars(ab.two_model_report(results, "ls_uniform", "ls_class", names["pgd"]),
                          [MODEL_LABELS["ls_uniform"], MODEL_LABELS["ls_class"]], title=names["pgd"].upper())
     plt.show()
-else:
-    display(Markdown(ab.absent_note(results, "ls_uniform", "ls_class")))
 
 # %% [markdown]
 # (ab-paper)=

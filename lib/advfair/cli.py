@@ -54,18 +54,18 @@ def _timestamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
-def checked_output(path: Path, into_book: bool | None, *, writes_beside: bool = False) -> Path:
+def checked_output(path: Path, into_book: bool | None, *, writes_beside: bool = False, name: str = "--out") -> Path:
     """`path` as an output file, checked before any work: not a folder, and nothing of the book's committed
     results (book/results) replaced unless --into-book says so on purpose (None: the command has no --into-book).
     `writes_beside`: the command also writes files next to `path` (a stability run's per-seed results), so any
-    path in the book counts."""
+    path in the book counts. `name`: the argument the path came from."""
     if path.is_dir():
-        fail("--out", str(path), "a file path, not a folder")
+        fail(name, str(path), "a file path, not a folder")
     target = path.resolve()
     for book in {results_dir().resolve(), BOOK_RESULTS}:
         if target.is_relative_to(book) and (path.exists() or writes_beside) and not into_book:
-            remedy = "give another --out" + ("" if into_book is None else ", or --into-book to replace them on purpose")
-            fail("--out", str(path), f"a path that does not replace the book's committed results in {book} ({remedy})")
+            remedy = f"give another {name}" + ("" if into_book is None else ", or --into-book to replace them on purpose")
+            fail(name, str(path), f"a path that does not replace the book's committed results in {book} ({remedy})")
     return path
 
 
@@ -236,9 +236,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    if args.out is not None:  # never into book/results, a new file there included
-        checked_output(args.out, into_book=None, writes_beside=True)
     compare.check_outputs(args.results, args.out, args.figure)
+    for name, path in (("--out", args.out), ("--figure", args.figure)):  # never into book/results, a new file included
+        if path is not None:
+            checked_output(path, into_book=None, writes_beside=True, name=name)
     rows, left_out = compare.load_rows(args.results)
     entries = compare.compare(rows, args.baseline)  # checks --baseline before any statistic
     print(compare.text_table(entries, args.baseline, left_out))

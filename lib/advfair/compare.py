@@ -30,8 +30,7 @@ from .files import write_atomic
 from .tables import with_ci
 from .validation import ConfigError, fail
 
-SCHEMA = "advfair.compare/1"
-N_BOOT, SEED = 1000, 0
+SCHEMA, N_BOOT, SEED = "advfair.compare/1", 1000, 0  # the JSON's schema; every interval's resamples and seed
 # An `advfair evaluate` file names no attack roles: its AutoAttack is whichever of these it ran, the stronger first.
 EVALUATE_AA = ("aa_standard", "aa")
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
@@ -95,7 +94,8 @@ def _rows_of(path: Path, results: dict) -> list[Row]:
         return [Row(path.stem, str(path), str(results.get("model")), context, e,
                     next((a for a in EVALUATE_AA if a in e.predictions), None), (), results.get("test_indices"))]
     roles, config = results["attack_roles"], results.get("config", {})
-    context = {"chapter": results.get("chapter"), "profile": config.get("profile"), "seed": config.get("seed")}
+    context = {"chapter": results.get("chapter"), "profile": config.get("profile"), "seed": config.get("seed"),
+               "eps": config.get("eps")}
     rows = []
     for name, record in results["evaluations"].items():
         e = Evaluation.from_json(record)
@@ -107,7 +107,7 @@ def _rows_of(path: Path, results: dict) -> list[Row]:
 
 
 def check_baseline(rows: Sequence[Row], baseline: str | None) -> None:
-    if baseline is not None and baseline not in [r.name for r in rows]:
+    if baseline not in (None, *[r.name for r in rows]):
         fail("--baseline", baseline, "one of the rows: " + ", ".join(repr(r.name) for r in rows))
 
 
@@ -120,6 +120,8 @@ def check_outputs(results: Sequence[Path], out: Path | None, figure: Path | None
     for field, path in (("--out", out), ("--figure", figure)):
         if path is not None and path.resolve() in inputs:
             fail(field, str(path), "a path other than the results files compared")
+    if None not in (out, figure) and out.resolve() == figure.resolve():
+        fail("--figure", str(figure), "a path other than --out's")
 
 
 # ---- the numbers of a row ----
@@ -142,7 +144,7 @@ def robust_attacks(row: Row) -> tuple[list[str], str]:
     return attacks, "subset" if any(a in row.evaluation.on_subset for a in attacks) else "all"
 
 
-def _not_available(reason: str) -> dict:
+def _not_available(reason: str) -> dict:  # a column without a number, with the reason
     return {"n/a": reason}
 
 
@@ -185,6 +187,8 @@ def _unpaired(row: Row, base: Row) -> str | None:
         return f"robust accuracy on {points} points here, on {base_points} points in the baseline"
     if row.evaluation.classes != base.evaluation.classes:
         return "other classes than the baseline's"
+    if row.context.get("eps") != base.context.get("eps"):
+        return f"another radius than the baseline (eps {row.context.get('eps')} against {base.context.get('eps')})"
     try:
         same_points(row.evaluation, base.evaluation)
     except ConfigError:

@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="one class-wise table (and a trade-off figure) of every model evaluated in "
                                          "some results files")
     cmp.add_argument("results", nargs="+", type=Path, metavar="RESULTS",
-                     help="reports of `advfair evaluate --out` and chapters' results files (e.g. book/results/*.json); "
-                          "a chapter's nested tracks (e.g. the class-wise MNIST track) are left out")
+                     help="reports of `advfair evaluate --out` and chapters' results files (e.g. "
+                          "book/results/*_evidence.json; stability files are refused); a chapter's nested tracks "
+                          "(e.g. the class-wise MNIST track) are left out")
     cmp.add_argument("--baseline", default=None, metavar="ROW",
                      help="the row DAFA's rho is measured against, named as the table names it (e.g. "
                           "classwise_evidence:pgd_at); rows on other points get n/a with the reason")

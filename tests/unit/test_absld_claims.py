@@ -313,10 +313,11 @@ def test_every_rule_runs_and_key_numbers_hold_the_estimates():
 def test_a_section_without_its_models_says_which_and_why():
     from advfair.experiments.absld import report
 
-    evidence = {"config": {"profile": "evidence"}, "evaluations": {"rslad": {}, "absld_separate": {}}}
+    evidence = {"config": {"profile": "evidence", "students": ["rslad", "absld_separate"], "c3": False},
+                "evaluations": {"rslad": {}, "absld_separate": {}}}
     note = report.absent_note(evidence, "absld_code_product", "ls_class")
     assert note.startswith("Not trained in this run: ABSLD (code_product), left out of the evidence tier for its CPU "
-                           "budget (`students`); ") and "(c3=False)" in note
+                           "budget (students=['rslad', 'absld_separate']); ") and "(c3=False)" in note
     assert report.absent_note(evidence, "rslad") is None
-    assert "not trained in this run (`students`)" in report.absent_note({"config": {"profile": "cpu"},
-                                                                        "evaluations": {}}, "absld_manual")
+    cpu = {"config": {"profile": "cpu", "students": ["rslad", "absld_separate"]}, "evaluations": {}}
+    assert "not trained in this run (students=" in report.absent_note(cpu, "absld_manual")

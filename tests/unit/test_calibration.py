@@ -243,11 +243,23 @@ def test_the_evidence_tier_trains_only_the_models_its_budget_keeps():
 
 
 def test_a_model_left_out_says_whether_the_budget_or_a_switch_left_it_out():
+    """The budget only where the evidence tier's own value of the switch left it out."""
+    from advfair.experiments.absld.config import EVIDENCE
     from advfair.experiments.common import not_trained
 
-    assert not_trained({"config": {"profile": "evidence"}}, "`students`") == \
-        "left out of the evidence tier for its CPU budget (`students`)"
-    assert not_trained({"config": {"profile": "cpu"}}, "`students`") == "not trained in this run (`students`)"
+    tier = {"profile": "evidence", "students": ["rslad", "absld_separate"]}
+    assert not_trained({"config": tier}, "students", EVIDENCE) == \
+        "left out of the evidence tier for its CPU budget (students=['rslad', 'absld_separate'])"
+    assert not_trained({"config": {**tier, "profile": "cpu"}}, "students", EVIDENCE).startswith("not trained in this run")
+    mine = {**tier, "students": ["rslad", "absld_separate", "absld_manual"]}  # a rerun's own choice
+    assert not_trained({"config": mine}, "students", EVIDENCE).startswith("not trained in this run (students=")
+
+
+def test_list_switches_keep_one_order_so_one_choice_has_one_hash():
+    from advfair.experiments import absld, ducat
+
+    assert absld.make_config("cpu", students=["absld_separate", "rslad"]).students == ("rslad", "absld_separate")
+    assert ducat.make_config("cpu", baselines=["mart", "trades"]).config_hash() == ducat.make_config("cpu").config_hash()
 
 
 @pytest.mark.parametrize("students, message", [

@@ -174,6 +174,15 @@ def test_rho_is_not_paired_across_other_points(tmp_path, files):
     assert "value" in rho["toy:a"]  # the same points: paired
 
 
+def test_rho_is_not_paired_across_radii(tmp_path, files):
+    wide = json.loads(files["chapter"].read_text())
+    wide["config"]["eps"] = 0.3  # the same points and outcomes at another radius (the toy file's is unset)
+    (tmp_path / "wide.json").write_text(json.dumps(wide))
+    rows, _ = compare.load_rows([files["chapter"], tmp_path / "wide.json"])
+    rho = {x["row"]: x["rho"] for x in compare.compare(rows, "toy:b", n_boot=N_BOOT)}
+    assert rho["wide:a"]["n/a"].startswith("another radius than the baseline")
+
+
 @pytest.fixture
 def cli_paths(files, tmp_path, monkeypatch):
     # the committed results' folder as the CLI finds it: a copy here, so that a broken guard writes nothing in the book
@@ -198,6 +207,9 @@ def cli_paths(files, tmp_path, monkeypatch):
     (["{toy}", "--out", "{toy}"], "--out='{toy}' is not allowed: expected a path other than the results files"),
     (["{toy}", "--figure", "{tmp}/f.jpg"], "--figure='{tmp}/f.jpg' is not allowed: expected a file path ending in .png"),
     (["{toy}", "--figure", "{tmp}/folder"], "--figure='{tmp}/folder' is not allowed"),
+    (["{toy}", "--figure", "{book}/f.png"], "--figure='{book}/f.png' is not allowed: expected a path that does not "
+                                           "replace the book's committed results"),
+    (["{toy}", "--out", "{tmp}/same.png", "--figure", "{tmp}/same.png"], "a path other than --out's"),
 ])
 def test_every_bad_input_stops_before_any_work(cli_paths, capsys, args, message):
     names = {**cli_paths, "book": str(cli_paths["tmp"] / "results")}

@@ -52,7 +52,7 @@ def test_c1_inconclusive_when_half_of_the_best_model_s_failures_are_shared():
 
 def test_c1_not_testable_without_the_baselines_or_with_a_degenerate_one():
     verdict = claims.c1(results(mart=None))
-    assert verdict.outcome == NOT_TESTABLE and "`baselines`" in verdict.evidence()
+    assert verdict.outcome == NOT_TESTABLE and "baselines=" in verdict.evidence()
     weak = claims.c1(results(trades=model(clean=0.15, unaware=0.05, unaware_only=True)))
     assert weak.outcome == NOT_TESTABLE and weak.text() == NOT_TESTABLE + "; degenerate"
     assert [g.label for g in weak.gates] == [f"{m} {g}" for m in ("PGD-AT", "TRADES", "MART")
@@ -267,10 +267,11 @@ def test_key_numbers_cover_every_evaluation_and_verdict_estimate():
 def test_a_section_without_its_models_says_which_and_why():
     from advfair.experiments.ducat import report
 
-    evidence = {"config": {"profile": "evidence"}, "evaluations": {"pgd_at": {}, "ducat": {}, "trades": {}}}
+    evidence = {"config": {"profile": "evidence", "baselines": ["trades"], "plugins": []},
+                "evaluations": {"pgd_at": {}, "ducat": {}, "trades": {}}}
     assert report.absent_note(evidence, "trades", "mart") == (
-        "Not trained in this run: MART, left out of the evidence tier for its CPU budget (`baselines`). The claim's "
-        "verdict below says so.")
-    assert "TRADES + DUCAT, not trained in this run (`plugins`)" in report.absent_note(
-        {"config": {"profile": "cpu"}, "evaluations": {}}, "trades_ducat")
+        "Not trained in this run: MART, left out of the evidence tier for its CPU budget (baselines=['trades']). The "
+        "claim's verdict below says so.")
+    assert "TRADES + DUCAT, not trained in this run (plugins=[])" in report.absent_note(
+        {"config": {"profile": "cpu", "plugins": []}, "evaluations": {}}, "trades_ducat")
     assert report.absent_note(evidence, "pgd_at", "ducat") is None

@@ -18,7 +18,7 @@ from ..recheck import Target
 from ..splits import Split, subset_per_class
 from ..trainer import TrainConfig, resolve_device
 from ..training import model_record, train_cached
-from ..verdicts import Part, model_gate, robust_gate
+from ..verdicts import Part, Verdict, model_gate, robust_gate, untestable
 from .base import json_clean
 
 RESULTS_SCHEMA = "advfair.results/1"
@@ -109,12 +109,22 @@ def model_targets(view: dict, split: Split, protocol: Protocol, prefix: str = ""
             for name, record in view["evaluations"].items() if record.get("model") is not None]
 
 
-def not_trained(results: dict, switch: str) -> str:
-    """Why a model a claim compares is absent from `results`: the evidence tier leaves some out for its CPU budget
-    (chosen on cost alone, before any of its results); another run, by the config `switch` that leaves it out."""
-    if results["config"].get("profile") == "evidence":
-        return f"left out of the evidence tier for its CPU budget ({switch})"
-    return f"not trained in this run ({switch})"
+def not_trained(results: dict, field: str, tier: Mapping[str, Any]) -> str:
+    """Why a model is absent from `results`: config `field` leaves it out. At the evidence tier with the tier's own
+    value (`tier`: the chapter's evidence profile) the tier's CPU budget did, chosen on cost alone before any of
+    its results; any other value is the run's own choice."""
+    value = results["config"].get(field)
+    if results["config"].get("profile") == "evidence" and json_clean(tier.get(field)) == value:
+        return f"left out of the evidence tier for its CPU budget ({field}={value!r})"
+    return f"not trained in this run ({field}={value!r})"
+
+
+def missing_verdict(results: dict, claim: str, statement: str, names: Sequence[str], label: Callable[[str], str],
+                    why: Callable[[dict, str], str]) -> Verdict | None:
+    """`not testable` for a claim some of whose models (`names`) were not trained, each absent one with
+    `why(results, name)`; None when every one was."""
+    absent = [n for n in names if n not in results["evaluations"]]
+    return Verdict(claim, statement, tuple(untestable(label(n), why(results, n)) for n in absent)) if absent else None
 
 
 def absent_note(results: dict, keys: Sequence[str], label: Callable[[str], str],

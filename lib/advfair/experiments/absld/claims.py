@@ -34,10 +34,10 @@ from ...evaluation import Evaluation, compare_models, evaluation_statistic, per_
 from ...evaluation.paired import mean, nsd, of_classes, worst
 from ...verdicts import (ACCURACY_POINT, NOT_TESTABLE, NSD_STEP, REPRODUCED, Part, Verdict, class_gate, greater, less,
                          untestable, within)
-from ..common import bootstrap_args, degeneracy_gates, evaluation, not_trained
+from ..common import bootstrap_args, degeneracy_gates, evaluation, missing_verdict, not_trained
 from ..roles import role
-from .config import BASELINES, STUDENTS
-from .methods import MODEL_LABELS, absld_key
+from .config import BASELINES, EVIDENCE, STUDENTS
+from .methods import MODEL_LABELS, TEACHER_FREE, absld_key
 
 # The scale box's quote: none (ABSLD's tables are not available to this book).
 SCALE_QUOTE = None
@@ -67,7 +67,7 @@ def main_key(results: dict) -> str:
     return absld_key(results["config"]["absld_mode"])
 
 
-def _label(key: str) -> str:
+def label(key: str) -> str:
     return MODEL_LABELS.get(key, key)
 
 
@@ -81,20 +81,17 @@ def _where(points: str) -> str:
 
 def _gates(results: dict, *names: str) -> tuple[Part, ...]:
     """Clean and PGD accuracy of each model (all adversarially trained) against their floors."""
-    return degeneracy_gates(results, names, _label, role(results, "pgd"))
+    return degeneracy_gates(results, names, label, role(results, "pgd"))
 
 
 def why_absent(results: dict, key: str) -> str:
     """Why model `key` is not in these results: the switch that leaves it out, or the evidence tier's budget."""
-    return not_trained(results, "c3=False" if key in ("ls_uniform", "ls_class") else
-                       "`students`" if key in STUDENTS else "`baselines`")
+    field = "c3" if key in TEACHER_FREE else "students" if key in STUDENTS else "baselines"
+    return not_trained(results, field, EVIDENCE)
 
 
 def _missing(results: dict, claim: str, *names: str) -> Verdict | None:
-    absent = [n for n in names if n not in results["evaluations"]]
-    if not absent:
-        return None
-    return Verdict(claim, PAPER[claim], tuple(untestable(_label(n), why_absent(results, n)) for n in absent))
+    return missing_verdict(results, claim, PAPER[claim], names, label, why_absent)
 
 
 def at_floor(e: Evaluation, attack: str, points: str) -> bool:
@@ -102,24 +99,24 @@ def at_floor(e: Evaluation, attack: str, points: str) -> bool:
     return bool(per_class_accuracy(e.correct(attack, points), e.labels(points), len(e.classes)).min() == 0)
 
 
-def worst_part(results: dict, a: Evaluation, b: Evaluation, attack: str, points: str, label: str) -> Part:
+def worst_part(results: dict, a: Evaluation, b: Evaluation, attack: str, points: str, name: str) -> Part:
     """worst(b) − worst(a) > 0."""
-    return greater(label, compare_models(a, b, attack, worst, points=points, **bootstrap_args(results)),
+    return greater(name, compare_models(a, b, attack, worst, points=points, **bootstrap_args(results)),
                    effect=SMALLEST_EFFECT["worst"])
 
 
-def floor_gate(a: Evaluation, b: Evaluation, attack: str, points: str, label: str) -> Part:
+def floor_gate(a: Evaluation, b: Evaluation, attack: str, points: str, name: str) -> Part:
     """The gate of a worst-class part: not both models with a class at 0 % there (else the difference is stuck at
     0). Always present, so that the gates of every run line up."""
     if at_floor(a, attack, points) and at_floor(b, attack, points):
-        return Part(label, NOT_TESTABLE, rule=FLOOR, gate=True)
-    return Part(label, REPRODUCED, rule="not at the floor", gate=True)
+        return Part(name, NOT_TESTABLE, rule=FLOOR, gate=True)
+    return Part(name, REPRODUCED, rule="not at the floor", gate=True)
 
 
 def floor_gates(results: dict, base: str, other: str, attacks=ATTACK_POINTS) -> tuple[Part, ...]:
     a, b = evaluation(results, base), evaluation(results, other)
     return tuple(floor_gate(a, b, _attack(results, w), p, f"worst class under {_attack(results, w).upper()}{_where(p)}, "
-                                                          f"{_label(other)} and {_label(base)}") for w, p in attacks)
+                                                          f"{label(other)} and {label(base)}") for w, p in attacks)
 
 
 def _worst_and_nsd(results: dict, base: str, other: str) -> tuple[Part, ...]:
@@ -128,7 +125,7 @@ def _worst_and_nsd(results: dict, base: str, other: str) -> tuple[Part, ...]:
     parts = []
     for which, points in ATTACK_POINTS:
         attack, where = _attack(results, which), _where(points)
-        name = f"{_label(other)} − {_label(base)}"
+        name = f"{label(other)} − {label(base)}"
         parts.append(worst_part(results, a, b, attack, points, f"worst class under {attack.upper()}{where}, {name}"))
         parts.append(less(f"NSD under {attack.upper()}{where}, {name}",
                           compare_models(a, b, attack, nsd, points=points, **boot), effect=SMALLEST_EFFECT["nsd"],
@@ -150,8 +147,8 @@ def lowest_nsd(results: dict, main: str, others: list[str]) -> Part:
     def statistic(ours, *theirs):  # fmin: a baseline whose NSD is undefined (mean 0) is not the lowest
         return nsd(ours) - np.fmin.reduce(np.stack([nsd(t) for t in theirs]), axis=0)
 
-    names = ", ".join(_label(k) for k in others)
-    return less(f"NSD under {pgd.upper()}, {_label(main)} − the lowest of ({names})",
+    names = ", ".join(label(k) for k in others)
+    return less(f"NSD under {pgd.upper()}, {label(main)} − the lowest of ({names})",
                 evaluation_statistic(e, outcomes, statistic, **bootstrap_args(results)), effect=SMALLEST_EFFECT["nsd"], scale=1,
                 digits=3)
 
@@ -174,7 +171,7 @@ def _averages(results: dict, base: str, other: str, attacks=ATTACK_POINTS) -> tu
     margin is noted on the part)."""
     a, b, boot = evaluation(results, base), evaluation(results, other), bootstrap_args(results)
     margin = results["config"]["equivalence_margin"]
-    return tuple(within(f"average under {_attack(results, w).upper()}{_where(p)}, {_label(other)} − {_label(base)}",
+    return tuple(within(f"average under {_attack(results, w).upper()}{_where(p)}, {label(other)} − {label(base)}",
                         compare_models(a, b, _attack(results, w), mean, points=p, **boot), margin) for w, p in attacks)
 
 
@@ -222,7 +219,7 @@ def c5(results: dict) -> Verdict:
     for which, points in ATTACK_POINTS:
         attack, where = _attack(results, which), _where(points)
         outcomes = [a.correct(attack, points), b.correct(attack, points)]
-        parts.append(greater(f"mean gain on {names} under {attack.upper()}{where}, {_label(main)} − RSLAD",
+        parts.append(greater(f"mean gain on {names} under {attack.upper()}{where}, {label(main)} − RSLAD",
                              compare_models(a, b, attack, on_hard, points=points, **boot), effect=SMALLEST_EFFECT["gain"]))
         parts.append(greater(f"gain on {names} − gain on the other classes, {attack.upper()}{where}",
                              evaluation_statistic(a, outcomes, lambda x, y: (on_hard(y) - on_hard(x)) -

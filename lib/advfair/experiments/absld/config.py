@@ -190,7 +190,7 @@ class AbsldConfig(ChapterConfig):
         num_classes = DATASET_CLASSES[self.dataset]
         check_number("hard_count", self.hard_count, low=1, high=num_classes - 1, integer=True)
         check_number("ls_hard_count", self.ls_hard_count, low=1, high=num_classes - 1, integer=True)
-        self.check_students()
+        self._check_students()
         for b in self.baselines:
             check_choice("baselines", b, BASELINES)
         if len(set(self.baselines)) != len(self.baselines):
@@ -202,13 +202,16 @@ class AbsldConfig(ChapterConfig):
             check_number(name, getattr(self, name), low=0, high=1, high_open=True)
         check_fields(self, ("train_teacher", "teacher_augment", "c3"), check_bool)
 
-    def check_students(self) -> None:
+    def _check_students(self) -> None:
+        """Known, distinct names, with the two every run compares (C1, C2, C5); kept in STUDENTS' order, so that
+        one set of students has one config hash."""
         for name in self.students:
             check_choice("students", name, STUDENTS)
         required = ("rslad", f"absld_{self.absld_mode}")
         if len(set(self.students)) != len(self.students) or not set(required) <= set(self.students):
             fail("students", list(self.students), f"distinct names from {', '.join(STUDENTS)}, with "
                  f"{' and '.join(required)} (absld_mode={self.absld_mode!r})")
+        object.__setattr__(self, "students", tuple(name for name in STUDENTS if name in self.students))
 
     def decay_epochs(self) -> tuple[int, ...]:
         """The epochs at whose end the student's lr is multiplied by `lr_decay` and η_τ by `eta_decay` (1-based):

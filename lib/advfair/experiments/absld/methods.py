@@ -112,14 +112,14 @@ def plan(cfg: AbsldConfig, teacher: nn.Module, teacher_key: str, hard: Sequence[
     """key -> objective of every student (and of the teacher-free C3 models) the config asks for."""
     c, attack = cfg.num_classes(), training_attack(cfg)
     manual = manual_temperatures(cfg, hard)
-    out: dict[str, Objective] = {
-        "rslad": catalogue.objective("rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c,
-                                     kl_scale=cfg.kl_scale, **attack),
-        absld_key("separate"): absld(cfg, teacher, teacher_key, "separate"),
-        absld_key("code_product"): absld(cfg, teacher, teacher_key, "code_product"),
-        "absld_manual": absld(cfg, teacher, teacher_key, "separate", frozen=(manual, manual)),
+    students = {
+        "rslad": lambda: catalogue.objective("rslad", teacher=teacher, teacher_key=teacher_key, num_classes=c,
+                                             kl_scale=cfg.kl_scale, **attack),
+        absld_key("separate"): lambda: absld(cfg, teacher, teacher_key, "separate"),
+        absld_key("code_product"): lambda: absld(cfg, teacher, teacher_key, "code_product"),
+        "absld_manual": lambda: absld(cfg, teacher, teacher_key, "separate", frozen=(manual, manual)),
     }
-    out = {key: objective for key, objective in out.items() if key in cfg.students}
+    out: dict[str, Objective] = {name: students[name]() for name in cfg.students}
     optional = {
         "ard": lambda: catalogue.objective("ard", teacher=teacher, teacher_key=teacher_key, num_classes=c, t=cfg.ard_t,
                                     ard_alpha=cfg.ard_alpha, kl_scale=cfg.kl_scale, **attack),

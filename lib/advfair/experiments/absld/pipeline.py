@@ -1,9 +1,9 @@
 """Chapter pipeline: robust fairness through distillation (ABSLD; Zhao et al., NeurIPS 2024), with RSLAD and ARD.
 
 `run(config) -> results` gets the teacher from the model cache (training it once if allowed), picks the hard
-classes on the validation split (the teacher's lowest validation PGD accuracies), trains the students (RSLAD,
-ABSLD in both temperature modes, ABSLD with frozen "manual" temperatures, the optional baselines) and the two
-teacher-free label-smoothing models of the C3 demo, and evaluates every model class by class under clean, FGSM,
+classes on the validation split (the teacher's lowest validation PGD accuracies), trains the students the config
+names (`students`: RSLAD, ABSLD in both temperature modes, ABSLD with frozen "manual" temperatures; the optional
+`baselines`) and, with `c3`, the two teacher-free label-smoothing models of the C3 demo, and evaluates every model class by class under clean, FGSM,
 PGD, CW∞ and AutoAttack with the shared protocol (the C3 models under PGD and AutoAttack). ABSLD only changes
 training (the student is a plain classifier), so AutoAttack is a complete evaluation here. With a checkpoint rule
 other than "last", the last epoch's weights of the students in `methods.LAST_EPOCH` are evaluated as well, with
@@ -58,7 +58,7 @@ def run(cfg: AbsldConfig) -> dict:
         "teacher": {"key": teacher_key, "val_per_class_pgd": methods.as_float_list(val_pc)},
         "selection": {"hard": hard, "ls_hard": ls_hard, "paper_hard": methods.paper_hard_classes(classes),
                       "rule": "the teacher's lowest validation PGD accuracies (ties: the lower class index)"},
-        "settings": {"manual_tau": methods.manual_temperatures(cfg, hard),
+        "settings": {"manual_tau": methods.manual_temperatures(cfg, hard) if "absld_manual" in plan else None,
                      "ls_class": plan["ls_class"].params["smoothing"] if "ls_class" in plan else None,
                      "decay_epochs": list(cfg.decay_epochs()),
                      "lr_milestones": list(methods.train_config(cfg).milestones)},

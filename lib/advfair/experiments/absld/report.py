@@ -215,7 +215,7 @@ def temperature_table(results: dict) -> pd.DataFrame:
 
 def absent_note(results: dict, *keys: str) -> str | None:
     """What a section cannot show: its models not trained in this run, and why (None: every one was)."""
-    return common.absent_note(results, keys, MODEL_LABELS.__getitem__, claims.why_absent)
+    return common.absent_note(results, keys, claims.label, claims.why_absent)
 
 
 def modes_table(results: dict) -> pd.DataFrame:

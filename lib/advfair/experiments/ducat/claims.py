@@ -17,9 +17,9 @@ from ...evaluation import Estimate, Evaluation, compare_models, evaluation_stati
 from ...evaluation.paired import mean
 from ...verdicts import ACCURACY_POINT, THRESHOLD_ONLY, Part, Verdict, at_most, greater, less, untestable
 from ...verdicts.gates import gate_note
-from ..common import bootstrap_args, degeneracy_gates, evaluation, not_trained
+from ..common import bootstrap_args, degeneracy_gates, evaluation, missing_verdict, not_trained
 from ..roles import role
-from .config import PLUGIN_BASES
+from .config import EVIDENCE, PLUGIN_BASES
 from .methods import label, plugin_key
 
 MOST = 0.5  # C1: the always-failed points are more than half of the most robust model's failures
@@ -131,8 +131,9 @@ def _difference(e: Evaluation, a: np.ndarray, b: np.ndarray, results: dict, poin
 
 def c1(results: dict) -> Verdict:
     names = ("pgd_at", "trades", "mart")
-    if not all(n in results["evaluations"] for n in names):
-        return Verdict("C1", PAPER["C1"], (untestable("TRADES and MART", not_trained(results, "`baselines`")),))
+    missing = missing_verdict(results, "C1", PAPER["C1"], names, label, why_absent)
+    if missing:
+        return missing
     evs = [evaluation(results, n) for n in names]
     for e in evs[1:]:
         same_points(evs[0], e)
@@ -171,15 +172,14 @@ def c2(results: dict) -> Verdict:
 
 def why_absent(results: dict, key: str) -> str:
     """Why model `key` is not in these results: the switch that leaves it out, or the evidence tier's budget."""
-    return not_trained(results, "`plugins`" if key in map(plugin_key, PLUGIN_BASES) else "`baselines`")
+    return not_trained(results, "plugins" if key in map(plugin_key, PLUGIN_BASES) else "baselines", EVIDENCE)
 
 
 def c3(results: dict) -> Verdict:
     """C2's test for each base DUCAT is plugged into; the dummy-aware difference is shown beside, not voted."""
     bases = [b for b in PLUGIN_BASES if plugin_key(b) in results["evaluations"]]
     if not bases:
-        return Verdict("C3", PAPER["C3"], (untestable("TRADES + DUCAT, MART + DUCAT",
-                                                      not_trained(results, "`plugins` is empty")),))
+        return missing_verdict(results, "C3", PAPER["C3"], [plugin_key(b) for b in PLUGIN_BASES], label, why_absent)
     parts, names = [], []
     for base in bases:
         a, b = evaluation(results, base), evaluation(results, plugin_key(base))
@@ -188,7 +188,7 @@ def c3(results: dict) -> Verdict:
                              f"{label(base)}", _difference(a, aware_correct(a, results), aware_correct(b, results),
                                                           results), effect=SMALLEST_EFFECT["C3"], primary=False))
         names += [base, plugin_key(base)]
-    parts += [untestable(f"DUCAT plugged into {label(b)}", not_trained(results, "`plugins`"), primary=False)
+    parts += [untestable(f"DUCAT plugged into {label(b)}", why_absent(results, plugin_key(b)), primary=False)
               for b in PLUGIN_BASES if b not in bases]
     parts.append(untestable("DUCAT plugged into Consistency-AT", "Consistency-AT is not implemented", primary=False))
     return Verdict("C3", PAPER["C3"], tuple(parts), gates(results, *names))
@@ -246,7 +246,7 @@ def c7(results: dict) -> Verdict:
     parts = []
     for base in ("pgd_at", "trades"):
         if base not in results["evaluations"] or base not in du.side:
-            parts.append(untestable(f"transfer DUCAT ↔ {label(base)}", not_trained(results, "`baselines`")))
+            parts.append(untestable(f"transfer DUCAT ↔ {label(base)}", why_absent(results, base)))
             continue
         e = evaluation(results, base)
         same_points(e, du)

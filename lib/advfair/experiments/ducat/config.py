@@ -137,6 +137,8 @@ class DucatConfig(ChapterConfig):
                 check_choice(name, base, PLUGIN_BASES)
             if len(set(bases)) != len(bases):
                 fail(name, list(bases), f"distinct bases out of {list(PLUGIN_BASES)}")
+            # one set of bases, one config hash
+            object.__setattr__(self, name, tuple(b for b in PLUGIN_BASES if b in bases))
 
     def _check_schedule(self) -> None:
         for name in ("ducat_start", "ducat_end", "milestones"):

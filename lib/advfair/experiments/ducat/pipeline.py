@@ -2,8 +2,8 @@
 as its critics asked.
 
 `run(config) -> results` trains (or loads from the cache) PGD-AT, PGD-AT + DUCAT (a 2C head, the DUCAT loss
-inside the code's late window), TRADES and MART (for C1 and the transfer matrix), DUCAT plugged into TRADES
-and MART (C3) and the ablations. Every
+inside the code's late window), and as the config asks: the `baselines` TRADES and MART (C1, the transfer
+matrix), DUCAT plugged into each base of `plugins` (C3) and the ablations. Every
 2C model is served with recovery (`inference.PairMax`): its metrics are C-way. Each model is evaluated with
 the paper's dummy-unaware PGD on the raw 2C logits and with dummy-aware attacks (merged PGD with restarts,
 DAWA-style PGD, AutoAttack on the pairmax logits); the raw 2C argmax is kept as a side head (the "label
