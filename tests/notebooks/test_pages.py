@@ -1,6 +1,7 @@
-"""Every executed page of the book, re-executed from an empty model cache, is checked against the committed
-book (see advfair.experiments.reproduce): exactly on the machine kind that produced the committed results,
-within the seed-derived tolerances, and with every seed-stable verdict unchanged, on any other.
+"""Every executed page of the book, re-executed from an empty model cache and without the committed weights (every
+model trained again), is checked against the committed book (see advfair.experiments.reproduce): exactly on the
+machine kind that produced the committed results, within the seed-derived tolerances, and with every seed-stable
+verdict unchanged, on any other.
 
 The exact comparison of the rendered outputs (every table and text cell) with the committed notebooks is
 nbval's, run on the committed results (ADVFAIR_REPLAY_DIR, see the Makefile): rendering involves no training,
@@ -42,11 +43,19 @@ def fresh_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
 
 
+@pytest.fixture(scope="module")
+def no_committed_weights(tmp_path_factory) -> Path:
+    """An empty committed-weights folder: the evidence tier commits models whose cache keys are also the smoke
+    tier's (the class-wise chapter's MNIST track, AALP), and the cache would load them instead of training."""
+    return tmp_path_factory.mktemp("no-committed-weights")
+
+
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
-def test_fresh_execution_reproduces_the_committed_results(name, fresh_cache, tmp_path):
+def test_fresh_execution_reproduces_the_committed_results(name, fresh_cache, no_committed_weights, tmp_path):
     committed_path = RESULTS / f"{name}.json"
     assert committed_path.exists(), f"{committed_path} is not committed: run `make book`"
-    env = {**os.environ, "ADVFAIR_CACHE_DIR": str(fresh_cache), "ADVFAIR_RESULTS_OUT": str(tmp_path)}
+    env = {**os.environ, "ADVFAIR_CACHE_DIR": str(fresh_cache), "ADVFAIR_WEIGHTS_DIR": str(no_committed_weights),
+           "ADVFAIR_RESULTS_OUT": str(tmp_path)}
     env.pop("ADVFAIR_REPLAY_DIR", None)
     notebook = REPO / "book" / f"{NOTEBOOKS[name]}.ipynb"
     # The smoke tier, named: a chapter page may render another tier (the evidence tier) by default.
