@@ -96,6 +96,8 @@ def test_predictions_and_their_shapes(evaluation, model, batch):
     assert e.names("subset") == ["clean", "fgsm", "pgd3", "cw3", "pgd5_sub"]
     assert set(e.seconds) == {"fgsm", "pgd3", "cw3", "pgd5_sub"} and e.warnings == {}
     assert e.attacks["cw3"]["loss"] == "cw" and e.attacks["pgd5_sub"]["subset"] is True
+    # FGSM steps by eps, and its record says so (not the spec's default step of 2/255)
+    assert e.attacks["fgsm"]["alpha"] == EPS != 2 / 255 and e.attacks["pgd3"]["alpha"] == 2 / 255
     assert np.array_equal(e.labels("subset"), y.numpy()[SUBSET])
 
 

@@ -38,7 +38,7 @@ class AttackSpec:
     served model's); the prediction on the adversarial point is always the served model's. `early_stop`
     freezes a point at the first iterate the attacked module misclassifies (worst case, faster); an
     attack on a view whose argmax is not the served prediction should run every step instead. FGSM is one
-    signed step of size eps (its `steps` and `alpha` are unused)."""
+    signed step of size eps (its `steps` is unused; a Protocol sets its `alpha` to eps, as its records say)."""
 
     kind: str = "pgd"
     steps: int = 10
@@ -140,7 +140,9 @@ class Protocol:
         check_positive("n_boot", self.n_boot, integer=True)
         if "clean" in self.attacks:
             fail("attacks", "clean", "attack names other than 'clean' (clean accuracy is always evaluated)")
-        object.__setattr__(self, "attacks", dict(self.attacks))
+        # FGSM's one step is eps: its record says so, whatever step the spec was built with
+        object.__setattr__(self, "attacks", {name: dataclasses.replace(a, alpha=self.eps) if a.kind == "fgsm" else a
+                                             for name, a in self.attacks.items()})
 
     def with_attacks(self, attacks: Mapping[str, AttackSpec]) -> "Protocol":
         return dataclasses.replace(self, attacks=attacks)

@@ -18,9 +18,10 @@ MEANINGS = {
     "cpu": "Its models train in seconds to minutes on a laptop CPU and are too weak to test the paper's claims: "
            "its verdicts check the pipeline, they are **not findings**. The evidence tier "
            "(`profile=\"evidence\"`) is the book's test of the claims.",
-    "evidence": "Its models were trained once on CPU at the `evidence` profile's scale (its CIFAR-10 models with the "
-                "configuration the calibration sweep chose by rule: \"How the scale was chosen\"), and their weights "
-                "are committed (`book/weights`): rerunning the page re-evaluates them instead of training.",
+    "evidence": "Its models were trained once on CPU at the `evidence` profile's scale (the configuration the "
+                "calibration sweep chose by rule, or the smoke tier's where that already clears the quality bars: "
+                "\"How the scale was chosen\"), and their weights are committed (`book/weights`): rerunning the page "
+                "re-evaluates them instead of training.",
     "paper": "The paper's networks and schedules, run on a GPU.",
 }
 
