@@ -119,11 +119,16 @@ def not_trained(results: dict, field: str, tier: Mapping[str, Any]) -> str:
     return f"not trained in this run ({field}={value!r})"
 
 
+def absent_models(results: dict, keys: Sequence[str]) -> list[str]:
+    """The models of `keys` that `results` holds no evaluation of."""
+    return [k for k in keys if k not in results["evaluations"]]
+
+
 def missing_verdict(results: dict, claim: str, statement: str, names: Sequence[str], label: Callable[[str], str],
                     why: Callable[[dict, str], str]) -> Verdict | None:
     """`not testable` for a claim some of whose models (`names`) were not trained, each absent one with
     `why(results, name)`; None when every one was."""
-    absent = [n for n in names if n not in results["evaluations"]]
+    absent = absent_models(results, names)
     return Verdict(claim, statement, tuple(untestable(label(n), why(results, n)) for n in absent)) if absent else None
 
 
@@ -131,7 +136,7 @@ def absent_note(results: dict, keys: Sequence[str], label: Callable[[str], str],
                 why: Callable[[dict, str], str]) -> str | None:
     """What a page section cannot show: the models of `keys` not trained in this run, each with `why(results,
     key)` (None: every one was)."""
-    absent = [k for k in keys if k not in results["evaluations"]]
+    absent = absent_models(results, keys)
     if not absent:
         return None
     return ("Not trained in this run: " + "; ".join(f"{label(k)}, {why(results, k)}" for k in absent) +
