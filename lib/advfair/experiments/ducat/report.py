@@ -268,12 +268,18 @@ def absent_note(results: dict, *keys: str) -> str | None:
 decisions, verdicts = verdict_readers("ducat", claims.verdicts)
 
 
+def _schedule(cfg: dict) -> str:
+    if cfg.get("schedule", "step") == "cosine":
+        return "a cosine learning-rate schedule"
+    return f"lr ×0.1 from epochs {', '.join(map(str, cfg['milestones'])) or 'none'}"
+
+
 def scale_notes(results: dict) -> str:
     cfg, e = results["config"], results["evaluations"]["pgd_at"]["points"]
     train = f"{cfg['train_per_class']} training images per class" if cfg["train_per_class"] else "the full training set"
     head = (f"**Scale of this run ({cfg['profile']} profile):** {cfg['model']}, {train}, {cfg['epochs']} epochs of "
-            f"PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}, lr ×0.1 from epochs "
-            f"{', '.join(map(str, cfg['milestones'])) or 'none'}, DUCAT window {cfg['ducat_start']}–{cfg['ducat_end']} "
+            f"PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}, {_schedule(cfg)}, "
+            f"DUCAT window {cfg['ducat_start']}–{cfg['ducat_end']} "
             f"(its optimisation volume, SGD steps × lr / base lr: {results['window_volume']:.0f}; the official "
             f"130-epoch schedule's: {PAPER_VOLUME:.0f}); {e['all']} test points, AutoAttack on {e['subset']}; "
             f"dummy-unaware PGD-{cfg['unaware_steps']}, dummy-aware merged PGD-{cfg['aware_steps']} "
