@@ -24,8 +24,8 @@
 # ("recovery"). The paper's central claim is that this breaks the trade-off between clean and robust accuracy.
 # The ICLR 2025 submission was rejected because the robustness was measured only with attacks that ignore
 # the dummy classes: an attack that maximises the cross-entropy of y over the 2C outputs is "satisfied" by
-# moving the probability to y + C, which recovery then counts as correct. This chapter reproduces the claim
-# under the paper's own evaluation, then tests it with attacks that know the defence
+# moving the probability to y + C, which recovery then counts as correct. This chapter tests the claim
+# under the paper's own evaluation, then with attacks that know the defence
 # (a later third-party paper, DAWA {cite}`dawa2026`, did the same; its numbers are quoted in {ref}`du-paper`).
 #
 # | id | claim | section |
@@ -51,12 +51,13 @@
 #
 # Every number below is computed by the cells of this page, except the paper's numbers, which are quoted with
 # their sources. By default the page shows the **evidence tier** (`profile="evidence"`): the calibrated small CNN
-# of "How the scale was chosen", trained on all of CIFAR-10 and evaluated on the whole test set, over three
+# of "How the scale was chosen", trained on CIFAR-10's training set but a 1,000-image validation split (unused
+# here: the last epoch is evaluated) and evaluated on the whole test set, over three
 # training seeds. Its PGD-AT and TRADES are the class-wise chapter's evidence models (shared through the model
 # cache), and PGD-AT + DUCAT is trained here; the models were trained once and their weights are committed, so a
 # rerun re-evaluates them. The tier's CPU budget, decided on cost alone before any of its results, leaves out MART
 # and the plug-ins (three more full-data models a seed): C1 and C3 are therefore not testable at this tier, and the
-# smoke tier still runs them. The `cpu` profile is that smoke tier: small models on a CIFAR-10 subset, minutes on a
+# smoke tier trains them, as a check of the code rather than as evidence. The `cpu` profile is that smoke tier: small models on a CIFAR-10 subset, minutes on a
 # laptop, whose verdicts are not findings. The `paper` profile runs the same pipeline at the official code's scale
 # on a GPU.
 
@@ -124,7 +125,8 @@ display(Markdown(du.points_summary(results)))
 # **How the verdicts are made.** Every claim is tested by a rule in `advfair.experiments.ducat.claims` (tested in
 # `tests/unit/test_ducat_claims.py`): paired estimates on the same test points (a stratified bootstrap over
 # points). The dummy-aware robust accuracy of a point is its worst case over every dummy-aware attack that ran on
-# it; **only this number enters the verdict on robustness (C5)**. C2 and C3 test the claim as the paper evaluated
+# it; **only this number enters C5's comparison of robustness** (its gate uses C2's dummy-unaware difference,
+# below). C2 and C3 test the claim as the paper evaluated
 # it. Each part's estimate is pooled over the chapter's training seeds (`book/results/ducat_<tier>_stability.json`;
 # the smoke tier's is `ducat_stability.json`): the
 # mean of the per-seed paired estimates, with a 95% *t* interval that counts the spread over seeds as well as the
@@ -133,8 +135,11 @@ display(Markdown(du.points_summary(results)))
 # declared in the claims module before any result was read); `inconclusive at this scale` otherwise. All primary
 # parts must hold; Holm's correction guards the `not reproduced` side. A model below three times chance
 # (recovered) clean accuracy or below chance dummy-unaware PGD accuracy is checked first, on its interval:
-# `degenerate` or `borderline`, the claim is `not testable at this scale`. The last column gives each run's own
-# verdict (the training seeds, and the first seed again with other CPU kernels): a diagnostic, not a vote.
+# `degenerate` or `borderline`, the claim is `not testable at this scale`. C5 has one more gate: a collapse
+# presupposes the dummy-unaware gain of C2, so where DUCAT shows none, C5 is `not testable at this scale` (its
+# verdict says the gain is missing or uncertain) whatever its dummy-aware parts show. The last column gives each
+# run's own verdict (the training seeds, and at the smoke tier the first seed again with other CPU kernels): a
+# diagnostic, not a vote.
 # {doc}`summary` describes the rules in full.
 
 # %% [markdown]
@@ -143,6 +148,8 @@ display(Markdown(du.points_summary(results)))
 #
 # **Reconstruction.** The share of test points that the dummy-unaware white-box PGD makes non-robust for every
 # one of PGD-AT, TRADES and MART, against what independent failures would give, and the pairwise overlaps.
+# Where MART is not trained (the evidence tier), the table gives each baseline's own failure rate and the figure
+# their one overlap, and C1 is not testable.
 
 # %%
 display(du.always_failed_table(results))
@@ -158,13 +165,14 @@ if note := du.absent_note(results, "trades", "mart"):
 #
 # Recovered clean accuracy and the dummy-unaware PGD with recovery, PGD-AT against PGD-AT + DUCAT. The same
 # table carries the dummy-aware numbers of the next section, so the paper-style number is never shown alone.
-# The figure draws each model twice: at its dummy-unaware and at its dummy-aware robust accuracy.
+# The figure draws each model twice, at the same clean accuracy: at its dummy-unaware and at its dummy-aware
+# robust accuracy (the table gives both numbers).
 
 # %%
 display(du.four_numbers_table(results))
 plots.tradeoff_plot(du.tradeoff_points(results), xlabel="recovered clean accuracy (%)",
-                    ylabel="robust accuracy (%): dummy-unaware (upper) → dummy-aware (lower)",
-                    title="The apparent trade-off gain under the two evaluations")
+                    ylabel="robust accuracy (%)",
+                    title="PGD-AT and PGD-AT + DUCAT under the two evaluations")
 plt.show()
 
 # %% [markdown]
@@ -210,7 +218,7 @@ du.attack_table(results)
 du.destination_table(results)
 
 # %% [markdown]
-# ## Class by class: where the apparent gain comes from, and whether it stays
+# ## Class by class: DUCAT against PGD-AT under both evaluations
 #
 # Per-class robust accuracy of PGD-AT and DUCAT under the dummy-unaware PGD and under the dummy-aware worst
 # case (all test points).
@@ -225,9 +233,10 @@ display(Markdown(du.classwise_summary(results)))
 # (du-cost)=
 # ## C4 — Training cost
 #
-# Seconds per epoch of PGD-AT and DUCAT, measured in the same run (inside and outside the DUCAT window), and a
-# deterministic count of image passes. Wall time depends on the machine and its load, so it is reported without
-# a verdict rule.
+# Seconds per epoch of PGD-AT and DUCAT (inside and outside the DUCAT window), and a deterministic count of
+# image passes. Where PGD-AT comes from the model cache (another chapter trained it) its times are those of that
+# training, on another occasion; only DUCAT's window and other epochs come from one training. Wall time depends on
+# the machine and its load, so it is reported without a verdict rule.
 
 # %%
 display(du.cost_table(results))
@@ -249,19 +258,20 @@ du.transfer_table(results)
 #
 # DUCAT with its window from epoch 1 instead of the code's late window, and other benign weights w_b (the
 # code's default is shown in the first DUCAT row). "DUCAT from epoch 1" is an ablation, not the method. The
-# evidence tier trains no ablation (its CPU budget: `ablation_from_start`, `ablation_w_benign`), so its table holds
-# PGD-AT and the default DUCAT only; the smoke tier (`profile="cpu"`) trains them.
+# evidence tier trains no ablation (its CPU budget: `ablation_from_start`, `ablation_w_benign`), and the cell below
+# then says so; the smoke tier (`profile="cpu"`) trains them.
 
 # %%
-du.ablation_table(results)
+ablations = du.ablation_table(results)
+display(Markdown(ablations) if isinstance(ablations, str) else ablations)
 
 # %% [markdown]
 # (du-paper)=
 # ## Paper vs this book
 #
 # Each claim with its paired evidence (points of accuracy unless stated, pooled over the training seeds of
-# `book/results/ducat_evidence_stability.json` at the evidence tier), the verdict, and each run's own verdict beside it (the training seeds, and
-# the first seed again with other CPU kernels).
+# `book/results/ducat_evidence_stability.json` at the evidence tier), the verdict, and each run's own verdict
+# beside it (the training seeds, and at the smoke tier the first seed again with other CPU kernels).
 
 # %%
 du.verdicts(results)
@@ -309,18 +319,19 @@ else:
 #
 # | item | paper / official code | this book | why |
 # |---|---|---|---|
-# | backbone | "ResNet-18"; the code builds `ResNet(Bottleneck, [2, 2, 2, 2])` (2048-d features) | `model`: `bottleneck18` (code-faithful, paper profile), `preact18`, or the small CNN (`cpu`); one network for every model of a run | the paper's name and the code disagree; no copied numbers of BasicBlock-R18 papers share a table with ours |
+# | backbone | "ResNet-18"; the code builds `ResNet(Bottleneck, [2, 2, 2, 2])` (2048-d features) | `model`: `bottleneck18` (code-faithful, paper profile), `preact18`, or the small CNN (`cpu` and `evidence`); one network for every model of a run | the paper's name and the code disagree; no copied numbers of BasicBlock-R18 papers share a table with ours |
 # | checkpoint | the best epoch by PGD-10 error **on the test set** | `checkpoint="validation"` (paper profile): the best epoch by the same rule on a held-out validation split, and the last epoch beside it; `cpu` and `evidence`: the last epoch (validation attacks every epoch would cost more than the budget allows) | test-set selection leaks test information |
 # | schedule at `cpu` scale | 130 epochs, lr ×0.1 after epochs 100 and 105, window 105–130 (inside it lr ×0.1, then ×0.01) | the same shape over fewer epochs (a late window up to the last epoch, the lr dropped at the end) with the window's optimisation volume (SGD steps × lr / base lr) matched to the code's; the scale notes give both volumes | at the code's in-window lr a model this small may never move probability to its dummies (exercise 1); the code's own milestone rule for other epoch counts never turns DUCAT on below 105 epochs |
 # | environment | Python 3.8, torch 1.8.1, advertorch 0.2.3 (soft-target CE needs torch ≥ 1.10; advertorch 0.2.3 does not import on torch ≥ 1.9) | the book's own PGD, no advertorch, the pinned environment of this book | the pinned environment cannot run the code as released |
 # | normalisation | none (inputs in [0, 1]) | per-channel normalisation inside every model | the book's models; attacks still act on [0, 1] images |
 # | model, data, schedule (`evidence`) | the bottleneck ResNet-18 on CIFAR-10, 130 epochs, window 105–130 | the small CNN of width 16 on all of CIFAR-10 but a 1,000-image validation split, PGD-3 training, crop and flip, 6 epochs of a cosine schedule, the whole test set: the configuration the calibration sweep chose by rule ("How the scale was chosen"); DUCAT's window is epochs 5–6, whose optimisation volume is the nearest to the code's among windows that end with the training (the scale notes give both) | the cheapest CPU configuration whose PGD-AT clears the quality bars; PGD-AT and TRADES are then the class-wise chapter's models |
-# | models (`evidence`) | PGD-AT, TRADES, MART, DUCAT and its plug-ins | PGD-AT, TRADES and PGD-AT + DUCAT; no MART, no plug-ins, no ablations (`baselines`, `plugins`) | the tier's CPU budget, decided on cost before any result: C1 and C3 are not testable at this tier |
-# | dummy-aware attacks at the CPU tiers | the book's spec plans merged and DAWA-style PGD-50 with restarts and AutoAttack on 500 points | fewer steps, one start and AutoAttack on fewer points (`cpu`) or on 100 per class (`evidence`; the scale notes above give this run's numbers) | the CPU budget; the aware numbers are therefore upper bounds, and the `paper` profile runs PGD-100 with 5 restarts and standard AutoAttack on every point |
+# | models (`evidence`) | PGD-AT, TRADES, MART, DUCAT and its plug-ins | PGD-AT, TRADES and PGD-AT + DUCAT; no MART, no plug-ins, no ablations (`baselines=["trades"]`, `plugins=[]`, `ablation_from_start=False`, `ablation_w_benign=[]`) | the tier's CPU budget, decided on cost before any result: C1 and C3 are not testable at this tier |
+# | dummy-unaware attack at the CPU tiers | the spec plans PGD-20 | PGD-10 (`unaware_steps`), the step count of the code's checkpoint rule | the CPU budget |
+# | dummy-aware attacks at the CPU tiers | the book's spec plans merged and DAWA-style PGD-50 and AutoAttack on 500 points | fewer steps, one start, and AutoAttack's APGD-CE + APGD-T only (`aa_version="subset"`) on fewer points (`cpu`) or on 100 per class (`evidence`; the scale notes above give this run's numbers) | the CPU budget; the aware numbers are therefore upper bounds, and the `paper` profile runs PGD-100 with 5 restarts and standard AutoAttack on every point |
 # | portability | `.cuda()` in MART, a fixed `/data/` path, an interactive logger, the Tiny-ImageNet layout | not applicable to the reimplementation | — |
 # | evaluation | AutoAttack and PGD on the raw 2C logits with recovery afterwards | the paper-style PGD (`raw2C`) plus dummy-aware attacks; AutoAttack only through `pairmax` | stock AA on raw 2C logits inflates robustness |
 # | DAWA | a weighted attack on y and y + C (weights not available to us) | an equal-weight reconstruction (`dawa_weight`) | reconstruction |
-# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`); Consistency-AT not implemented | scope |
+# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`; the smoke and paper profiles, not the evidence tier); Consistency-AT not implemented | scope |
 # | datasets | CIFAR-10, CIFAR-100, Tiny-ImageNet | CIFAR-10 (CIFAR-100 via `dataset=`) | scope |
 # | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
 #
@@ -333,14 +344,16 @@ else:
 #    (×0.1 for its first epoch, ×0.01 after), at this scale's number of steps. How many points does DUCAT now
 #    send to a dummy, and what does that say about reading the code's schedule at another scale? Then try
 #    `{"ducat_start": 1}` (DUCAT from the first epoch) and a later start.
-# 2. **The benign weight.** The ablation table varies w_b. What does w_b = 0 do to the raw clean accuracy, and
+# 2. **The benign weight.** At the smoke tier the ablation table varies w_b (0 and 0.5 beside the default 0.25). What does w_b = 0 do to the raw clean accuracy, and
 #    why does recovery hide it?
-# 3. **Your own dummy-aware attack.** Change `dawa_weight` (1 is plain CE on y over 2C with the dummy ignored in
-#    the loss, 0 attacks only the dummy). Which weight breaks DUCAT most, and is it still below PGD-AT?
-# 4. **Checkpoint selection.** Set `checkpoint="validation"` and compare the selected epoch with the last one
-#    (`last_epoch` in the results). Selecting by the dummy-unaware PGD favours which epochs? Try
-#    `select_view="merged"`.
-# 5. **Noise.** Rerun with `seed=1` and compare with `book/results/ducat_stability.json`: which verdicts hold?
+# 3. **Your own dummy-aware attack.** Change `dawa_weight` (`overrides={"dawa_weight": 1}` is plain CE on y over 2C
+#    with the dummy ignored in the loss, 0 attacks only the dummy). Which weight breaks DUCAT most, and how does
+#    DUCAT then compare with PGD-AT?
+# 4. **Checkpoint selection.** Set `overrides={"checkpoint": "validation"}` and compare the selected epoch with the last one
+#    (`last_epoch` in the results). Selecting by the dummy-unaware PGD favours which epochs? Add
+#    `"select_view": "merged"` to the overrides.
+# 5. **Noise.** Rerun with `seed=3`, a seed `book/results/ducat_stability.json` does not hold, and compare with
+#    it: which verdicts hold?
 #
 # ```{bibliography}
 # :filter: docname in docnames

@@ -7,7 +7,7 @@ import pytest
 from advfair.experiments.common import evaluation
 from advfair.experiments.ducat import claims, methods
 from advfair.experiments.ducat.config import DucatConfig
-from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from advfair.verdicts import INCONCLUSIVE, NEGLIGIBLE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, pool
 
 from ducat_results_builder import AA, UNAWARE, model, results
 
@@ -174,12 +174,21 @@ def test_c5_gate_needs_a_dummy_unaware_gain():
     assert verdict.failed_gates() == []
     # no gain to lose (DUCAT = PGD-AT under the unaware attack): not testable, whatever the parts say
     none = claims.c5(results(ducat=model(unaware=0.4, aware=0.2, trap=0.3)))
-    assert none.gates[-1].outcome == NOT_REPRODUCED and none.gates[-1].note == "degenerate"
-    assert none.outcome == NOT_TESTABLE and none.text() == NOT_TESTABLE + "; degenerate"
+    # (both models are sound: the verdict says what is missing, not "degenerate")
+    missing = "no dummy-unaware gain (C2)"
+    assert none.gates[-1].outcome == NOT_REPRODUCED and none.gates[-1].note == missing
+    assert none.outcome == NOT_TESTABLE and none.text() == f"{NOT_TESTABLE}; {missing}"
     assert none.failed_gates() == [none.gates[-1]]
-    # a gain whose interval holds 0: borderline
+    # a gain whose interval holds 0: uncertain
     moved = claims.c5(results(ducat=model(unaware=0.4, aware=0.2, trap=0.3, offset=10)))
-    assert moved.gates[-1].note == "borderline" and moved.text() == NOT_TESTABLE + "; borderline"
+    uncertain = "dummy-unaware gain (C2) uncertain"
+    assert moved.gates[-1].note == uncertain and moved.text() == f"{NOT_TESTABLE}; {uncertain}"
+    # pooled over seeds, the gate keeps its wording
+    pooled = pool([none, none])
+    assert pooled.gates[-1].note == missing and pooled.text().startswith(f"{NOT_TESTABLE}; {missing}")
+    # a degenerate model and a missing presupposition: both reasons
+    both = claims.c5(results(pgd_at=model(clean=0.25, unaware=0.1), ducat=model(clean=0.25, unaware=0.1)))
+    assert both.text().startswith(f"{NOT_TESTABLE}; degenerate")
 
 
 def test_c5_drop_must_exceed_the_drop_any_model_shows_under_more_attacks():
@@ -275,3 +284,16 @@ def test_a_section_without_its_models_says_which_and_why():
     assert "TRADES + DUCAT, not trained in this run (plugins=[])" in report.absent_note(
         {"config": {"profile": "cpu", "plugins": []}, "evaluations": {}}, "trades_ducat")
     assert report.absent_note(evidence, "pgd_at", "ducat") is None
+    # models left out for one reason are named together, the reason once
+    assert report.absent_note(evidence, "trades_ducat", "mart_ducat") == (
+        "Not trained in this run: TRADES + DUCAT and MART + DUCAT, left out of the evidence tier for its CPU budget "
+        "(plugins=[]). The claim's verdict below says so.")
+
+
+def test_an_ablation_table_without_ablations_says_so():
+    from advfair.experiments.ducat import report
+
+    res = {"config": {"ablation_from_start": False, "ablation_w_benign": []},
+           "evaluations": {"pgd_at": {}, "ducat": {}, "trades": {}}}
+    assert report.ablation_table(res) == ("No ablation was trained in this run (ablation_from_start=False, "
+                                          "ablation_w_benign=[]).")

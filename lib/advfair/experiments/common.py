@@ -139,8 +139,11 @@ def absent_note(results: dict, keys: Sequence[str], label: Callable[[str], str],
     absent = absent_models(results, keys)
     if not absent:
         return None
-    return ("Not trained in this run: " + "; ".join(f"{label(k)}, {why(results, k)}" for k in absent) +
-            ". The claim's verdict below says so.")
+    reasons: dict[str, list[str]] = {}
+    for k in absent:
+        reasons.setdefault(why(results, k), []).append(label(k))
+    return ("Not trained in this run: " + "; ".join(f"{' and '.join(names)}, {reason}" for reason, names in
+                                                    reasons.items()) + ". The claim's verdict below says so.")
 
 
 def evaluation(results: dict, name: str) -> Evaluation:

@@ -58,5 +58,9 @@ def class_gate(label: str, class_names: Sequence[str], correct: np.ndarray, y: n
     return out
 
 
-def gate_note(outcome: str) -> str:
+def gate_note(outcome: str, presupposes: str = "") -> str:
+    """How a failed gate qualifies the verdict: a floor's reads degenerate / borderline; a gate on what the claim
+    presupposes reads "no <it>" / "<it> uncertain" (the model may be sound: the claim has nothing to test)."""
+    if presupposes:
+        return {REPRODUCED: "", NOT_REPRODUCED: f"no {presupposes}"}.get(outcome, f"{presupposes} uncertain")
     return {REPRODUCED: "", NOT_REPRODUCED: "degenerate"}.get(outcome, "borderline")

@@ -32,6 +32,8 @@ class Part:
     primary: bool = True
     note: str = ""
     gate: bool = False  # a degeneracy check: its rule is a floor, its outcome reads testable / borderline / degenerate
+    # a gate on what the claim presupposes (e.g. "dummy-unaware gain"), not on a floor: it reads "no ..." / "... uncertain"
+    presupposes: str = ""
 
     def __post_init__(self) -> None:
         check_choice("outcome", self.outcome, OUTCOMES)
@@ -62,14 +64,15 @@ class Part:
                                                "effect": self.test.effect, "inclusive": self.test.inclusive}
         return {"label": self.label, "outcome": self.outcome, "rule": self.rule, "scale": self.scale,
                 "digits": self.digits, "estimate": None if self.estimate is None else self.estimate.to_json(),
-                "test": test, "primary": self.primary, "note": self.note, "gate": self.gate}
+                "test": test, "primary": self.primary, "note": self.note, "gate": self.gate,
+                "presupposes": self.presupposes}
 
     @classmethod
     def from_json(cls, d: dict) -> "Part":
         est = None if d["estimate"] is None else Estimate.from_json(d["estimate"])
         test = None if d.get("test") is None else Rule(**d["test"])
         return cls(d["label"], d["outcome"], est, d["rule"], d["scale"], d["digits"], test, d.get("primary", True),
-                   d.get("note", ""), d.get("gate", False))
+                   d.get("note", ""), d.get("gate", False), d.get("presupposes", ""))
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,11 @@ class Verdict:
 
     def _decision(self) -> tuple[str, list[str]]:
         """The outcome and the qualifiers that explain it."""
-        gates = gate_status(self.gates)
-        if gates != "testable":
-            return NOT_TESTABLE, [gates]
+        floors = gate_status([g for g in self.gates if not g.presupposes])
+        # a failed presupposition says what is missing; the model itself may be sound
+        missing = list(dict.fromkeys(g.note for g in self.gates if g.presupposes and g.outcome != REPRODUCED))
+        if floors != "testable" or missing:
+            return NOT_TESTABLE, [q for q in (floors, *missing) if q != "testable"]
         primary = holm(self.primary_parts())
         if not primary:
             return NOT_TESTABLE, []

@@ -51,7 +51,7 @@ def _pool_part(parts: Sequence[Part]) -> Part:
         return first
     estimate = pooled_estimate([p.estimate for p in usable])
     outcome, note = decide(first.test, estimate)
-    return replace(first, outcome=outcome, estimate=estimate, note=gate_note(outcome) if first.gate else note)
+    return replace(first, outcome=outcome, estimate=estimate, note=gate_note(outcome, first.presupposes) if first.gate else note)
 
 
 def pool(runs: Sequence[Verdict]) -> Verdict:

@@ -239,7 +239,7 @@ def scale_notes(results: dict) -> str:
             f"training images, {cfg['epochs']} epochs of PGD-{cfg['train_steps']} (α = {cfg['train_alpha']:g}, ε = "
             f"{cfg['eps']:g}) with SGD (lr {cfg['lr']:g}, batch {cfg['batch_size']}); {sizes['test']} test points, the "
             f"costly checks on {sizes['check']} of them.")
-    return "\n".join([head, untestable_notes(decisions(results))])
+    return "\n\n".join([head, untestable_notes(decisions(results))])
 
 
 def deviations_table(results: dict) -> pd.DataFrame:

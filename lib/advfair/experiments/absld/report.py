@@ -267,7 +267,7 @@ def scale_notes(results: dict) -> str:
              f"η_τ = {cfg['eta_tau']:g}, KL × {cfg['kl_scale']:g}; checkpoint: "
              f"{'the last epoch' if cfg['checkpoint'] == 'last' else 'best avg + worst PGD on validation'}; "
              f"{s['test']} test points, AutoAttack on {s['aa_points']}."]
-    return "\n".join([*lines, untestable_notes(decisions(results))])
+    return "\n".join(lines) + "\n\n" + untestable_notes(decisions(results))
 
 
 def teacher_sentence(results: dict) -> str:

@@ -243,4 +243,4 @@ def scale_notes(results: dict) -> str:
         lines.append(f"**MNIST track:** {cfg['mnist_model']} of width {cfg['mnist_width']}, {cfg['mnist_epochs']} epochs "
                      f"of PGD-{cfg['mnist_train_steps']} training at ε = {cfg['mnist_eps']:g}; {m['all']} test points, "
                      f"AutoAttack on {m['subset']}.")
-    return "\n".join([*lines, untestable_notes(decisions(results))])
+    return "\n".join(lines) + "\n\n" + untestable_notes(decisions(results))

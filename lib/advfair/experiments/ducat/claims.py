@@ -216,8 +216,9 @@ def c5(results: dict) -> Verdict:
     # A collapse presupposes a gain to lose: C2's dummy-unaware gain is this claim's gate.
     gain = greater(f"{u} robust accuracy (dummy-unaware), DUCAT − PGD-AT", compare_models(at, du, u, mean, **bootstrap_args(results)),
                    effect=SMALLEST_EFFECT["C5"])
-    gain = replace(gain, gate=True, rule=f"{gain.rule}: a collapse presupposes a dummy-unaware gain (C2)",
-                   note=gate_note(gain.outcome))
+    presupposes = "dummy-unaware gain (C2)"
+    gain = replace(gain, gate=True, rule=f"{gain.rule}: a collapse presupposes a {presupposes}",
+                   presupposes=presupposes, note=gate_note(gain.outcome, presupposes))
     for points, where in (("all", "all points: merged and DAWA-style PGD"),
                           ("subset", "AA points: pairmax AA, merged and DAWA-style PGD")):
         parts.append(less(f"dummy-aware robust accuracy ({where}), DUCAT − PGD-AT",

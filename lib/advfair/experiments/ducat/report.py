@@ -24,11 +24,18 @@ from .methods import is_dummy, label, window_volume
 PAPER_VOLUME = window_volume(DucatConfig.make("paper"), 50_000 - 10 * DucatConfig.PROFILES["paper"]["val_per_class"])
 
 ATTACK_LABELS = {"raw2C": "dummy-unaware PGD (raw 2C, CE on y)", "merged": "merged PGD (log(p_y + p_(y+C)))",
-                 "dawa": "DAWA-style PGD (reconstruction)", "pairmax": "AutoAttack on pairmax"}
+                 "dawa": "DAWA-style PGD (reconstruction)"}
 
 
-def attack_label(name: str) -> str:
+def aa_name(results: dict) -> str:
+    """AutoAttack as it ran: the subset version is APGD-CE + APGD-T only."""
+    return "AutoAttack (APGD-CE + APGD-T)" if results["config"].get("aa_version") == "subset" else "AutoAttack"
+
+
+def attack_label(name: str, results: dict) -> str:
     steps, _, view = name.partition("_")
+    if view == "pairmax":
+        return f"{aa_name(results)} on pairmax"
     return ATTACK_LABELS[view].replace("PGD", steps.upper()) if view in ATTACK_LABELS and steps.startswith("pgd") \
         else ATTACK_LABELS.get(view, name)
 
@@ -56,14 +63,14 @@ def setup_table(results: dict) -> pd.DataFrame:
                      "network": cfg["model"] + width,
                      "epochs": len(meta["history"]), "DUCAT loss in epochs": window,
                      "clean % (recovered)": pct(claims.clean_accuracy(evaluation(results, key))),
-                     "from the model cache": "yes" if meta["from_cache"] else "no"})
+                     "trained by": "another chapter (model cache)" if meta["from_cache"] else "this chapter"})
     return pd.DataFrame(rows).set_index("model")
 
 
 def points_summary(results: dict) -> str:
     e = results["evaluations"]["pgd_at"]["points"]
     c = len(results["classes"])
-    return (f"{e['all']} test points ({e['all'] // c} per class); AutoAttack on {e['subset']} of them "
+    return (f"{e['all']:,} test points ({e['all'] // c:,} per class); {aa_name(results)} on {e['subset']:,} of them "
             f"({e['subset'] // c} per class). Checkpoint: {results['config']['checkpoint']} epoch.")
 
 
@@ -136,7 +143,7 @@ def attack_table(results: dict, keys: tuple[str, ...] = ("pgd_at", "ducat")) -> 
             if attack == "clean":
                 continue
             points = "subset" if attack in e.on_subset else "all"
-            rows.append({"model": label(key), "attack": attack_label(attack),
+            rows.append({"model": label(key), "attack": attack_label(attack, results),
                          "dummy-aware": "no" if attack == unaware(results) else "yes",
                          "points": len(e.labels(points)), "robust % [95% CI]": _share(e, e.correct(attack, points),
                                                                                        results, points),
@@ -151,7 +158,7 @@ def destination_table(results: dict, key: str = "ducat") -> pd.DataFrame:
     for attack in e.names("subset"):
         points = "subset" if attack in e.on_subset else "all"
         y, raw = e.labels(points), claims.side_predicted(e, "raw2C", attack, points)
-        rows[attack_label(attack) if attack != "clean" else "clean"] = {
+        rows[attack_label(attack, results) if attack != "clean" else "clean"] = {
             "own class y": pct((raw == y).mean()), "own dummy y+C": pct((raw == y + c).mean()),
             "another class": pct(((raw < c) & (raw != y)).mean()),
             "another dummy": pct(((raw >= c) & (raw != y + c)).mean()), "points": len(y)}
@@ -183,13 +190,29 @@ def classwise_table(results: dict) -> pd.DataFrame:
 
 def classwise_summary(results: dict, top: int = 3) -> str:
     t = classwise_table(results)
-    gain, kept = t[("dummy-unaware", "Δ (pt)")], t[("dummy-aware", "Δ (pt)")]
-    best = gain.sort_values(ascending=False).index[:top]
-    parts = [f"{c} ({gain[c]:+.1f} → {kept[c]:+.1f} pt)" for c in best]
-    return (f"The largest apparent (dummy-unaware) gains of DUCAT over PGD-AT are on {', '.join(parts)}: each "
-            f"class's gain under the paper's attack → under the dummy-aware worst case. Over all classes the mean "
-            f"gain is {gain.mean():+.1f} pt unaware and {kept.mean():+.1f} pt aware; {int((kept > 0).sum())} of "
-            f"{len(kept)} classes keep a positive gain under the aware attacks.")
+    unaware_d, aware_d = t[("dummy-unaware", "Δ (pt)")], t[("dummy-aware", "Δ (pt)")]
+    above = unaware_d[unaware_d > 0].sort_values(ascending=False).index[:top]
+    where = (f" ({', '.join(f'{c}: {unaware_d[c]:+.1f} → {aware_d[c]:+.1f} pt' for c in above)}, the paper's attack "
+             f"→ the dummy-aware worst case{'; the largest shown' if (unaware_d > 0).sum() > top else ''})"
+             if len(above) else "")
+    text = (f"Under the paper's (dummy-unaware) attack DUCAT is above PGD-AT in {int((unaware_d > 0).sum())} of "
+            f"{len(t)} classes{where}. The mean per-class difference is {unaware_d.mean():+.1f} pt unaware and "
+            f"{aware_d.mean():+.1f} pt aware; under the dummy-aware attacks DUCAT is above PGD-AT in "
+            f"{int((aware_d > 0).sum())} of {len(t)} classes.")
+    return " ".join([text, *_below_chance(results)])
+
+
+def _below_chance(results: dict) -> list[str]:
+    """A class whose clean accuracy (recovered) is below chance: its robust accuracy says little about robustness."""
+    out = []
+    for key in ("pgd_at", "ducat"):
+        e = evaluation(results, key)
+        clean = per_class_accuracy(e.predicted("clean") == e.labels(), e.labels(), len(e.classes))
+        low = [f"{c} ({100 * a:.1f} %)" for c, a in zip(results["classes"], clean) if a < 1 / len(e.classes)]
+        if low:
+            out.append(f"{label(key)}'s clean accuracy is below chance on {', '.join(low)}: its robust numbers for "
+                       f"{'that class' if len(low) == 1 else 'those classes'} say little about robustness.")
+    return out
 
 
 def classwise_figure(results: dict) -> plt.Figure:
@@ -213,7 +236,8 @@ def cost_table(results: dict) -> pd.DataFrame:
         rows[label(key)] = {"s/epoch, DUCAT window epochs": np.mean(inside) if inside else np.nan,
                             "s/epoch, other epochs": np.mean(outside) if outside else np.nan,
                             "s/epoch, all": np.mean(seconds),
-                            "trained in this run": "no (cache)" if results["models"][key]["from_cache"] else "yes"}
+                            "trained by": "another chapter (model cache)" if results["models"][key]["from_cache"]
+                            else "this chapter"}
     t = pd.DataFrame(rows).T
     for column in ("s/epoch, DUCAT window epochs", "s/epoch, other epochs", "s/epoch, all"):
         t[column] = t[column].astype(float).round(2)
@@ -249,9 +273,14 @@ def transfer_table(results: dict) -> pd.DataFrame:
     return table
 
 
-def ablation_table(results: dict) -> pd.DataFrame:
+def ablation_table(results: dict) -> pd.DataFrame | str:
+    """The ablations beside PGD-AT and the default DUCAT; a sentence when this run trained none."""
     cfg = results["config"]
-    keys = ["pgd_at", "ducat", *(k for k in results["evaluations"] if k.startswith("ducat_"))]
+    ablations = [k for k in results["evaluations"] if k.startswith("ducat_")]
+    if not ablations:
+        return (f"No ablation was trained in this run (ablation_from_start={cfg['ablation_from_start']}, "
+                f"ablation_w_benign={cfg['ablation_w_benign']}).")
+    keys = ["pgd_at", "ducat", *ablations]
     rows = {}
     for key in keys:
         name = (f"DUCAT, window {cfg['ducat_start']}–{cfg['ducat_end']}, w_b = {cfg['w_benign']:g} (default)"
@@ -276,13 +305,14 @@ def _schedule(cfg: dict) -> str:
 
 def scale_notes(results: dict) -> str:
     cfg, e = results["config"], results["evaluations"]["pgd_at"]["points"]
-    train = f"{cfg['train_per_class']} training images per class" if cfg["train_per_class"] else "the full training set"
+    train = (f"{cfg['train_per_class']} training images per class" if cfg["train_per_class"] else
+             f"the training set but {cfg['val_per_class']} images per class held out for validation")
     head = (f"**Scale of this run ({cfg['profile']} profile):** {cfg['model']}, {train}, {cfg['epochs']} epochs of "
             f"PGD-{cfg['train_steps']} training with batch {cfg['batch_size']}, {_schedule(cfg)}, "
             f"DUCAT window {cfg['ducat_start']}–{cfg['ducat_end']} "
             f"(its optimisation volume, SGD steps × lr / base lr: {results['window_volume']:.0f}; the official "
-            f"130-epoch schedule's: {PAPER_VOLUME:.0f}); {e['all']} test points, AutoAttack on {e['subset']}; "
+            f"130-epoch schedule's: {PAPER_VOLUME:.0f}); {e['all']:,} test points, {aa_name(results)} on {e['subset']:,}; "
             f"dummy-unaware PGD-{cfg['unaware_steps']}, dummy-aware merged PGD-{cfg['aware_steps']} "
             f"({cfg['merged_restarts']} start{'s' if cfg['merged_restarts'] > 1 else ''}) and DAWA-style "
             f"PGD-{cfg['aware_steps']}.")
-    return "\n".join([head, untestable_notes(decisions(results))])
+    return "\n\n".join([head, untestable_notes(decisions(results))])

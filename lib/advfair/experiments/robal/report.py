@@ -201,4 +201,4 @@ def scale_notes(results: dict) -> str:
             f"long-tailed set of {sizes['long_tailed']} images (n_max = {cfg['n_max']}, ratio "
             f"{1 / cfg['imbalance']:.0f}), {cfg['epochs']} epochs of PGD-{cfg['train_steps']} training with batch "
             f"{cfg['batch_size']}; {sizes['test']} test points, AutoAttack on {sizes['aa_points']}.")
-    return "\n".join([head, untestable_notes(decisions(results))])
+    return "\n\n".join([head, untestable_notes(decisions(results))])
