@@ -278,7 +278,7 @@ if paper_path.exists():
     display(ar.checklist_table(paper))
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
-                     "`python -m advfair run aalp --profile paper --device cuda --out book/results/aalp_paper.json` "
+                     "`python -m advfair run aalp --profile paper --device cuda --out book/results/aalp_paper.json --into-book` "
                      "on a GPU machine."))
 
 # %% [markdown]

@@ -297,7 +297,7 @@ if paper_path.exists():
 else:
     display(Markdown("No paper-profile results are committed yet: the GPU run has not been made. Run "
                      "`python -m advfair run classwise --profile paper --device cuda "
-                     "--out book/results/classwise_paper.json` on a GPU machine."))
+                     "--out book/results/classwise_paper.json --into-book` on a GPU machine."))
 
 # %% [markdown]
 # ## Deviations from the paper

@@ -13,7 +13,7 @@ from typing import Any
 from . import api, compare, distributed
 from .config import describe
 from .experiments import get_chapter, results_dir
-from .experiments.estimate import estimate_seconds, readable
+from .experiments.estimate import check_paper_on_cpu, cpu_estimate
 from .files import write_json_atomic
 from .locations import BOOK_RESULTS
 from .parser import build_parser
@@ -54,18 +54,17 @@ def _timestamp() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
-def checked_output(path: Path, into_book: bool | None, *, writes_beside: bool = False, name: str = "--out") -> Path:
-    """`path` as an output file, checked before any work: not a folder, and nothing of the book's committed
-    results (book/results) replaced unless --into-book says so on purpose (None: the command has no --into-book).
-    `writes_beside`: the command also writes files next to `path` (a stability run's per-seed results), so any
-    path in the book counts. `name`: the argument the path came from."""
+def checked_output(path: Path, into_book: bool | None, *, name: str = "--out") -> Path:
+    """`path` as an output file, checked before any work: not a folder, and nowhere in the book's committed results
+    (book/results), a new file included, unless --into-book says so on purpose (None: the command has no
+    --into-book). `name`: the argument the path came from."""
     if path.is_dir():
         fail(name, str(path), "a file path, not a folder")
     target = path.resolve()
     for book in {results_dir().resolve(), BOOK_RESULTS}:
-        if target.is_relative_to(book) and (path.exists() or writes_beside) and not into_book:
-            remedy = f"give another {name}" + ("" if into_book is None else ", or --into-book to replace them on purpose")
-            fail(name, str(path), f"a path that does not replace the book's committed results in {book} ({remedy})")
+        if target.is_relative_to(book) and not into_book:
+            remedy = f"give another {name}" + ("" if into_book is None else ", or --into-book to write there on purpose")
+            fail(name, str(path), f"a path outside the book's committed results in {book} ({remedy})")
     return path
 
 
@@ -94,21 +93,19 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {**(chapter.config.smoke_fields() if args.smoke else {}), **_config(args)}
     config = _make_config(chapter, args.profile, overrides)  # every field checked before any process joins
     if not distributed.joining():
-        return _run_chapter(args, chapter, config, "device" in overrides)
+        return _run_chapter(args, chapter, config)
     try:
         device = distributed.start(config.device)  # this process's device: cuda:LOCAL_RANK on a GPU node
-        return _run_chapter(args, chapter, _make_config(chapter, args.profile, {**overrides, "device": device}),
-                            "device" in overrides)
+        return _run_chapter(args, chapter, _make_config(chapter, args.profile, {**overrides, "device": device}))
     finally:
         distributed.stop()
 
 
-def _run_chapter(args: argparse.Namespace, chapter, config, device_given: bool) -> int:
+def _run_chapter(args: argparse.Namespace, chapter, config) -> int:
+    check_paper_on_cpu(chapter, config, smoke=args.smoke, name="--device")
     if args.profile == "paper" and not args.smoke and api.resolve_device(config.device).type == "cpu":
         print(f"advfair: {chapter.name} at the paper profile on this CPU: {cpu_estimate(chapter, config)}",
               file=sys.stderr)
-        if not device_given:
-            fail("--device", None, "cuda for the paper profile, or --device cpu to run it on the CPU anyway")
     name = f"{args.chapter}_{args.profile}{'_smoke' if args.smoke else ''}_{_timestamp()}.json"
     out = checked_output(args.out or RUNS_DIR / name, args.into_book)
     results = chapter.run(config)
@@ -117,18 +114,6 @@ def _run_chapter(args: argparse.Namespace, chapter, config, device_given: bool) 
         print(summary(chapter, results))
         print(f"wrote {out} ({results['seconds']['total']:.0f} s)")
     return 0
-
-
-def cpu_estimate(chapter, config) -> str:
-    """The estimated running time of `config`, scaled from the book's committed cpu-profile run (its measured
-    wall time, its training volume and its network's cost per image, timed on this machine now)."""
-    path = results_dir() / f"{chapter.name}_cpu.json"
-    if not path.is_file():
-        return "no estimate (the book's cpu-profile results, the reference, are not here)"
-    reference = json.loads(path.read_text())
-    seconds = estimate_seconds(config, chapter.make_config("cpu"), reference["seconds"]["total"])
-    return (f"{readable(seconds)} (the cpu profile's {reference['seconds']['total'] / 60:.0f} minutes, scaled by "
-            "training volume and by the network's cost per image here; an order of magnitude)")
 
 
 def summary(chapter, results: dict) -> str:
@@ -152,7 +137,7 @@ def _stability(args: argparse.Namespace) -> int:
         fail("--resume", True, "--into-book or --out as well: without them every run writes to a new folder under "
                                "runs/, where there is nothing to resume")
     out = args.out or (book_file if in_book else RUNS_DIR / f"{args.chapter}_stability_{_timestamp()}" / book_file.name)
-    checked_output(out, args.into_book, writes_beside=True)
+    checked_output(out, args.into_book)
     if args.refresh:
         refresh_stability(chapter, out)
         print(f"refreshed {out}")
@@ -165,7 +150,7 @@ def _stability(args: argparse.Namespace) -> int:
         return 0
     overrides = _config(args)
     for seed in args.seeds:  # validate every config before the first, long, run
-        _make_config(chapter, args.profile, {**overrides, "seed": seed})
+        check_paper_on_cpu(chapter, _make_config(chapter, args.profile, {**overrides, "seed": seed}), name="--device")
     record = run_stability(chapter, args.seeds, profile=args.profile, overrides=overrides, out=out, kernels=args.kernels,
                            resume=args.resume)
     print(f"wrote {out} ({record['seconds']['wall']:.0f} s, seeds {args.seeds}, kernels {args.kernels or 'default'})")
@@ -189,7 +174,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     out = args.out or (results_dir() / "calibration" if args.into_book else RUNS_DIR / "calibration")
     if out.exists() and not out.is_dir():
         fail("--out", str(out), "a folder for the candidates' records")
-    checked_output(out / "candidate.json", args.into_book, writes_beside=True)
+    checked_output(out / "candidate.json", args.into_book)
     records = calibration.run_sweep(out, names=args.only, device=args.device)
     for row in calibration.sweep_table(records):
         print("  ".join(f"{k} {v}" for k, v in row.items()))
@@ -217,7 +202,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     api.attack_specs(attacks, api.parse_eps(args.eps))  # fail on a bad attack before loading anything
     if args.out is not None:
-        checked_output(args.out, into_book=False)
+        checked_output(args.out, into_book=None)
     model = api.load_model(args.model, args.weights, kwargs=kwargs)
     if args.weights is None and not args.untrained:
         fail("--weights", None, "a state dict file for the model (or --untrained, to evaluate its fresh weights)")
@@ -239,7 +224,7 @@ def _compare(args: argparse.Namespace) -> int:
     compare.check_outputs(args.results, args.out, args.figure)
     for name, path in (("--out", args.out), ("--figure", args.figure)):  # never into book/results, a new file included
         if path is not None:
-            checked_output(path, into_book=None, writes_beside=True, name=name)
+            checked_output(path, into_book=None, name=name)
     rows, left_out = compare.load_rows(args.results)
     entries = compare.compare(rows, args.baseline)  # checks --baseline before any statistic
     print(compare.text_table(entries, args.baseline, left_out))

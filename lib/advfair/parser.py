@@ -1,6 +1,6 @@
 """Command line: chapters without Jupyter, their seed-stability runs, and class-wise evaluation of any model.
 
-    python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json
+    python -m advfair run classwise --profile paper --device cuda --set seed=1 --out book/results/classwise_paper.json --into-book
     python -m advfair run absld --profile paper --smoke   # the paper's networks and pipeline, a few batches, on a CPU
     python -m advfair stability classwise --seeds 0 1 2 --kernels avx2 --into-book
     python -m advfair evaluate --model advfair.models:cifar10_small_cnn --weights w.pt --dataset cifar10 --eps 8/255
@@ -8,8 +8,8 @@
     python -m advfair calibrate --into-book   # the evidence tier's calibration sweep (resumes where it stopped)
     python -m advfair compare book/results/classwise_evidence.json report.json --baseline classwise_evidence:pgd_at
 
-Outputs go to runs/ (in the current directory) unless --out says otherwise. Nothing replaces a file of the
-book's committed results (book/results) without --into-book.
+Outputs go to runs/ (in the current directory) unless --out says otherwise. Nothing is written into the book's
+committed results (book/results), a new file included, without --into-book.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _chapter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars, labelled with the model and the phase (default: on in a terminal)")
     parser.add_argument("--into-book", action="store_true",
-                        help="allow replacing the book's committed results in book/results (e.g. after make book)")
+                        help="allow writing into the book's committed results in book/results (a new file or a replaced one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--attacks", default=",".join(DEFAULT_ATTACKS),
                     help="comma-separated: fgsm, pgd<K>, cw<K>, mim<K>, aa (APGD-CE + APGD-T), aa_standard")
     ev.add_argument("--per-class", type=int, default=None, help="a balanced subset of N test images per class "
-                                                                "(default: the whole test set)")
+                                                                "(default: the whole test set; with AutoAttack "
+                                                                "that takes hours on a CPU, --per-class 20 minutes)")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--batch-size", type=int, default=500)
     ev.add_argument("--seed", type=int, default=0)

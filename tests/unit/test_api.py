@@ -215,6 +215,19 @@ def test_cli_evaluate_checks_before_any_work(cifar, capsys, tmp_path):
     assert "--weights=None is not allowed" in capsys.readouterr().err and not list(tmp_path.iterdir())
 
 
+def test_cli_evaluate_says_autoattack_on_many_points_takes_hours_on_a_cpu(capsys, monkeypatch):
+    ran = []
+    monkeypatch.setattr(api, "evaluate", lambda model, **kw: ran.append(kw))  # the note, not the hours
+    monkeypatch.setattr(api, "summary_table", lambda report: "")
+    base = ["evaluate", "--model", "advfair.models:cifar10_small_cnn", "--model-args", '{"width": 4}', "--untrained",
+            "--device", "cpu"]
+    note = "AutoAttack on this many test images can take hours on a CPU"
+    assert cli.main([*base, "--attacks", "aa"]) == 0 and note in capsys.readouterr().err
+    assert cli.main([*base, "--attacks", "aa", "--per-class", "20"]) == 0 and note not in capsys.readouterr().err
+    assert cli.main([*base, "--attacks", "pgd10"]) == 0 and note not in capsys.readouterr().err
+    assert len(ran) == 3
+
+
 def test_a_model_for_other_images_is_named_before_any_attack(cifar, monkeypatch):
     mnist_model = build_model("small_cnn", dataset="mnist", num_classes=10, in_channels=1, width=4)
     with pytest.raises(ConfigError, match=r"--model=.*a model for cifar10 images of shape \(3, 32, 32\)"):

@@ -97,8 +97,17 @@ def test_a_rerun_never_replaces_committed_results_without_into_book(fake_run, ca
     assert fake_run == [] and committed.read_text() == '{"committed": true}'  # refused before any work
     assert cli.main(["run", "classwise", "--out", str(committed), "--into-book"]) == 0
     assert json.loads(committed.read_text())["eps"] == fake_run[0].eps
-    # A new file beside them is an explicit choice, e.g. publishing a paper-scale run.
-    assert cli.main(["run", "classwise", "--out", str(book_results / "classwise_paper.json")]) == 0
+    # A new file beside them is refused too: publishing a paper-scale run is said with --into-book.
+    paper = book_results / "classwise_paper.json"
+    assert cli.main(["run", "classwise", "--out", str(paper)]) == 2 and not paper.exists()
+    assert "--into-book" in capsys.readouterr().err and len(fake_run) == 1
+    assert cli.main(["run", "classwise", "--out", str(paper), "--into-book"]) == 0 and paper.exists()
+
+
+def test_evaluate_never_writes_into_the_book_and_names_no_flag_it_lacks(capsys, book_results):
+    assert cli.main(["evaluate", "--model", "small_cnn", "--untrained", "--out", str(book_results / "new.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--out=" in err and str(book_results) in err and "--into-book" not in err
 
 
 def test_out_must_be_a_file_path(fake_run, capsys, tmp_path):
@@ -184,14 +193,31 @@ def test_run_prints_its_verdicts_and_key_numbers(fake_run, capsys, tmp_path):
 
 def test_the_paper_profile_never_falls_back_to_the_cpu_silently(fake_run, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cli.api.torch.cuda, "is_available", lambda: False)
-    assert cli.main(["run", "classwise", "--profile", "paper", "--out", str(tmp_path / "r.json")]) == 2
-    err = capsys.readouterr().err
-    assert "--device=None is not allowed" in err and "--device cpu" in err and fake_run == []
-    assert "paper profile on this CPU: no estimate" in err  # the fixture's results folder holds no reference
+    device = CHAPTER.make_config("paper").device
+    for given in ([], ["--device", "auto"]):  # 'auto' resolving to the CPU is no confirmation
+        assert cli.main(["run", "classwise", "--profile", "paper", *given, "--out", str(tmp_path / "r.json")]) == 2
+        err = capsys.readouterr().err
+        assert f"--device={given[-1] if given else device!r} is not allowed" in err and fake_run == []
+        assert "'cpu' to run it on this CPU anyway" in err
+        assert "no estimate" in err  # the fixture's results folder holds no reference
     assert cli.main(["run", "classwise", "--profile", "paper", "--device", "cpu", "--out", str(tmp_path / "r.json")]) == 0
+    assert "paper profile on this CPU: no estimate" in capsys.readouterr().err  # said, then run
 
 
-def test_the_paper_profile_on_a_cpu_prints_its_estimated_time_first(fake_run, capsys, tmp_path, monkeypatch):
+def test_stability_and_pages_refuse_the_paper_profile_on_a_cpu_too(capsys, tmp_path, monkeypatch):
+    from advfair.experiments import chapter_results
+
+    monkeypatch.setattr(cli.api.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cli, "run_stability", lambda *a, **kw: pytest.fail("started"))
+    assert cli.main(["stability", "classwise", "--profile", "paper", "--seeds", "0", "--out",
+                     str(tmp_path / "s.json")]) == 2
+    assert "'cpu' to run it on this CPU anyway" in capsys.readouterr().err
+    monkeypatch.delenv("ADVFAIR_REPLAY_DIR", raising=False)
+    with pytest.raises(cli.ConfigError, match="device='auto' is not allowed: expected 'cuda' for the paper profile"):
+        chapter_results("classwise", "paper", {"device": "auto"}, {})
+
+
+def test_the_paper_profile_on_a_cpu_gives_its_estimated_time(fake_run, capsys, tmp_path, monkeypatch):
     from advfair.experiments import estimate, results_dir
 
     monkeypatch.setattr(cli.api.torch.cuda, "is_available", lambda: False)
@@ -202,8 +228,7 @@ def test_the_paper_profile_on_a_cpu_prints_its_estimated_time_first(fake_run, ca
     err = capsys.readouterr().err
     paper, cpu = CHAPTER.make_config("paper"), CHAPTER.make_config("cpu")
     expected = 600.0 * estimate.training_volume(paper) / estimate.training_volume(cpu) * 20
-    assert f"paper profile on this CPU: {estimate.readable(expected)} (the cpu profile's 10 minutes" in err
-    assert err.index("paper profile on this CPU") < err.index("--device=None is not allowed") and fake_run == []
+    assert f"(estimated: {estimate.readable(expected)} (the cpu profile's 10 minutes" in err and fake_run == []
     # 5000 images per class x 110 epochs x 11 passes against 400 per class x 4 epochs x 4 passes
     assert estimate.training_volume(paper) / estimate.training_volume(cpu) == pytest.approx(50_000 * 110 * 11 / 64_000)
 

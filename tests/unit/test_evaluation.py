@@ -425,3 +425,18 @@ def test_permutation_spearman():
     assert permutation_spearman(a, a, n_perm=2000, seed=0) == res  # seeded
     flat = permutation_spearman(a, np.ones(6))
     assert math.isnan(flat["rho"]) and flat["p_greater"] == 1.0 and flat["p_less"] == 1.0
+
+
+def test_intervals_of_a_perfect_and_an_empty_class_stay_inside_zero_and_one():
+    """A class at 20 of 20 gets [1, 1] exactly (integer counts divided once: never 1.0000000000000002), and a
+    class at 0 of 20 gets [0, 0]; every interval of a mixed model lies in [0, 1]."""
+    y = np.repeat(np.arange(3), 20)
+    rng = np.random.default_rng(0)
+    mixed = np.where(rng.random(y.size) < 0.5, y, (y + 1) % 3)
+    preds = {"clean": np.where(y == 2, (y + 1) % 3, y), "pgd": mixed}
+    report = classwise_report(y, preds, ["a", "b", "c"], n_boot=200, seed=0)
+    low, high = report["attacks"]["clean"]["per_class_ci"]
+    assert (low[0], high[0]) == (1.0, 1.0) and (low[2], high[2]) == (0.0, 0.0)
+    for attack in report["attacks"].values():
+        bounds = [*np.ravel(attack["per_class_ci"]), *(v for k in ("mean", "worst", "gap") for v in attack["ci"][k])]
+        assert all(0.0 <= b <= 1.0 for b in bounds)

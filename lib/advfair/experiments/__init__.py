@@ -14,6 +14,7 @@ from ..files import write_json_atomic
 from ..validation import check_choice, fail
 from .base import Chapter, json_clean, results_dir
 from .common import RESULTS_SCHEMA
+from .estimate import check_paper_on_cpu
 
 __all__ = ["CHAPTERS", "Chapter", "chapter_results", "check_parameters", "get_chapter", "load_results", "page_results",
            "results_dir", "scale_label"]
@@ -106,4 +107,6 @@ def chapter_results(chapter: str, profile: str, fields: dict[str, Any], override
     The config is built (and so validated) even when saved results are shown, so a typo still fails loudly."""
     ch = get_chapter(chapter)
     config = ch.make_config(profile, **{k: v for k, v in fields.items() if v is not None}, **overrides)
+    if results_json is None and not os.environ.get("ADVFAIR_REPLAY_DIR"):
+        check_paper_on_cpu(ch, config)  # days on a CPU: only with device="cpu" said on purpose
     return page_results(f"{chapter}_{profile}", lambda: ch.run(config), results_json, chapter)

@@ -7,12 +7,16 @@ evaluation is assumed to scale like training, and teachers or extra models are n
 """
 from __future__ import annotations
 
+import json
 import time
 
 import torch
 
 from ..config import ChapterConfig
 from ..models import build_model
+from ..trainer import resolve_device
+from ..validation import fail
+from .base import results_dir
 
 # Shape of one image and training images per class of the full training sets.
 IMAGE = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "svhn": (3, 32, 32), "mnist": (1, 28, 28)}
@@ -63,3 +67,24 @@ def readable(seconds: float) -> str:
         if seconds >= size:
             return f"about {seconds / size:.0f} {unit}" if seconds / size >= 10 else f"about {seconds / size:.1f} {unit}"
     return f"about {seconds:.0f} seconds"
+
+
+def cpu_estimate(chapter, config: ChapterConfig) -> str:
+    """The estimated running time of `config`, scaled from the book's committed cpu-profile run (its measured
+    wall time, its training volume and its network's cost per image, timed on this machine now)."""
+    path = results_dir() / f"{chapter.name}_cpu.json"
+    if not path.is_file():
+        return "no estimate (the book's cpu-profile results, the reference, are not here)"
+    reference = json.loads(path.read_text())
+    seconds = estimate_seconds(config, chapter.make_config("cpu"), reference["seconds"]["total"])
+    return (f"{readable(seconds)} (the cpu profile's {reference['seconds']['total'] / 60:.0f} minutes, scaled by "
+            "training volume and by the network's cost per image here; an order of magnitude)")
+
+
+def check_paper_on_cpu(chapter, config: ChapterConfig, *, smoke: bool = False, name: str = "device") -> None:
+    """The paper profile on a CPU runs for days: it starts only when the device is 'cpu' by name (the user's
+    confirmation; 'auto' on a machine without CUDA is not), and the refusal gives the estimate. Smoke runs pass."""
+    if config.profile != "paper" or smoke or config.device == "cpu" or resolve_device(config.device).type != "cpu":
+        return
+    fail(name, config.device, f"'cuda' for the paper profile, or 'cpu' to run it on this CPU anyway (estimated: "
+                              f"{cpu_estimate(chapter, config)})")
