@@ -106,7 +106,9 @@ def load_model(spec: str, weights: str | Path | None = None, *, kwargs: dict | N
     try:
         factory = getattr(importlib.import_module(module_name), factory_name)
     except (ImportError, AttributeError) as error:
-        fail("--model", spec, f"an importable module and a factory in it ({type(error).__name__}: {error})")
+        hint = "; a module of your own is found from the current folder or from PYTHONPATH" \
+            if isinstance(error, ImportError) else ""
+        fail("--model", spec, f"an importable module and a factory in it ({type(error).__name__}: {error}{hint})")
     if not callable(factory):
         fail("--model", spec, f"a callable factory ({factory_name} is a {type(factory).__name__})")
     try:
@@ -139,13 +141,17 @@ def _load_error(error: Exception) -> str:
     code the file holds, and a file from someone else must never be loaded that way."""
     text = str(error)
     if "Weights only load failed" not in text:
-        return text.splitlines()[0] if text else type(error).__name__
+        first = text.splitlines()[0] if text else ""
+        # a text or foreign file fails deep in the unpickler with a bare key or byte ("101"): say what it is not
+        return (f"not a file written by torch.save ({type(error).__name__}: {first})"
+                if len(first) < 20 else first)
     if "WeightsUnpickler error:" in text:
         reason = text.split("WeightsUnpickler error:", 1)[1]
     else:  # the advice, the reason and a pointer to the docs come as paragraphs
         reason = next((p for p in text.split("\n\n") if p.strip() and "weights_only" not in p
                        and "documentation" not in p), "objects other than tensors")
-    return (f"it holds more than tensors ({reason.strip().splitlines()[0]}); advfair never loads a file with "
+    reason = reason.strip().splitlines()[0].split(" Please use", 1)[0]  # not torch's advice to allow the class
+    return (f"it holds more than tensors ({reason}); advfair never loads a file with "
             "weights_only=False: save the model's state_dict() with torch.save and pass that file")
 
 

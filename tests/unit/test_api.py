@@ -201,6 +201,9 @@ def test_cli_evaluate_errors_exit_2(args, expected, capsys, tmp_path):
 def test_cli_evaluate_bad_model_exits_2(capsys):
     assert cli.main(["evaluate", "--model", "advfair.models:nope", "--attacks", "fgsm"]) == 2
     assert "--model='advfair.models:nope'" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--model", "my_models:net", "--attacks", "fgsm"]) == 2
+    assert "No module named 'my_models'; a module of your own is found from the current folder or from PYTHONPATH" \
+        in capsys.readouterr().err
 
 
 def test_cli_evaluate_checks_before_any_work(cifar, capsys, tmp_path):
@@ -248,6 +251,14 @@ def test_a_pickle_with_code_is_refused_without_the_advice_to_unpickle_it(tmp_pat
     message = str(info.value)
     assert "holds more than tensors" in message and "state_dict()" in message
     assert "two options" not in message and "trust the source" not in message and "set to `False`" not in message
+    assert "add_safe_globals" not in message and "if you trust" not in message
+
+
+def test_a_file_that_is_not_a_torch_save_says_so(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello world")
+    with pytest.raises(ConfigError, match=r"not a file written by torch.save \(KeyError: 101\)"):
+        api.load_model("advfair.models:cifar10_small_cnn", path, kwargs={"width": 4})
 
 
 def test_version_and_a_table_aligned_for_short_class_names(capsys):
