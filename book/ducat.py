@@ -49,17 +49,17 @@
 # * the attack *views* of a 2C model (`raw2C`, `pairmax`, `merged`, `dawa`, described below) are the book's.
 # ```
 #
-# Every number below is computed by the cells of this page, except the paper's numbers, which are quoted with
-# their sources. By default the page shows the **evidence tier** (`profile="evidence"`): the calibrated small CNN
-# of "How the scale was chosen", trained on CIFAR-10's training set but a 1,000-image validation split (unused
-# here: the last epoch is evaluated) and evaluated on the whole test set, over three
-# training seeds. Its PGD-AT and TRADES are the class-wise chapter's evidence models (shared through the model
-# cache), and PGD-AT + DUCAT is trained here; the models were trained once and their weights are committed, so a
-# rerun re-evaluates them. The tier's CPU budget, decided on cost alone before any of its results, leaves out MART
-# and the plug-ins (three more full-data models a seed): C1 and C3 are therefore not testable at this tier, and the
-# smoke tier trains them, as a check of the code rather than as evidence. The `cpu` profile is that smoke tier: small models on a CIFAR-10 subset, minutes on a
-# laptop, whose verdicts are not findings. The `paper` profile runs the same pipeline at the official code's scale
-# on a GPU.
+# Every number below is computed by the cells of this page, except the paper's numbers, which are quoted with their
+# sources. By default the page shows the **evidence tier** (`profile="evidence"`): the calibrated small CNN of "How
+# the scale was chosen", trained on CIFAR-10's training set but a 1,000-image validation split (unused here: the last
+# epoch is evaluated) and evaluated on the whole test set, over three training seeds. Its PGD-AT and TRADES are the
+# class-wise chapter's evidence models (shared through the model cache), and PGD-AT + DUCAT is trained here; the
+# models were trained once and their weights are committed, so a rerun re-evaluates them. The tier's CPU budget,
+# decided on cost alone before any of its results, leaves out MART and the plug-ins (three more full-data models a
+# seed): C1 and C3 are therefore not testable at this tier, and the smoke tier trains them, as a check of the code
+# rather than as evidence. The `cpu` profile is that smoke tier: small models on a CIFAR-10 subset, minutes on a
+# laptop, whose verdicts are not findings. The `paper` profile runs the same pipeline at the official code's scale on
+# a GPU.
 
 # %% tags=["parameters"]
 profile = "evidence"  # "evidence" (default: the committed CPU models), "cpu" (smoke, CIFAR-10 subset) or "paper" (GPU)
@@ -344,13 +344,13 @@ else:
 #    (×0.1 for its first epoch, ×0.01 after), at this scale's number of steps. How many points does DUCAT now
 #    send to a dummy, and what does that say about reading the code's schedule at another scale? Then try
 #    `{"ducat_start": 1}` (DUCAT from the first epoch) and a later start.
-# 2. **The benign weight.** At the smoke tier the ablation table varies w_b (0 and 0.5 beside the default 0.25). What does w_b = 0 do to the raw clean accuracy, and
-#    why does recovery hide it?
+# 2. **The benign weight.** At the smoke tier the ablation table varies w_b (0 and 0.5 beside the default 0.25). What
+#    does w_b = 0 do to the raw clean accuracy, and why does recovery hide it?
 # 3. **Your own dummy-aware attack.** Change `dawa_weight` (`overrides={"dawa_weight": 1}` is plain CE on y over 2C
 #    with the dummy ignored in the loss, 0 attacks only the dummy). Which weight breaks DUCAT most, and how does
 #    DUCAT then compare with PGD-AT?
-# 4. **Checkpoint selection.** Set `overrides={"checkpoint": "validation"}` and compare the selected epoch with the last one
-#    (`last_epoch` in the results). Selecting by the dummy-unaware PGD favours which epochs? Add
+# 4. **Checkpoint selection.** Set `overrides={"checkpoint": "validation"}` and compare the selected epoch with the
+#    last one (`last_epoch` in the results). Selecting by the dummy-unaware PGD favours which epochs? Add
 #    `"select_view": "merged"` to the overrides.
 # 5. **Noise.** Rerun with `seed=3`, a seed `book/results/ducat_stability.json` does not hold, and compare with
 #    it: which verdicts hold?

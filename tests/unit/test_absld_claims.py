@@ -81,16 +81,19 @@ def outcome(rule, res) -> str:
 
 # ---- C1: worst class up and NSD down against RSLAD, under PGD and AA ----
 
+ALONE = "against RSLAD alone: this run trained no other baseline student"
+
+
 def test_c1_branches():
     assert outcome(claims.c1, results()) == REPRODUCED
     assert outcome(claims.c1, results(absld_separate=model(LESS_FAIR))) == NOT_REPRODUCED
     same = claims.c1(results(absld_separate=model(BASE)))  # the same outcomes as RSLAD: a null measured exactly
-    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}"
+    assert same.outcome == NOT_REPRODUCED and same.text() == f"{NOT_REPRODUCED}; {NEGLIGIBLE}; {ALONE}"
     assert [p.note for p in same.parts] == [NEGLIGIBLE] * 4
     moved = claims.c1(results(absld_separate=model(BASE, moved=True)))  # RSLAD's accuracies, on other points
     assert moved.outcome == INCONCLUSIVE and [p.outcome for p in moved.parts] == [INCONCLUSIVE] * 4
     weak = claims.c1(results(rslad=model(np.full(10, 0.1), clean=np.full(10, 0.2))))
-    assert weak.outcome == NOT_TESTABLE and weak.text() == NOT_TESTABLE + "; degenerate"
+    assert weak.outcome == NOT_TESTABLE and weak.text() == f"{NOT_TESTABLE}; degenerate; {ALONE}"
     assert [g.label for g in weak.failed_gates()] == ["RSLAD clean", "RSLAD PGD20"]  # robust 10 %: borderline
     assert weak.evidence().startswith("RSLAD clean 20.0 [18.3, 21.8]; model floor 30% (3× chance) (degenerate)")
     missing = claims.c1(results(rslad=None))
@@ -109,10 +112,11 @@ def test_c1_needs_aa_too_and_tests_the_configured_mode():
 def test_c1_compares_every_other_trained_baseline_and_tests_the_lowest_nsd():
     only_rslad = claims.c1(results())
     assert len(only_rslad.parts) == 4  # with RSLAD alone "the lowest NSD" is its NSD part
+    assert only_rslad.text() == f"{REPRODUCED}; {ALONE}"  # and the verdict says whom it compares with
     res = results(fair_rslad=model(BASE), ard=model(BASE), pgd_at=model(LESS_FAIR), trades=model(BASE))
     assert claims.baselines(res) == ["rslad", "ard", "fair_rslad", "pgd_at", "trades"]
     verdict = claims.c1(res)
-    assert verdict.outcome == REPRODUCED and len(verdict.parts) == 5 * 4 + 1
+    assert verdict.outcome == REPRODUCED and len(verdict.parts) == 5 * 4 + 1 and verdict.text() == REPRODUCED
     for key in claims.baselines(res):
         assert sum(p.label.endswith(f"− {claims.MODEL_LABELS[key]}") for p in verdict.parts[:-1]) == 4, key
     assert "the lowest of" in verdict.parts[-1].label and verdict.parts[-1].outcome == REPRODUCED
@@ -163,7 +167,7 @@ def test_a_worst_class_at_the_floor_for_both_models_is_a_failed_gate(rule, base,
     gates = floor_gates(both)
     assert len(gates) == 2 and all(g.gate and g.outcome == NOT_TESTABLE and g.rule == claims.FLOOR for g in gates)
     assert both.failed_gates() == gates and both.outcome == NOT_TESTABLE  # gates come before the parts, always
-    assert both.text() == NOT_TESTABLE + "; degenerate" and "a floor, not a measurement" in both.evidence()
+    assert both.text().startswith(NOT_TESTABLE + "; degenerate") and "a floor, not a measurement" in both.evidence()
     worst_parts = [p for p in both.parts if p.label.startswith("worst class")]
     assert len(worst_parts) == 2 and all(p.estimate.ci == (0.0, 0.0) for p in worst_parts)  # stuck at 0
     # only one of the two at 0 %: a measurement (the other's worst class is above it); the gates pass

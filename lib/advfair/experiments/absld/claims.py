@@ -163,7 +163,8 @@ def c1(results: dict) -> Verdict:
     if len(others) > 1:
         parts.append(lowest_nsd(results, main, others))
     floors = tuple(g for base in others for g in floor_gates(results, base, main))
-    return Verdict("C1", PAPER["C1"], tuple(parts), _gates(results, *others, main) + floors)
+    alone = "" if len(others) > 1 else "against RSLAD alone: this run trained no other baseline student"
+    return Verdict("C1", PAPER["C1"], tuple(parts), _gates(results, *others, main) + floors, qualifier=alone)
 
 
 def _averages(results: dict, base: str, other: str, attacks=ATTACK_POINTS) -> tuple[Part, ...]:

@@ -82,7 +82,8 @@ class AbsldConfig(ChapterConfig):
     val_per_class: int = 50  # validation images per class, held out from training
     test_per_class: int | None = 150  # test images per class (None: all)
     eps: float = 8 / 255  # L-inf radius of every attack, inputs in [0, 1]
-    # The teacher: at the cpu defaults exactly the class-wise chapter's cached PGD-AT model (shared through the cache).
+    # The teacher: at the cpu and evidence defaults exactly the class-wise chapter's PGD-AT model of the same tier and
+    # seed (shared through the cache).
     # False: the teacher must already be in the model cache
     train_teacher: bool = True  # train the teacher if it is not in the model cache
     # None: the training seed
@@ -119,7 +120,7 @@ class AbsldConfig(ChapterConfig):
     # The KL "averaged over B×C" carries a factor 1/C: six epochs at that scale leave the students barely trained, so
     # the cpu profile sums it over the classes (×C = 10, RSLAD's own CIFAR-100 factor); the paper profile keeps 1.
     kl_scale: float = 10.0  # factor on the distillation KL
-    # the mode the claims C1, C2, C4, C5, C6 test; both modes are always trained
+    # the mode the claims C1, C2, C4, C5, C6 test; `students` says which modes are trained (evidence: separate only)
     absld_mode: str = "separate"  # which ABSLD mode the claims test
     # The code's 0.1 per epoch saturates the temperatures within the first few percent of its 300 epochs; over six
     # epochs it would move them by at most 0.3. At cpu scale the hardest class reaches the 0.5 bound in one epoch.
