@@ -251,7 +251,7 @@ def square_only(results: dict, key: str) -> tuple[int, int]:
 def g2_part(results: dict, key: str) -> Part:
     k, n = square_only(results, key)
     return at_most(f"{label(results, key)}: share of the check points robust under every white-box attack but "
-                   f"broken by Square ({k} of {n})", proportion_estimate(k, n), SQUARE_ONLY_LIMIT)
+                   f"broken by Square ({k:,} of {n:,})", proportion_estimate(k, n), SQUARE_ONLY_LIMIT)
 
 
 def g3_part(results: dict, key: str) -> Part:
