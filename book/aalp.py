@@ -104,11 +104,14 @@ display(Markdown("**Reconstruction switches of this run** (AALP-style reconstruc
 # *every* white-box attack run on it; C3, C4 and C6 compare models under that worst case.
 #
 # **Verdicts.** Every claim is tested by a rule in `advfair.experiments.aalp.claims`, tested in
-# `tests/unit/test_aalp_claims.py`: a paired estimate on the same points (a class-stratified bootstrap), its 95 %
-# interval and the claim's direction. `reproduced` means the interval lies on the claimed side, `not reproduced`
-# that it lies on the other side, `inconclusive at this scale` that it allows both; a model whose clean accuracy
-# is below three times chance, or an adversarially trained one whose PGD accuracy is below chance, makes its
-# claims `not testable at this scale`. The checklist items G1–G3 use the same vocabulary: `reproduced` means the
+# `tests/unit/test_aalp_claims.py`: a paired estimate on the same points (a class-stratified bootstrap), pooled
+# over the chapter's training seeds (the mean of the per-seed paired estimates, with a 95 % *t* interval that counts
+# the spread over seeds as well as the test points). `reproduced`: the interval lies beyond the threshold on the
+# claimed side; `not reproduced`: it excludes every effect of interest (the other side, or short of the claim's
+# smallest effect of interest); `inconclusive at this scale` otherwise. A model whose clean accuracy is below three
+# times chance, or an adversarially trained one whose PGD accuracy is below chance, makes its claims `not testable
+# at this scale`. The tables and figures show one run (the first training seed); the verdicts pool every seed of
+# the stability file, so their estimates differ from the differences the tables show. The checklist items G1–G3 use the same vocabulary: `reproduced` means the
 # check passed. A failed check is a finding, and is reported as one.
 
 # %% [markdown]
