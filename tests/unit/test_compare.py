@@ -207,8 +207,8 @@ def cli_paths(files, tmp_path, monkeypatch):
     (["{toy}", "--out", "{toy}"], "--out='{toy}' is not allowed: expected a path other than the results files"),
     (["{toy}", "--figure", "{tmp}/f.jpg"], "--figure='{tmp}/f.jpg' is not allowed: expected a file path ending in .png"),
     (["{toy}", "--figure", "{tmp}/folder"], "--figure='{tmp}/folder' is not allowed"),
-    (["{toy}", "--figure", "{book}/f.png"], "--figure='{book}/f.png' is not allowed: expected a path that does not "
-                                           "replace the book's committed results"),
+    (["{toy}", "--figure", "{book}/f.png"], "--figure='{book}/f.png' is not allowed: expected a path outside "
+                                           "the book's committed results"),
     (["{toy}", "--out", "{tmp}/same.png", "--figure", "{tmp}/same.png"], "a path other than --out's"),
 ])
 def test_every_bad_input_stops_before_any_work(cli_paths, capsys, args, message):
