@@ -65,7 +65,7 @@ class Part:
         return {"label": self.label, "outcome": self.outcome, "rule": self.rule, "scale": self.scale,
                 "digits": self.digits, "estimate": None if self.estimate is None else self.estimate.to_json(),
                 "test": test, "primary": self.primary, "note": self.note, "gate": self.gate,
-                "presupposes": self.presupposes}
+                **({"presupposes": self.presupposes} if self.presupposes else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "Part":
