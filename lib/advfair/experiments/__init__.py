@@ -107,6 +107,9 @@ def chapter_results(chapter: str, profile: str, fields: dict[str, Any], override
     The config is built (and so validated) even when saved results are shown, so a typo still fails loudly."""
     ch = get_chapter(chapter)
     config = ch.make_config(profile, **{k: v for k, v in fields.items() if v is not None}, **overrides)
-    if results_json is None and not os.environ.get("ADVFAIR_REPLAY_DIR"):
+
+    def compute() -> dict:
         check_paper_on_cpu(ch, config)  # days on a CPU: only with device="cpu" said on purpose
-    return page_results(f"{chapter}_{profile}", lambda: ch.run(config), results_json, chapter)
+        return ch.run(config)
+
+    return page_results(f"{chapter}_{profile}", compute, results_json, chapter)
