@@ -9,7 +9,7 @@ process every function here is the identity or a no-op, so a one-process run is 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 import torch.distributed as dist
@@ -122,15 +122,16 @@ def stop() -> None:
 
 
 def batchwise(fn: Callable[[int, int], torch.Tensor], out: torch.Tensor, batch_size: int, *,
-              skip: Callable[[int, int], object] | None = None) -> torch.Tensor:
+              skip: Callable[[int, int], object] | None = None, only: Collection[int] | None = None) -> torch.Tensor:
     """`out` with its rows [lo, hi) set to fn(lo, hi), batch by batch as one process forms the batches. In several
     processes each process runs its own batches (`skip(lo, hi)` for the others': what such a batch takes of a
     random stream the batches share, so that each batch draws what it draws in one process), and every process
-    gets all rows."""
+    gets all rows. `only` (batch numbers) runs those batches alone, the others skipped alike: a sample of the
+    batches, each computed as in the whole run."""
     ranges = batch_ranges(len(out), batch_size)
     mine, owned = my_batches(len(out), batch_size)
     for b, (lo, hi) in enumerate(ranges):
-        if b in mine:
+        if b in mine and (only is None or b in only):
             out[lo:hi] = fn(lo, hi)
         elif skip is not None:
             skip(lo, hi)

@@ -1,7 +1,7 @@
 """The evidence tier is what its committed weights compute (`advfair.recheck`): every seed-0 model a
 chapter's evidence results list has committed weights, and each committed test evaluation is recomputed from them,
-clean and under the chapter's PGD on every test point and AutoAttack on ten points per class. Exact on the machine
-kind that made the results, within the recheck's tolerances on any other."""
+clean on every test point, under the chapter's PGD on one test batch in five and under AutoAttack on ten points
+per class. Exact on the machine kind that made the results, within the recheck's tolerances on any other."""
 from __future__ import annotations
 
 import json

@@ -16,6 +16,7 @@ from advfair.evaluation import (AttackSpec, Evaluation, Points, Protocol, attack
                                 paired_difference, paired_statistic, per_class_accuracy, predict, spearman,
                                 spearman_rows, spread, spread_rows, stratified_bootstrap)
 from advfair.evaluation.metrics import spearman_rows_finite
+from advfair.evaluation.protocol import in_batches
 from advfair.evaluation.paired import gap, mean, nsd, of_classes, sd, worst
 from advfair.validation import ConfigError
 
@@ -385,6 +386,26 @@ def test_evaluate_attacks_in_batches_and_predicts_with_the_model():
     with torch.no_grad():
         assert np.array_equal(e.predicted("fgsm"), model(x_adv).argmax(1).numpy())
         assert np.array_equal(e.predicted("clean"), model(x).argmax(1).numpy())
+
+
+def test_a_sample_of_batches_is_attacked_as_in_the_whole_evaluation():
+    """The recheck's sample (`batches`): each sampled batch draws the random start it draws in the whole run, so
+    its predictions are the whole run's; every other point reads -1 (not attacked)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)).eval()
+    x, y = torch.rand(11, 4), torch.arange(11) % 3
+    protocol = Protocol(0.3, {"pgd": AttackSpec(kind="pgd", steps=3, alpha=0.1)}, batch_size=3)
+    spec = protocol.attacks["pgd"]
+    full, _ = spec.run(model, x, y, eps=0.3, seed=0, batch_size=3)
+    sampled, _ = spec.run(model, x, y, eps=0.3, seed=0, batch_size=3, batches=[1, 3])
+    assert torch.equal(sampled[3:6], full[3:6]) and torch.equal(sampled[9:], full[9:])  # the same starts and steps
+    assert not sampled[:3].any()  # batch 0 was never attacked
+    points = Points.of(x, y, ["a", "b", "c"])
+    whole = evaluate(model, points, protocol).predicted("pgd")
+    part = evaluate(model, points, protocol, batches=[1, 3]).predicted("pgd")
+    on = np.isin(np.arange(11), [3, 4, 5, 9, 10])
+    assert np.array_equal(part[on], whole[on]) and (part[~on] == -1).all()
+    assert np.array_equal(in_batches(11, 3, [1, 3]), on)
 
 
 def test_rank_agreement_of_two_evaluations():

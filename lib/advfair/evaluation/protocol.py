@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,16 +65,18 @@ class AttackSpec:
         check_choice("version", self.version, autoattack.AUTOATTACK_VERSIONS)
 
     def run(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, seed: int, batch_size: int,
-            judge: nn.Module | None = None) -> tuple[torch.Tensor, list[str]]:
+            judge: nn.Module | None = None, batches: Collection[int] | None = None) -> tuple[torch.Tensor, list[str]]:
         """The adversarial points, and AutoAttack's own warnings (empty for the other kinds). `judge` (the
-        served model, when `model` is a view of it) decides which points a restart attacks again."""
+        served model, when `model` is a view of it) decides which points a restart attacks again. `batches`
+        (batch numbers) leaves the other batches unattacked where each batch is its own computation (FGSM, and
+        PGD and MIM with one start); AutoAttack and restarts attack every batch."""
         if self.kind == "autoattack":
             budget = {"square": {"queries": self.steps}, "smoke": {"iterations": self.steps}}.get(self.version, {})
             return autoattack.autoattack(model, x, y, eps=eps, version=self.version, batch_size=batch_size, seed=seed,
                                          **budget)
         if self.kind == "fgsm":
             return batchwise(lambda lo, hi: attacks.fgsm(model, x[lo:hi], y[lo:hi], eps=eps, fold_bn=True),
-                             torch.zeros_like(x), batch_size), []
+                             torch.zeros_like(x), batch_size, only=batches), []
         # One generator per attack, seeded alike: every PGD-type attack starts from the same points.
         generator = torch.Generator().manual_seed(seed)
         attack = attacks.mim if self.kind == "mim" else attacks.pgd
@@ -90,7 +92,7 @@ class AttackSpec:
             return torch.cat([batch(lo, hi) for lo, hi in batch_ranges(len(x), batch_size)]), []
         # a batch's one draw is its random start (`LinfThreat.random_init`)
         skip = lambda lo, hi: torch.rand((hi - lo, *x.shape[1:]), generator=generator, device="cpu")
-        return batchwise(batch, torch.zeros_like(x), batch_size, skip=skip), []
+        return batchwise(batch, torch.zeros_like(x), batch_size, skip=skip, only=batches), []
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -251,11 +253,14 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torc
 
 
 def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Mapping[str, nn.Module] | None = None,
-             side: Mapping[str, nn.Module] | None = None, progress: bool = False, label: str = "evaluate") -> Evaluation:
+             side: Mapping[str, nn.Module] | None = None, progress: bool = False, label: str = "evaluate",
+             batches: Sequence[int] | None = None) -> Evaluation:
     """Clean predictions and predictions under every attack of `protocol` (attacks marked `subset` on the
     subset points only). Views named by an attack are attacked instead of `model`; predictions are `model`'s.
     The argmax of each `side` module is recorded on the same clean and adversarial points as well.
-    `progress` shows a bar over the attacks, named `label`, with the attack running."""
+    `progress` shows a bar over the attacks, named `label`, with the attack running. `batches` (batch numbers
+    of the points an attack runs on) is a sample for a recheck (`advfair.recheck`): each of those batches is
+    attacked as in the whole evaluation, and every other point's prediction under an attack is -1."""
     views, side = dict(views or {}), dict(side or {})
     x, y, bs = points.x, points.y, protocol.batch_size
     subset = torch.as_tensor(points.subset, device=x.device)
@@ -271,15 +276,27 @@ def evaluate(model: nn.Module, points: Points, protocol: Protocol, *, views: Map
         xs, ys = (x[subset], y[subset]) if spec.subset else (x, y)
         started = time.perf_counter()
         x_adv, warnings[name] = spec.run(target, xs, ys, eps=protocol.eps, seed=protocol.seed, batch_size=bs,
-                                         judge=model if spec.view is not None else None)
+                                         judge=model if spec.view is not None else None, batches=batches)
         preds[name] = predict(model, x_adv, batch_size=bs).cpu().numpy()
         for m, module in side.items():
             side_preds[m][name] = predict(module, x_adv, batch_size=bs).cpu().numpy()
+        if batches is not None:
+            unattacked = ~in_batches(len(xs), bs, batches)
+            for p in (preds, *side_preds.values()):
+                p[name][unattacked] = -1
         seconds[name] = time.perf_counter() - started
     return Evaluation(points.classes, y.cpu().numpy(), np.asarray(points.subset), preds,
                       frozenset(n for n, s in protocol.attacks.items() if s.subset),
                       {"clean": {}, **{n: s.to_json() for n, s in protocol.attacks.items()}},
                       {n: w for n, w in warnings.items() if w}, seconds, side_preds)
+
+
+def in_batches(n: int, batch_size: int, batches: Collection[int]) -> np.ndarray:
+    """Which of n points lie in the batches numbered `batches` (as `batch_ranges` forms them)."""
+    mask = np.zeros(n, dtype=bool)
+    for b, (lo, hi) in enumerate(batch_ranges(n, batch_size)):
+        mask[lo:hi] = b in batches
+    return mask
 
 
 def encode_labels(labels: np.ndarray) -> str | list[int]:
