@@ -12,11 +12,12 @@ from ..tables import pct
 # The tier each profile's results form: the one name of a tier, which the status and summary pages use too.
 TIER_OF_PROFILE = {"cpu": "smoke", "evidence": "evidence", "paper": "paper"}
 
-# Each tier's meaning, in the words the box prints. The verdicts of the smoke tier are not findings: its models
-# train in seconds and are too weak for the claims (the calibration page shows what a CPU can reach).
+# Each tier's meaning, in the words the box prints. The verdicts of the smoke tier are not findings: it is sized
+# for minutes on a laptop, with smaller models, data or evaluations than the evidence tier (which of them differs
+# by chapter: AALP's smoke models are its evidence models, evaluated on fewer points).
 MEANINGS = {
-    "cpu": "Its models train in seconds to minutes on a laptop CPU and are too weak to test the paper's claims: "
-           "its verdicts check the pipeline, they are **not findings**. The evidence tier "
+    "cpu": "It is sized to run in minutes on a laptop CPU, with smaller models, training sets or evaluations than "
+           "the evidence tier: its verdicts check the pipeline, they are **not findings**. The evidence tier "
            "(`profile=\"evidence\"`) is the book's test of the claims.",
     "evidence": "Its models were trained once on CPU at the `evidence` profile's scale (the configuration the "
                 "calibration sweep chose by rule, or the smoke tier's where that already clears the quality bars: "
