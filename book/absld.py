@@ -113,24 +113,24 @@ display(Markdown(ab.points_summary(results)))
 # (`absld_evidence.json`; the smoke tier's `absld_cpu.json`); the verdicts pool every seed of the stability file, so
 # their estimates differ from the differences the tables show.
 #
-# **How the verdicts are made.** Every claim is tested by a rule written in `advfair.experiments.absld.claims`
-# and tested in `tests/unit/test_absld_claims.py`: paired estimates on the same test points (a stratified
-# bootstrap over points). A worst-class comparison in which both models have a class at 0 % cannot be measured
-# (the difference is stuck at 0: a floor, not a measurement): that floor is a gate of the claim. C6 (hard classes
-# end with lower temperatures) is shown without a verdict: the update lowers the temperature of the classes with the
-# student's highest training risk by construction (unit tests pin it: `tests/unit/test_distillation.py`, fact 2),
-# and whether those are the validation-hard classes is what the chapter's figure shows. Each part's
-# estimate is pooled over the chapter's training seeds (`book/results/absld_<tier>_stability.json`; the smoke
-# tier's is `absld_stability.json`): the mean of the
-# per-seed paired estimates, with a 95% *t* interval that counts the spread over seeds as well as the test
-# points. `reproduced`: the interval lies beyond the threshold on the claimed side; `not reproduced`: it excludes
-# every effect of interest (the other side, or short of the claim's smallest effect of interest, declared in the
-# claims module before any result was read); `inconclusive at this scale` otherwise. All primary parts must hold;
-# Holm's correction guards the `not reproduced` side. A model below three times chance clean accuracy or below
-# chance PGD accuracy, or a named class below chance, is checked first, on its interval: `degenerate` or
-# `borderline`, the claim is `not testable at this scale`. The last column gives each run's own verdict (the
-# training seeds, and at the smoke tier the first seed again with other CPU kernels): a diagnostic, not a vote. {doc}`summary`
-# describes the rules in full.
+# **How the verdicts are made.** Every claim is tested by a rule written in `advfair.experiments.absld.claims` and
+# tested in `tests/unit/test_absld_claims.py`: paired estimates on the same test points (a stratified bootstrap over
+# points). A worst-class comparison in which both models have a class at 0 % cannot be measured (the difference is
+# stuck at 0: a floor, not a measurement): that floor is a gate of the claim, and the verdict names it. C6 (hard
+# classes end with lower temperatures) is shown without a verdict: the update lowers the temperature of the classes
+# with the student's highest training risk by construction (unit tests pin it: `tests/unit/test_distillation.py`, fact
+# 2), and whether those are the validation-hard classes is what the chapter's figure shows. Each part's estimate is
+# pooled over the chapter's training seeds (`book/results/absld_<tier>_stability.json`; the smoke tier's is
+# `absld_stability.json`): the mean of the per-seed paired estimates, with a 95% *t* interval that counts the spread
+# over seeds as well as the test points. `reproduced`: the interval lies beyond the threshold on the claimed side;
+# `not reproduced`: it excludes every effect of interest (the other side, or short of the claim's smallest effect of
+# interest, declared in the claims module before any result was read); `inconclusive at this scale` otherwise. All
+# primary parts must hold; Holm's correction guards the `not reproduced` side. A model below three times chance clean
+# accuracy or below chance PGD accuracy, or a named class below chance, is checked first, on its interval:
+# `degenerate` or `borderline`, the claim is `not testable at this scale`. A gate that fails in any training seed
+# makes the pooled claim `not testable at this scale`; the pooled estimates of its parts are still shown in the
+# evidence column. The last column gives each run's own verdict (the training seeds, and at the smoke tier the first
+# seed again with other CPU kernels): a diagnostic, not a vote. {doc}`summary` describes the rules in full.
 
 # %% [markdown]
 # (ab-teacher)=
@@ -145,7 +145,7 @@ ab.teacher_table(results)
 
 # %% [markdown]
 # (ab-main)=
-# ## C1, C2 — Worst class, NSD and the average against RSLAD and the other baselines
+# ## C1, C2 — Worst class, NSD and the average against RSLAD and the other baselines (at the evidence tier: RSLAD)
 #
 # Every student under every attack: the average, the worst class and the NSD (NSD, the paper's combined metric, is
 # shown as a ratio).
@@ -190,7 +190,8 @@ plt.show()
 # ## C5 — Where the gains sit
 #
 # Per-class robust accuracy of RSLAD and ABSLD under PGD (every test point) and AutoAttack (the AA points). The
-# paper's Fig. 3 puts the gains on classes 3–6: cat, deer, dog and frog.
+# paper's Fig. 3 puts the gains on classes 3–6: cat, deer, dog and frog. C5 needs RSLAD to recognise each of those
+# four classes (its clean accuracy above chance, on its interval); where it does not, the claim is not testable.
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
@@ -209,8 +210,9 @@ ab.per_class_table(results)
 # Per class, over the epochs: τ^adv and τ^nat after each epoch's update, and the risks that drove it, R^adv (the
 # student's mean CE on its adversarial examples) and R^nat (on the clean images), both from the same train-mode
 # outputs the loss used. The validation-hard classes are drawn solid. The code's update moves the class with the
-# largest |R_k − mean(R)| by η_τ each epoch (less where the clip bounds stop it), and η_τ decays in the same epochs as the learning rate (by
-# `eta_decay`; the learning rate by its own `lr_decay`).
+# largest |R_k − mean(R)| by η_τ each epoch (less where the clip bounds stop it). η_τ decays by `eta_decay` from
+# the temperature update that ends each of the code's scaled decay epochs, and the learning rate by its own
+# `lr_decay` from the epoch after each (the scale notes list both).
 
 # %%
 ab.temperature_figure(results, main)
@@ -370,12 +372,14 @@ display(Markdown(ab.scale_deviations(results)))
 # 1. **The code's rate.** Rerun with `profile="cpu", overrides={"eta_tau": 0.1}` (the code's rate per epoch) and
 #    compare the temperature figure of C6. How far do the temperatures get in so few epochs, and what happens to C1?
 # 2. **The script as it runs.** Set `profile="cpu", overrides={"absld_mode": "code_product"}`, so that C1, C2, C4 and
-#    C5 test the product mode. Which verdicts change?
+#    C5 test the product mode (C6's figure follows it too). Which verdicts change?
 # 3. **A stronger teacher.** Set `profile="cpu", overrides={"teacher_width": 32, "teacher_epochs": 8}` (this retrains
 #    the teacher once; it is no longer the class-wise chapter's model). Do the classes the teacher does not recognise
 #    (the sentence under the deviations table names them, if any) recover, and how do the students follow?
-# 4. **Re-weighting or re-labelling?** Compare ABSLD with the re-weighted RSLAD class by class (`ab.per_class_table`
-#    compares with RSLAD; adapt it). Where do the two differ?
+# 4. **Re-weighting or re-labelling?** At `profile="cpu"`, compare ABSLD with the re-weighted RSLAD class by class:
+#    `plots.per_class_bars(ab.two_model_report(results, "fair_rslad", main, names["pgd"], "all"), ["RSLAD,
+#    re-weighted", MODEL_LABELS[main]])` (as the C5 figure draws RSLAD), beside the paired table of the C1 section.
+#    Where do the two differ?
 # 5. **Noise.** Rerun with `profile="cpu", seed=3`, a seed `book/results/absld_stability.json` does not hold, and
 #    compare with it. Which conclusions survive?
 #

@@ -167,7 +167,9 @@ def test_a_worst_class_at_the_floor_for_both_models_is_a_failed_gate(rule, base,
     gates = floor_gates(both)
     assert len(gates) == 2 and all(g.gate and g.outcome == NOT_TESTABLE and g.rule == claims.FLOOR for g in gates)
     assert both.failed_gates() == gates and both.outcome == NOT_TESTABLE  # gates come before the parts, always
-    assert both.text().startswith(NOT_TESTABLE + "; degenerate") and "a floor, not a measurement" in both.evidence()
+    # the models are sound: the verdict names the floor instead of calling them degenerate
+    assert both.text().startswith(NOT_TESTABLE + "; both worst classes at 0 %") and "degenerate" not in both.text()
+    assert "a floor, not a measurement" in both.evidence()
     worst_parts = [p for p in both.parts if p.label.startswith("worst class")]
     assert len(worst_parts) == 2 and all(p.estimate.ci == (0.0, 0.0) for p in worst_parts)  # stuck at 0
     # only one of the two at 0 %: a measurement (the other's worst class is above it); the gates pass
@@ -185,9 +187,19 @@ def test_the_floor_gate_makes_a_claim_not_testable_even_when_another_part_is_not
     verdict = claims.c3(results(ls_uniform=model(ZERO), ls_class=model(lower)))
     average = verdict.parts[-1]
     assert average.label.startswith("average under") and average.outcome == NOT_REPRODUCED
-    assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; degenerate"
+    assert verdict.outcome == NOT_TESTABLE and verdict.text() == NOT_TESTABLE + "; both worst classes at 0 %"
     # without the floor, the same drop decides the claim
     assert claims.c3(results(ls_class=model(np.maximum(BASE - 0.1, 0.02)))).outcome == NOT_REPRODUCED
+
+
+def test_a_floor_in_one_seed_makes_the_pooled_claim_not_testable_and_says_where():
+    from advfair.verdicts.pooling import pool
+
+    floored = claims.c1(results(rslad=model(ZERO), absld_separate=model(FAIRER_ZERO)))
+    sound = claims.c1(results(rslad=model(ZERO), absld_separate=model(FAIRER)))
+    pooled = pool([sound, floored, sound])
+    assert pooled.outcome == NOT_TESTABLE
+    assert pooled.text().startswith(NOT_TESTABLE + "; both worst classes at 0 % in 1 of 3 runs")
 
 
 def test_the_floor_is_judged_per_attack_and_points():

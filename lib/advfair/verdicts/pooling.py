@@ -45,7 +45,8 @@ def _pool_part(parts: Sequence[Part]) -> Part:
     if not usable:  # nothing to pool (e.g. a floor gate): a run that is not testable makes the pool so
         failed = [p for p in parts if p.outcome == NOT_TESTABLE]
         if failed and len(failed) < len(parts):
-            return replace(failed[0], note=f"in {len(failed)} of {len(parts)} runs")
+            runs = f"in {len(failed)} of {len(parts)} runs"
+            return replace(failed[0], note=f"{failed[0].note} {runs}" if failed[0].note else runs)
         return failed[0] if failed else first
     if len(usable) < 2 or first.estimate is None:
         return first

@@ -109,7 +109,9 @@ def floor_gate(a: Evaluation, b: Evaluation, attack: str, points: str, name: str
     """The gate of a worst-class part: not both models with a class at 0 % there (else the difference is stuck at
     0). Always present, so that the gates of every run line up."""
     if at_floor(a, attack, points) and at_floor(b, attack, points):
-        return Part(name, NOT_TESTABLE, rule=FLOOR, gate=True)
+        # a floor of the measurement, not of the models: the verdict names it instead of calling them degenerate
+        return Part(name, NOT_TESTABLE, rule=FLOOR, gate=True, note="both worst classes at 0 %",
+                    presupposes="a measurable worst-class difference")
     return Part(name, REPRODUCED, rule="not at the floor", gate=True)
 
 

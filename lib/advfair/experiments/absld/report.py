@@ -249,8 +249,9 @@ def critiques(results: dict) -> str:
                      f"run: {claims.why_absent(results, 'fair_rslad')}; the smoke tier (`profile=\"cpu\"`) trains it "
                      "at its defaults.")
     c2 = next(v for v in decisions(results) if v.claim == "C2")  # the verdict the table shows (pooled over seeds)
-    lines.append(f"* **\"Worst-class robustness rises while average robustness falls.\"** C2 measures it: "
-                 f"{c2.evidence()} — verdict: {c2.text()}.")
+    lines.append(f"* **\"Worst-class robustness rises while average robustness falls.\"** Its average half is C2's, "
+                 f"which claims the robust average stays within the equivalence margin of RSLAD's: {c2.evidence()} — "
+                 f"verdict: {c2.text()}. Its worst-class half is C1's (the verdict table above).")
     return "\n".join(lines)
 
 
@@ -262,13 +263,24 @@ def scale_notes(results: dict) -> str:
              f"{cfg['teacher_width']} ({cfg['teacher_objective']}, {len(t['history'])} epochs"
              f"{', from the model cache' if t['from_cache'] else ''}); students {cfg['model']} of width "
              f"{cfg['width']}, "
-             f"{cfg['epochs']} epochs of PGD-{cfg['train_steps']} distillation on {s['train']} training images, lr × "
-             f"{cfg.get('lr_decay', cfg['eta_decay']):g} and η_τ × {cfg['eta_decay']:g} after epochs "
-             f"{', '.join(map(str, results['settings']['decay_epochs']))}; "
+             f"{cfg['epochs']} epochs of PGD-{cfg['train_steps']} distillation on {s['train']} training images, "
+             f"{_decays(results)}; "
              f"η_τ = {cfg['eta_tau']:g}, KL × {cfg['kl_scale']:g}; checkpoint: "
              f"{'the last epoch' if cfg['checkpoint'] == 'last' else 'best avg + worst PGD on validation'}; "
              f"{s['test']} test points, AutoAttack on {s['aa_points']}."]
     return "\n".join(lines) + "\n\n" + untestable_notes(decisions(results))
+
+
+def _decays(results: dict) -> str:
+    """The students' two decays as they act: the lr from the epochs after its milestones, η_τ from the temperature
+    update that ends each decay epoch (a decay ending the last epoch reaches only that update)."""
+    cfg, settings = results["config"], results["settings"]
+    milestones, epochs = settings["lr_milestones"], settings["decay_epochs"]
+    lr = (f"lr × {cfg.get('lr_decay', cfg['eta_decay']):g} from epoch{'s' if len(milestones) > 1 else ''} "
+          f"{', '.join(map(str, milestones))}" if milestones else "no lr decay")
+    eta = (f"η_τ × {cfg['eta_decay']:g} from the temperature update ending epoch{'s' if len(epochs) > 1 else ''} "
+           f"{', '.join(map(str, epochs))}" if epochs else "no η_τ decay")
+    return f"{lr}, {eta}"
 
 
 def teacher_sentence(results: dict) -> str:
@@ -281,8 +293,8 @@ def teacher_sentence(results: dict) -> str:
     quality = "below" if entry["overall"] < floor else "above"
     return (f"The teacher's clean accuracy on the test points is {pct(entry['overall'])} % ({quality} the degeneracy "
             f"floor of {pct(floor, 0)} %, {floor * k:g}× chance); "
-            + (f"classes below chance ({pct(chance, 0)} %) clean accuracy: {', '.join(below)}." if below else
-               f"no class is below chance ({pct(chance, 0)} %) clean accuracy."))
+            + (f"its classes below chance ({pct(chance, 0)} %) clean accuracy: {', '.join(below)}." if below else
+               f"none of its classes is below chance ({pct(chance, 0)} %) clean accuracy."))
 
 
 def scale_deviations(results: dict) -> str:
