@@ -219,7 +219,8 @@ ab.temperature_figure(results, main)
 plt.show()
 
 # %%
-ab.temperature_table(results)
+display(ab.temperature_table(results))
+display(Markdown(ab.temperature_reading(results)))
 
 # %% [markdown]
 # (ab-modes)=

@@ -337,3 +337,22 @@ def test_a_section_without_its_models_says_which_and_why():
     assert report.absent_note(evidence, "rslad") is None
     cpu = {"config": {"profile": "cpu", "students": ["rslad", "absld_separate"]}, "evaluations": {}}
     assert "not trained in this run (students=" in report.absent_note(cpu, "absld_manual")
+
+
+def test_the_temperature_reading_places_every_validation_hard_class_once():
+    """C6's reading of the committed smoke run: each validation-hard class is below or above the mean final τ^adv,
+    with its own value, and the sets that differ from the paper's hard classes are named."""
+    import json
+    import re
+    from pathlib import Path
+
+    from advfair.experiments.absld import report
+
+    results = json.loads((Path(__file__).resolve().parents[2] / "book" / "results" / "absld_cpu.json").read_text())
+    text = report.temperature_reading(results)
+    final = claims.trajectories(results, claims.main_key(results))["tau_adv"][-1]
+    for c in results["selection"]["hard"]:
+        name = results["classes"][c]
+        assert len(re.findall(rf"\b{name} \({final[c]:.2f}\)", text)) == 1, name
+    assert ("differs from the paper's" in text) == (set(results["selection"]["paper_hard"]) !=
+                                                    set(results["selection"]["hard"]))

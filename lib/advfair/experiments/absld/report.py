@@ -213,6 +213,30 @@ def temperature_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
+def temperature_reading(results: dict) -> str:
+    """C6 read off this run: where the validation-hard classes end against the mean final τ^adv of the main ABSLD
+    student, and how the validation-hard set differs from the paper's hard classes (C5's)."""
+    t = claims.trajectories(results, claims.main_key(results))
+    if t is None:
+        return "No ABSLD student with temperatures is in this run."
+    classes, selection = results["classes"], results["selection"]
+    final = np.asarray(t["tau_adv"][-1], dtype=float)
+    mean = float(final.mean())
+    hard = selection["hard"]
+    below = [f"{classes[c]} ({final[c]:.2f})" for c in hard if final[c] < mean]
+    above = [f"{classes[c]} ({final[c]:.2f})" for c in hard if final[c] >= mean]
+    text = (f"{MODEL_LABELS[claims.main_key(results)]}, final τ^adv (mean {mean:.2f} over the classes): validation-hard "
+            f"classes below the mean: {', '.join(below) or 'none'}; at or above it: {', '.join(above) or 'none'}.")
+    paper = selection.get("paper_hard")
+    if paper is not None and set(paper) != set(hard):
+        only_val = [classes[c] for c in hard if c not in paper]
+        only_paper = [classes[c] for c in paper if c not in hard]
+        text += (f" The validation-hard set differs from the paper's hard classes (C5's): "
+                 f"{', '.join(only_val) or 'none'} only in this run's, {', '.join(only_paper) or 'none'} only in the "
+                 f"paper's.")
+    return text
+
+
 def absent_note(results: dict, *keys: str) -> str | None:
     """What a section cannot show: its models not trained in this run, and why (None: every one was)."""
     return common.absent_note(results, keys, claims.label, claims.why_absent)
