@@ -56,9 +56,10 @@
 # class-wise chapter's evidence models (shared through the model cache), and PGD-AT + DUCAT is trained here; the
 # models were trained once and their weights are committed, so a rerun re-evaluates them. The tier's CPU budget,
 # decided on cost alone before any of its results, leaves out MART and the plug-ins (three more full-data models a
-# seed): C1 and C3 are therefore not testable at this tier, and the smoke tier trains them, as a check of the code
-# rather than as evidence. The `cpu` profile is that smoke tier: small models on a CIFAR-10 subset, minutes on a
-# laptop, whose verdicts are not findings. The `paper` profile runs the same pipeline at the official code's scale on
+# seed): C1 and C3 are therefore not testable at this tier. The `cpu` profile is the smoke tier: small models on a
+# CIFAR-10 subset, minutes on a laptop, whose verdicts are not findings; it trains MART (C1) but, for time, neither
+# the plug-ins (C3, optional in the book's plan: `overrides={"plugins": ["trades", "mart"]}` trains them, as the
+# paper profile does) nor the ablations. The `paper` profile runs the same pipeline at the official code's scale on
 # a GPU.
 
 # %% tags=["parameters"]
@@ -257,9 +258,9 @@ du.transfer_table(results)
 # ## Ablations at this scale
 #
 # DUCAT with its window from epoch 1 instead of the code's late window, and other benign weights w_b (the
-# code's default is shown in the first DUCAT row). "DUCAT from epoch 1" is an ablation, not the method. The
-# evidence tier trains no ablation (its CPU budget: `ablation_from_start`, `ablation_w_benign`), and the cell below
-# then says so; the smoke tier (`profile="cpu"`) trains them.
+# code's default is shown in the first DUCAT row). "DUCAT from epoch 1" is an ablation, not the method. Neither CPU
+# tier trains them by default (their budgets; `overrides={"ablation_from_start": True, "ablation_w_benign": [0, 0.5]}`
+# does), and the cell below then says so.
 
 # %%
 ablations = du.ablation_table(results)
@@ -331,7 +332,7 @@ else:
 # | portability | `.cuda()` in MART, a fixed `/data/` path, an interactive logger, the Tiny-ImageNet layout | not applicable to the reimplementation | — |
 # | evaluation | AutoAttack and PGD on the raw 2C logits with recovery afterwards | the paper-style PGD (`raw2C`) plus dummy-aware attacks; AutoAttack only through `pairmax` | stock AA on raw 2C logits inflates robustness |
 # | DAWA | a weighted attack on y and y + C (weights not available to us) | an equal-weight reconstruction (`dawa_weight`) | reconstruction |
-# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`; the smoke and paper profiles, not the evidence tier); Consistency-AT not implemented | scope |
+# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`; the paper profile, not the CPU tiers by default); Consistency-AT not implemented | scope |
 # | datasets | CIFAR-10, CIFAR-100, Tiny-ImageNet | CIFAR-10 (CIFAR-100 via `dataset=`) | scope |
 # | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
 #
@@ -344,8 +345,8 @@ else:
 #    (×0.1 for its first epoch, ×0.01 after), at this scale's number of steps. How many points does DUCAT now
 #    send to a dummy, and what does that say about reading the code's schedule at another scale? Then try
 #    `{"ducat_start": 1}` (DUCAT from the first epoch) and a later start.
-# 2. **The benign weight.** At the smoke tier the ablation table varies w_b (0 and 0.5 beside the default 0.25). What
-#    does w_b = 0 do to the raw clean accuracy, and why does recovery hide it?
+# 2. **The benign weight.** Rerun with `overrides={"ablation_w_benign": [0, 0.5]}`: the ablation table then varies
+#    w_b beside the default 0.25. What does w_b = 0 do to the raw clean accuracy, and why does recovery hide it?
 # 3. **Your own dummy-aware attack.** Change `dawa_weight` (`overrides={"dawa_weight": 1}` is plain CE on y over 2C
 #    with the dummy ignored in the loss, 0 attacks only the dummy). Which weight breaks DUCAT most, and how does
 #    DUCAT then compare with PGD-AT?

@@ -229,7 +229,7 @@ def test_calibrate_with_only_chooses_among_every_recorded_candidate(tmp_path, ca
 
 def test_the_evidence_tier_trains_only_the_models_its_budget_keeps():
     """Cut on cost before any result: DUCAT trains PGD-AT + DUCAT beside the shared PGD-AT and TRADES; ABSLD trains
-    RSLAD and ABSLD (separate) under the shared teacher. The cpu profile keeps every model."""
+    RSLAD and ABSLD (separate) under the shared teacher. The cpu profile keeps more of them."""
     from advfair.experiments import absld, ducat
     from advfair.experiments.absld import methods as absld_methods
     from advfair.models import build_model
