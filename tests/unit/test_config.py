@@ -32,7 +32,7 @@ def test_cpu_profile_builds_and_serialises():
     assert isinstance(d["temperatures"], list)
     assert CHAPTERS["classwise"].config is ClasswiseConfig and CHAPTERS["classwise"].name == "classwise"
     assert CHAPTERS["classwise"].make_config("cpu") == cfg
-    assert cfg.test_per_class == 200 and cfg.aa_per_class == 30  # the cpu defaults
+    assert cfg.test_per_class == 100 and cfg.aa_per_class == 10 and not cfg.mnist  # the cpu defaults
     assert cfg.data_seed == 0 and cfg.trades_clip_start is False  # TRADES' official unclipped start
 
 
