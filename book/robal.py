@@ -171,12 +171,12 @@ display(Markdown(rb.tail_summary(results)))
 # * **AT-Cos** — a cosine head, z_i = s·cos(W_i, f) with s = 16;
 # * **AT + LA-train** — logit-adjusted training: the loss sees z + τ·log π (τ = 1), a bias-free head.
 #
-# The table also holds the models of the next sections (Sml-Bal, TRADES, RoBal), so every number of this
-# chapter's attacks is in one place. Every model is attacked as it is served (its test-time logits). Besides
-# the profile's FGSM, PGD-20, MIM-20 and CW-20 (the evidence tier runs all four, as the paper's Table 2) the table
-# has PGD-20 on the logits multiplied by 10 (a cheap check for scale-dependent
-# robustness) and the AutoAttack subset; the clean − AA gap is the paper's measure of how much of a method's
-# clean accuracy survives attack. All columns are on the AA points.
+# The table also holds the models of the next sections (Sml-Bal, TRADES where trained, RoBal), so every number
+# of this chapter's attacks is in one place. Every model is attacked as it is served (its test-time logits).
+# Besides the profile's FGSM, PGD-20, MIM-20 and CW-20 (the evidence tier runs all four, as the paper's Table 2)
+# the table has PGD-20 on the logits multiplied by 10 (a cheap check for scale-dependent robustness) and the
+# AutoAttack subset; the clean − AA gap is the paper's measure of how much of a method's clean accuracy survives
+# attack. All columns are on the AA points.
 
 # %%
 rb.main_table(results)
@@ -257,8 +257,9 @@ display(Markdown(rb.feature_norm_summary(results)))
 # **RoBal-R** uses τ_b = 1.5, τ_m = 0.3 and, as in the released code, no post-hoc shift and scale 1 at test
 # time. Scale 1 is the "direction averaging" regime of C5, where CE-based attacks are weak, so the same
 # RoBal-R weights are also evaluated at scale s (same predictions; the "RoBal-R at scale s" row). The paper's
-# other baseline in Table 2 is TRADES (β = 6) {cite}`zhang2019trades`, trained here on the same long-tailed set;
-# its row is in the table of {ref}`rb-rebalancing`.
+# other baseline in Table 2 is TRADES (β = 6) {cite}`zhang2019trades`, trained on the same long-tailed set by the
+# evidence and paper profiles (the smoke tier leaves it out for time); its row is in the table of
+# {ref}`rb-rebalancing`.
 
 # %%
 rb.group_table(results, attacks=("clean", "aa"))

@@ -415,8 +415,8 @@ def test_epochs_alone_works_in_every_chapter_and_profile(chapter, monkeypatch, t
 
 def test_a_schedule_follows_epochs_unless_set_and_a_conflict_names_both():
     robal = CHAPTERS["robal"]
-    assert robal.make_config("cpu").milestones == (3, 4)  # the defaults are untouched
-    assert robal.make_config("cpu", epochs=8).milestones == (6, 8)
+    assert robal.make_config("cpu").milestones == (2, 3)  # the defaults are untouched
+    assert robal.make_config("cpu", epochs=8).milestones == (5, 8)
     assert robal.make_config("paper", epochs=160, device="cpu").milestones == (120, 150)
     assert robal.make_config("cpu", epochs=8, milestones=[2]).milestones == (2,)  # set explicitly: kept
     with pytest.raises(ConfigError) as info:
