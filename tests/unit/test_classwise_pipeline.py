@@ -18,7 +18,8 @@ from advfair.experiments.common import evaluation
 
 TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=1, width=4, eval_steps=2,
             temperatures=[0.5, 1.0, 2.0], bias_grid=[0.0, 1.0], mnist_train_per_class=5, mnist_test_per_class=3,
-            mnist_aa_per_class=1, mnist_epochs=1, mnist_eval_steps=2, mnist_width=4, n_boot=20, device="cpu")
+            mnist_aa_per_class=1, mnist_epochs=1, mnist_eval_steps=2, mnist_width=4, mnist=True, n_boot=20,
+            device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from advfair.validation import ConfigError
 
 TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, width=4, milestones=[2],
             ducat_start=2, ducat_end=2, unaware_steps=2, aware_steps=2, select_steps=2, ablation_w_benign=[0.0],
-            n_boot=20, device="cpu")
+            ablation_from_start=True, plugins=["trades", "mart"], n_boot=20, device="cpu")  # every model
 FULL = ["clean", "pgd2_raw2C", "pgd2_merged", "pgd2_dawa", "aa_pairmax"]
 
 
@@ -45,8 +45,8 @@ def runs(data_dir, tmp_path_factory):
         mp.setattr(aa_module, "autoattack", aa_stand_in)
         cfg = ducat.make_config("cpu", **TINY, **common)
         last = ducat.CHAPTER.run(cfg)
-        val_cfg = ducat.make_config("cpu", **{**TINY, "ablation_w_benign": []}, checkpoint="validation", baselines=[],
-                                    plugins=[], ablation_from_start=False, **common)
+        val_only = {**TINY, "ablation_w_benign": [], "plugins": [], "ablation_from_start": False}
+        val_cfg = ducat.make_config("cpu", **val_only, checkpoint="validation", baselines=[], **common)
         selected = ducat.CHAPTER.run(val_cfg)
     return cfg, last, val_cfg, selected, calls
 

@@ -15,7 +15,7 @@ from advfair.recheck import problems, recheck
 
 DUCAT_TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=1, epochs=2, width=4,
                   milestones=[2], ducat_start=2, ducat_end=2, unaware_steps=2, aware_steps=2, select_steps=2,
-                  ablation_from_start=False, ablation_w_benign=[], n_boot=20, device="cpu")
+                  ablation_from_start=False, ablation_w_benign=[], plugins=["trades", "mart"], n_boot=20, device="cpu")
 TINY = dict(train_per_class=5, val_per_class=3, test_per_class=4, aa_per_class=2, epochs=1, width=4, eval_steps=2,
             temperatures=[0.5, 1.0], bias_grid=[0.0, 1.0], mnist=False, n_boot=20, device="cpu")
 

@@ -374,7 +374,7 @@ def test_cpu_and_paper_profiles():
     assert CHAPTERS["robal"].config is RobalConfig and set(RobalConfig.PROFILES) == {"cpu", "evidence", "paper"}
     cfg = make_config("cpu")
     assert isinstance(cfg, RobalConfig) and CHAPTERS["robal"].make_config("cpu") == cfg
-    assert cfg.test_per_class == 200 and cfg.aa_per_class == 30 and cfg.seed == 1
+    assert cfg.test_per_class == 100 and cfg.aa_per_class == 10 and cfg.seed == 1 and "trades" not in cfg.models
     assert cfg.clip_start is None and cfg.trades_clip_start is False and cfg.equivalence_margin == 0.02
     assert not hasattr(cfg, "kappa_per_class")
     assert cfg.counts() == [1000, 647, 419, 271, 175, 113, 73, 47, 30, 20]
@@ -493,6 +493,7 @@ def test_tiny_run_end_to_end(data_dir, tmp_path, monkeypatch):
     cfg = robal.make_config("cpu", n_max=50, epochs=1, width=8, milestones=[], test_per_class=5, val_per_class=5,
                             eval_steps=5, aa_per_class=1, kappa_grid=[0, 2], ablation_tau_b=[0.0],
                             la_post_grid=[0.5, 1.0], tau_p_grid=[0.0, 1.0], n_boot=20, device="cpu",
+                            models=list(robal.config.MODEL_KEYS),  # every model, TRADES included
                             data_dir=str(data_dir), cache_dir=str(tmp_path))
     results = robal.CHAPTER.run(cfg)
     assert json.loads(json.dumps(results)) == results and results["chapter"] == "robal"

@@ -214,26 +214,19 @@ def temperature_table(results: dict) -> pd.DataFrame:
 
 
 def temperature_reading(results: dict) -> str:
-    """C6 read off this run: where the validation-hard classes end against the mean final τ^adv of the main ABSLD
-    student, and how the validation-hard set differs from the paper's hard classes (C5's)."""
-    t = claims.trajectories(results, claims.main_key(results))
-    if t is None:
+    """C6 read off this run: the validation-hard classes against the mean final τ^adv; the paper's hard set."""
+    main, classes, hard = claims.main_key(results), results["classes"], results["selection"]["hard"]
+    if (t := claims.trajectories(results, main)) is None:
         return "No ABSLD student with temperatures is in this run."
-    classes, selection = results["classes"], results["selection"]
     final = np.asarray(t["tau_adv"][-1], dtype=float)
-    mean = float(final.mean())
-    hard = selection["hard"]
-    below = [f"{classes[c]} ({final[c]:.2f})" for c in hard if final[c] < mean]
-    above = [f"{classes[c]} ({final[c]:.2f})" for c in hard if final[c] >= mean]
-    text = (f"{MODEL_LABELS[claims.main_key(results)]}, final τ^adv (mean {mean:.2f} over the classes): validation-hard "
-            f"classes below the mean: {', '.join(below) or 'none'}; at or above it: {', '.join(above) or 'none'}.")
-    paper = selection.get("paper_hard")
-    if paper is not None and set(paper) != set(hard):
-        only_val = [classes[c] for c in hard if c not in paper]
-        only_paper = [classes[c] for c in paper if c not in hard]
-        text += (f" The validation-hard set differs from the paper's hard classes (C5's): "
-                 f"{', '.join(only_val) or 'none'} only in this run's, {', '.join(only_paper) or 'none'} only in the "
-                 f"paper's.")
+    side = {low: ", ".join(f"{classes[c]} ({final[c]:.2f})" for c in hard if (final[c] < final.mean()) == low) or "none"
+            for low in (True, False)}
+    text = (f"{MODEL_LABELS[main]}, final τ^adv (mean {final.mean():.2f} over the classes): validation-hard classes "
+            f"below the mean: {side[True]}; at or above it: {side[False]}.")
+    if (paper := results["selection"].get("paper_hard")) is not None and set(paper) != set(hard):
+        only = [", ".join(classes[c] for c in a if c not in b) or "none" for a, b in ((hard, paper), (paper, hard))]
+        text += (f" The validation-hard set differs from the paper's hard classes (C5's): {only[0]} only in this "
+                 f"run's, {only[1]} only in the paper's.")
     return text
 
 
@@ -273,9 +266,8 @@ def critiques(results: dict) -> str:
                      f"run: {claims.why_absent(results, 'fair_rslad')}; the smoke tier (`profile=\"cpu\"`) trains it "
                      "at its defaults.")
     c2 = next(v for v in decisions(results) if v.claim == "C2")  # the verdict the table shows (pooled over seeds)
-    lines.append(f"* **\"Worst-class robustness rises while average robustness falls.\"** Its average half is C2's, "
-                 f"which claims the robust average stays within the equivalence margin of RSLAD's: {c2.evidence()} — "
-                 f"verdict: {c2.text()}. Its worst-class half is C1's (the verdict table above).")
+    lines.append(f"* **\"Worst-class robustness rises while average robustness falls.\"** The average half is C2's: "
+                 f"{c2.evidence()} — verdict: {c2.text()}. The worst-class half is C1's (the verdict table above).")
     return "\n".join(lines)
 
 
@@ -296,15 +288,11 @@ def scale_notes(results: dict) -> str:
 
 
 def _decays(results: dict) -> str:
-    """The students' two decays as they act: the lr from the epochs after its milestones, η_τ from the temperature
-    update that ends each decay epoch (a decay ending the last epoch reaches only that update)."""
-    cfg, settings = results["config"], results["settings"]
-    milestones, epochs = settings["lr_milestones"], settings["decay_epochs"]
-    lr = (f"lr × {cfg.get('lr_decay', cfg['eta_decay']):g} from epoch{'s' if len(milestones) > 1 else ''} "
-          f"{', '.join(map(str, milestones))}" if milestones else "no lr decay")
-    eta = (f"η_τ × {cfg['eta_decay']:g} from the temperature update ending epoch{'s' if len(epochs) > 1 else ''} "
-           f"{', '.join(map(str, epochs))}" if epochs else "no η_τ decay")
-    return f"{lr}, {eta}"
+    """The two decays as they act: the lr from its milestones, η_τ from the updates ending the decay epochs."""
+    cfg, (lr, eta) = results["config"], (", ".join(map(str, results["settings"][k])) or "none"
+                                         for k in ("lr_milestones", "decay_epochs"))
+    return (f"lr × {cfg.get('lr_decay', cfg['eta_decay']):g} from epochs {lr}, η_τ × {cfg['eta_decay']:g} from the "
+            f"temperature updates ending epochs {eta}")
 
 
 def teacher_sentence(results: dict) -> str:
