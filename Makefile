@@ -25,7 +25,7 @@ RUN_NB := TQDM_DISABLE=1 OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THRE
 # Execution is off in _config.yml: the book renders the outputs stored in the notebooks.
 RENDER := $(VENV)/bin/jupyter-book build .
 
-.PHONY: env book test paper-smoke bench lock clean
+.PHONY: env book book-student test paper-smoke bench lock clean
 
 env: $(VENV)/.stamp
 
@@ -43,6 +43,14 @@ book: env
 	mkdir -p $(RESULTS)
 	for nb in $(PAGES); do $(RUN_NB) ADVFAIR_RESULTS_OUT=$(RESULTS) $(VENV)/bin/papermill --cwd book $$nb $$nb || exit 1; done
 	$(RENDER)
+
+# The student edition: the same pages with every exercise's solution left out (sphinx-exercise's hide_solutions),
+# built from the stored outputs into _build/student/_build/html.
+STUDENT := _build/student
+book-student: env
+	mkdir -p $(STUDENT)
+	$(PY) scripts/student_config.py > $(STUDENT)/_config.yml
+	$(RENDER) --config $(STUDENT)/_config.yml --path-output $(STUDENT)
 
 # Every chapter's paper profile end to end at its smoke size (run --smoke): the paper's networks on a few batches.
 paper-smoke: env
@@ -62,6 +70,7 @@ test: env
 	# machine kind that made them, within seed-derived tolerances (stable verdicts unchanged) elsewhere.
 	$(RUN_NB) $(PY) -m pytest -m notebooks tests/notebooks
 	$(RENDER)
+	$(MAKE) book-student
 	$(PY) -m pytest -m book tests/book
 
 bench: env

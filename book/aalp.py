@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
+# button opened this page from, install its library and run from its book/ folder, where the committed results and
+# weights are. Inside the repository (`make env` installed the library) it does nothing.
+def _run_outside_repository(url: str, branch: str) -> None:
+    import os, pathlib, subprocess, sys
+    if pathlib.Path("../lib/advfair").is_dir():
+        return
+    repo = pathlib.Path.home() / "advfair"
+    if not repo.is_dir():
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, url, str(repo)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(repo)], check=True)
+    sys.path.insert(0, str(repo / "lib"))
+    os.chdir(repo / "book")
+
+
+_run_outside_repository('https://github.com/advfair/advfair', 'main')
+del _run_outside_repository
+
 # %% [markdown]
 # # Logit pairing and its adaptive variant
 #
@@ -297,45 +316,138 @@ ar.deviations_table(results)
 # %% [markdown]
 # ## Exercises
 #
-# 1. **The official adversary.** Rerun with `overrides={"train_attack": "pgd_ll"}` (ALP's targeted least-likely
-#    PGD). Does the attack chain of the ALP family change shape? Which check moves most?
-# 2. **λ.** ALP's README uses λ = 0.5; its released ImageNet-64 checkpoint is named "alp025". Try
-#    `overrides={"lam": 1.0}` and `{"lam": 0.25}`: how do the share of r > 1 (C2) and the checklist respond?
-# 3. **The literal Guided Dropout.** Set `overrides={"gd_among": "all"}`. How much contribution mass does Guided
-#    Dropout remove now (the Guided Dropout table), and what happens to C5?
-# 4. **Spreading instead of concentrating.** `overrides={"gd_mode": "drop_high"}` drops the top features, as in
-#    Guided Dropout for generalisation {cite}`keshari2019guided`. Does concentration fall, and robustness with it?
-# 5. **Noise.** Rerun with `seed=3`, a seed `book/results/aalp_stability.json` does not hold, and compare with it:
-#    which verdicts hold?
-# 6. **Budget.** The smoke tier runs the costly checks on 20 points per class, the evidence tier on 100. Rerun the
-#    smoke tier with `overrides={"aa_per_class": 100}` (at most `test_per_class`; several times the time). How much
-#    narrower are the intervals of C3, C4 and C6, and does any verdict change?
-# 7. **Without BatchNorm.** The BatchNorm layers of `mnist_cnn` are the book's addition: the spec's CNN
-#    (conv16 → conv32 → FC128) has none, and this page does not show what removing them does. Build the CNN
-#    without them and train it with ALP's objective:
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
+# others ask for a rerun of the page.
+
+# %% [markdown]
+# ```{exercise} The official adversary
+# :label: aalp-ex-the-official-adversary
 #
-#    ```python
-#    from torch import nn
-#    from advfair.experiments.aalp import make_config, methods
-#    from advfair.models import DATASET_STATS, Classifier, LinearHead, Normalize, mnist_cnn_body
-#    from advfair.trainer import train
+# Rerun with `overrides={"train_attack": "pgd_ll"}` (ALP's targeted least-likely
+# PGD). Does the attack chain of the ALP family change shape? Which check moves most?
+# ```
+
+# %% [markdown]
+# ```{exercise} λ
+# :label: aalp-ex-lambda
 #
-#    cfg = make_config("cpu")
-#    body, d = mnist_cnn_body(1, cfg.width, 28)
-#    body = nn.Sequential(*(m for m in body if not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))))
-#    model = Classifier(Normalize(*DATASET_STATS["mnist"]), body, LinearHead(d, 10))
-#    x, y = methods.split(cfg).images("train")
-#    history = train(model, methods.pairing(cfg, lam=cfg.lam), x, y, methods.train_config(cfg))
+# ALP's README uses λ = 0.5; its released ImageNet-64 checkpoint is named "alp025". Try
+# `overrides={"lam": 1.0}` and `{"lam": 0.25}`: how do the share of r > 1 (C2) and the checklist respond?
+# ```
+
+# %% [markdown]
+# ```{exercise} The literal Guided Dropout
+# :label: aalp-ex-the-literal-guided-dropout
 #
-#    from advfair.evaluation import predict
-#    xt, yt = methods.split(cfg).float_images("test", "cpu")
-#    clean = (predict(model, xt) == yt).float().mean().item()
-#    ```
+# Set `overrides={"gd_among": "all"}`. How much contribution mass does Guided
+# Dropout remove now (the Guided Dropout table), and what happens to C5?
+# ```
+
+# %% [markdown]
+# ```{exercise} Spreading instead of concentrating
+# :label: aalp-ex-spreading-instead-of-concentrating
 #
-#    Compare its training loss per epoch (`history`) with ALP's (`results["models"]["alp"]["history"]`), then its
-#    clean accuracy (`clean`) with ALP's in the setup table. Does BatchNorm change the loss or the accuracy at this
-#    schedule, and by how much?
+# `overrides={"gd_mode": "drop_high"}` drops the top features, as in
+# Guided Dropout for generalisation {cite}`keshari2019guided`. Does concentration fall, and robustness with it?
+# ```
+
+# %% [markdown]
+# ```{exercise} Noise
+# :label: aalp-ex-noise
 #
+# The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
+# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
+# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
+# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# ```
+
+# %% [markdown]
+# ```{solution-start} aalp-ex-noise
+# :class: dropdown
+# ```
+#
+# Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
+# one run's mean interval half-width:
+
+# %%
+from advfair.experiments import noise
+from advfair.experiments.stability import load_stability
+
+record = load_stability("aalp", results_dir(), results["config"]["profile"])
+spread = noise.seed_spread(record)
+display(spread, Markdown(noise.seed_spread_text(spread)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Budget
+# :label: aalp-ex-budget
+#
+# The smoke tier runs the costly checks on 20 points per class, the evidence tier on 100. Rerun the
+# smoke tier with `overrides={"aa_per_class": 100}` (at most `test_per_class`; several times the time). How much
+# narrower are the intervals of C3, C4 and C6, and does any verdict change?
+# ```
+
+# %% [markdown]
+# ````{exercise} Without BatchNorm
+# :label: aalp-ex-without-batchnorm
+#
+# The BatchNorm layers of `mnist_cnn` are the book's addition: the spec's CNN
+# (conv16 → conv32 → FC128) has none, and this page does not show what removing them does. Build the CNN
+# without them and train it with ALP's objective:
+#
+# ```python
+# from torch import nn
+# from advfair.experiments.aalp import make_config, methods
+# from advfair.models import DATASET_STATS, Classifier, LinearHead, Normalize, mnist_cnn_body
+# from advfair.trainer import train
+#
+# cfg = make_config("cpu")
+# body, d = mnist_cnn_body(1, cfg.width, 28)
+# body = nn.Sequential(*(m for m in body if not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))))
+# model = Classifier(Normalize(*DATASET_STATS["mnist"]), body, LinearHead(d, 10))
+# x, y = methods.split(cfg).images("train")
+# history = train(model, methods.pairing(cfg, lam=cfg.lam), x, y, methods.train_config(cfg))
+#
+# from advfair.evaluation import predict
+# xt, yt = methods.split(cfg).float_images("test", "cpu")
+# clean = (predict(model, xt) == yt).float().mean().item()
+# ```
+#
+# Compare its training loss per epoch (`history`) with ALP's (`results["models"]["alp"]["history"]`), then its
+# clean accuracy (`clean`) with ALP's in the setup table. Does BatchNorm change the loss or the accuracy at this
+# schedule, and by how much?
+# ````
+
+# %% [markdown]
+# ```{exercise} Fewer seeds
+# :label: aalp-ex-fewer-seeds
+#
+# The book decides each claim on its training seeds pooled. Predict which decisions would change with the first two
+# seeds only, and with the first seed alone, then check with `advfair.experiments.noise.pooled_over`. Which claims
+# can one run decide, and why?
+# ```
+
+# %% [markdown]
+# ```{solution-start} aalp-ex-fewer-seeds
+# :class: dropdown
+# ```
+#
+# The decisions pooled over all the file's seeds, its first two, and its first alone (`record` from the solution of
+# {ref}`aalp-ex-noise`):
+
+# %%
+seeds = record["seeds"]
+fewer = noise.pooled_over(record, [seeds, seeds[:2], seeds[:1]])
+display(fewer, Markdown(noise.pooled_over_text(fewer)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{bibliography}
 # :filter: docname in docnames
 # ```

@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
+# button opened this page from, install its library and run from its book/ folder, where the committed results and
+# weights are. Inside the repository (`make env` installed the library) it does nothing.
+def _run_outside_repository(url: str, branch: str) -> None:
+    import os, pathlib, subprocess, sys
+    if pathlib.Path("../lib/advfair").is_dir():
+        return
+    repo = pathlib.Path.home() / "advfair"
+    if not repo.is_dir():
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, url, str(repo)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(repo)], check=True)
+    sys.path.insert(0, str(repo / "lib"))
+    os.chdir(repo / "book")
+
+
+_run_outside_repository('https://github.com/advfair/advfair', 'main')
+del _run_outside_repository
+
 # %% [markdown]
 # # Robust fairness through distillation: ABSLD
 #
@@ -370,20 +389,101 @@ display(Markdown(ab.scale_deviations(results)))
 # ({doc}`status` gives both tiers' times). Where the smoke tier's models sit below the floors (its verdicts say so),
 # read the tables and figures rather than the verdicts.
 #
-# 1. **The code's rate.** Rerun with `profile="cpu", overrides={"eta_tau": 0.1}` (the code's rate per epoch) and
-#    compare the temperature figure of C6. How far do the temperatures get in so few epochs, and what happens to C1?
-# 2. **The script as it runs.** Set `profile="cpu", overrides={"absld_mode": "code_product"}`, so that C1, C2, C4 and
-#    C5 test the product mode (C6's figure follows it too). Which verdicts change?
-# 3. **A stronger teacher.** Set `profile="cpu", overrides={"teacher_width": 32, "teacher_epochs": 8}` (this retrains
-#    the teacher once; it is no longer the class-wise chapter's model). Do the classes the teacher does not recognise
-#    (the sentence under the deviations table names them, if any) recover, and how do the students follow?
-# 4. **Re-weighting or re-labelling?** At `profile="cpu"`, compare ABSLD with the re-weighted RSLAD class by class:
-#    `plots.per_class_bars(ab.two_model_report(results, "fair_rslad", main, names["pgd"], "all"), ["RSLAD,
-#    re-weighted", MODEL_LABELS[main]])` (as the C5 figure draws RSLAD), beside the paired table of the C1 section.
-#    Where do the two differ?
-# 5. **Noise.** Rerun with `profile="cpu", seed=3`, a seed `book/results/absld_stability.json` does not hold, and
-#    compare with it. Which conclusions survive?
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
+# others ask for a rerun of the page.
+
+# %% [markdown]
+# ```{exercise} The code's rate
+# :label: absld-ex-the-code-s-rate
 #
+# Rerun with `profile="cpu", overrides={"eta_tau": 0.1}` (the code's rate per epoch) and
+# compare the temperature figure of C6. How far do the temperatures get in so few epochs, and what happens to C1?
+# ```
+
+# %% [markdown]
+# ```{exercise} The script as it runs
+# :label: absld-ex-the-script-as-it-runs
+#
+# Set `profile="cpu", overrides={"absld_mode": "code_product"}`, so that C1, C2, C4 and
+# C5 test the product mode (C6's figure follows it too). Which verdicts change?
+# ```
+
+# %% [markdown]
+# ```{exercise} A stronger teacher
+# :label: absld-ex-a-stronger-teacher
+#
+# Set `profile="cpu", overrides={"teacher_width": 32, "teacher_epochs": 8}` (this retrains
+# the teacher once; it is no longer the class-wise chapter's model). Do the classes the teacher does not recognise
+# (the sentence under the deviations table names them, if any) recover, and how do the students follow?
+# ```
+
+# %% [markdown]
+# ```{exercise} Re-weighting or re-labelling?
+# :label: absld-ex-re-weighting-or-re-labelling
+#
+# At `profile="cpu"`, compare ABSLD with the re-weighted RSLAD class by class:
+# `plots.per_class_bars(ab.two_model_report(results, "fair_rslad", main, names["pgd"], "all"), ["RSLAD,
+# re-weighted", MODEL_LABELS[main]])` (as the C5 figure draws RSLAD), beside the paired table of the C1 section.
+# Where do the two differ?
+# ```
+
+# %% [markdown]
+# ```{exercise} Noise
+# :label: absld-ex-noise
+#
+# The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
+# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
+# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
+# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# ```
+
+# %% [markdown]
+# ```{solution-start} absld-ex-noise
+# :class: dropdown
+# ```
+#
+# Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
+# one run's mean interval half-width:
+
+# %%
+from advfair.experiments import noise
+from advfair.experiments.stability import load_stability
+
+record = load_stability("absld", results_dir(), results["config"]["profile"])
+spread = noise.seed_spread(record)
+display(spread, Markdown(noise.seed_spread_text(spread)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Fewer seeds
+# :label: absld-ex-fewer-seeds
+#
+# The book decides each claim on its training seeds pooled. Predict which decisions would change with the first two
+# seeds only, and with the first seed alone, then check with `advfair.experiments.noise.pooled_over`. Which claims
+# can one run decide, and why?
+# ```
+
+# %% [markdown]
+# ```{solution-start} absld-ex-fewer-seeds
+# :class: dropdown
+# ```
+#
+# The decisions pooled over all the file's seeds, its first two, and its first alone (`record` from the solution of
+# {ref}`absld-ex-noise`):
+
+# %%
+seeds = record["seeds"]
+fewer = noise.pooled_over(record, [seeds, seeds[:2], seeds[:1]])
+display(fewer, Markdown(noise.pooled_over_text(fewer)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{bibliography}
 # :filter: docname in docnames
 # ```

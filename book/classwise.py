@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
+# button opened this page from, install its library and run from its book/ folder, where the committed results and
+# weights are. Inside the repository (`make env` installed the library) it does nothing.
+def _run_outside_repository(url: str, branch: str) -> None:
+    import os, pathlib, subprocess, sys
+    if pathlib.Path("../lib/advfair").is_dir():
+        return
+    repo = pathlib.Path.home() / "advfair"
+    if not repo.is_dir():
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, url, str(repo)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(repo)], check=True)
+    sys.path.insert(0, str(repo / "lib"))
+    os.chdir(repo / "book")
+
+
+_run_outside_repository('https://github.com/advfair/advfair', 'main')
+del _run_outside_repository
+
 # %% [markdown]
 # # Class-wise robustness and Temperature-PGD
 #
@@ -303,38 +322,102 @@ else:
                      "--out book/results/classwise_paper.json --into-book` on a GPU machine."))
 
 # %% [markdown]
-# ## Deviations from the paper
-#
-# | item | paper | this book | why |
-# |---|---|---|---|
-# | T-PGD rule | not public | temperature on the logits inside the CE (`t_rule="global"`); per-image rules `per_image_std`, `per_image_conf` available | reconstruction from the abstract |
-# | training / inference tweaks | not public | class-weighted PGD-AT (`w_worst`) and a logit bias on the weakest class (`bias_grid`) | reconstruction, in the spirit of the paper's findings |
-# | model, data (`cpu`) | not public | a small CNN trained for a few epochs on a CIFAR-10 subset (sizes in the setup table and the notes above) | sized for a CPU; such a short schedule learns faster without augmentation; the models are weak (see the setup table) |
-# | model, data (`evidence`) | not public | the small CNN of width 16 on all of CIFAR-10 but a 1,000-image validation split (100 per class), PGD-3 training, crop and flip, 6 epochs of a cosine schedule, the whole test set: the configuration the calibration sweep chose by rule ("How the scale was chosen"); the MNIST track trains with the `cpu` profile's MNIST fields (the smoke tier itself leaves the track out) | the cheapest CPU configuration whose PGD-AT clears the quality bars; absolute numbers are far below the paper's |
-# | model, data (`paper`) | not public | PreAct ResNet-18, full CIFAR-10 minus a 1,000-image validation split, PGD-10, 110 epochs | common PGD-AT baseline |
-# | TRADES inner maximisation | TRADES' official code | starts at the unclipped x + 0.001·N(0, I) and makes the code's three train-mode passes, as the official code does | `trades_clip_start=True` projects the start onto [0, 1] first |
-# | evaluation | PGD-20, ε = 8/255, step 2/255 (third-party hint) | `cpu`: FGSM, PGD-10, CW-10, T-PGD-10 sweep, AA subset on a stratified subset; `evidence`: the same on all 10,000 test points, the AA subset on 100 per class (standard AA's FAB-T and Square had run 6 minutes on one model without finishing); `paper`: PGD-20, PGD-50, CW-20, T-PGD-20, standard AA | budget |
-# | evaluation PGD | — | per-point early stop: a point counts as broken at the first iterate that fools the model | worst-case evaluation, faster; never weaker than the last iterate on the broken points |
-# | datasets | MNIST, CIFAR-10/100, SVHN, STL-10, ImageNet | CIFAR-10 and MNIST (CIFAR-100 and SVHN via `dataset=`) | scope |
-# | C8a retraining | ICLR version | not run | optional; exercise 4 |
-# | several GPUs (`torchrun`) | not public (one GPU is the usual setting) | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
-#
 # ## Exercises
 #
-# 1. **Logit scale.** T-PGD at temperature T equals PGD on a model whose logits are multiplied by 1/T. Rerun
-#    with `overrides={"t_rule": "per_image_std"}`, which removes each image's logit scale. Does the best T
-#    change? What does the "mean logit margin" column of the setup table tell you?
-# 2. **Noise.** Rerun with `seed=1`, then compare with the tier's stability file (`book/results/`
-#    `classwise_evidence_stability.json`; the smoke tier's is `classwise_stability.json`). Which
-#    class-wise conclusions survive, and which were inside the bootstrap intervals?
-# 3. **Budget.** At the smoke tier (`profile="cpu"`), set `epochs=10` or `train_per_class=1000`. Does the class ranking of C1 stay the same as the
-#    model gets stronger, and do the degenerate classes recover?
-# 4. **C8a.** Using `advfair.data.class_balanced_indices` and `advfair.training.train_cached`,
-#    train a 9-class model without "dog" and re-attack the cats that PGD pushed into "dog". Do they still
-#    have adversarial examples inside the ε-ball?
-# 5. **Tweak strength.** Set `overrides={"w_worst": 3}` and a finer `bias_grid`. Where on the trade-off
-#    curve does each tweak land, and what does AutoAttack say about the gain?
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
+# others ask for a rerun of the page.
+
+# %% [markdown]
+# ```{exercise} Logit scale
+# :label: classwise-ex-logit-scale
 #
+# T-PGD at temperature T equals PGD on a model whose logits are multiplied by 1/T. Rerun
+# with `overrides={"t_rule": "per_image_std"}`, which removes each image's logit scale. Does the best T
+# change? What does the "mean logit margin" column of the setup table tell you?
+# ```
+
+# %% [markdown]
+# ```{exercise} Noise
+# :label: classwise-ex-noise
+#
+# The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
+# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
+# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
+# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# ```
+
+# %% [markdown]
+# ```{solution-start} classwise-ex-noise
+# :class: dropdown
+# ```
+#
+# Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
+# one run's mean interval half-width:
+
+# %%
+from advfair.experiments import noise
+from advfair.experiments.stability import load_stability
+
+record = load_stability("classwise", results_dir(), results["config"]["profile"])
+spread = noise.seed_spread(record)
+display(spread, Markdown(noise.seed_spread_text(spread)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Budget
+# :label: classwise-ex-budget
+#
+# At the smoke tier (`profile="cpu"`), set `epochs=10` or `train_per_class=1000`. Does the class ranking of C1 stay the same as the
+# model gets stronger, and do the degenerate classes recover?
+# ```
+
+# %% [markdown]
+# ```{exercise} C8a
+# :label: classwise-ex-c8a
+#
+# Using `advfair.data.class_balanced_indices` and `advfair.training.train_cached`,
+# train a 9-class model without "dog" and re-attack the cats that PGD pushed into "dog". Do they still
+# have adversarial examples inside the ε-ball?
+# ```
+
+# %% [markdown]
+# ```{exercise} Tweak strength
+# :label: classwise-ex-tweak-strength
+#
+# Set `overrides={"w_worst": 3}` and a finer `bias_grid`. Where on the trade-off
+# curve does each tweak land, and what does AutoAttack say about the gain?
+# ```
+
+# %% [markdown]
+# ```{exercise} Fewer seeds
+# :label: classwise-ex-fewer-seeds
+#
+# The book decides each claim on its training seeds pooled. Predict which decisions would change with the first two
+# seeds only, and with the first seed alone, then check with `advfair.experiments.noise.pooled_over`. Which claims
+# can one run decide, and why?
+# ```
+
+# %% [markdown]
+# ```{solution-start} classwise-ex-fewer-seeds
+# :class: dropdown
+# ```
+#
+# The decisions pooled over all the file's seeds, its first two, and its first alone (`record` from the solution of
+# {ref}`classwise-ex-noise`):
+
+# %%
+seeds = record["seeds"]
+fewer = noise.pooled_over(record, [seeds, seeds[:2], seeds[:1]])
+display(fewer, Markdown(noise.pooled_over_text(fewer)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{bibliography}
 # :filter: docname in docnames
 # ```

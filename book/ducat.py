@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
+# button opened this page from, install its library and run from its book/ folder, where the committed results and
+# weights are. Inside the repository (`make env` installed the library) it does nothing.
+def _run_outside_repository(url: str, branch: str) -> None:
+    import os, pathlib, subprocess, sys
+    if pathlib.Path("../lib/advfair").is_dir():
+        return
+    repo = pathlib.Path.home() / "advfair"
+    if not repo.is_dir():
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, url, str(repo)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(repo)], check=True)
+    sys.path.insert(0, str(repo / "lib"))
+    os.chdir(repo / "book")
+
+
+_run_outside_repository('https://github.com/advfair/advfair', 'main')
+del _run_outside_repository
+
 # %% [markdown]
 # # Dummy classes in adversarial training, evaluated as its critics asked
 #
@@ -316,46 +335,107 @@ else:
                      "--out book/results/ducat_paper.json --into-book` on a GPU machine."))
 
 # %% [markdown]
-# ## Deviations from the paper and its code
-#
-# | item | paper / official code | this book | why |
-# |---|---|---|---|
-# | backbone | "ResNet-18"; the code builds `ResNet(Bottleneck, [2, 2, 2, 2])` (2048-d features) | `model`: `bottleneck18` (code-faithful, paper profile), `preact18`, or the small CNN (`cpu` and `evidence`); one network for every model of a run | the paper's name and the code disagree; no copied numbers of BasicBlock-R18 papers share a table with ours |
-# | checkpoint | the best epoch by PGD-10 error **on the test set** | `checkpoint="validation"` (paper profile): the best epoch by the same rule on a held-out validation split, and the last epoch beside it; `cpu` and `evidence`: the last epoch (validation attacks every epoch would cost more than the budget allows) | test-set selection leaks test information |
-# | schedule at `cpu` scale | 130 epochs, lr ×0.1 after epochs 100 and 105, window 105–130 (inside it lr ×0.1, then ×0.01) | the same shape over fewer epochs (a late window up to the last epoch, the lr dropped at the end) with the window's optimisation volume (SGD steps × lr / base lr) matched to the code's; the scale notes give both volumes | at the code's in-window lr a model this small may never move probability to its dummies (exercise 1); the code's own milestone rule for other epoch counts never turns DUCAT on below 105 epochs |
-# | environment | Python 3.8, torch 1.8.1, advertorch 0.2.3 (soft-target CE needs torch ≥ 1.10; advertorch 0.2.3 does not import on torch ≥ 1.9) | the book's own PGD, no advertorch, the pinned environment of this book | the pinned environment cannot run the code as released |
-# | normalisation | none (inputs in [0, 1]) | per-channel normalisation inside every model | the book's models; attacks still act on [0, 1] images |
-# | model, data, schedule (`evidence`) | the bottleneck ResNet-18 on CIFAR-10, 130 epochs, window 105–130 | the small CNN of width 16 on all of CIFAR-10 but a 1,000-image validation split, PGD-3 training, crop and flip, 6 epochs of a cosine schedule, the whole test set: the configuration the calibration sweep chose by rule ("How the scale was chosen"); DUCAT's window is epochs 5–6, whose optimisation volume is the nearest to the code's among windows that end with the training (the scale notes give both) | the cheapest CPU configuration whose PGD-AT clears the quality bars; PGD-AT and TRADES are then the class-wise chapter's models |
-# | models (`evidence`) | PGD-AT, TRADES, MART, DUCAT and its plug-ins | PGD-AT, TRADES and PGD-AT + DUCAT; no MART, no plug-ins, no ablations (`baselines=["trades"]`, `plugins=[]`, `ablation_from_start=False`, `ablation_w_benign=[]`) | the tier's CPU budget, decided on cost before any result: C1 and C3 are not testable at this tier |
-# | dummy-unaware attack at the CPU tiers | the spec plans PGD-20 | PGD-10 (`unaware_steps`), the step count of the code's checkpoint rule | the CPU budget |
-# | dummy-aware attacks at the CPU tiers | the book's spec plans merged and DAWA-style PGD-50 and AutoAttack on 500 points | fewer steps, one start, and AutoAttack's APGD-CE + APGD-T only (`aa_version="subset"`) on fewer points (`cpu`) or on 100 per class (`evidence`; the scale notes above give this run's numbers) | the CPU budget; the aware numbers are therefore upper bounds, and the `paper` profile runs PGD-100 with 5 restarts and standard AutoAttack on every point |
-# | portability | `.cuda()` in MART, a fixed `/data/` path, an interactive logger, the Tiny-ImageNet layout | not applicable to the reimplementation | — |
-# | evaluation | AutoAttack and PGD on the raw 2C logits with recovery afterwards | the paper-style PGD (`raw2C`) plus dummy-aware attacks; AutoAttack only through `pairmax` | stock AA on raw 2C logits inflates robustness |
-# | DAWA | a weighted attack on y and y + C (weights not available to us) | an equal-weight reconstruction (`dawa_weight`) | reconstruction |
-# | TRADES + DUCAT, MART + DUCAT, Consistency-AT | in the paper's tables (rows not available to us); the code's `adv_trades_dummy.py` and `mart_loss_dummy` | TRADES + DUCAT and MART + DUCAT as the code trains them, with its train-mode passes in its order (`plugins`; the paper profile, not the CPU tiers by default); Consistency-AT not implemented | scope |
-# | datasets | CIFAR-10, CIFAR-100, Tiny-ImageNet | CIFAR-10 (CIFAR-100 via `dataset=`) | scope |
-# | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm | the official code's statistics are those of the batch one GPU sees; a run on N processes is another draw of the same training (README, "On several GPUs") |
-#
 # ## Exercises
 #
 # Run them at the smoke tier (`profile="cpu"`), minutes on a laptop: the evidence tier's models take far longer
 # ({doc}`status` gives both tiers' times).
 #
-# 1. **The window's learning rate.** Rerun with `overrides={"milestones": [8, 9]}`: the code's lr inside the window
-#    (×0.1 for its first epoch, ×0.01 after), at this scale's number of steps. How many points does DUCAT now
-#    send to a dummy, and what does that say about reading the code's schedule at another scale? Then try
-#    `{"ducat_start": 1}` (DUCAT from the first epoch) and a later start.
-# 2. **The benign weight.** Rerun with `overrides={"ablation_w_benign": [0, 0.5]}`: the ablation table then varies
-#    w_b beside the default 0.25. What does w_b = 0 do to the raw clean accuracy, and why does recovery hide it?
-# 3. **Your own dummy-aware attack.** Change `dawa_weight` (`overrides={"dawa_weight": 1}` is plain CE on y over 2C
-#    with the dummy ignored in the loss, 0 attacks only the dummy). Which weight breaks DUCAT most, and how does
-#    DUCAT then compare with PGD-AT?
-# 4. **Checkpoint selection.** Set `overrides={"checkpoint": "validation"}` and compare the selected epoch with the
-#    last one (`last_epoch` in the results). Selecting by the dummy-unaware PGD favours which epochs? Add
-#    `"select_view": "merged"` to the overrides.
-# 5. **Noise.** Rerun with `seed=3`, a seed `book/results/ducat_stability.json` does not hold, and compare with
-#    it: which verdicts hold?
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
+# others ask for a rerun of the page.
+
+# %% [markdown]
+# ```{exercise} The window's learning rate
+# :label: ducat-ex-the-window-s-learning-rate
 #
+# Rerun with `overrides={"milestones": [8, 9]}`: the code's lr inside the window
+# (×0.1 for its first epoch, ×0.01 after), at this scale's number of steps. How many points does DUCAT now
+# send to a dummy, and what does that say about reading the code's schedule at another scale? Then try
+# `{"ducat_start": 1}` (DUCAT from the first epoch) and a later start.
+# ```
+
+# %% [markdown]
+# ```{exercise} The benign weight
+# :label: ducat-ex-the-benign-weight
+#
+# Rerun with `overrides={"ablation_w_benign": [0, 0.5]}`: the ablation table then varies
+# w_b beside the default 0.25. What does w_b = 0 do to the raw clean accuracy, and why does recovery hide it?
+# ```
+
+# %% [markdown]
+# ```{exercise} Your own dummy-aware attack
+# :label: ducat-ex-your-own-dummy-aware-attack
+#
+# Change `dawa_weight` (`overrides={"dawa_weight": 1}` is plain CE on y over 2C
+# with the dummy ignored in the loss, 0 attacks only the dummy). Which weight breaks DUCAT most, and how does
+# DUCAT then compare with PGD-AT?
+# ```
+
+# %% [markdown]
+# ```{exercise} Checkpoint selection
+# :label: ducat-ex-checkpoint-selection
+#
+# Set `overrides={"checkpoint": "validation"}` and compare the selected epoch with the
+# last one (`last_epoch` in the results). Selecting by the dummy-unaware PGD favours which epochs? Add
+# `"select_view": "merged"` to the overrides.
+# ```
+
+# %% [markdown]
+# ```{exercise} Noise
+# :label: ducat-ex-noise
+#
+# The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
+# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
+# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
+# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# ```
+
+# %% [markdown]
+# ```{solution-start} ducat-ex-noise
+# :class: dropdown
+# ```
+#
+# Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
+# one run's mean interval half-width:
+
+# %%
+from advfair.experiments import noise
+from advfair.experiments.stability import load_stability
+
+record = load_stability("ducat", results_dir(), results["config"]["profile"])
+spread = noise.seed_spread(record)
+display(spread, Markdown(noise.seed_spread_text(spread)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Fewer seeds
+# :label: ducat-ex-fewer-seeds
+#
+# The book decides each claim on its training seeds pooled. Predict which decisions would change with the first two
+# seeds only, and with the first seed alone, then check with `advfair.experiments.noise.pooled_over`. Which claims
+# can one run decide, and why?
+# ```
+
+# %% [markdown]
+# ```{solution-start} ducat-ex-fewer-seeds
+# :class: dropdown
+# ```
+#
+# The decisions pooled over all the file's seeds, its first two, and its first alone (`record` from the solution of
+# {ref}`ducat-ex-noise`):
+
+# %%
+seeds = record["seeds"]
+fewer = noise.pooled_over(record, [seeds, seeds[:2], seeds[:1]])
+display(fewer, Markdown(noise.pooled_over_text(fewer)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{bibliography}
 # :filter: docname in docnames
 # ```

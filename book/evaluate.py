@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
+# button opened this page from, install its library and run from its book/ folder, where the committed results and
+# weights are. Inside the repository (`make env` installed the library) it does nothing.
+def _run_outside_repository(url: str, branch: str) -> None:
+    import os, pathlib, subprocess, sys
+    if pathlib.Path("../lib/advfair").is_dir():
+        return
+    repo = pathlib.Path.home() / "advfair"
+    if not repo.is_dir():
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, url, str(repo)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(repo)], check=True)
+    sys.path.insert(0, str(repo / "lib"))
+    os.chdir(repo / "book")
+
+
+_run_outside_repository('https://github.com/advfair/advfair', 'main')
+del _run_outside_repository
+
 # %% [markdown] papermill={"duration": 0.00167, "end_time": "2026-12-01T09:53:51.189668+00:00", "exception": false, "start_time": "2026-12-01T09:53:51.187998+00:00", "status": "completed"}
 # # Evaluate your own model, class by class
 #
@@ -138,13 +157,33 @@ display(Markdown(f"This run: {report['points']['all']} test images ({per_class} 
 # %% [markdown] papermill={"duration": 0.001483, "end_time": "2026-12-01T09:54:10.356995+00:00", "exception": false, "start_time": "2026-12-01T09:54:10.355512+00:00", "status": "completed"}
 # ## Exercises
 #
-# 1. Evaluate the TRADES model of the class-wise chapter instead (`advfair.experiments.classwise.methods.trades`
-#    gives its objective). Are the weak classes the same?
-# 2. Add `mim20` and `aa_standard` to the attacks. Does any class lose more than two points from `aa` to
-#    `aa_standard`?
-# 3. Wrap the model with `advfair.inference.deploy(model, advfair.inference.class_bias(10, 3, 1.0))` (a bias on
-#    "cat") and evaluate it from Python. What happens to cat, and to the classes cat takes its points from?
+# Each asks for a rerun of this page or a few lines of Python; their solutions are still to be written.
+
+# %% [markdown]
+# ```{exercise} Another defence
+# :label: evaluate-ex-another-defence
 #
+# Evaluate the TRADES model of the class-wise chapter instead (`advfair.experiments.classwise.methods.trades`
+# gives its objective). Are the weak classes the same?
+# ```
+
+# %% [markdown]
+# ```{exercise} More attacks
+# :label: evaluate-ex-more-attacks
+#
+# Add `mim20` and `aa_standard` to the attacks. Does any class lose more than two points from `aa` to
+# `aa_standard`?
+# ```
+
+# %% [markdown]
+# ```{exercise} A bias on cat
+# :label: evaluate-ex-a-bias-on-cat
+#
+# Wrap the model with `advfair.inference.deploy(model, advfair.inference.class_bias(10, 3, 1.0))` (a bias on
+# "cat") and evaluate it from Python. What happens to cat, and to the classes cat takes its points from?
+# ```
+
+# %% [markdown]
 # ```{bibliography}
 # :filter: docname in docnames
 # ```

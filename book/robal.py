@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
+# button opened this page from, install its library and run from its book/ folder, where the committed results and
+# weights are. Inside the repository (`make env` installed the library) it does nothing.
+def _run_outside_repository(url: str, branch: str) -> None:
+    import os, pathlib, subprocess, sys
+    if pathlib.Path("../lib/advfair").is_dir():
+        return
+    repo = pathlib.Path.home() / "advfair"
+    if not repo.is_dir():
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", branch, url, str(repo)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", str(repo)], check=True)
+    sys.path.insert(0, str(repo / "lib"))
+    os.chdir(repo / "book")
+
+
+_run_outside_repository('https://github.com/advfair/advfair', 'main')
+del _run_outside_repository
+
 # %% [markdown]
 # # Adversarial robustness under long-tailed data (RoBal)
 #
@@ -327,50 +346,123 @@ else:
                      "--out book/results/robal_paper.json --into-book` on a GPU machine."))
 
 # %% [markdown]
-# ## Deviations from the paper
-#
-# | item | paper / released code | this book | switch |
-# |---|---|---|---|
-# | learning-rate schedule | paper: step decay at epochs 60 and 75; code: a compounding decay (each epoch past a milestone multiplies again) | code's rule in the `cpu` and `paper` profiles; the evidence tier uses the cosine schedule the calibration chose | `schedule`: `code_compound`, `step` or `cosine` |
-# | KL weight α on CIFAR-100-LT | paper text and CIFAR-10 configs: 6; some CIFAR-100-LT configs differ | 6 | `kl_weight` |
-# | training start | code: x + ε·U[0, 1) (positive only), first gradient at the unclipped point | `paper` profile follows the code (unclipped); `cpu` and `evidence` use the symmetric start, clipped as in Madry et al.'s code | `train_start`, `clip_start` |
-# | TRADES baseline start | TRADES' code: unclipped x + 0.001·N(0, I) | the same, with the code's three train-mode passes | `trades_clip_start` |
-# | RoBal outer passes | code: four train-mode passes (x′, x, x, x′; the second for a weight-0 clean term) | the same, so BatchNorm's running statistics match | — |
-# | inner attack and KL on scale-1 cosine outputs | code | as in the code (a weak inner attack by the paper's own Eq. 5) | `inner_scale` (1 or s) |
-# | model, data (`cpu`) | WRN-34-10, CIFAR-10-LT with n_max = 5000, 80 epochs of PGD-5, batch 64, lr 0.1, crop + flip | a small CNN trained for a few epochs on a long-tailed subset (sizes in `robal_cpu.json`); sized for a CPU, so the models are weak | `paper` profile |
-# | data (`evidence`): a proxy | CIFAR-10-LT at ε = 8/255 | MNIST-LT (n_max 4,950, ratio 50) at ε = 0.3, attack step ε/4 as the paper's 2/255; the small CNN, schedule and training attack the calibration sweep chose by rule, because no CIFAR-10-LT candidate cleared the quality bars on CPU | `dataset`, `profile` |
-# | RoBal ablation (`cpu`, `evidence`) | τ_b − τ_m ∈ {0, 0.5, 1.0, 1.5} | three evenly spaced values, 0, 0.6 and 1.2 (the last is RoBal-N), for the budget | `ablation_tau_b` |
-# | τ-normalisation's τ | paper (Table S5): 2; released config: 1 | 1 | `norm_tau` |
-# | `paper` profile n_max | 5000 | 4950 | the head class needs unused training images for the validation split |
-# | τ_p of LA-post and the RoBal ablation | chosen on test in the paper (best τ_p) | picked on a balanced validation split | never tune on test |
-# | Table 1 rows | sixteen remedies | FC, Cos, LA-train, and the inference remedies LA-post, re-scaling and τ-normalisation (LDAM, HE, CDT, focal, re-sampling, re-weighting, TDE and the fine-tuning baselines are not implemented) | scope |
-# | CW attack | CW-hinge loss with κ = 50 (released test code) | the same | `cw_loss` of `standard_attacks` |
-# | "AA" | APGD-CE + APGD-T | the same subset; standard AA only in the `paper` profile | `standard_aa` |
-# | released-code portability (`.cuda()` everywhere, mmcv 1.x configs, uint8 masks) | — | reimplemented in plain PyTorch | — |
-# | several GPUs (`torchrun`) | one GPU | each process normalises with the batch statistics of its own share of the global batch; the running statistics are process 0's; no SyncBatchNorm (a run on N processes is another draw of the same training: README, "On several GPUs") | none |
-#
 # ## Exercises
 #
 # Run them at the smoke tier (`profile="cpu"`, long-tailed CIFAR-10), minutes on a laptop: the evidence tier's
 # models take far longer ({doc}`status` gives both tiers' times). The smoke tier's models sit below the floors,
 # so there read the tables and figures rather than the verdicts.
 #
-# 1. **Imbalance.** Rerun with `imbalance=0.1` (ratio 10). Does the tail still collapse, and does RoBal's
-#    difference from AT-FC (C8's parts) change in size or sign (the paper's Table 4)?
-# 2. **Schedule.** Set `overrides={"schedule": "step"}`. How much do the numbers move, and what does
-#    the compounding rule do to the learning rate after the first milestone?
-# 3. **Inner attack.** Set `overrides={"inner_scale": 10}` so that RoBal's training attack runs on the scaled
-#    cosine outputs. Is the model more robust under AutoAttack, and what happens to clean accuracy?
-# 4. **τ-normalisation at the paper's τ.** Rerun with `overrides={"norm_tau": 2}` (Table S5's value; the released
-#    config uses 1). Does the PGD gain of C4 grow, and does AutoAttack's gain stay within the margin? Which part of
-#    the served logits, the scale or the per-class re-weighting, moves PGD?
-# 5. **Fake gains everywhere.** Which of this chapter's models has the largest gap between PGD-20 and PGD-20 on
-#    10× logits? Explain it with the test-time logit scale of each model.
-# 6. **Out of the degenerate regime.** Rerun with `epochs=8` (and `overrides={"milestones": [6, 8]}`), then with
-#    `overrides={"n_max": 3000}`. Does AT-FC's balanced clean accuracy pass the degeneracy floor, and which
-#    claims become testable? What does that tell you about the size of model and data the paper's tail effects
-#    need?
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
+# others ask for a rerun of the page.
+
+# %% [markdown]
+# ```{exercise} Imbalance
+# :label: robal-ex-imbalance
 #
+# Rerun with `imbalance=0.1` (ratio 10). Does the tail still collapse, and does RoBal's
+# difference from AT-FC (C8's parts) change in size or sign (the paper's Table 4)?
+# ```
+
+# %% [markdown]
+# ```{exercise} Schedule
+# :label: robal-ex-schedule
+#
+# Set `overrides={"schedule": "step"}`. How much do the numbers move, and what does
+# the compounding rule do to the learning rate after the first milestone?
+# ```
+
+# %% [markdown]
+# ```{exercise} Inner attack
+# :label: robal-ex-inner-attack
+#
+# Set `overrides={"inner_scale": 10}` so that RoBal's training attack runs on the scaled
+# cosine outputs. Is the model more robust under AutoAttack, and what happens to clean accuracy?
+# ```
+
+# %% [markdown]
+# ```{exercise} τ-normalisation at the paper's τ
+# :label: robal-ex-normalisation-at-the-paper-s
+#
+# Rerun with `overrides={"norm_tau": 2}` (Table S5's value; the released
+# config uses 1). Does the PGD gain of C4 grow, and does AutoAttack's gain stay within the margin? Which part of
+# the served logits, the scale or the per-class re-weighting, moves PGD?
+# ```
+
+# %% [markdown]
+# ```{exercise} Fake gains everywhere
+# :label: robal-ex-fake-gains-everywhere
+#
+# Which of this chapter's models has the largest gap between PGD-20 and PGD-20 on
+# 10× logits? Explain it with the test-time logit scale of each model.
+# ```
+
+# %% [markdown]
+# ```{exercise} Out of the degenerate regime
+# :label: robal-ex-out-of-the-degenerate-regime
+#
+# Rerun with `epochs=8` (and `overrides={"milestones": [6, 8]}`), then with
+# `overrides={"n_max": 3000}`. Does AT-FC's balanced clean accuracy pass the degeneracy floor, and which
+# claims become testable? What does that tell you about the size of model and data the paper's tail effects
+# need?
+# ```
+
+# %% [markdown]
+# ```{exercise} Noise
+# :label: robal-ex-noise
+#
+# The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
+# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
+# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
+# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# ```
+
+# %% [markdown]
+# ```{solution-start} robal-ex-noise
+# :class: dropdown
+# ```
+#
+# Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
+# one run's mean interval half-width:
+
+# %%
+from advfair.experiments import noise
+from advfair.experiments.stability import load_stability
+
+record = load_stability("robal", results_dir(), results["config"]["profile"])
+spread = noise.seed_spread(record)
+display(spread, Markdown(noise.seed_spread_text(spread)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Fewer seeds
+# :label: robal-ex-fewer-seeds
+#
+# The book decides each claim on its training seeds pooled. Predict which decisions would change with the first two
+# seeds only, and with the first seed alone, then check with `advfair.experiments.noise.pooled_over`. Which claims
+# can one run decide, and why?
+# ```
+
+# %% [markdown]
+# ```{solution-start} robal-ex-fewer-seeds
+# :class: dropdown
+# ```
+#
+# The decisions pooled over all the file's seeds, its first two, and its first alone (`record` from the solution of
+# {ref}`robal-ex-noise`):
+
+# %%
+seeds = record["seeds"]
+fewer = noise.pooled_over(record, [seeds, seeds[:2], seeds[:1]])
+display(fewer, Markdown(noise.pooled_over_text(fewer)))
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{bibliography}
 # :filter: docname in docnames
 # ```

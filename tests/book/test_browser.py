@@ -1,6 +1,7 @@
-"""The built book (_build/html) in headless chromium: every page in _toc.yml loads, chapter pages
-show their figures and tables with no cell cut short, the console has no errors and no internal link is
-broken."""
+"""The built book (_build/html) and its student edition (_build/student/_build/html, `make book-student`) in
+headless chromium: every page in _toc.yml loads, chapter pages show their figures and tables with no cell cut
+short, the console has no errors and no internal link is broken. Solutions are collapsed in the book and absent
+from the student edition, and each notebook page's Colab button opens that notebook in the book's repository."""
 
 import http.server
 import tempfile
@@ -20,7 +21,7 @@ from selenium.webdriver.common.by import By
 pytestmark = pytest.mark.book
 
 REPO = Path(__file__).resolve().parents[2]
-HTML = REPO / "_build" / "html"
+EDITIONS = {"book": REPO / "_build" / "html", "student": REPO / "_build" / "student" / "_build" / "html"}
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_ARGS = [
@@ -51,11 +52,17 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(scope="module", params=list(EDITIONS))
+def edition(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def site():
-    if not (HTML / "index.html").exists():
-        pytest.skip("the book is not built: run `make book` (or `jupyter-book build .`) first")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(HTML)))
+def site(edition):
+    html = EDITIONS[edition]
+    if not (html / "index.html").exists():
+        pytest.skip(f"{html} is not built: run `make book` and `make book-student` first")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(html)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/"
     server.shutdown()
@@ -97,8 +104,13 @@ def _is_ignored(message, site):
     return "favicon" in source or (source.startswith("http") and not source.startswith(site))
 
 
+def _repository():
+    entry = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
+    return entry["url"].removeprefix("https://github.com/"), entry.get("branch", "main")
+
+
 @pytest.mark.parametrize("page", toc_pages())
-def test_page(page, site, browser):
+def test_page(page, site, browser, edition):
     browser.get(f"{site}{page}.html")
     assert browser.title.strip(), "empty <title>"
     assert browser.find_elements(By.CSS_SELECTOR, "main article"), "no main article"
@@ -116,6 +128,18 @@ def test_page(page, site, browser):
             ".map(c => c.textContent.trim()).filter(t => t.endsWith('...') || t.endsWith('…'))"
         )
         assert not cut, f"truncated table cells: {cut[:5]}"
+        repository, branch = _repository()
+        colab = browser.execute_script(
+            "return [...document.querySelectorAll('a[href^=\"https://colab.research.google.com/\"]')].map(a => a.href)")
+        assert colab == [f"https://colab.research.google.com/github/{repository}/blob/{branch}/{page}.ipynb"], colab
+
+    solutions = browser.find_elements(By.CSS_SELECTOR, "div.solution")
+    if edition == "student":
+        assert not solutions, "a solution in the student edition"
+    for solution in solutions:  # collapsed: the title shows, the content only after a click
+        assert "dropdown" in solution.get_attribute("class").split()
+        assert solution.find_element(By.CSS_SELECTOR, ".admonition-title").is_displayed()
+        assert not solution.find_element(By.CSS_SELECTOR, "section").is_displayed()
 
     errors = [
         entry["message"]

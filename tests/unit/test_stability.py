@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pandas as pd
 import pytest
 
 from advfair import cli
@@ -16,7 +17,7 @@ from advfair.experiments import CHAPTERS
 from advfair.config import ChapterConfig
 from advfair.experiments.base import Chapter
 from advfair.provenance import git_commit, machine_kind
-from advfair.experiments import stability
+from advfair.experiments import noise, stability
 from advfair.evaluation import Estimate
 from advfair.experiments.stability import (SCHEMA, add_kernel_runs, claim_stability, load_stability, pooled_verdicts,
                                            refresh_stability, run_stability, seed_record, seed_verdicts, stability_path,
@@ -398,3 +399,57 @@ def test_each_profile_has_its_own_stability_file_and_a_run_pools_with_its_profil
 @dataclasses.dataclass(frozen=True)
 class ProfiledConfig(FakeConfig):
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": {"size": 7}}
+
+
+def test_seed_spread_sets_the_seed_noise_beside_the_runs_intervals():
+    def run(seed: int) -> dict:
+        value = 0.10 + 0.02 * seed  # estimates 10, 12, 14 points: SD 2 points over the seeds
+        part = Part("gain", REPRODUCED, Estimate(value, (value - 0.01, value + 0.01), 100))  # half-width 1 point
+        gate = Part("floor", REPRODUCED, Estimate(0.5, (0.4, 0.6), 100), gate=True)
+        return {"verdicts": {"A": {"verdict": Verdict("A", "a gain", (part,), (gate,)).to_json()}}}
+
+    record = {"seeds": [0, 1, 2], "per_seed": {str(s): run(s) for s in (0, 1, 2)}}
+    table = noise.seed_spread(record)
+    assert table.to_dict("records") == [{
+        "claim": "A", "part": "gain", "seed 0": "reproduced: 10.0 [9.0, 11.0]", "seed 1": "reproduced: 12.0 [11.0, 13.0]",
+        "seed 2": "reproduced: 14.0 [13.0, 15.0]", "SD over seeds": "2.0", "mean half-width": "1.0"}]  # no gate row
+
+
+def test_pooled_over_decides_each_subset_of_seeds(record):
+    # the fake claims carry no estimates: a pool shows its first run's outcome (B holds for even seeds)
+    table = noise.pooled_over(record, [[0, 1, 2], [1, 2], [1]])
+    assert list(table.columns) == ["claim", "seeds 0, 1, 2", "seeds 1, 2", "seed 1"]
+    assert table.set_index("claim").loc["B"].tolist() == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
+    with pytest.raises(ConfigError, match=r"seeds=\[3\].*training seeds \[0, 1, 2\]"):
+        noise.pooled_over(record, [[3]])
+
+
+def test_pooled_over_one_seed_leaves_a_training_comparison_inconclusive():
+    def run(seed: int) -> Verdict:
+        value = 0.05 + 0.01 * seed  # 5, 6, 7 points, each run's interval ±1 point: clear of 0 and of 1 point
+        return Verdict("A", "a gain", (greater("gain", Estimate(value, (value - 0.01, value + 0.01), 100, se=0.005),
+                                               effect=ACCURACY_POINT),))
+
+    record = {"seeds": [0, 1, 2], "per_seed": {str(s): {"verdicts": {"A": {"verdict": run(s).to_json()}}}
+                                               for s in (0, 1, 2)}}
+    table = noise.pooled_over(record, [[0, 1, 2], [0]])
+    assert table.to_dict("records") == [{"claim": "A", "seeds 0, 1, 2": REPRODUCED, "seed 0": INCONCLUSIVE}]
+
+
+def test_seed_spread_text_names_the_parts_noisier_than_a_run():
+    table = pd.DataFrame([{"claim": "A", "part": "gain", "SD over seeds": "2.0", "mean half-width": "1.0"},
+                          {"claim": "B", "part": "gap", "SD over seeds": "0.5", "mean half-width": "1.0"}])
+    assert noise.seed_spread_text(table).startswith("In 1 of 2 parts the estimate moves between seeds by more than "
+                                                     "one run's interval half-width: A (gain).")
+    assert noise.seed_spread_text(table.iloc[1:]).startswith("In none of the 1 parts")
+
+
+def test_pooled_over_text_lists_the_decisions_that_change():
+    table = pd.DataFrame([{"claim": "A", "seeds 0, 1": REPRODUCED, "seed 0": INCONCLUSIVE},
+                          {"claim": "B", "seeds 0, 1": NOT_REPRODUCED, "seed 0": NOT_REPRODUCED}])
+    assert noise.pooled_over_text(table).startswith(
+        "1 of 2 decisions of the full pool (seeds 0, 1) change with fewer seeds: A (reproduced → inconclusive at "
+        "this scale with seed 0).")
+    assert noise.pooled_over_text(table.iloc[1:]) == "No decision of the full pool (seeds 0, 1) changes with fewer seeds."
+    with pytest.raises(ConfigError, match="stability file"):
+        noise.seed_spread(None)
