@@ -397,6 +397,29 @@ else:
 # ```
 
 # %% [markdown]
+# ```{solution-start} robal-ex-fake-gains-everywhere
+# :class: dropdown
+# ```
+#
+# Every model of this page, the largest fake gain first: its accuracy under the reference PGD minus its accuracy
+# under the same PGD on its logits multiplied by ten, paired over the same test points, beside the logits it serves
+# at test time.
+
+# %%
+rb.fake_gain_table(results)
+
+# %% [markdown]
+# The sign follows the scale of the logits a model serves. Small logits flatten the softmax, and the gradient of
+# the cross-entropy then averages over the classes (the "direction averaging" of C5): PGD on the model's own logits
+# is weak and PGD on ten times them strong, a positive fake gain, part of the PGD accuracy owed to the attack's loss
+# rather than to the model (which is why C4 checks every PGD gain with AutoAttack). Large logits, such as RoBal's
+# s·cos served at scale s, saturate the softmax once multiplied by ten: the gradient vanishes on confident points and
+# the scaled attack is the weaker one, a negative value.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ```{exercise} Out of the degenerate regime
 # :label: robal-ex-out-of-the-degenerate-regime
 #

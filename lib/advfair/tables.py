@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .evaluation import Estimate
 from .verdicts import Verdict
 
 
@@ -88,3 +89,11 @@ def untestable_notes(verdicts: Sequence[Verdict]) -> str:
         reasons = [*v.failed_gates(), *(p for p in v.primary_parts() if p.outcome == "not testable at this scale")]
         lines.append(f"* **{v.claim}**: " + "; ".join(r.text() for r in reasons))
     return "\n".join(lines)
+
+
+def class_difference_table(classes: Sequence[str], label: str, differences: Sequence[Estimate]) -> pd.DataFrame:
+    """Per-class paired differences (`advfair.evaluation.class_differences`) in points, each with its 95% interval
+    and whether the interval excludes 0."""
+    return pd.DataFrame({label: [with_ci(d.value, d.ci) for d in differences],
+                         "interval excludes 0": ["yes" if d.ci[0] > 0 or d.ci[1] < 0 else "" for d in differences]},
+                        index=pd.Index(classes, name="class"))

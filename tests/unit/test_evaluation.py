@@ -11,13 +11,14 @@ from scipy import stats
 from torch import nn
 
 from advfair.evaluation import (AttackSpec, Evaluation, Points, Protocol, attack_gains, attack_mcnemar,
-                                bootstrap_per_class, boundary_error, classwise_report, compare_attacks,
-                                compare_models, confusion_matrix, evaluate, evaluation_statistic, interval, mcnemar,
-                                paired_difference, paired_statistic, per_class_accuracy, predict, spearman,
-                                spearman_rows, spread, spread_rows, stratified_bootstrap)
+                                bootstrap_per_class, boundary_error, class_differences, classwise_report,
+                                compare_attacks, compare_models, confusion_matrix, evaluate, evaluation_statistic,
+                                interval, mcnemar, paired_difference, paired_statistic, per_class_accuracy, predict,
+                                spearman, spearman_rows, spread, spread_rows, stratified_bootstrap)
 from advfair.evaluation.metrics import spearman_rows_finite
 from advfair.evaluation.protocol import in_batches
 from advfair.evaluation.paired import gap, mean, nsd, of_classes, sd, worst
+from advfair.tables import class_difference_table
 from advfair.validation import ConfigError
 
 # A hand example: 3 classes x 4 points. Point 3 (class 0) and points 6, 7 (class 1) are wrong on the clean
@@ -347,6 +348,19 @@ def test_attack_mcnemar_and_compare_models():
     assert diff == compare_models(e, e, "a", mean, attack_b="b", n_boot=100)
     with pytest.raises(ConfigError, match="evaluations="):
         compare_models(e, _evaluation(y[::-1], {"clean": y[::-1], "a": y[::-1]}), "a", mean)
+
+
+def test_class_differences_are_per_class_paired_differences():
+    y = np.repeat(np.arange(2), 5)
+    a = np.ones(10, dtype=bool)
+    b = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], dtype=bool)  # class 0 lost entirely, class 1 unchanged
+    e, other = (_evaluation(y, {"clean": y.copy(), "pgd": _wrong(y, c, 2)}) for c in (a, b))
+    diffs = class_differences(e, other, "pgd", n_boot=100)
+    assert [d.value for d in diffs] == [-1.0, 0.0]
+    assert diffs[0].ci == (-1.0, -1.0) and diffs[1].ci == (0.0, 0.0)  # every point of the class moved the same way
+    table = class_difference_table(["cat", "dog"], "B − A", diffs)
+    assert table.to_dict("index") == {"cat": {"B − A": "-100.0 [-100.0, -100.0]", "interval excludes 0": "yes"},
+                                      "dog": {"B − A": "0.0 [0.0, 0.0]", "interval excludes 0": ""}}
 
 
 class _Counting(nn.Module):

@@ -6,8 +6,8 @@
 - `compare`: the same for evaluations (two models, or two attacks, on the same points);
 - `diagnostics`: logit scale, vanishing gradients, feature norms.
 """
-from .compare import (attack_mcnemar, compare_attacks, compare_models, evaluation_statistic, rank_agreement,
-                      same_points)
+from .compare import (attack_mcnemar, class_differences, compare_attacks, compare_models, evaluation_statistic,
+                      rank_agreement, same_points)
 from .diagnostics import feature_norm_ratio, mean_logit_margin, zero_gradient_fraction
 from .metrics import (attack_gains, boundary_error, classwise_report, confusion_matrix, group_accuracy, group_report,
                       head_middle_tail, per_class_accuracy, permutation_spearman, robust_correctness, spearman,
@@ -18,7 +18,8 @@ from .protocol import (AttackSpec, Evaluation, Points, Protocol, evaluate, predi
                        standard_attacks, tpgd_name)
 
 __all__ = [
-    "attack_mcnemar", "compare_attacks", "compare_models", "evaluation_statistic", "rank_agreement", "same_points",
+    "attack_mcnemar", "class_differences", "compare_attacks", "compare_models", "evaluation_statistic",
+    "rank_agreement", "same_points",
     "AttackSpec", "Estimate", "Evaluation", "Points", "Protocol", "attack_gains", "boundary_error",
     "bootstrap_per_class", "classwise_report", "confusion_matrix", "evaluate", "feature_norm_ratio",
     "group_accuracy", "group_report", "head_middle_tail", "interval", "mcnemar", "mean_logit_margin",

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..validation import fail
 from .metrics import spearman_rows
-from .paired import Estimate, Statistic, mcnemar, paired_statistic
+from .paired import Estimate, Statistic, mcnemar, of_classes, paired_statistic
 from .protocol import Evaluation
 
 
@@ -32,6 +32,14 @@ def compare_models(a: Evaluation, b: Evaluation, attack: str, statistic: Statist
     same_points(a, b)
     return evaluation_statistic(a, [a.correct(attack, points), b.correct(attack_b or attack, points)],
                                 lambda x, y: statistic(y) - statistic(x), points=points, n_boot=n_boot, seed=seed)
+
+
+def class_differences(a: Evaluation, b: Evaluation, attack: str, *, points: str = "all", n_boot: int = 1000,
+                      seed: int = 0) -> list[Estimate]:
+    """Per class, B's robust accuracy minus A's under `attack`, paired on the same points: one interval per class,
+    not corrected for the number of classes."""
+    return [compare_models(a, b, attack, of_classes([c]), points=points, n_boot=n_boot, seed=seed)
+            for c in range(len(a.classes))]
 
 
 def compare_attacks(e: Evaluation, attack_a: str, attack_b: str, statistic: Statistic, *, points: str = "all",

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...evaluation import Evaluation, evaluation_statistic
-from ...evaluation.paired import of_classes
+from ...evaluation import Evaluation, compare_attacks, evaluation_statistic
+from ...evaluation.paired import mean, of_classes
 from ...tables import pct, untestable_notes, with_ci
 from ..common import attack_entry, bootstrap_args, evaluation, report
 from ..stability import verdict_readers
@@ -91,6 +91,20 @@ def tail_summary(results: dict) -> str:
                      f"{pct(clean[groups['tail']].mean())}% on the tail; under {pgd.upper()} "
                      f"{pct(rob[groups['head']].mean())}% vs {pct(rob[groups['tail']].mean())}%.")
     return "\n".join(lines)
+
+
+def fake_gain_table(results: dict) -> pd.DataFrame:
+    """Every model's fake gain, largest first: its accuracy under the reference PGD minus under the same PGD on its
+    logits multiplied by the config's scale (paired over the test points), beside its test-time logits."""
+    pgd, scaled = role(results, "pgd"), role(results, "pgd_scaled")
+    rows = []
+    for name, ev in results["evaluations"].items():
+        gain = compare_attacks(evaluation(results, name), scaled, pgd, mean, **bootstrap_args(results))
+        h = headline(results, name)
+        rows.append({"model": MODEL_LABELS[name], "test-time logits": ev["inference_label"], pgd.upper(): pct(h[pgd]),
+                     f"{pgd.upper()} on {results['config']['logit_scale_attack']:g}× logits": pct(h[scaled]),
+                     "fake gain": _ci(gain), "order": -gain.value})
+    return pd.DataFrame(rows).sort_values("order", kind="stable").drop(columns="order").set_index("model")
 
 
 def kappa_rows(results: dict) -> list[dict]:
