@@ -14,12 +14,12 @@
 # ---
 
 # %% tags=["remove-cell"]
-# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
-# button opened this page from, install its library and run from its book/ folder, where the committed results and
-# weights are. Inside the repository (`make env` installed the library) it does nothing.
+# Without the library (Colab, a downloaded notebook): clone the book's repository at the branch the launch button
+# opened this page from (its head, not a pinned commit), install its library and run from its book/ folder, where
+# the committed results and weights are. Where the library is installed (`make env`) it does nothing.
 def _run_outside_repository(url: str, branch: str) -> None:
-    import os, pathlib, subprocess, sys
-    if pathlib.Path("../lib/advfair").is_dir():
+    import importlib.util, os, pathlib, subprocess, sys
+    if importlib.util.find_spec("advfair") is not None or pathlib.Path("../lib/advfair").is_dir():
         return
     repo = pathlib.Path.home() / "advfair"
     if not repo.is_dir():
@@ -451,9 +451,10 @@ tables.class_difference_table(smoke["classes"], f"{labels[1]} − {labels[0]}, {
 
 # %% [markdown]
 # Re-weighting changes how much each class's points weigh in the loss; ABSLD changes the targets, each class's soft
-# labels sharpened or smoothed by its own temperature. The classes whose interval excludes 0 are where the two
-# mechanisms part; read them against the classes that are hard for the teacher (the deviations table) and remember
-# that the smoke tier's models are small, so this is the pipeline's answer at that scale, not a finding.
+# labels sharpened or smoothed by its own temperature. Classes whose interval excludes 0 are where the two may part,
+# but this is one training seed with one uncorrected interval per class: by chance alone some interval in a table
+# of this size can exclude 0. Check a class against the other seeds before reading it as a difference of
+# mechanisms, and remember that the smoke tier's models are small: the pipeline's answer at that scale.
 #
 # ```{solution-end}
 # ```
@@ -463,9 +464,10 @@ tables.class_difference_table(smoke["classes"], f"{labels[1]} − {labels[0]}, {
 # :label: absld-ex-noise
 #
 # The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
-# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
-# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
-# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# estimate vary between training seeds by more than one run's standard error, the test points' noise that one run's
+# interval counts? Then tabulate each part per seed from the tier's stability file with
+# `advfair.experiments.noise.seed_spread`. To go further, rerun the page at the smoke tier with
+# `profile="cpu", seed=3` (minutes; a seed its stability file does not hold) and see where its estimates fall.
 # ```
 
 # %% [markdown]
@@ -474,7 +476,7 @@ tables.class_difference_table(smoke["classes"], f"{labels[1]} − {labels[0]}, {
 # ```
 #
 # Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
-# one run's mean interval half-width:
+# one run's standard error (the mean over the seeds):
 
 # %%
 from advfair.experiments import noise

@@ -14,12 +14,12 @@
 # ---
 
 # %% tags=["remove-cell"]
-# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
-# button opened this page from, install its library and run from its book/ folder, where the committed results and
-# weights are. Inside the repository (`make env` installed the library) it does nothing.
+# Without the library (Colab, a downloaded notebook): clone the book's repository at the branch the launch button
+# opened this page from (its head, not a pinned commit), install its library and run from its book/ folder, where
+# the committed results and weights are. Where the library is installed (`make env`) it does nothing.
 def _run_outside_repository(url: str, branch: str) -> None:
-    import os, pathlib, subprocess, sys
-    if pathlib.Path("../lib/advfair").is_dir():
+    import importlib.util, os, pathlib, subprocess, sys
+    if importlib.util.find_spec("advfair") is not None or pathlib.Path("../lib/advfair").is_dir():
         return
     repo = pathlib.Path.home() / "advfair"
     if not repo.is_dir():
@@ -341,9 +341,10 @@ else:
 # :label: classwise-ex-noise
 #
 # The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
-# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
-# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
-# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# estimate vary between training seeds by more than one run's standard error, the test points' noise that one run's
+# interval counts? Then tabulate each part per seed from the tier's stability file with
+# `advfair.experiments.noise.seed_spread`. To go further, rerun the page at the smoke tier with
+# `profile="cpu", seed=3` (minutes; a seed its stability file does not hold) and see where its estimates fall.
 # ```
 
 # %% [markdown]
@@ -352,7 +353,7 @@ else:
 # ```
 #
 # Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
-# one run's mean interval half-width:
+# one run's standard error (the mean over the seeds):
 
 # %%
 from advfair.experiments import noise

@@ -14,12 +14,12 @@
 # ---
 
 # %% tags=["remove-cell"]
-# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
-# button opened this page from, install its library and run from its book/ folder, where the committed results and
-# weights are. Inside the repository (`make env` installed the library) it does nothing.
+# Without the library (Colab, a downloaded notebook): clone the book's repository at the branch the launch button
+# opened this page from (its head, not a pinned commit), install its library and run from its book/ folder, where
+# the committed results and weights are. Where the library is installed (`make env`) it does nothing.
 def _run_outside_repository(url: str, branch: str) -> None:
-    import os, pathlib, subprocess, sys
-    if pathlib.Path("../lib/advfair").is_dir():
+    import importlib.util, os, pathlib, subprocess, sys
+    if importlib.util.find_spec("advfair") is not None or pathlib.Path("../lib/advfair").is_dir():
         return
     repo = pathlib.Path.home() / "advfair"
     if not repo.is_dir():
@@ -401,20 +401,21 @@ else:
 # :class: dropdown
 # ```
 #
-# Every model of this page, the largest fake gain first: its accuracy under the reference PGD minus its accuracy
-# under the same PGD on its logits multiplied by ten, paired over the same test points, beside the logits it serves
-# at test time.
+# Every model of this page: its class-balanced accuracy under the reference PGD and under the same PGD on its
+# logits multiplied by the config's `logit_scale_attack`, and the difference, paired over the same test points,
+# the largest first, beside the logits the model serves at test time.
 
 # %%
 rb.fake_gain_table(results)
 
 # %% [markdown]
-# The sign follows the scale of the logits a model serves. Small logits flatten the softmax, and the gradient of
-# the cross-entropy then averages over the classes (the "direction averaging" of C5): PGD on the model's own logits
-# is weak and PGD on ten times them strong, a positive fake gain, part of the PGD accuracy owed to the attack's loss
-# rather than to the model (which is why C4 checks every PGD gain with AutoAttack). Large logits, such as RoBal's
-# s·cos served at scale s, saturate the softmax once multiplied by ten: the gradient vanishes on confident points and
-# the scaled attack is the weaker one, a negative value.
+# Two mechanisms act, in opposite directions. Small logits flatten the softmax, and the gradient of the
+# cross-entropy then averages over the classes (the "direction averaging" of C5): PGD on the model's own logits is
+# weak and PGD on scaled-up logits strong, a positive difference, accuracy owed to the attack's loss rather than to
+# the model (which is why C4 checks every PGD gain with AutoAttack). Large logits saturate the softmax once scaled
+# up: the gradient vanishes on confident points and the scaled attack is the weaker one, a negative difference.
+# Which one wins depends on the size of the logits a model ends with, which its training sets as much as its
+# test-time scaling (the second column): measure it with `advfair.evaluation.mean_logit_margin` on a model you load.
 #
 # ```{solution-end}
 # ```
@@ -434,9 +435,10 @@ rb.fake_gain_table(results)
 # :label: robal-ex-noise
 #
 # The verdict table shows each run's own verdict beside the pooled one. Predict first: for which claims does an
-# estimate move between training seeds by more than the interval of one run? Then tabulate each part per seed from
-# the tier's stability file with `advfair.experiments.noise.seed_spread`. To go further, rerun the page with
-# `seed=3`, a seed the file does not hold (minutes at the smoke tier), and see where its estimates fall.
+# estimate vary between training seeds by more than one run's standard error, the test points' noise that one run's
+# interval counts? Then tabulate each part per seed from the tier's stability file with
+# `advfair.experiments.noise.seed_spread`. To go further, rerun the page at the smoke tier with
+# `profile="cpu", seed=3` (minutes; a seed its stability file does not hold) and see where its estimates fall.
 # ```
 
 # %% [markdown]
@@ -445,7 +447,7 @@ rb.fake_gain_table(results)
 # ```
 #
 # Every primary part's estimate in each seed of the stability file this page pools, with the SD over seeds beside
-# one run's mean interval half-width:
+# one run's standard error (the mean over the seeds):
 
 # %%
 from advfair.experiments import noise

@@ -14,12 +14,12 @@
 # ---
 
 # %% tags=["remove-cell"]
-# Outside the repository (Colab, a downloaded notebook): clone the book's repository at the branch the launch
-# button opened this page from, install its library and run from its book/ folder, where the committed results and
-# weights are. Inside the repository (`make env` installed the library) it does nothing.
+# Without the library (Colab, a downloaded notebook): clone the book's repository at the branch the launch button
+# opened this page from (its head, not a pinned commit), install its library and run from its book/ folder, where
+# the committed results and weights are. Where the library is installed (`make env`) it does nothing.
 def _run_outside_repository(url: str, branch: str) -> None:
-    import os, pathlib, subprocess, sys
-    if pathlib.Path("../lib/advfair").is_dir():
+    import importlib.util, os, pathlib, subprocess, sys
+    if importlib.util.find_spec("advfair") is not None or pathlib.Path("../lib/advfair").is_dir():
         return
     repo = pathlib.Path.home() / "advfair"
     if not repo.is_dir():

@@ -21,11 +21,13 @@ def test_every_page_starts_with_the_install_cell_for_the_configured_repository()
     assert set_repository.stale_pages() == [], "run `python scripts/set_repository.py`"
 
 
-def test_the_install_cell_does_nothing_inside_the_repository(monkeypatch):
-    monkeypatch.chdir(REPO / "book")
+@pytest.mark.parametrize("where", ["book", "repository root", "elsewhere"])
+def test_the_install_cell_does_nothing_where_the_library_is_installed(where, monkeypatch, tmp_path):
+    cwd = {"book": REPO / "book", "repository root": REPO, "elsewhere": tmp_path}[where]
+    monkeypatch.chdir(cwd)
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
     exec(_cell(), {})
-    assert Path.cwd() == REPO / "book"
+    assert Path.cwd() == cwd
 
 
 def test_outside_the_repository_the_cell_clones_installs_and_moves_to_the_book(monkeypatch, tmp_path):
@@ -40,6 +42,8 @@ def test_outside_the_repository_the_cell_clones_installs_and_moves_to_the_book(m
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(subprocess, "run", run)
+    find_spec = importlib.util.find_spec  # the library not installed, as in a fresh Colab runtime
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "advfair" else find_spec(name, *a))
     monkeypatch.setattr(sys, "path", list(sys.path))
     namespace = {}
     exec(_cell(), namespace)
@@ -80,3 +84,30 @@ def test_the_course_guide_lists_every_exercise_and_marks_those_with_a_solution()
         assert len(exercises) >= 3, page
         assert listed.get(page) == [(i, t, s) for i, (t, s) in enumerate(exercises, 1)], page
         assert any(s for _, s in exercises) or page in TOOLS, f"{page}: no exercise with a solution"
+
+
+def _exercise_overrides(page: str) -> list[dict]:
+    """Every config override an exercise of `page` names, as a dict literal ({"field": value, ...}), with the epoch
+    count the same exercise sets as a page parameter (`epochs=N`)."""
+    import ast
+    import re
+
+    text = (REPO / "book" / f"{page}.py").read_text()
+    out = []
+    for block in re.findall(r"^# `{3,4}\{exercise\}.*?^# `{3,4}$", text, re.M | re.S):
+        body = re.sub(r"^# ?", "", block, flags=re.M).replace("\n", " ")
+        epochs = {"epochs": int(e) for e in re.findall(r"`epochs=(\d+)`", body)}
+        out += [{**epochs, **ast.literal_eval(d)} for d in re.findall(r'\{"[a-z_]+":[^{}]*\}', body)]
+    return out
+
+
+def test_every_override_an_exercise_names_is_a_valid_config_at_the_smoke_tier():
+    sys.path.insert(0, str(REPO / "lib"))
+    from advfair.experiments import CHAPTERS
+
+    checked = 0
+    for name, chapter in CHAPTERS.items():
+        for overrides in _exercise_overrides(name):
+            chapter.make_config("cpu", **overrides)  # raises ConfigError naming a field or value that is not allowed
+            checked += 1
+    assert checked >= 10, checked

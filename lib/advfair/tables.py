@@ -79,6 +79,26 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("claim")
 
 
+def width_table(runs: dict[str, Sequence[Verdict]], claims: Sequence[str]) -> pd.DataFrame:
+    """Each primary part of `claims` in several runs of a chapter (e.g. two evaluation budgets): the run's outcome,
+    estimate and 95% interval, and the interval's width, in the part's display units."""
+    rows = []
+    for claim in claims:
+        found = {name: next(v for v in verdicts if v.claim == claim) for name, verdicts in runs.items()}
+        first = next(iter(found.values()))
+        for i, part in enumerate(first.parts):
+            if not part.primary or part.estimate is None:
+                continue
+            row = {"claim": claim, "part": part.label}
+            for name, verdict in found.items():
+                p = verdict.parts[i]
+                e = p.estimate
+                row[name] = f"{p.outcome}: {with_ci(e.value, e.ci, scale=p.scale, digits=p.digits)}"
+                row[f"width, {name}"] = f"{p.scale * (e.ci[1] - e.ci[0]):.{p.digits}f}"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def untestable_notes(verdicts: Sequence[Verdict]) -> str:
     """Markdown: the claims this run cannot test, each with the reasons its verdict gives."""
     untestable = [v for v in verdicts if v.outcome == "not testable at this scale"]

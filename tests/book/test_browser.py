@@ -131,7 +131,14 @@ def test_page(page, site, browser, edition):
         repository, branch = _repository()
         colab = browser.execute_script(
             "return [...document.querySelectorAll('a[href^=\"https://colab.research.google.com/\"]')].map(a => a.href)")
-        assert colab == [f"https://colab.research.google.com/github/{repository}/blob/{branch}/{page}.ipynb"], colab
+        notebooks = browser.execute_script(
+            "return [...document.querySelectorAll('a[href$=\".ipynb\"]')].map(a => a.href)"
+            ".filter(h => h.startsWith(location.origin))")
+        if edition == "book":  # the Colab button opens this notebook; the download button gets it
+            assert colab == [f"https://colab.research.google.com/github/{repository}/blob/{branch}/{page}.ipynb"], colab
+            assert notebooks == [f"{site}_sources/{page}.ipynb"], notebooks
+        else:  # either would hand a student the notebook with its solutions
+            assert not colab and not notebooks, (colab, notebooks)
 
     solutions = browser.find_elements(By.CSS_SELECTOR, "div.solution")
     if edition == "student":

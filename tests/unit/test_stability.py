@@ -401,25 +401,35 @@ class ProfiledConfig(FakeConfig):
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {}, "evidence": {"size": 7}}
 
 
-def test_seed_spread_sets_the_seed_noise_beside_the_runs_intervals():
+def test_seed_spread_sets_the_seed_noise_beside_a_runs_standard_error():
     def run(seed: int) -> dict:
         value = 0.10 + 0.02 * seed  # estimates 10, 12, 14 points: SD 2 points over the seeds
-        part = Part("gain", REPRODUCED, Estimate(value, (value - 0.01, value + 0.01), 100))  # half-width 1 point
+        part = Part("gain", REPRODUCED, Estimate(value, (value - 0.01, value + 0.01), 100, se=0.005))  # SE 0.5 pt
         gate = Part("floor", REPRODUCED, Estimate(0.5, (0.4, 0.6), 100), gate=True)
         return {"verdicts": {"A": {"verdict": Verdict("A", "a gain", (part,), (gate,)).to_json()}}}
 
     record = {"seeds": [0, 1, 2], "per_seed": {str(s): run(s) for s in (0, 1, 2)}}
     table = noise.seed_spread(record)
-    assert table.to_dict("records") == [{
+    assert table.reset_index().to_dict("records") == [{
         "claim": "A", "part": "gain", "seed 0": "reproduced: 10.0 [9.0, 11.0]", "seed 1": "reproduced: 12.0 [11.0, 13.0]",
-        "seed 2": "reproduced: 14.0 [13.0, 15.0]", "SD over seeds": "2.0", "mean half-width": "1.0"}]  # no gate row
+        "seed 2": "reproduced: 14.0 [13.0, 15.0]", noise.SD_COLUMN: "2.00", noise.SE_COLUMN: "0.50"}]  # no gate row
+    assert noise.seed_spread_text(table).startswith("In 1 of 1 parts the SD over seeds exceeds one run's standard "
+                                                    "error: A (gain).")
+    one_seed = {"seeds": [0], "per_seed": {"0": run(0)}}
+    with pytest.raises(ConfigError, match="two training seeds or more"):
+        noise.seed_spread(one_seed)
+    other = json.loads(json.dumps(record))  # a label picked per seed: every seed's label is shown
+    other["per_seed"]["2"]["verdicts"]["A"]["verdict"]["parts"][0]["label"] = "gain at T=2"
+    assert noise.seed_spread(other).index.tolist() == [("A", "gain / gain at T=2")]
+    other["per_seed"]["2"]["verdicts"]["A"]["verdict"]["parts"] *= 2  # another shape of the claim: no row
+    assert noise.seed_spread(other).empty
 
 
 def test_pooled_over_decides_each_subset_of_seeds(record):
     # the fake claims carry no estimates: a pool shows its first run's outcome (B holds for even seeds)
     table = noise.pooled_over(record, [[0, 1, 2], [1, 2], [1]])
-    assert list(table.columns) == ["claim", "seeds 0, 1, 2", "seeds 1, 2", "seed 1"]
-    assert table.set_index("claim").loc["B"].tolist() == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
+    assert list(table.columns) == ["seeds 0, 1, 2", "seeds 1, 2", "seed 1"]
+    assert table.loc["B"].tolist() == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
     with pytest.raises(ConfigError, match=r"seeds=\[3\].*training seeds \[0, 1, 2\]"):
         noise.pooled_over(record, [[3]])
 
@@ -433,20 +443,18 @@ def test_pooled_over_one_seed_leaves_a_training_comparison_inconclusive():
     record = {"seeds": [0, 1, 2], "per_seed": {str(s): {"verdicts": {"A": {"verdict": run(s).to_json()}}}
                                                for s in (0, 1, 2)}}
     table = noise.pooled_over(record, [[0, 1, 2], [0]])
-    assert table.to_dict("records") == [{"claim": "A", "seeds 0, 1, 2": REPRODUCED, "seed 0": INCONCLUSIVE}]
+    assert table.reset_index().to_dict("records") == [{"claim": "A", "seeds 0, 1, 2": REPRODUCED,
+                                                       "seed 0": INCONCLUSIVE}]
 
 
-def test_seed_spread_text_names_the_parts_noisier_than_a_run():
-    table = pd.DataFrame([{"claim": "A", "part": "gain", "SD over seeds": "2.0", "mean half-width": "1.0"},
-                          {"claim": "B", "part": "gap", "SD over seeds": "0.5", "mean half-width": "1.0"}])
-    assert noise.seed_spread_text(table).startswith("In 1 of 2 parts the estimate moves between seeds by more than "
-                                                     "one run's interval half-width: A (gain).")
-    assert noise.seed_spread_text(table.iloc[1:]).startswith("In none of the 1 parts")
+def test_seed_spread_text_when_no_part_is_noisier_than_a_run():
+    table = pd.DataFrame([{"claim": "B", "part": "gap", noise.SD_COLUMN: "0.5", noise.SE_COLUMN: "1.0"}])
+    assert noise.seed_spread_text(table.set_index(["claim", "part"])).startswith("In none of the 1 parts")
 
 
 def test_pooled_over_text_lists_the_decisions_that_change():
     table = pd.DataFrame([{"claim": "A", "seeds 0, 1": REPRODUCED, "seed 0": INCONCLUSIVE},
-                          {"claim": "B", "seeds 0, 1": NOT_REPRODUCED, "seed 0": NOT_REPRODUCED}])
+                          {"claim": "B", "seeds 0, 1": NOT_REPRODUCED, "seed 0": NOT_REPRODUCED}]).set_index("claim")
     assert noise.pooled_over_text(table).startswith(
         "1 of 2 decisions of the full pool (seeds 0, 1) change with fewer seeds: A (reproduced → inconclusive at "
         "this scale with seed 0).")

@@ -16,6 +16,7 @@ from advfair.verdicts import (ACCURACY_POINT, ALPHA, INCONCLUSIVE, NEGLIGIBLE, N
                               REPRODUCED, SD_POINT, THRESHOLD_ONLY, Effect, Part, Rule, Verdict, at_least, at_most,
                               class_gate, combine, exact_test, gate_status, greater, holm, less, model_gate, pool,
                               pooled_estimate, run_record, untestable, with_stability, within)
+from advfair.tables import width_table
 from advfair.validation import ConfigError
 
 NAN = float("nan")
@@ -434,3 +435,15 @@ def test_verdict_table_shows_evidence_verdict_and_each_run():
     assert table.loc["C2", "verdict"] == NOT_TESTABLE + "; degenerate"
     notes = untestable_notes([a, b])
     assert "**C2**" in notes and "TRADES clean 10.0" in notes and "C1" not in notes
+
+
+def test_width_table_sets_each_runs_interval_and_width_side_by_side():
+    def run(half: float) -> list[Verdict]:
+        gain = greater("gain", Estimate(0.05, (0.05 - half, 0.05 + half), 100), effect=ACCURACY_POINT)
+        gate = Part("floor", REPRODUCED, Estimate(0.9, (0.8, 1.0), 100), gate=True)
+        return [Verdict("A", "a gain", (gain,), (gate,)), Verdict("B", "other", (Part("b", REPRODUCED),))]
+
+    table = width_table({"20 a class": run(0.06), "100 a class": run(0.02)}, ["A"])
+    assert table.to_dict("records") == [{
+        "claim": "A", "part": "gain", "20 a class": "inconclusive at this scale: 5.0 [-1.0, 11.0]",
+        "width, 20 a class": "12.0", "100 a class": "reproduced: 5.0 [3.0, 7.0]", "width, 100 a class": "4.0"}]

@@ -1,6 +1,6 @@
 """What training noise does to a chapter's verdicts, read from its stability file (no run): each estimate per
-seed beside one run's interval (`seed_spread`, `seed_spread_text`), and the decisions the book would reach with
-fewer seeds (`pooled_over`). The chapters' exercises on noise use them."""
+seed beside one run's standard error (`seed_spread`, `seed_spread_text`), and the decisions the book would reach
+with fewer seeds (`pooled_over`, `pooled_over_text`). The chapters' exercises on noise use them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,6 +11,8 @@ import pandas as pd
 from ..tables import with_ci
 from ..validation import fail
 from ..verdicts import Part, Verdict, pool
+
+SD_COLUMN, SE_COLUMN = "SD over seeds", "a run's standard error (mean)"
 
 
 def _claims(record: dict | None) -> list[str]:
@@ -27,25 +29,54 @@ def _runs(record: dict, claim: str, seeds: Sequence[int]) -> list[Verdict]:
     return [Verdict.from_json(record["per_seed"][str(s)]["verdicts"][claim]["verdict"]) for s in seeds]
 
 
+def _aligned_parts(runs: list[Verdict]) -> list[tuple[str, tuple[Part, ...]]]:
+    """(label, the runs' parts) position by position, as `pool` aligns them. A label that differs between seeds
+    (e.g. a temperature picked per seed) shows every seed's label; a claim whose runs have different numbers of
+    parts has no row."""
+    if len({len(run.parts) for run in runs}) != 1:
+        return []
+    out = []
+    for parts in zip(*(run.parts for run in runs)):
+        labels = list(dict.fromkeys(p.label for p in parts))
+        out.append((" / ".join(labels), parts))
+    return out
+
+
 def seed_spread(record: dict) -> pd.DataFrame:
     """Each claim's primary parts in every training seed of a stability record: the run's outcome, estimate and
-    interval, then the SD of the estimates over the seeds beside the runs' mean interval half-width (in the part's
-    display units). Seed noise the size of a run's interval or larger is what one run cannot count."""
+    interval, then the SD of the estimates over the seeds beside one run's standard error (the mean over the
+    seeds; display units). Where the SD is the larger, training noise outweighs the test points' noise, which is
+    all one run's interval counts. Needs two seeds or more."""
+    if record is not None and len(record["seeds"]) < 2:
+        fail("stability file", f"seeds {record['seeds']}", "two training seeds or more")
     rows = []
     for claim in _claims(record):
-        runs = _runs(record, claim, record["seeds"])
-        for i, part in enumerate(runs[0].parts):
-            if not part.primary or part.gate or part.estimate is None:
+        for label, parts in _aligned_parts(_runs(record, claim, record["seeds"])):
+            first = parts[0]
+            if not first.primary or first.gate or any(p.estimate is None for p in parts):
                 continue
-            parts = [run.parts[i] for run in runs]
             values = np.array([p.scale * p.estimate.value for p in parts])
-            halves = np.array([p.scale * (p.estimate.ci[1] - p.estimate.ci[0]) / 2 for p in parts])
-            row = {"claim": claim, "part": part.label}
+            errors = np.array([p.scale * p.estimate.standard_error for p in parts])
+            row = {"claim": claim, "part": label}
             row |= {f"seed {s}": _part_text(p) for s, p in zip(record["seeds"], parts)}
-            row |= {"SD over seeds": f"{values.std(ddof=1):.{part.digits}f}",
-                    "mean half-width": f"{halves.mean():.{part.digits}f}"}
+            row |= {SD_COLUMN: f"{values.std(ddof=1):.{first.digits + 1}f}",
+                    SE_COLUMN: f"{errors.mean():.{first.digits + 1}f}"}
             rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["claim", "part", *(f"seed {s}" for s in record["seeds"]), SD_COLUMN, SE_COLUMN]
+    return pd.DataFrame(rows, columns=columns).set_index(["claim", "part"])
+
+
+def seed_spread_text(table: pd.DataFrame) -> str:
+    """Which parts of a `seed_spread` table vary more between seeds than one run's standard error."""
+    sd, se = table[SD_COLUMN].astype(float), table[SE_COLUMN].astype(float)
+    noisy = table[sd > se]
+    if noisy.empty:
+        return (f"In none of the {len(table)} parts does the SD over seeds exceed one run's standard error: here the "
+                "test points' noise, which one run's interval counts, is the larger.")
+    names = "; ".join(f"{claim} ({part})" for claim, part in noisy.index)
+    return (f"In {len(noisy)} of {len(table)} parts the SD over seeds exceeds one run's standard error: {names}. "
+            "There one run's interval, which counts only the test points, understates the uncertainty; the pooled "
+            "interval adds the spread over seeds.")
 
 
 def pooled_over(record: dict, subsets: Sequence[Sequence[int]]) -> pd.DataFrame:
@@ -54,38 +85,26 @@ def pooled_over(record: dict, subsets: Sequence[Sequence[int]]) -> pd.DataFrame:
     def column(seeds: Sequence[int]) -> str:
         return f"seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
 
-    return pd.DataFrame([{"claim": claim, **{column(seeds): pool(_runs(record, claim, seeds)).outcome
-                                             for seeds in subsets}} for claim in _claims(record)])
+    rows = {claim: {column(seeds): pool(_runs(record, claim, seeds)).outcome for seeds in subsets}
+            for claim in _claims(record)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("claim")
+
+
+def pooled_over_text(table: pd.DataFrame) -> str:
+    """Which decisions of a `pooled_over` table (its first column the full pool) change with fewer seeds."""
+    full, fewer = table.columns[0], table.columns[1:]
+    changes = []
+    for claim, row in table.iterrows():
+        moved = [f"{row[c]} with {c}" for c in fewer if row[c] != row[full]]
+        if moved:
+            changes.append(f"{claim} ({row[full]} → {', '.join(moved)})")
+    if not changes:
+        return f"No decision of the full pool ({full}) changes with fewer seeds."
+    return (f"{len(changes)} of {len(table)} decisions of the full pool ({full}) change with fewer seeds: "
+            f"{'; '.join(changes)}. One seed cannot decide a comparison between trained models (it counts no "
+            "training noise); a claim about attacks on one model can be decided on one run.")
 
 
 def _part_text(part: Part) -> str:
     e = part.estimate
     return f"{part.outcome}: {with_ci(e.value, e.ci, scale=part.scale, digits=part.digits)}"
-
-
-def seed_spread_text(table: pd.DataFrame) -> str:
-    """Which parts of a `seed_spread` table move between seeds by more than one run's interval half-width."""
-    noisy = table[table["SD over seeds"].astype(float) > table["mean half-width"].astype(float)]
-    names = "; ".join(f"{c} ({p})" for c, p in zip(noisy["claim"], noisy["part"]))
-    if noisy.empty:
-        return (f"In none of the {len(table)} parts does the estimate move between seeds by more than one run's "
-                "interval half-width: here the test points, which one run's interval counts, dominate the noise.")
-    return (f"In {len(noisy)} of {len(table)} parts the estimate moves between seeds by more than one run's "
-            f"interval half-width: {names}. One run's interval, which counts only the test points, would "
-            "understate their uncertainty; the pooled interval adds the spread over seeds.")
-
-
-def pooled_over_text(table: pd.DataFrame) -> str:
-    """Which decisions of a `pooled_over` table (its first column the full pool) change with fewer seeds."""
-    full, fewer = table.columns[1], table.columns[2:]
-    changes = []
-    for _, row in table.iterrows():
-        moved = [f"{row[c]} with {c}" for c in fewer if row[c] != row[full]]
-        if moved:
-            changes.append(f"{row['claim']} ({row[full]} → {', '.join(moved)})")
-    if not changes:
-        return f"No decision of the full pool ({full}) changes with fewer seeds."
-    return (f"{len(changes)} of {len(table)} decisions of the full pool ({full}) change with fewer seeds: "
-            f"{'; '.join(changes)}. "
-            "One seed cannot decide a comparison between trained models (it counts no training noise); a claim "
-            "about attacks on one model can be decided on one run.")
