@@ -404,8 +404,46 @@ display(Markdown(ab.scale_deviations(results)))
 # ```{exercise} The script as it runs
 # :label: absld-ex-the-script-as-it-runs
 #
-# Set `profile="cpu", overrides={"absld_mode": "code_product"}`, so that C1, C2, C4 and
-# C5 test the product mode (C6's figure follows it too). Which verdicts change?
+# Set `profile="cpu", overrides={"absld_mode": "code_product"}`, so that C1, C2, C4 and C5 test the product mode
+# (C6's figure follows it too). Predict first: which verdicts change? The smoke tier trains both modes in every
+# seed, so its committed results answer without a rerun.
+# ```
+
+# %% [markdown]
+# ```{solution-start} absld-ex-the-script-as-it-runs
+# :class: dropdown
+# ```
+#
+# The smoke tier's committed runs (one per training seed of its stability file, `absld_stability.json`) evaluate
+# both modes. `absld_mode` only chooses which of them the rules read, so each run is decided again with it set to
+# `code_product`, then pooled over the seeds as the page pools: the decisions, then C1's and C2's parts side by side.
+
+# %%
+import pandas as pd
+
+from advfair.experiments import CHAPTERS
+from advfair.experiments.stability import load_stability
+from advfair.verdicts import pool
+
+smoke_record = load_stability("absld", results_dir(), "cpu")
+smoke_runs = [load_results(results_dir() / smoke_record["results_files"][str(s)], "absld")
+              for s in smoke_record["seeds"]]
+
+
+def decided_as(mode: str) -> list:
+    per_seed = [CHAPTERS["absld"].verdicts({**r, "config": {**r["config"], "absld_mode": mode}}) for r in smoke_runs]
+    return [pool(list(runs)) for runs in zip(*per_seed)]
+
+
+modes = {mode: decided_as(mode) for mode in ("separate", "code_product")}
+display(pd.DataFrame({mode: {v.claim: v.outcome for v in decisions} for mode, decisions in modes.items()}))
+tables.width_table(modes, ["C1", "C2"])
+
+# %% [markdown]
+# Where a decision is the same in both columns, the estimates beside it still show how far the modes move each
+# part at this scale; the smoke tier's models sit below the floors for most claims (its verdicts say which).
+#
+# ```{solution-end}
 # ```
 
 # %% [markdown]

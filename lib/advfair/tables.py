@@ -80,8 +80,9 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
 
 
 def width_table(runs: dict[str, Sequence[Verdict]], claims: Sequence[str]) -> pd.DataFrame:
-    """Each primary part of `claims` in several runs of a chapter (e.g. two evaluation budgets): the run's outcome,
-    estimate and 95% interval, and the interval's width, in the part's display units."""
+    """Each primary part of `claims` in several runs of a chapter (e.g. two evaluation budgets, or two readings of
+    one run): the run's outcome, estimate and 95% interval, and the interval's width, in the part's display units.
+    Parts are aligned by position; where their labels differ, the row shows each."""
     rows = []
     for claim in claims:
         found = {name: next(v for v in verdicts if v.claim == claim) for name, verdicts in runs.items()}
@@ -89,14 +90,15 @@ def width_table(runs: dict[str, Sequence[Verdict]], claims: Sequence[str]) -> pd
         for i, part in enumerate(first.parts):
             if not part.primary or part.estimate is None:
                 continue
-            row = {"claim": claim, "part": part.label}
+            labels = dict.fromkeys(verdict.parts[i].label for verdict in found.values())
+            row = {"claim": claim, "part": " / ".join(labels)}
             for name, verdict in found.items():
                 p = verdict.parts[i]
                 e = p.estimate
                 row[name] = f"{p.outcome}: {with_ci(e.value, e.ci, scale=p.scale, digits=p.digits)}"
                 row[f"width, {name}"] = f"{p.scale * (e.ci[1] - e.ci[0]):.{p.digits}f}"
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index(["claim", "part"])
 
 
 def untestable_notes(verdicts: Sequence[Verdict]) -> str:

@@ -131,3 +131,22 @@ def test_a_rerun_from_the_cache_gives_the_same_results(runs):
     assert again["selection"] == first["selection"] and again["bias"] == first["bias"]
     for name, record in first["mnist"]["evaluations"].items():
         assert again["mnist"]["evaluations"][name]["outcomes"] == record["outcomes"], name
+
+
+def test_tier_classes_sets_two_runs_class_by_class():
+    from advfair.experiments.classwise import report as cw
+
+    def run(clean: list[float], robust: list[float]) -> dict:
+        entry = lambda acc: {"per_class": acc}  # noqa: E731
+        return {"classes": ["a", "b", "c"], "attack_roles": {"pgd": "pgd10"},
+                "evaluations": {"pgd_at": {"reports": {"all": {"attacks": {"clean": entry(clean),
+                                                                           "pgd10": entry(robust)}}}}}}
+
+    table = cw.tier_classes({"small": run([0.2, 0.9, 0.8], [0.1, 0.5, 0.4]), "large": run([0.5, 0.9, 0.8],
+                                                                                          [0.3, 0.4, 0.5])})
+    assert table[("small", "rank")].tolist() == [3, 1, 2] and table[("large", "rank")].tolist() == [3, 2, 1]
+    assert table[("small", "below the class floor")].tolist() == ["yes", "", ""]  # 20 % < chance (1/3)
+    assert table[("large", "below the class floor")].tolist() == ["", "", ""]
+    assert cw.tier_classes_text(table) == ("Spearman ρ between the class orders under PGD of small and large: 0.50 (3 "
+                                           "classes: a coarse measure). Classes below the class floor: small: a; "
+                                           "large: none.")

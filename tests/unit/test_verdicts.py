@@ -443,7 +443,10 @@ def test_width_table_sets_each_runs_interval_and_width_side_by_side():
         gate = Part("floor", REPRODUCED, Estimate(0.9, (0.8, 1.0), 100), gate=True)
         return [Verdict("A", "a gain", (gain,), (gate,)), Verdict("B", "other", (Part("b", REPRODUCED),))]
 
+    other = run(0.02)
+    other[0] = Verdict("A", "a gain", (greater("gain, mode b", Estimate(0.05, (0.03, 0.07), 100), effect=ACCURACY_POINT),))
+    assert width_table({"a": run(0.02), "b": other}, ["A"]).index.tolist() == [("A", "gain / gain, mode b")]
     table = width_table({"20 a class": run(0.06), "100 a class": run(0.02)}, ["A"])
-    assert table.to_dict("records") == [{
+    assert table.reset_index().to_dict("records") == [{
         "claim": "A", "part": "gain", "20 a class": "inconclusive at this scale: 5.0 [-1.0, 11.0]",
         "width, 20 a class": "12.0", "100 a class": "reproduced: 5.0 [3.0, 7.0]", "width, 100 a class": "4.0"}]

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...evaluation import attack_gains, attack_mcnemar, compare_attacks, rank_agreement, tpgd_name
+from ...evaluation import attack_gains, attack_mcnemar, compare_attacks, rank_agreement, spearman, tpgd_name
 from ...evaluation.paired import gap, sd
 from ...tables import pct, spread_table, untestable_notes, with_ci
+from ...verdicts import CLASS_FLOOR
 from ..common import attack_entry, bootstrap_args, evaluation, report
 from ..stability import verdict_readers
 from ..roles import role
@@ -244,3 +245,29 @@ def scale_notes(results: dict) -> str:
                      f"of PGD-{cfg['mnist_train_steps']} training at ε = {cfg['mnist_eps']:g}; {m['all']} test points, "
                      f"AutoAttack on {m['subset']}.")
     return "\n".join(lines) + "\n\n" + untestable_notes(decisions(results))
+
+
+def tier_classes(runs: dict[str, dict], model: str = "pgd_at") -> pd.DataFrame:
+    """One model class by class in several runs (e.g. the smoke and evidence tiers): clean and reference-PGD
+    accuracy, the class's rank under PGD (1: the most robust), and whether its clean accuracy is below the class
+    floor (CLASS_FLOOR x chance: a class the model does not recognise)."""
+    columns = {}
+    for name, results in runs.items():
+        pgd, classes = role(results, "pgd"), results["classes"]
+        clean, robust = (np.asarray(attack_entry(results, model, a)["per_class"]) for a in ("clean", pgd))
+        columns[(name, "clean")] = [pct(v) for v in clean]
+        columns[(name, pgd.upper())] = [pct(v) for v in robust]
+        columns[(name, "rank")] = pd.Series(-robust).rank(method="min").astype(int).tolist()
+        columns[(name, "below the class floor")] = ["yes" if c < CLASS_FLOOR / len(classes) else "" for c in clean]
+    return pd.DataFrame(columns, index=pd.Index(classes, name="class"))
+
+
+def tier_classes_text(table: pd.DataFrame) -> str:
+    """The rank agreement of a `tier_classes` table's first two runs, and each run's classes below the floor."""
+    (a, b), ranks = list(dict.fromkeys(table.columns.get_level_values(0)))[:2], {}
+    for name in (a, b):
+        ranks[name] = table[(name, "rank")].to_numpy(dtype=float)
+    floor = "; ".join(f"{name}: {', '.join(table.index[table[(name, 'below the class floor')] == 'yes']) or 'none'}"
+                      for name in (a, b))
+    return (f"Spearman ρ between the class orders under PGD of {a} and {b}: {spearman(ranks[a], ranks[b]):.2f} "
+            f"({len(table)} classes: a coarse measure). Classes below the class floor: {floor}.")
