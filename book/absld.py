@@ -389,8 +389,8 @@ display(Markdown(ab.scale_deviations(results)))
 # ({doc}`status` gives both tiers' times). Where the smoke tier's models sit below the floors (its verdicts say so),
 # read the tables and figures rather than the verdicts.
 #
-# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
-# others ask for a rerun of the page.
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds (those of the tier
+# this page shows, unless it names another); the others ask for a rerun of the page.
 
 # %% [markdown]
 # ```{exercise} The code's rate

@@ -324,8 +324,8 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
-# others ask for a rerun of the page.
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds (those of the tier
+# this page shows, unless it names another); the others ask for a rerun of the page.
 
 # %% [markdown]
 # ```{exercise} Logit scale

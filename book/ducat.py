@@ -340,8 +340,8 @@ else:
 # Run them at the smoke tier (`profile="cpu"`), minutes on a laptop: the evidence tier's models take far longer
 # ({doc}`status` gives both tiers' times).
 #
-# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
-# others ask for a rerun of the page.
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds (those of the tier
+# this page shows, unless it names another); the others ask for a rerun of the page.
 
 # %% [markdown]
 # ```{exercise} The window's learning rate

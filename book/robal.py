@@ -352,8 +352,8 @@ else:
 # models take far longer ({doc}`status` gives both tiers' times). The smoke tier's models sit below the floors,
 # so there read the tables and figures rather than the verdicts.
 #
-# A solution follows an exercise, collapsed, where it runs from the committed results in seconds; the
-# others ask for a rerun of the page.
+# A solution follows an exercise, collapsed, where it runs from the committed results in seconds (those of the tier
+# this page shows, unless it names another); the others ask for a rerun of the page.
 
 # %% [markdown]
 # ```{exercise} Imbalance
