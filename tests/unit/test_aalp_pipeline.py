@@ -115,7 +115,7 @@ def test_tables_figures_verdicts_and_key_numbers(runs):
     model_row = report.deviations_table(results).loc["model"]
     assert "stalls" not in model_row["why"] and "Without BatchNorm" in model_row["why"]
     book = Path(__file__).resolve().parents[2] / "book" / "aalp.py"
-    assert "**Without BatchNorm.**" in book.read_text()  # the exercise the deviation names
+    assert "{exercise} Without BatchNorm" in book.read_text()  # the exercise the deviation names
     assert "Square breaks ≤ 2 % of the white-box-robust points" in report.checklist_table(results).columns
     for summary in (report.switches_markdown, report.evenness_summary, report.scale_notes):
         assert isinstance(summary(results), str) and summary(results)
