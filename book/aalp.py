@@ -245,7 +245,8 @@ ar.checklist_table(results)
 # The book's theme, which AALP's claims do not cover. Per-class robust accuracy of every model under PGD-20 ∧
 # CW-20 on every test point (the heatmap), and under the white-box worst case on the check points (the table,
 # fewer points per class). The paired comparisons isolate the pairing term (ALP vs M-PGD), ALP against PGD-AT,
-# and the reconstruction's modules (AALP-recon vs ALP).
+# and the reconstruction's modules (AALP-recon vs ALP). They are the first training seed's models alone: an interval
+# here counts the test points, not training noise (the book's question has no pooled verdict).
 
 # %%
 fig = figures.per_class_heatmap(results)
@@ -268,7 +269,8 @@ display(Markdown(ar.evenness_summary(results)))
 # `book/results/aalp_<tier>_stability.json` (the smoke tier's is `aalp_stability.json`), its 95 % interval and the
 # claim with its smallest effect of interest, decided as {doc}`summary` describes. The last column gives each run's
 # own verdict (the training seeds, and at the smoke tier the first seed again with other CPU kernels): a diagnostic,
-# not a vote.
+# not a vote. A claim can pool to inconclusive although every run alone says not reproduced: one run's interval
+# counts only the test points, while the pooled interval also counts how far the seeds' estimates scatter.
 
 # %%
 ar.verdicts(results)
@@ -395,9 +397,10 @@ display(spread, Markdown(noise.seed_spread_text(spread)))
 # ```{exercise} Budget
 # :label: aalp-ex-budget
 #
-# The smoke tier runs the costly checks on 20 points per class, the evidence tier on 100. Rerun the
-# smoke tier with `overrides={"aa_per_class": 100}` (at most `test_per_class`; several times the time). How much
-# narrower are the intervals of C3, C4 and C6, and does any verdict change?
+# The smoke tier runs the costly checks on 20 points per class, the evidence tier on 100, on the same trained
+# models. Predict first: how do the intervals of C3, C4 and C6 change, and does any verdict change? (Within the smoke
+# tier, rerun it with `overrides={"aa_per_class": 100}`: at most `test_per_class`, several times the time, and one
+# run: its training comparisons stay inconclusive.)
 # ```
 
 # %% [markdown]

@@ -428,7 +428,7 @@ def test_seed_spread_sets_the_seed_noise_beside_a_runs_standard_error():
 def test_pooled_over_decides_each_subset_of_seeds(record):
     # the fake claims carry no estimates: a pool shows its first run's outcome (B holds for even seeds)
     table = noise.pooled_over(record, [[0, 1, 2], [1, 2], [1]])
-    assert list(table.columns) == ["seeds 0, 1, 2", "seeds 1, 2", "seed 1"]
+    assert list(table.columns) == ["seeds 0, 1, 2", "seeds 1, 2", "seed 1 alone"]
     assert table.loc["B"].tolist() == [REPRODUCED, INCONCLUSIVE, INCONCLUSIVE]
     with pytest.raises(ConfigError, match=r"seeds=\[3\].*training seeds \[0, 1, 2\]"):
         noise.pooled_over(record, [[3]])
@@ -444,7 +444,7 @@ def test_pooled_over_one_seed_leaves_a_training_comparison_inconclusive():
                                                for s in (0, 1, 2)}}
     table = noise.pooled_over(record, [[0, 1, 2], [0]])
     assert table.reset_index().to_dict("records") == [{"claim": "A", "seeds 0, 1, 2": REPRODUCED,
-                                                       "seed 0": INCONCLUSIVE}]
+                                                       "seed 0 alone": INCONCLUSIVE}]
 
 
 def test_seed_spread_text_when_no_part_is_noisier_than_a_run():
@@ -453,11 +453,11 @@ def test_seed_spread_text_when_no_part_is_noisier_than_a_run():
 
 
 def test_pooled_over_text_lists_the_decisions_that_change():
-    table = pd.DataFrame([{"claim": "A", "seeds 0, 1": REPRODUCED, "seed 0": INCONCLUSIVE},
-                          {"claim": "B", "seeds 0, 1": NOT_REPRODUCED, "seed 0": NOT_REPRODUCED}]).set_index("claim")
+    table = pd.DataFrame([{"claim": "A", "seeds 0, 1": REPRODUCED, "seed 0 alone": INCONCLUSIVE},
+                          {"claim": "B", "seeds 0, 1": NOT_REPRODUCED, "seed 0 alone": NOT_REPRODUCED}]).set_index("claim")
     assert noise.pooled_over_text(table).startswith(
         "1 of 2 decisions of the full pool (seeds 0, 1) change with fewer seeds: A (reproduced → inconclusive at "
-        "this scale with seed 0).")
+        "this scale with seed 0 alone).")
     assert noise.pooled_over_text(table.iloc[1:]) == "No decision of the full pool (seeds 0, 1) changes with fewer seeds."
     with pytest.raises(ConfigError, match="stability file"):
         noise.seed_spread(None)

@@ -83,7 +83,7 @@ def pooled_over(record: dict, subsets: Sequence[Sequence[int]]) -> pd.DataFrame:
     """Each claim's decision pooled (`advfair.verdicts.pool`) over each subset of a stability record's training
     seeds: what the book would decide with fewer runs (one run leaves a training comparison inconclusive)."""
     def column(seeds: Sequence[int]) -> str:
-        return f"seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
+        return f"seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]} alone"
 
     rows = {claim: {column(seeds): pool(_runs(record, claim, seeds)).outcome for seeds in subsets}
             for claim in _claims(record)}
@@ -102,7 +102,8 @@ def pooled_over_text(table: pd.DataFrame) -> str:
         return f"No decision of the full pool ({full}) changes with fewer seeds."
     return (f"{len(changes)} of {len(table)} decisions of the full pool ({full}) change with fewer seeds: "
             f"{'; '.join(changes)}. One seed cannot decide a comparison between trained models (it counts no "
-            "training noise); a claim about attacks on one model can be decided on one run.")
+            "training noise; the verdict table's per-run verdicts are diagnostics, not decisions); a claim about "
+            "attacks on one model can be decided on one run.")
 
 
 def _part_text(part: Part) -> str:

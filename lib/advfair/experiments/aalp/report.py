@@ -269,7 +269,7 @@ def deviations_table(results: dict) -> pd.DataFrame:
          f"PGD-{cfg['long_steps']} × {cfg['restarts']}, AutoAttack "
          f"({'APGD-CE + APGD-T' if cfg['aa_version'] == 'subset' else 'standard'}) and Square on "
          f"{results['split_sizes']['check']:,}; ε sweep {', '.join(f'{e:g}' for e in cfg['sweep_eps'])}",
-         "the evidence tier: the whole test set, the costly checks on aa_per_class per class"
+         f"the evidence tier: the whole test set, the costly checks on {cfg['aa_per_class']} per class"
          if cfg["profile"] == "evidence" else "CPU budget of the chapter"),
         ("several GPUs (torchrun)", "one GPU", "each process normalises with the batch statistics of its own share of "
          "the global batch; the running statistics are process 0's; no SyncBatchNorm",
