@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluation import Estimate
-from .verdicts import Verdict
+from .verdicts import Part, Verdict
 
 
 def show_full_cells() -> None:
@@ -79,6 +79,12 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("claim")
 
 
+def part_with_ci(part: Part) -> str:
+    """'reproduced: 5.0 [3.0, 7.0]': a tested part's outcome, estimate and 95% interval in its display units."""
+    e = part.estimate
+    return f"{part.outcome}: {with_ci(e.value, e.ci, scale=part.scale, digits=part.digits)}"
+
+
 def width_table(runs: dict[str, Sequence[Verdict]], claims: Sequence[str]) -> pd.DataFrame:
     """Each primary part of `claims` in several runs of a chapter (e.g. two evaluation budgets, or two readings of
     one run): the run's outcome, estimate and 95% interval, and the interval's width, in the part's display units.
@@ -94,9 +100,8 @@ def width_table(runs: dict[str, Sequence[Verdict]], claims: Sequence[str]) -> pd
             row = {"claim": claim, "part": " / ".join(labels)}
             for name, verdict in found.items():
                 p = verdict.parts[i]
-                e = p.estimate
-                row[name] = f"{p.outcome}: {with_ci(e.value, e.ci, scale=p.scale, digits=p.digits)}"
-                row[f"width, {name}"] = f"{p.scale * (e.ci[1] - e.ci[0]):.{p.digits}f}"
+                row[name] = part_with_ci(p)
+                row[f"width, {name}"] = f"{p.scale * (p.estimate.ci[1] - p.estimate.ci[0]):.{p.digits}f}"
             rows.append(row)
     return pd.DataFrame(rows).set_index(["claim", "part"])
 

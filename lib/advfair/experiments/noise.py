@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..tables import with_ci
+from ..tables import part_with_ci
 from ..validation import fail
 from ..verdicts import Part, Verdict, pool
 
@@ -58,7 +58,7 @@ def seed_spread(record: dict) -> pd.DataFrame:
             values = np.array([p.scale * p.estimate.value for p in parts])
             errors = np.array([p.scale * p.estimate.standard_error for p in parts])
             row = {"claim": claim, "part": label}
-            row |= {f"seed {s}": _part_text(p) for s, p in zip(record["seeds"], parts)}
+            row |= {f"seed {s}": part_with_ci(p) for s, p in zip(record["seeds"], parts)}
             row |= {SD_COLUMN: f"{values.std(ddof=1):.{first.digits + 1}f}",
                     SE_COLUMN: f"{errors.mean():.{first.digits + 1}f}"}
             rows.append(row)
@@ -105,7 +105,3 @@ def pooled_over_text(table: pd.DataFrame) -> str:
             "training noise; the verdict table's per-run verdicts are diagnostics, not decisions); a claim about "
             "attacks on one model can be decided on one run.")
 
-
-def _part_text(part: Part) -> str:
-    e = part.estimate
-    return f"{part.outcome}: {with_ci(e.value, e.ci, scale=part.scale, digits=part.digits)}"
